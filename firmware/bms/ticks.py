@@ -1,0 +1,16 @@
+# Millisecond tick arithmetic, the same as time.ticks_diff on the boards: ticks
+# wrap at 2**30 (12.4 days), so never compare two ticks with < directly.
+from micropython import const
+
+PERIOD = const(0x40000000)
+MASK = const(0x3FFFFFFF)
+_HALF = const(0x20000000)
+
+
+def diff(a, b):
+    """Signed a - b in ms, correct across one wrap."""
+    return ((a - b + _HALF) & MASK) - _HALF
+
+
+def add(t, delta):
+    return (t + delta) & MASK

@@ -1,0 +1,147 @@
+"""pytest plugin: run firmware test files inside the MicroPython unix port.
+
+A test file whose first line starts with `# micropython` is never imported by
+CPython. Its `test_*` functions are found with `ast`; the whole file runs once
+in one MicroPython process (tests/mpy/mpy_runner.py), and each function is
+reported as its own pytest item with its output and traceback.
+"""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tools import mpy  # noqa: E402
+
+RUNNER = Path(__file__).resolve().parent / "mpy" / "mpy_runner.py"
+MARK = "@@MPYTEST@@ "
+FILE_TIMEOUT_S = 300
+_counts = {"ran": 0, "passed": 0, "failed": 0, "skipped": 0}
+
+
+class MicroPythonFailure(Exception):
+    pass
+
+
+def _is_micropython_file(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith("# micropython")
+    except OSError:
+        return False
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.name.startswith("test_") and _is_micropython_file(module_path):
+        return MicroPythonFile.from_parent(parent, path=module_path)
+    return None
+
+
+class MicroPythonFile(pytest.File):
+    selected = None
+    _results = None
+
+    def collect(self):
+        tree = ast.parse(self.path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
+                yield MicroPythonItem.from_parent(self, name=node.name, lineno=node.lineno)
+
+    def results(self):
+        if self._results is None:
+            self._results = self._run()
+        return self._results
+
+    def _run(self):
+        names = self.selected if self.selected is not None else [
+            i.name for i in self.collect()]
+        cmd = mpy.command() + [str(RUNNER), str(self.path)] + names
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=mpy.env(),
+                                  timeout=FILE_TIMEOUT_S, cwd=str(self.path.parent))
+            out, err, code = proc.stdout, proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err, code = "timed out after %d s" % FILE_TIMEOUT_S, None
+        results, current, captured = {}, None, []
+        for line in out.split("\n"):
+            if line.startswith(MARK):
+                kind, name, status, detail, us = ast.literal_eval(line[len(MARK):])
+                if kind == "import_error":
+                    return {"__import__": ("fail", "import failed:\n" + detail, "", 0)}
+                if kind == "start":
+                    current, captured = name, []
+                elif kind == "end":
+                    results[name] = (status, detail, "\n".join(captured), us)
+                    current = None
+            elif current is not None:
+                captured.append(line)
+        if current is not None:  # crashed or hung inside a test
+            results[current] = ("fail", "MicroPython stopped during this test (exit %s)\n%s"
+                                % (code, err[-4000:]), "\n".join(captured), 0)
+        results["__exit__"] = (code, err)
+        return results
+
+
+class MicroPythonItem(pytest.Item):
+    def __init__(self, *, lineno, **kw):
+        super().__init__(**kw)
+        self.lineno = lineno
+
+    def runtest(self):
+        res = self.parent.results()
+        if "__import__" in res:
+            raise MicroPythonFailure(res["__import__"][1])
+        if self.name not in res:
+            code, err = res.get("__exit__", (None, ""))
+            raise MicroPythonFailure("test did not run (MicroPython exit %s)\n%s" % (code, err[-4000:]))
+        status, detail, output, us = res[self.name]
+        if output:
+            print(output)
+        _counts["ran"] += 1
+        if status == "skip":
+            _counts["skipped"] += 1
+            pytest.skip(detail or "skipped in MicroPython")
+        if status == "fail":
+            _counts["failed"] += 1
+            raise MicroPythonFailure(detail)
+        _counts["passed"] += 1
+
+    def repr_failure(self, excinfo):
+        if not isinstance(excinfo.value, MicroPythonFailure):
+            return super().repr_failure(excinfo)
+        detail = str(excinfo.value)
+        lines = [detail.rstrip()]
+        src = self.path.read_text(encoding="utf-8").split("\n")
+        for tb_line in detail.split("\n"):
+            tb_line = tb_line.strip()
+            if tb_line.startswith('File "') and self.path.name in tb_line and ", line " in tb_line:
+                try:
+                    n = int(tb_line.split(", line ")[1].split(",")[0])
+                except ValueError:
+                    continue
+                if 0 < n <= len(src):
+                    lines.append(">>> %s:%d: %s" % (self.path.name, n, src[n - 1].strip()))
+        return "\n".join(lines)
+
+    def reportinfo(self):
+        return self.path, self.lineno - 1, "[micropython] " + self.name
+
+
+def pytest_collection_modifyitems(session, config, items):
+    chosen = {}
+    for item in items:
+        if isinstance(item, MicroPythonItem):
+            chosen.setdefault(item.parent, []).append(item.name)
+    for f, names in chosen.items():
+        f.selected = names
+
+
+def pytest_terminal_summary(terminalreporter):
+    c = _counts
+    if c["ran"]:
+        terminalreporter.write_line(
+            "MicroPython: %d tests ran inside the unix port (%d passed, %d failed, %d skipped)"
+            % (c["ran"], c["passed"], c["failed"], c["skipped"]))

@@ -1,0 +1,58 @@
+# micropython
+from bms import settings as S
+from mpytest import raises
+
+
+def test_defaults_pass_every_rule():
+    s = S.Settings()
+    for e in S.SCHEMA:
+        assert S.check_value(e, e[4])[0] == S.OK, e[1]
+    assert S.check_order(s.values()) is None
+
+
+def test_wire_ids_and_names_unique():
+    assert len(S.BY_ID) == len(S.SCHEMA)
+    assert len(S.BY_NAME) == len(S.SCHEMA)
+
+
+def test_range_edges_rejected_not_clamped():
+    s = S.Settings()
+    for e in S.SCHEMA:
+        if e[2] != S.INT:
+            continue
+        errs = s.update({e[1]: e[6] + 1})
+        assert errs and errs[0][1] == S.E_RANGE, e[1]
+        errs = s.update({e[1]: e[5] - 1})
+        assert errs and errs[0][1] == S.E_RANGE, e[1]
+    assert s.values() == S.Settings().values()
+
+
+def test_choice_and_type_errors():
+    s = S.Settings()
+    assert s.update({"alt_fuse_a": 90})[0][1] == S.E_CHOICE
+    assert s.update({"alt_fuse_a": "100"})[0][1] == S.E_TYPE
+    assert s.update({"alt_fuse_a": True})[0][1] == S.E_TYPE
+    assert s.update({"nope": 1})[0][1] == S.E_UNKNOWN_KEY
+    assert s.update({"pin": "12a456"})[0][1] == S.E_TYPE
+    assert s.update({"device_name": ""})[0][1] == S.E_RANGE
+    assert s.alt_fuse_a == 100
+
+
+def test_cross_rule_blocks_whole_update():
+    s = S.Settings()
+    # pre-alarm 2850 is in range but 2800 load disconnect must stay below it:
+    # fine; 2850 with load disconnect 2800 passes, recovery 3000 < 2850 fails
+    errs = s.update({"cell_prealarm_mv": 2850, "cell_uv_recover_mv": 3000})
+    assert errs == []
+    errs = s.update({"cell_uv_recover_mv": 3400, "cell_ov_release_mv": 3650, "cell_ov_mv": 3600})
+    assert errs and errs[0][1] == S.E_CONFLICT
+    assert s.cell_uv_recover_mv == 3000 and s.cell_ov_mv == 3750
+
+
+def test_version_bumps_only_on_change():
+    s = S.Settings()
+    v = s.version
+    assert s.update({"battery_count": 1}) == []
+    assert s.version == v
+    assert s.update({"battery_count": 4}) == []
+    assert s.version == v + 1 and s.battery_count == 4
