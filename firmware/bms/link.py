@@ -1,0 +1,209 @@
+# BMS side of the battery cable: the incremental frame decoder, its
+# statistics and the scan-request scheduler. Frame format: bms/linkframe.py,
+# protocol: docs/battery-link.md. Nothing here allocates after construction.
+import array
+import micropython
+from micropython import const
+from bms import ticks
+from bms.linkframe import CRC_TABLE, encode_request
+
+_SYNC1 = const(0xAA)
+_SYNC2 = const(0x55)
+_T_REQUEST = const(0x11)
+_T_CELLS = const(0x21)
+_HEADER = const(4)
+_TRAILER = const(2)
+_MAX_LEN = const(48)
+_LEN_REQUEST = const(2)
+_LEN_CELLS = const(13)
+_MAX_ADDR = const(50)
+
+_WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
+# A partial frame older than this is abandoned and its bytes rescanned, so a
+# false header near the end of a burst cannot hold the bytes behind it.
+_STALL_MS = const(50)
+
+_CRC = array.array("H", CRC_TABLE)
+
+
+@micropython.viper
+def _find_sync(w: ptr8, lo: int, hi: int) -> int:
+    # first index in [lo, hi) that can start a frame (SYNC1 SYNC2, or SYNC1 last)
+    i = lo
+    while i < hi:
+        if w[i] == 0xAA:
+            if i + 1 == hi or w[i + 1] == 0x55:
+                return i
+        i += 1
+    return hi
+
+
+@micropython.viper
+def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
+    # CRC-16/CCITT-FALSE over w[start:end] against the little-endian CRC at w[end]
+    c = 0xFFFF
+    i = start
+    while i < end:
+        c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+        i += 1
+    return c == (int(w[end]) | (int(w[end + 1]) << 8))
+
+
+@micropython.viper
+def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
+    # forward byte copy; also safe for moving a region to a lower index
+    i = 0
+    while i < n:
+        dst[d + i] = src[s + i]
+        i += 1
+
+
+@micropython.viper
+def _cells_valid(w: ptr8, p: int) -> bool:
+    # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
+    j = p + 6
+    while j < p + 14:
+        if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+            return False
+        j += 2
+    t = int(w[p + 14]) | (int(w[p + 15]) << 8)
+    if t >= 0x8000:
+        t -= 0x10000
+    if t < -400 or t > 1250:
+        return False
+    return (int(w[p + 16]) & 0xFC) == 0
+
+
+class Decoder:
+    """Feed it whatever the UART returned; whole frames go into the Pack.
+
+    Every byte that is not part of an accepted frame is counted somewhere.
+    A failed candidate frame gives up only its first byte: the bytes after it
+    are scanned again, so a real frame behind garbage is never lost.
+    """
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.win = bytearray(_WINDOW)
+        self.lo = 0  # first byte not yet decoded
+        self.hi = 0  # end of received bytes
+        self._waiting = False  # the candidate at lo is incomplete
+        self._wait_ms = 0
+        self.frames_ok = 0  # battery reports stored in the pack
+        self.echoes = 0  # own scan requests back round the ring
+        self.crc_errors = 0
+        self.bad_length = 0  # length byte impossible for its type
+        self.rejected = 0  # CRC good but a value out of range / bad address
+        self.unknown_type = 0  # CRC good, type not known to this version
+        self.stalled = 0  # partial frames abandoned after _STALL_MS
+        self.garbage_bytes = 0  # bytes dropped while looking for a frame start
+        self.resyncs = 0  # times bytes had to be dropped to find a frame start
+
+    def feed(self, buf, n, now_ms):
+        w = self.win
+        i = 0
+        while i < n:
+            if self.lo == self.hi:
+                self.lo = self.hi = 0
+            elif _WINDOW - self.hi < n - i and self.lo:
+                _copy(w, 0, w, self.lo, self.hi - self.lo)
+                self.hi -= self.lo
+                self.lo = 0
+            take = _WINDOW - self.hi
+            if take > n - i:
+                take = n - i
+            _copy(w, self.hi, buf, i, take)
+            self.hi += take
+            i += take
+            self._decode(now_ms)
+        if n <= 0:
+            self._decode(now_ms)  # lets a stalled partial frame time out
+
+    def _drop(self, lo):
+        # the candidate at lo failed: give up its first byte only
+        self._waiting = False
+        self.garbage_bytes += 1
+        return lo + 1
+
+    def _decode(self, now_ms):
+        w = self.win
+        lo = self.lo
+        hi = self.hi
+        while True:
+            s = _find_sync(w, lo, hi)
+            if s != lo:
+                self.garbage_bytes += s - lo
+                self.resyncs += 1
+                lo = s
+            if hi - lo < _HEADER:
+                break
+            kind = w[lo + 2]
+            length = w[lo + 3]
+            if (length > _MAX_LEN or (kind == _T_CELLS and length != _LEN_CELLS)
+                    or (kind == _T_REQUEST and length != _LEN_REQUEST)):
+                self.bad_length += 1
+                lo = self._drop(lo)
+                continue
+            end = lo + _HEADER + length
+            if end + _TRAILER > hi:
+                if not self._waiting:
+                    self._waiting = True
+                    self._wait_ms = now_ms
+                elif ticks.diff(now_ms, self._wait_ms) > _STALL_MS:
+                    self.stalled += 1
+                    lo = self._drop(lo)
+                    continue
+                break
+            self._waiting = False
+            if not _crc_ok(w, lo + 2, end, _CRC):
+                self.crc_errors += 1
+                lo = self._drop(lo)
+                continue
+            if kind == _T_CELLS:
+                self._cells(w, lo, now_ms)
+            elif kind == _T_REQUEST:
+                self.echoes += 1
+                self.pack.echo(w[lo + 4], now_ms)
+            else:
+                self.unknown_type += 1
+            lo = end + _TRAILER
+        self.lo = lo
+
+    def _cells(self, w, p, now_ms):
+        addr = w[p + 4]
+        if addr < 1 or addr > _MAX_ADDR or not _cells_valid(w, p):
+            self.rejected += 1
+            return
+        t = w[p + 14] | w[p + 15] << 8
+        if t >= 0x8000:
+            t -= 0x10000
+        self.pack.accept(addr, w[p + 5],
+                         w[p + 6] | w[p + 7] << 8, w[p + 8] | w[p + 9] << 8,
+                         w[p + 10] | w[p + 11] << 8, w[p + 12] | w[p + 13] << 8,
+                         t, w[p + 16], now_ms)
+        self.frames_ok += 1
+
+
+class LinkMaster:
+    """Decides when the BMS sends the next scan request (buf[:n])."""
+
+    def __init__(self, period_ms=100):
+        self.period_ms = period_ms  # the controller copies scan_period_ms here
+        self.buf = bytearray(8)
+        self.n = 0
+        self.seq = 0
+        self.sent = 0
+        self._next_ms = 0
+
+    def poll(self, now_ms):
+        if self.sent and ticks.diff(now_ms, self._next_ms) < 0:
+            return False
+        self.seq = (self.seq + 1) & 0xFF
+        self.n = encode_request(self.buf, 0, 0, self.seq)
+        self.sent += 1
+        nxt = ticks.add(self._next_ms, self.period_ms)
+        # keep a fixed cadence, but never try to catch up on missed slots
+        if self.sent == 1 or ticks.diff(now_ms, nxt) >= 0:
+            nxt = ticks.add(now_ms, self.period_ms)
+        self._next_ms = nxt
+        return True
