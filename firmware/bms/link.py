@@ -5,7 +5,7 @@ import array
 import micropython
 from micropython import const
 from bms import ticks
-from bms.linkframe import CRC_TABLE, encode_request
+from bms.linkframe import CRC_TABLE, encode_request, scan_ms
 
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
@@ -184,16 +184,27 @@ class Decoder:
         self.frames_ok += 1
 
 
+# room after a full scan before the next request, for the control tick's jitter
+_SCAN_MARGIN_MS = const(10)
+
+
 class LinkMaster:
     """Decides when the BMS sends the next scan request (buf[:n])."""
 
-    def __init__(self, period_ms=100):
-        self.period_ms = period_ms  # the controller copies scan_period_ms here
+    def __init__(self, period_ms=100, baud=115200):
+        self.baud = baud
+        self.configure(1, period_ms)
         self.buf = bytearray(8)
         self.n = 0
         self.seq = 0
         self.sent = 0
         self._next_ms = 0
+
+    def configure(self, count, period_ms):
+        """Scan every period_ms, but never faster than `count` batteries can
+        answer at this baud rate: requests must not overlap a running scan."""
+        floor = scan_ms(count, self.baud) + _SCAN_MARGIN_MS
+        self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):
         if self.sent and ticks.diff(now_ms, self._next_ms) < 0:

@@ -44,6 +44,17 @@ MAX_BATTERIES = const(50)
 CELLS = const(4)
 
 
+BITS_PER_BYTE = const(10)  # 8N1: start + 8 data + stop
+HOP_DELAY_BYTES = const(1)  # each battery forwards with one byte of delay
+
+
+def scan_ms(count, baud):
+    """Time from the start of a scan request to the last byte of the last
+    battery report arriving back at the BMS, rounded up to whole ms."""
+    nbytes = REQUEST_BYTES + count * (CELLS_BYTES + HOP_DELAY_BYTES)
+    return (nbytes * BITS_PER_BYTE * 1000 + baud - 1) // baud
+
+
 def _make_table():
     t = []
     for i in range(256):
