@@ -3,7 +3,7 @@ from bms import linkframe as F
 from bms.link import Decoder, LinkMaster
 from bms.pack import Pack
 from mpytest import no_alloc
-from linkgen import Rng, values, frame, scan
+from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
 
 
 def setup_function(_):
@@ -172,48 +172,6 @@ def test_stalled_partial_frame_is_abandoned_and_rescanned():
     assert d.stalled == 1 and d.frames_ok == 1 and pack.seq[3] == 9
 
 
-class CheckingPack(Pack):
-    """Fails the test if any stored value was not really sent for that scan."""
-
-    def __init__(self):
-        super().__init__(50)
-        self.accepted = 0
-
-    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
-        cells, temp, fl = values(addr, seq)
-        assert (mv1, mv2, mv3, mv4) == cells and temp_dc == temp and flags == fl, (addr, seq)
-        self.accepted += 1
-        super().accept(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms)
-
-
-def fuzz_stream(rng, events):
-    """Random mix of intact, truncated, duplicated, bit-flipped frames and
-    noise; returns (stream, number of intact frames in it)."""
-    out = bytearray()
-    intact = 0
-    for _ in range(events):
-        kind = rng.below(10)
-        f = frame(rng.below(50) + 1, rng.below(256))
-        if kind < 4:
-            out += f
-            intact += 1
-        elif kind == 4:
-            out += f
-            out += f
-            intact += 2
-        elif kind == 5:
-            out += f[:rng.below(len(f) - 1) + 1]
-        elif kind < 8:
-            for _ in range(rng.below(3) + 1):
-                bit = rng.below(len(f) * 8)
-                f[bit >> 3] ^= 1 << (bit & 7)
-            out += f
-        else:
-            for _ in range(rng.below(40) + 1):
-                out.append(rng.below(256))
-    return out, intact
-
-
 def test_fuzz_fixed_seed_no_corrupt_value_no_lost_frame():
     rng = Rng(20261123)
     stream, intact = fuzz_stream(rng, 3000)
@@ -228,6 +186,7 @@ def test_fuzz_fixed_seed_no_corrupt_value_no_lost_frame():
         now += 1
     d.feed(stream, 0, now + 1000)  # flush a trailing partial frame
     # every intact frame accepted (so resync never cost one), nothing else
+    assert pack.corrupt == 0
     assert pack.accepted == intact == d.frames_ok, (pack.accepted, intact)
     assert d.crc_errors > 0 and d.garbage_bytes > 0 and d.resyncs > 0
 
