@@ -127,9 +127,9 @@ class Pack:
         self.last_ms = array.array("i", bytes(4 * MAX_BATTERIES))
         self.seq = bytearray(MAX_BATTERIES)  # scan sequence of the last report
         self.timeouts = array.array("H", bytes(2 * MAX_BATTERIES))  # fresh->stale per battery
-        self._state = bytearray(MAX_BATTERIES)
+        self.state = bytearray(MAX_BATTERIES)  # _HAVE | _FRESH bits, per battery
         self._p = array.array("i", bytes(4 * 12))
-        self._p[_P_TIMEOUT] = 1000  # until the first evaluate() brings the setting
+        self.timeout_ms = 1000  # staleness limit, from the last evaluate()
         self.ring_count = 0  # batteries counted by the last request echo
         self.echo_ms = 0
         self._echoed = False
@@ -168,8 +168,8 @@ class Pack:
             self._extra = True
             return
         b = addr - 1
-        if (self._state[b] & _FRESH and self.seq[b] == seq
-                and ticks.diff(now_ms, self.last_ms[b]) <= self._p[_P_TIMEOUT]):
+        if (self.state[b] & _FRESH and self.seq[b] == seq
+                and ticks.diff(now_ms, self.last_ms[b]) <= self.timeout_ms):
             self.duplicates += 1
             self.dup_ms = now_ms
             self._dup = True
@@ -183,7 +183,7 @@ class Pack:
         self.flags[b] = flags
         self.seq[b] = seq
         self.last_ms[b] = now_ms
-        self._state[b] |= _HAVE | _FRESH
+        self.state[b] |= _HAVE | _FRESH
 
     def echo(self, hops, now_ms):
         """The scan request came back round the ring after `hops` batteries."""
@@ -192,15 +192,16 @@ class Pack:
         self._echoed = True
 
     def evaluate(self, now_ms, timeout_ms):
+        self.timeout_ms = timeout_ms
         p = self._p
         p[_P_NOW] = now_ms
         p[_P_TIMEOUT] = timeout_ms
         p[_P_COUNT] = self.configured
-        seen = _freshness(p, self.last_ms, self._state, self.timeouts)
+        seen = _freshness(p, self.last_ms, self.state, self.timeouts)
         self.seen = seen
         self.full_scan = p[_P_HAVE] == self.configured
         if seen:
-            _extremes(p, self.cell_mv, self.temp_dc, self.flags, self._state)
+            _extremes(p, self.cell_mv, self.temp_dc, self.flags, self.state)
             self.min_cell_mv = p[_P_MIN_MV]
             self.min_cell_at = p[_P_MIN_AT]
             self.max_cell_mv = p[_P_MAX_MV]

@@ -47,21 +47,32 @@ def scan(count, seq):
 
 
 class CheckingPack(Pack):
-    """Counts reports whose values were not really sent for that address and
-    scan (`corrupt`) apart from the genuine ones (`accepted`)."""
+    """Counts stored reports whose values were not really sent for that
+    address and scan (`corrupt`). The decoder's fast path writes the arrays
+    directly, so verify(now_ms) checks every battery stored at now_ms; the
+    slow path is checked in accept()."""
 
     def __init__(self):
         super().__init__(50)
-        self.accepted = 0
         self.corrupt = 0
 
-    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
+    def _genuine(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
         cells, temp, fl = values(addr, seq)
-        if (mv1, mv2, mv3, mv4) == cells and temp_dc == temp and flags == fl:
-            self.accepted += 1
-        else:
+        return (mv1, mv2, mv3, mv4) == cells and temp_dc == temp and flags == fl
+
+    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
+        if not self._genuine(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
             self.corrupt += 1
         super().accept(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms)
+
+    def verify(self, now_ms):
+        c = self.cell_mv
+        for b in range(50):
+            if self.state[b] and self.last_ms[b] == now_ms:
+                k = 4 * b
+                if not self._genuine(b + 1, self.seq[b], c[k], c[k + 1], c[k + 2], c[k + 3],
+                                     self.temp_dc[b], self.flags[b]):
+                    self.corrupt += 1
 
 
 def fuzz_stream(rng, events):
