@@ -209,6 +209,22 @@ def test_decoding_a_chunk_and_updating_the_pack_allocates_nothing():
     assert pack.data_ok and pack.seen == 50 and d.frames_ok == 100
     no_alloc(step, d, noisy, len(noisy), 210)
     assert d.crc_errors == 1 and d.frames_ok == 149
+    # every slow path: garbage, bad length, unknown type, rejected value,
+    # an extra address, then a partial frame given up on a quiet line
+    odd = bytearray(b"\x00\xaa\x55\x21\x0c\x13")
+    odd += cells_frame(3, 5, (3300, 3300, 3300, 5001), 0, 0)
+    odd += cells_frame(51, 5, (3300, 3300, 3300, 3300), 0, 0)
+    odd += cells_frame(45, 5, (3300, 3300, 3300, 3300), 0, 0)  # above the configured 40
+    unknown = bytearray(12)
+    F._seal(unknown, 0, 0x32, 6)
+    odd += unknown
+    odd += b"\xaa\x55\x21\x0d\x01"
+    pack.configure(40)
+    before = (d.bad_length, d.rejected, d.unknown_type)
+    no_alloc(step, d, odd, len(odd), 300)
+    no_alloc(step, d, odd, 0, 400)
+    assert (d.bad_length, d.rejected, d.unknown_type) == (before[0] + 1, before[1] + 2, before[2] + 1)
+    assert d.stalled == 1 and pack.extras == 1
     no_alloc(step, d, a, 0, 5000)  # everything times out
     assert pack.lost and pack.seen == 0
     m = LinkMaster(100)
