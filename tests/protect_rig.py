@@ -50,16 +50,16 @@ class Rig:
         self.p = Protection(self.settings)
         self.now = 1000
 
-    def tick(self):
-        self.now += TICK_MS
+    def tick(self, ms=TICK_MS):
+        self.now += ms
         self.p.step(self.now, self.pack, self.meas, self.remote)
         return self.p
 
-    def run(self, ms):
-        """Step for ms milliseconds of control ticks."""
+    def run(self, ms, step=TICK_MS):
+        """Step for ms milliseconds, one call every step ms (coarse for long waits)."""
         end = self.now + ms
         while self.now < end:
-            self.tick()
+            self.tick(step)
         return self.p
 
     def cells(self, lo, hi=None):
