@@ -5,6 +5,7 @@ from bms import reasons as R
 
 TEMP_DELAY_MS = 1000  # the documented trip delay for battery temperatures
 CHARGER_HOLD_MS = 2000
+CHATTER_MS = 200  # a UV cut must not come back this soon after it cleared
 
 
 class Invariants:
@@ -16,6 +17,7 @@ class Invariants:
         self.temp_bad_since = None
         self.charger_since = None
         self.prev_dsg = 0
+        self.uv_fell_ms = None
         self.uv_cuts = 0
         self.emergency_cuts = 0
 
@@ -58,6 +60,10 @@ class Invariants:
             if self.pre_since is None:
                 self.pre_since = now_ms
         uv_rise = p.block_dsg & R.CELL_UV and not self.prev_dsg & R.CELL_UV
+        if uv_rise and self.uv_fell_ms is not None and now_ms - self.uv_fell_ms < CHATTER_MS:
+            self._bad(now_ms, "load disconnect chatters")
+        if self.prev_dsg & R.CELL_UV and not p.block_dsg & R.CELL_UV:
+            self.uv_fell_ms = now_ms
         if uv_rise and not self.uv_latched:
             self.uv_latched = True
             if p.block_dsg & R.CELL_UV_EMERGENCY:

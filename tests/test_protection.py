@@ -149,6 +149,16 @@ def test_charger_voltage_recovers_after_2s():
         assert (_state(r) == "normal") == seen, dmv
 
 
+def test_charger_needs_cells_above_load_disconnect():
+    for mv, back in ((2800, False), (2801, True)):
+        r = _cut()
+        r.cells(mv)
+        r.meas.sys_ma = 20000
+        r.run(5000)
+        assert (_state(r) != "load_disconnect") == back, mv
+        assert r.p.atd == back
+
+
 def test_charger_current_recovers():
     for port in ("sys_ma", "alt_ma"):
         for ma, seen in ((999, False), (1000, True)):
@@ -234,7 +244,10 @@ def test_wake_on_charge_voltage():
         assert _state(r) == "low_power_off"
         r.tick()
         assert (_state(r) != "low_power_off") == wakes, dmv
-    # the charger keeps going: back to normal on the next tick
+    # the charger keeps going: loads come back once it lifts the cells
+    r.tick()
+    assert _state(r) == "load_disconnect"
+    r.cells(2801)
     r.tick()
     assert _state(r) == "normal" and r.p.atd
 

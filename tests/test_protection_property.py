@@ -1,15 +1,21 @@
 # micropython
 # Random scenarios (fixed seeds) through the protection logic, with the
 # safety invariants of tests/protect_invariants.py checked on every tick.
+from bms import protection as P
 from bms import reasons as R
 from protect_invariants import Invariants
 from protect_rig import Rig
 
 SEEDS = (1, 2, 3, 5, 8, 13, 21, 34)
-TICKS = 15000  # 150 s of control ticks per seed, plus long jumps
-# where the weakest cell heads in a phase: normal, near the pre-alarm, below
-# load disconnect, below the emergency floor, near the OV stop
-TARGETS = (3300, 3120, 2790, 2700, 2450, 3600)
+TICKS = 12000  # steps per seed
+STEP_MS = 50  # coarser than the 10 ms tick: longer scenarios, same rules
+
+
+def _targets(s):
+    """Where the weakest cell heads in a phase: normal, around the pre-alarm,
+    below load disconnect, below the emergency floor, near the OV stop."""
+    return (3300, s.cell_prealarm_mv + 30, s.cell_prealarm_mv - 20, s.cell_uv_mv - 15,
+            s.cell_uv_mv - 80, s.cell_uv_emergency_mv - 30, 3600)
 
 
 class Lcg:
@@ -41,11 +47,12 @@ def run_seed(seed, ticks=TICKS):
     inv = Invariants(r.settings)
     cell_lo, cell_hi, t_lo, t_hi = 3300, 3350, 200, 220
     target, phase_end = 3300, 0
+    targets = _targets(r.settings)
     for k in range(ticks):
         if k >= phase_end:  # a new phase: where the weakest cell is heading
-            phase_end = k + g.between(300, 5000)
-            target = TARGETS[g.below(len(TARGETS))] + g.between(-20, 20)
-        cell_lo += (target - cell_lo) // 50 + g.between(-3, 3)
+            phase_end = k + g.between(200, 1600)
+            target = targets[g.below(len(targets))] + g.between(-20, 20)
+        cell_lo += (target - cell_lo) // 20 + g.between(-3, 3)
         ev = g.below(1000)
         if k == 50:
             pack.full_scan = True
@@ -67,13 +74,13 @@ def run_seed(seed, ticks=TICKS):
             meas.alt_ma = g.between(0, 3000)
         elif ev < 59:
             meas.fet_dc = g.between(200, 1150)
-        elif ev == 999:
-            r.now += g.between(60000, 800000)  # a long quiet stretch
+        elif ev == 999 and r.p.state == P.LOAD_OFF and g.below(8) == 0:
+            r.now += g.between(60000, 800000)  # a long quiet stretch: low-power off
         cell_lo = min(max(cell_lo, 2200), 3700)
         cell_hi = min(max(cell_hi, cell_lo), 3900)
         r.cells(cell_lo, cell_hi)
         r.temps(t_lo, t_hi)
-        p = r.tick()
+        p = r.tick(STEP_MS)
         inv.observe(r.now, pack, meas, p)
     return inv
 

@@ -24,7 +24,7 @@ C_BELOW_PREALARM = const(2)  # min cell <= pre-alarm level
 C_UV_AFTER_DELAY = const(3)  # min cell <= load disconnect and pre-alarm old enough
 C_ABOVE_PREALARM = const(4)  # min cell > pre-alarm + PREALARM_HYST_MV
 C_RECOVERED = const(5)  # min cell > recovery level
-C_CHARGER = const(6)  # a charger seen for CHARGER_MS
+C_CHARGER = const(6)  # a charger seen for CHARGER_MS, cells above load disconnect
 C_NO_CHARGE_LONG = const(7)  # in load disconnect for lowpower_delay_min
 C_WAKE = const(8)  # charger voltage, remote toggle, wake() or recovered
 
@@ -266,8 +266,6 @@ class Protection:
         s = self.settings
         if c == C_SCANNED:
             return pack.full_scan
-        if c == C_CHARGER:
-            return self.charger
         if c == C_NO_CHARGE_LONG:
             return diff(now_ms, self._since) >= s.lowpower_delay_min * 60000
         if c == C_WAKE:
@@ -284,6 +282,10 @@ class Protection:
             return v <= s.cell_uv_mv and diff(now_ms, self._since) >= s.uv_disconnect_delay_s * 1000
         if c == C_ABOVE_PREALARM:
             return v > s.cell_prealarm_mv + PREALARM_HYST_MV
+        if c == C_CHARGER:
+            # the charger must hold the cells above the cut level, or the
+            # loads would be switched back onto a cell that is cut again
+            return self.charger and v > s.cell_uv_mv
         # C_RECOVERED, and C_WAKE on recovered cells
         return v > s.cell_uv_recover_mv
 
