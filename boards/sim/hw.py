@@ -86,13 +86,15 @@ class LinkPort:
 
 
 class Led:
+    """The status LED: on or off (the blink pattern comes from bms/ledcode.py)."""
+
     def __init__(self):
-        self.code = 0
+        self.on = False
         self.changes = 0
 
-    def show(self, code):
-        if code != self.code:
-            self.code = code
+    def set(self, on):
+        if on != self.on:
+            self.on = on
             self.changes += 1
 
 

@@ -369,17 +369,19 @@ class Plant:
 
     def _publish_slow(self):
         self.fet_dc = int(self.fet_c * 10.0)
-        # Remote terminals as the BMS sees them: L has an internal pull-up to
-        # the bank, H an internal pull-down. Bridged, they meet half way.
+        # Remote terminals as the BMS front end sees them (docs/protection.md):
+        # L pulled up to the bank by 22 kohm, H down to minus by 100 kohm, so
+        # a wire loop between them sits at 100/122 of the bank voltage.
         mode = self.remote
+        bat = self.bat_mv
         if mode == "open":
-            self.remote_l_mv, self.remote_h_mv = self.bat_mv - 300, 0
+            self.remote_l_mv, self.remote_h_mv = bat, 0
         elif mode == "bridged":
-            self.remote_l_mv = self.remote_h_mv = self.bat_mv // 2
+            self.remote_l_mv = self.remote_h_mv = bat * 100 // 122
         elif mode == "l_low":
-            self.remote_l_mv, self.remote_h_mv = 50, 0
-        else:
-            self.remote_l_mv, self.remote_h_mv = self.bat_mv - 300, 12000
+            self.remote_l_mv, self.remote_h_mv = 20, 0
+        else:  # h_high: an external switch drives H to the bank voltage
+            self.remote_l_mv, self.remote_h_mv = bat, bat - 200
 
     # ---- views for traces and tests
     def temp_dc(self, b):
