@@ -232,9 +232,10 @@ class Plant:
         # current capability; beyond that the starter battery sags
         drawn = self.alt_a
         if self.crank_left_ms > 0:
-            drawn += self.p["crank_a"]
             self.crank_left_ms = max(0, self.crank_left_ms - dt_ms)
-            if not self.crank_left_ms:
+            if self.crank_left_ms:
+                drawn += self.p["crank_a"]
+            else:  # the engine runs
                 self.engine = "idle"
                 self._alt_max_a = self.p["alt_idle_a"]
         sb_ocv = self._sb_ocv
@@ -245,8 +246,9 @@ class Plant:
             if need <= i_max:
                 v_start = self._v_reg
                 self.alt_out_a = need if need > 0.0 else 0.0
-            else:
-                v_start = sb_ocv + (i_max - drawn) * sb_r
+            else:  # the starter battery takes what is left, or helps out
+                spare = i_max - drawn
+                v_start = sb_ocv + spare * (sb_r if spare > 0.0 else self.sb_r)
                 self.alt_out_a = i_max
         else:
             v_start = sb_ocv - drawn * self.sb_r

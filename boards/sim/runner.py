@@ -99,7 +99,7 @@ async def _plant_task(run, app, status_ms):
         run.after_tick(ctl)
         if run.t_ms >= next_status:
             next_status = run.t_ms + status_ms
-            sys.stdout.write(STATUS + json.dumps(T.record(run.t_ms, board, ctl)) + "\n")
+            sys.stdout.write(STATUS + T.dumps(T.record(run.t_ms, board, ctl)) + "\n")
     app.running = False
 
 

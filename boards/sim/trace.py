@@ -104,6 +104,11 @@ def check(rec):
     return problems
 
 
+def dumps(rec):
+    """One record as JSON text with its keys in schema order (easier to read)."""
+    return "{" + ", ".join('"%s": %s' % (k, json.dumps(rec[k])) for k in FIELDS) + "}"
+
+
 class TraceWriter:
     """Writes a record every interval_ms of sim time to an open text stream."""
 
@@ -117,7 +122,7 @@ class TraceWriter:
         return t_ms >= self.next_ms
 
     def write(self, rec):
-        self.stream.write(json.dumps(rec))
+        self.stream.write(dumps(rec))
         self.stream.write("\n")
         self.next_ms = rec["t_ms"] + self.interval_ms
         self.count += 1
