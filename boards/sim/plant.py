@@ -256,9 +256,12 @@ class Plant:
         self.v_start = v_start
         # alternator path: fuse, wiring, one-way switch. A PWM'd switch gives
         # duty * the on-current on average; the wiring inductance is a lag.
+        # (the on-current sees the bank's own resistance once: reference it
+        # to the bank's open-circuit voltage plus the System+ share)
         a = self.alt_a
-        if self.fuse_ok and self.alt_duty > 0 and v_start > v_bank:
-            target = (v_start - v_bank) * self._g_path * self.alt_duty / DUTY_MAX
+        v_ref = self._v0 + self.sys_a * self._r_bank
+        if self.fuse_ok and self.alt_duty > 0 and v_start > v_ref:
+            target = (v_start - v_ref) * self._g_path * self.alt_duty / DUTY_MAX
             a += (target - a) * self._lag
         elif a > 0.0:
             a -= a * self._lag

@@ -1,40 +1,15 @@
 # Trace records: one JSON object per line at a fixed sim interval, with the
-# plant's truth next to what the firmware saw and decided. Schema (every key,
-# its unit and meaning): docs/scenarios.md. Names, not bit numbers, for states
+# plant's truth next to what the firmware saw and decided. Keys and types:
+# trace_schema.py; units and meaning: docs/scenarios.md. Names, not bit numbers, for states
 # and reasons, so a trace reads without the source at hand.
 import json
 
+from boards.sim.trace_schema import KEYS
 from bms import alternator as A
 from bms import ledcode
 from bms import pack as P
 from bms import reasons as R
 from bms import remote as RM
-
-SCHEMA_VERSION = 1
-
-# key -> JSON type name; tests and the CLI check records against this.
-FIELDS = {
-    "t_ms": "int",
-    # plant (the truth)
-    "cell_min_mv": "int", "cell_min_at": "str", "cell_max_mv": "int", "cell_max_at": "str",
-    "soc_pct": "float", "bat_mv": "int", "start_mv": "int", "sys_mv": "int",
-    "alt_ma": "int", "sys_ma": "int", "fet_dc": "int", "fuse_ok": "bool",
-    "engine": "str", "remote_terminals": "str",
-    # what the firmware decoded from the battery cable
-    "fw_cell_min_mv": "int", "fw_cell_min_at": "str?", "fw_cell_max_mv": "int",
-    "fw_cell_max_at": "str?", "pack_mv": "int", "link_ok": "bool", "link_seen": "int",
-    "link_lost": "list",
-    # gates and outputs as driven on the board
-    "chg_fet": "bool", "dsg_fet": "bool", "alt_duty": "int",
-    "load_out": "bool", "charge_out": "bool", "prealarm_out": "bool", "led": "str",
-    # protection
-    "prot_state": "str", "atc": "bool", "atd": "bool", "block_chg": "list",
-    "block_dsg": "list", "warn": "list", "alt_allowed": "bool", "alt_limit_ma": "int",
-    "remote_on": "bool", "remote_mode": "str",
-    # alternator port (the limiter)
-    "alt_state": "str", "alt_target_ma": "int", "alt_limit_reason": "str", "alt_fault": "list",
-}
-
 
 def cell_name(i):
     """'B2C3' for flat cell index 6 (battery 2, cell 3); None when there is no cell."""
@@ -76,37 +51,9 @@ def record(t_ms, board, ctl):
     }
 
 
-def check(rec):
-    """A list of problems with one decoded record (empty when it fits the schema)."""
-    problems = []
-    for key in FIELDS:
-        if key not in rec:
-            problems.append("missing " + key)
-            continue
-        kind = FIELDS[key]
-        v = rec[key]
-        if kind.endswith("?"):
-            if v is None:
-                continue
-            kind = kind[:-1]
-        ok = {
-            "int": isinstance(v, int) and not isinstance(v, bool),
-            "float": isinstance(v, (int, float)) and not isinstance(v, bool),
-            "bool": isinstance(v, bool),
-            "str": isinstance(v, str),
-            "list": isinstance(v, list),
-        }[kind]
-        if not ok:
-            problems.append("%s: expected %s, got %r" % (key, kind, v))
-    for key in rec:
-        if key not in FIELDS:
-            problems.append("unknown key " + key)
-    return problems
-
-
 def dumps(rec):
     """One record as JSON text with its keys in schema order (easier to read)."""
-    return "{" + ", ".join('"%s": %s' % (k, json.dumps(rec[k])) for k in FIELDS) + "}"
+    return "{" + ", ".join('"%s": %s' % (k, json.dumps(rec[k])) for k in KEYS) + "}"
 
 
 class TraceWriter:
