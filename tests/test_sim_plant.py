@@ -113,7 +113,7 @@ def test_fuse_blows_by_i2t_and_holds_at_rating():
     assert p.fuse_ok
     ok = quiet(1, soc_pct=30, fuse_a=100, fuse_melt_s=10)
     ok.set_engine("cruise")
-    ok.alt_duty = DUTY_MAX * 40 // 100
+    ok.alt_duty = DUTY_MAX * 55 // 100
     run(ok, 60000)
     assert ok.fuse_ok and 60000 < ok.alt_ma < 100000, ok.alt_ma
 
