@@ -282,7 +282,7 @@ def run(args, console):
     try:
         scen_arg, scn = load_scenario(name)
     except sc.ScenarioError as e:
-        console.print("[red]bms-sim: scenario error:[/] %s" % e, highlight=False)
+        print("bms-sim: scenario error: %s" % e, file=sys.stderr)
         return 2
     tmp = tempfile.mkdtemp(prefix="bms-sim-")
     trace_path = args.trace or os.path.join(tmp, "trace.jsonl")
@@ -324,11 +324,10 @@ def run(args, console):
             live.stop()
     err = proc.stderr.read()
     if error:
-        console.print("[red]bms-sim: %s[/]" % error, highlight=False)
+        print("bms-sim: %s" % error, file=sys.stderr)
         return 2
-    if proc.returncode not in (0, None) and done is None and proc.returncode > 0:
-        console.print("[red]bms-sim: MicroPython failed (exit %s)[/]\n%s" % (proc.returncode, err),
-                      highlight=False, markup=False)
+    if done is None and proc.returncode:
+        print("bms-sim: MicroPython failed (exit %s)\n%s" % (proc.returncode, err), file=sys.stderr)
         return 1
     records = read_trace(trace_path) if os.path.exists(trace_path) else []
     print_summary(console, scn, summarize(records, done))
