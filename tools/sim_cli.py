@@ -307,7 +307,7 @@ def run(args, console):
                     live.update(dashboard(rec, scn))
                 elif rec["t_ms"] - last_plain >= 1000:
                     last_plain = rec["t_ms"]
-                    console.print(plain_line(rec), highlight=False)
+                    console.print(plain_line(rec), highlight=False, soft_wrap=True)
             elif line.startswith(MARK_DONE):
                 done = json.loads(line[len(MARK_DONE):])
             elif line.startswith(MARK_ERROR):
