@@ -115,7 +115,7 @@ def expected(state, out):
         "current": max(-32768, min(32766, rounded(cur_ma, 100))) / 10,
         "io_status": io,
         "alarm_flags": alarms,
-        "soc": (rem // (cap // 1000000 + 1)) * 1000 // (cap // (cap // 1000000 + 1)) / 10,
+        "soc": rem * 1000 // cap / 10,
         "consumed_ah": min(rounded(cap - rem, 100), 0xFFFFE) / 10,
         "battery_temperature": temp,
     }

@@ -41,7 +41,6 @@ class Soc:
         self.soc_pm = 0  # 0.1 %, 0..1000
         self.consumed_mah = 0  # taken out since full, >= 0
         self._frac = 0  # mA*ms not yet rolled into remaining_mah, 0.._MAMS_PER_MAH
-        self._scale = 1  # divides mAh so that (mAh * 1000) stays small
         self._last_ms = 0
         self._full_ms = 0  # how long the "full" condition has held
 
@@ -53,12 +52,13 @@ class Soc:
     def _set_capacity(self, cap_mah):
         pm = self.soc_pm
         self.cap_mah = cap_mah
-        self._scale = cap_mah // 1000000 + 1
         if self.known:
             self._set_pm(pm)
 
     def step(self, now_ms, bank_mv, current_ma, cap_mah):
         """Count charge since the last call; current + into the bank."""
+        if cap_mah <= 0:
+            return
         if cap_mah != self.cap_mah:
             self._set_capacity(cap_mah)
         if not self.known:
@@ -109,9 +109,18 @@ class Soc:
         self._publish()
 
     def _publish(self):
-        s = self._scale
+        # floor(remaining * 1000 / cap) one decimal digit at a time, so no
+        # product exceeds 10 * cap (a 50 x 1000 Ah bank: 5e8 < 2^30)
         cap = self.cap_mah
-        self.soc_pm = (self.remaining_mah // s) * 1000 // (cap // s) if cap else 0
+        r = self.remaining_mah
+        pm = r // cap
+        r -= pm * cap
+        for _ in range(3):
+            r *= 10
+            d = r // cap
+            r -= d * cap
+            pm = pm * 10 + d
+        self.soc_pm = pm
         self.consumed_mah = cap - self.remaining_mah
 
     def ttg_min(self, current_ma):
