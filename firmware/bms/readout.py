@@ -295,3 +295,36 @@ class Readout:
         if t >= s.fet_derate_dc:
             return WARNING
         return OK
+
+
+# -- the advertisement key as stored: 16 key bytes + Fletcher-16 of them (LE)
+
+def _fletcher16(data, n):
+    a = b = 0
+    for i in range(n):
+        a = (a + data[i]) % 255
+        b = (b + a) % 255
+    return b << 8 | a
+
+
+def key_record(key):
+    """Bytes to store for a 16-byte key."""
+    c = _fletcher16(key, 16)
+    return bytes(key) + bytes((c & 0xFF, c >> 8))
+
+
+def key_from_record(data):
+    """The key from stored bytes, or None when missing or corrupt."""
+    if data is None or len(data) != 18:
+        return None
+    if _fletcher16(data, 16) != data[16] | data[17] << 8:
+        return None
+    return bytes(data[:16])
+
+
+def next_key(old, fresh):
+    """A new key after a PIN change: random bytes, byte 0 stepped from the old
+    key so readers holding the old key see a check-byte mismatch, not garbage."""
+    k = bytearray(fresh[:16])
+    k[0] = (old[0] + 1) & 0xFF
+    return bytes(k)
