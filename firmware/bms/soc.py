@@ -127,6 +127,6 @@ class Soc:
         """Minutes until empty at this current; -1 when not discharging."""
         if current_ma > -TTG_MIN_MA or not self.known:
             return -1
-        i = -current_ma
+        i = -current_ma if current_ma > -_MAX_MA else _MAX_MA
         rem = self.remaining_mah
         return (rem // i) * 60 + (rem % i) * 60 // i
