@@ -223,8 +223,9 @@ def test_nonce_advances_only_when_plaintext_changes():
     assert ro.update(0, ctl)
     assert ro.advert.nonce == 0xFFFE
     first = bytes(ro.mfr)
+    assert ro.changes == 1
     assert not ro.update(1000, ctl)  # same values: same bytes, same nonce
-    assert bytes(ro.mfr) == first
+    assert bytes(ro.mfr) == first and ro.changes == 1
     ctl.meas.sys_ma -= 1000
     assert ro.update(2000, ctl)
     assert ro.advert.nonce == 0xFFFF

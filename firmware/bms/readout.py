@@ -237,6 +237,11 @@ class Readout:
     def ready(self):
         return self.advert.sealed
 
+    @property
+    def changes(self):
+        """Counts changes of the advertised bytes (the trace logs `mfr` on each)."""
+        return self.advert.changes
+
     def update(self, now_ms, ctl):
         """Rebuild the advertisement from the BMS state; True if its bytes changed.
 
