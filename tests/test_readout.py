@@ -350,3 +350,20 @@ def test_encrypt_and_refresh_allocate_nothing():
     assert not no_alloc(ro.update, 2000, ctl)
     ctl.meas.sys_ma = -8000
     assert no_alloc(ro.update, 3000, ctl)
+
+
+def test_cipher_and_framing_allocate_nothing():
+    adv = R.Advert(R.MODEL_SMART_BMS, R.RECORD_BMS, 16, 1)
+    adv.set_key(cryptolib.aes(KEY, 1), KEY[0])
+    plain = bytearray(16)
+    assert adv.seal(plain)
+    plain[3] = 9
+    assert no_alloc(adv.seal, plain)
+    assert adv.nonce == 2
+    ctr = R.AesCtr(cryptolib.aes(KEY, 1))
+    src = bytearray(40)
+    dst = bytearray(40)
+    no_alloc(ctr.start, src)
+    no_alloc(ctr.crypt, src, dst, 40)
+    rec = R.BmsRecord()
+    no_alloc(rec.encode, plain)

@@ -78,8 +78,8 @@ class BmsRecord:
 
     def encode(self, buf):
         """The 16-byte plaintext. Real values are clamped short of each NA pattern."""
-        v = self.ttg_min
         put_bits(buf, 0, 8, self.error)
+        v = self.ttg_min
         put_bits(buf, 8, 16, 0xFFFF if v == UNKNOWN else _clamp(v, 0, 0xFFFE))
         v = self.volt_mv
         put_bits(buf, 24, 16, 0x7FFF if v == UNKNOWN else _clamp(_div_round(v, 10), -0x8000, 0x7FFE))
