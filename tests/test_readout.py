@@ -266,6 +266,14 @@ def test_nothing_advertised_before_measurements_are_valid():
     ro = readout()
     assert not ro.update(0, ctl)
     assert not ro.ready
+    ctl.meas.valid = True
+    ctl.pack.seen = 0
+    ctl.meas.bat_mv = 0
+    assert not ro.update(1000, ctl)
+    assert not ro.ready
+    ctl.meas.bat_mv = 13100
+    assert ro.update(2000, ctl)
+    assert ro.ready and ro.soc.soc_pm == 600
 
 
 def decrypt(ro):

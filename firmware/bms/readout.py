@@ -245,7 +245,8 @@ class Readout:
     def update(self, now_ms, ctl):
         """Rebuild the advertisement from the BMS state; True if its bytes changed.
 
-        Nothing is built until the measurements are valid.
+        Nothing is built until the measurements are valid and the bank
+        voltage has seeded the state of charge.
         """
         m = ctl.meas
         if not m.valid:
@@ -258,6 +259,8 @@ class Readout:
         cur = m.alt_ma + m.sys_ma
         soc = self.soc
         soc.step(now_ms, volt, cur, s.battery_capacity_ah * s.battery_count * 1000)
+        if not soc.known:  # no voltage yet: a SoC of 0 would be a false alarm
+            return False
         r.volt_mv = volt
         r.current_ma = cur
         r.soc_pm = soc.soc_pm
