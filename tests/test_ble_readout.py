@@ -170,6 +170,9 @@ async def test_advertise_refreshes_every_second_until_connected():
     await asyncio.sleep_ms(1000)
     assert len(FAKE.calls) == 3 and FAKE.calls[2][2] == b"\x05\x09Boat"
     assert FAKE.calls[2][1] == FAKE.calls[1][1]  # values unchanged: same nonce and bytes
+    ctl.meas = None  # a broken controller: counted, advertising goes on
+    await asyncio.sleep_ms(1000)
+    assert ro.errors == 1 and "AttributeError" in ro.last_error and not task.done()
     FAKE.connect.set()
     assert await task == "connection"
     await asyncio.sleep_ms(1200)

@@ -39,6 +39,8 @@ class BleReadout:
         self._name = None
         self._resp = b""
         self._last_adv = _FLAGS_ONLY
+        self.errors = 0  # failed refreshes (kept advertising the previous data)
+        self.last_error = None
 
     @property
     def key(self):
@@ -102,7 +104,11 @@ class BleReadout:
             due = time.ticks_add(due, REFRESH_MS)
             await asyncio.sleep_ms(max(0, time.ticks_diff(due, time.ticks_ms())))
             name = self._name
-            self.resp_data()
-            if self.refresh() or self._name != name:
-                aioble.core.ble.gap_advertise(interval_us, adv_data=self.adv_data(),
-                                              resp_data=self._resp, connectable=True)
+            try:
+                self.resp_data()
+                if self.refresh() or self._name != name:
+                    aioble.core.ble.gap_advertise(interval_us, adv_data=self.adv_data(),
+                                                  resp_data=self._resp, connectable=True)
+            except Exception as e:  # a stale advertisement beats a dead task
+                self.errors += 1
+                self.last_error = repr(e)
