@@ -255,6 +255,7 @@ def test_new_key_advances_nonce_and_check_byte():
     before = bytes(ro.mfr)
     key2 = bytes([(KEY[0] + 1) & 0xFF]) + KEY[1:]
     ro.set_key(cryptolib.aes(key2, 1), key2[0])
+    assert bytes(ro.mfr) == before  # nothing changes until the next update
     assert ro.update(1000, ctl)
     assert ro.advert.nonce == 101
     assert ro.mfr[7] == key2[0] and bytes(ro.mfr) != before

@@ -167,6 +167,7 @@ class Advert:
         self._sent = bytearray(plain_len)  # plaintext of the current advertisement
         self._block = bytearray(16)
         self._ctr = None
+        self._key_check = 0
         self._rekeyed = False
         self.sealed = False  # True once an advertisement has been built
         self.changes = 0  # counts every change of the advertised bytes
@@ -174,7 +175,7 @@ class Advert:
     def set_key(self, ecb, key_check):
         """New key (ECB cipher object and byte 0 of the key): re-encrypt on next seal."""
         self._ctr = AesCtr(ecb)
-        self.mfr[7] = key_check
+        self._key_check = key_check  # written with the next ciphertext, not before
         self._rekeyed = True
 
     def seal(self, plain):
@@ -196,6 +197,7 @@ class Advert:
         m = self.mfr
         m[5] = nonce & 0xFF
         m[6] = nonce >> 8
+        m[7] = self._key_check
         b = self._block
         b[0] = m[5]
         b[1] = m[6]
