@@ -80,7 +80,12 @@ class Store:
                 if suffix:
                     self._report("%s damaged or missing, used %s%s" % (name, name, suffix))
                 return data
-        self._report(name + ": no good copy, defaults used")
+        try:
+            exists = self.fs.read(self._path(name)) is not None
+        except Exception:
+            exists = True
+        if exists:  # a first boot (no file at all) is not a problem
+            self._report(name + ": no good copy, defaults used")
         return None
 
     def write(self, name, data):
