@@ -27,6 +27,12 @@ STATUS_FORMAT = const(1)
 
 # Error codes: 0..6 are the settings codes (bms/settings.py), the rest are ours.
 OK = S.OK
+E_UNKNOWN_KEY = S.E_UNKNOWN_KEY
+E_TYPE = S.E_TYPE
+E_RANGE = S.E_RANGE
+E_CHOICE = S.E_CHOICE
+E_CONFLICT = S.E_CONFLICT
+E_READ_ONLY = S.E_READ_ONLY
 E_MALFORMED = const(16)  # wrong length, truncated record, bad encoding
 E_UNKNOWN_OP = const(17)
 E_NOT_AUTHENTICATED = const(18)

@@ -52,6 +52,8 @@ class BleService:
                                                notify=True, capture=True,
                                                max_len=P.MAX_WRITE + 1)
             self.handlers[ch] = fn
+            if uuid == P.AUTH_UUID:
+                self.auth_ch = ch
         self.service = svc
         aioble.register_services(svc)
 
@@ -140,7 +142,7 @@ class BleService:
             return P.response(P.E_MALFORMED, 0)
         if len(data) > P.MAX_WRITE:
             return P.response(P.E_MALFORMED, data[0])
-        if fn is not self._auth and not self.app.auth.authenticated:
+        if ch is not self.auth_ch and not self.app.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
             return fn(data)
@@ -163,28 +165,30 @@ class BleService:
                 pass  # disconnected meanwhile
 
     async def _notify_status(self):
-        last = None
+        last, sent_ms = None, 0
         while True:
+            await asyncio.sleep_ms(_POLL_MS)
             conn = self.conn
-            if conn is not None and self.app.auth.authenticated:
-                try:
-                    value = self.app.status_bytes()
-                except Exception as e:
-                    self.errors += 1
-                    self.last_error = repr(e)
-                    value = None
-                if value is not None and value != last:
-                    self.status.write(value)
-                    mtu = conn.mtu or 23
-                    try:
-                        self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
-                    except OSError:
-                        pass
-                    last = value
-                await asyncio.sleep_ms(P.STATUS_NOTIFY_MS)
-            else:
-                last = None
-                await asyncio.sleep_ms(_POLL_MS)
+            if conn is None or not self.app.auth.authenticated:
+                last = None  # the next session starts with a fresh notification
+                continue
+            if last is not None and time.ticks_diff(time.ticks_ms(), sent_ms) < P.STATUS_NOTIFY_MS:
+                continue
+            try:
+                value = self.app.status_bytes()
+            except Exception as e:
+                self.errors += 1
+                self.last_error = repr(e)
+                continue
+            if value == last:
+                continue
+            self.status.write(value)
+            mtu = conn.mtu or 23
+            try:
+                self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
+            except OSError:
+                pass  # disconnected meanwhile
+            last, sent_ms = value, time.ticks_ms()
 
     def _clear(self):
         self.status.write(b"")
@@ -214,7 +218,7 @@ class BleService:
     async def _beacon(self):
         # while a central is connected: keep the readout advertisements going,
         # not connectable, so a second central cannot come in
-        while True:
+        while self.conn is not None:
             await self._advertise(False)
 
     async def run(self):
@@ -232,8 +236,12 @@ class BleService:
                 try:
                     await conn.disconnected(timeout_ms=None)
                 finally:
-                    beacon.cancel()
                     self.conn = None
+                    beacon.cancel()
+                    try:
+                        await beacon  # its advertising must stop before ours starts
+                    except asyncio.CancelledError:
+                        pass
                     self.app.auth.end_session()
                     self._clear()
         finally:
