@@ -164,7 +164,7 @@ async def test_app_fault_answered_with_internal_error():
     app, phone = await connected()
     await login(phone)
     svc = _service
-    resp = svc.answer(list(svc.handlers)[2], b"\x63")  # command 99 raises in the double
+    resp = svc.answer(svc.chars[P.COMMAND_UUID], b"\x63")  # command 99 raises in the double
     assert P.parse_response(resp)[0] == P.E_UNKNOWN_OP  # unknown ops never reach the app
     app.command = lambda code: 1 // 0
     assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x01"))[0] == P.E_INTERNAL
@@ -193,7 +193,7 @@ async def test_status_notify_throttled_and_small_mtu_empty():
     await login(phone)
     await asyncio.sleep_ms(150)
     first = phone.notifications(P.STATUS_UUID)
-    assert len(first) == 1
+    assert len(first) == 1, first
     st = P.decode_status(first[0])
     assert st["min_cell_mv"] == 3301 and st["alt_ma"] == 45678 and st["sys_ma"] == -12345
     assert st["atc"] and not st["dsg_fet"] and st["prealarm_out"] and st["remote_on"]

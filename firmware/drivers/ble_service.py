@@ -43,7 +43,8 @@ class BleService:
         self.conn = None
         svc = aioble.Service(_uuid(P.SERVICE_UUID))
         self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
-        self.handlers = {}
+        self.handlers = {}  # characteristic -> request handler
+        self.chars = {}  # UUID string -> characteristic
         for uuid, fn in ((P.CELLS_UUID, self._cells), (P.SETTINGS_UUID, self._settings),
                          (P.COMMAND_UUID, self._command), (P.HISTORY_UUID, self._history),
                          (P.AUTH_UUID, self._auth)):
@@ -52,8 +53,8 @@ class BleService:
                                                notify=True, capture=True,
                                                max_len=P.MAX_WRITE + 1)
             self.handlers[ch] = fn
-            if uuid == P.AUTH_UUID:
-                self.auth_ch = ch
+            self.chars[uuid] = ch
+        self.auth_ch = self.chars[P.AUTH_UUID]
         self.service = svc
         aioble.register_services(svc)
 
@@ -165,13 +166,14 @@ class BleService:
                 pass  # disconnected meanwhile
 
     async def _notify_status(self):
-        last, sent_ms = None, 0
+        last, sent_ms, session = None, 0, None
         while True:
             await asyncio.sleep_ms(_POLL_MS)
             conn = self.conn
             if conn is None or not self.app.auth.authenticated:
-                last = None  # the next session starts with a fresh notification
                 continue
+            if session is not conn:  # a new session starts with a notification
+                session, last = conn, None
             if last is not None and time.ticks_diff(time.ticks_ms(), sent_ms) < P.STATUS_NOTIFY_MS:
                 continue
             try:
