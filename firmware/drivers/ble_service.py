@@ -79,6 +79,8 @@ class BleService:
         else:
             code = P.E_UNKNOWN_OP
         authed, fails, wait_s = auth.state(now)
+        if authed and op != P.AUTH_STATE:  # a new session: status readable at once
+            self.status.write(self.app.status_bytes())
         return P.encode_auth(code, op, authed, fails, wait_s, nonce)
 
     def _settings(self, data):
