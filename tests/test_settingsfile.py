@@ -51,3 +51,19 @@ def test_bad_secrets_rejected():
                 {"puk": "12345678", "readout_key": bytes(16), "failures": -1}):
         with raises(ValueError):
             F.decode(F.encode(S.Settings().values(), bad))
+
+
+def test_load_first_boot_corrupt_and_snapshot():
+    from bms.auth import Auth
+    rand = lambda n: bytes((i * 7 + 3) % 250 for i in range(n))  # noqa: E731
+    values, secrets, problems = F.load(None, rand)
+    assert values == S.Settings().values() and problems == []
+    assert len(secrets["puk"]) == 8 and len(secrets["readout_key"]) == 16
+    values, secrets2, problems = F.load(b"garbage", rand)
+    assert "defaults used" in problems[0]
+    s = S.Settings()
+    s.update({"battery_count": 3})
+    a = Auth(s, secrets["puk"], secrets["readout_key"], 5)
+    values, secrets3, problems = F.load(F.snapshot(s, a), rand)
+    assert values["battery_count"] == 3 and secrets3["failures"] == 5 and problems == []
+    assert secrets3["puk"] == secrets["puk"]

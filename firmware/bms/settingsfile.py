@@ -76,3 +76,29 @@ def decode(data):
         problems.append(bad[1] + ": all settings back to defaults")
         values = S.Settings().values()
     return values, secrets, problems
+
+
+def new_secrets(rand):
+    """Secrets for a first boot: a PUK and a readout key from the RNG."""
+    from bms.auth import make_puk
+    return {"puk": make_puk(rand(32)), "readout_key": bytes(rand(16)), "failures": 0}
+
+
+def load(blob, rand):
+    """(values, secrets, problems) at boot from the store's bytes (or None).
+
+    A missing or corrupt blob gives defaults and new secrets, reported; the
+    caller writes the result back so the new secrets persist.
+    """
+    if blob is None:
+        return S.Settings().values(), new_secrets(rand), []
+    try:
+        return decode(blob)
+    except ValueError as e:
+        return S.Settings().values(), new_secrets(rand), [str(e) + ": defaults used"]
+
+
+def snapshot(settings, auth):
+    """The blob for the current Settings and Auth (write it when it differs)."""
+    return encode(settings.values(), {"puk": auth.puk, "readout_key": auth.readout_key,
+                                      "failures": auth.failures})
