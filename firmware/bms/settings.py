@@ -1,7 +1,11 @@
 # The one settings schema: every setting with its wire id, type, unit, default,
 # valid range and whether a change needs a restart. Validation rejects a bad
 # value with an error code and a message; it never clamps.
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host tools share this module
+    def const(x):
+        return x
 
 INT = const(0)  # integer in [lo, hi]
 CHOICE = const(1)  # integer from an explicit list
