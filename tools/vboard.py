@@ -68,6 +68,10 @@ class VirtualBoard:
             self._kill()
             self._spawn()
 
+    def wait(self):
+        """Block while the board runs (until stop() or Ctrl-C)."""
+        self._thread.join()
+
     def __enter__(self):
         self.start()
         return self
