@@ -15,7 +15,8 @@ current = None  # the running App, for the bench module at the REPL
 
 
 def clock_ms():
-    return time.ticks_ms() & ticks.MASK
+    # the stubs type ticks_ms() as an opaque _TicksMs; on every port it is a small int
+    return time.ticks_ms() & ticks.MASK  # type: ignore[operator]
 
 
 class App:

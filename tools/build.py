@@ -58,7 +58,7 @@ def compile_py(src, arch, dev_name):
             capture_output=True, text=True)
         if proc.returncode:
             raise BuildError("mpy-cross (%s) failed on %s:\n%s" % (
-                arch, src.relative_to(ROOT), (proc.stderr or proc.stdout).strip()))
+                arch, dev_name, (proc.stderr or proc.stdout).strip()))
         return out.read_bytes()
 
 
