@@ -6,6 +6,7 @@ import sys
 
 from micropython import const
 
+from bms import alternator, protection
 from version import VERSION
 
 _IDLE_MA = const(500)  # below this a gate counts as carrying no current
@@ -38,11 +39,11 @@ def info():
     d.update({
         "board": a.hw.name, "ticks": c.ticks, "now_ms": c.now_ms, "faults": a.faults,
         "last_fault": a.last_fault, "overruns": a.overruns,
-        "state": p.STATE_NAMES[p.state], "atc": p.atc, "atd": p.atd,
+        "state": protection.STATE_NAMES[p.state], "atc": p.atc, "atd": p.atd,
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,
         "charge_out": p.charge_out, "prealarm_out": p.prealarm_out,
-        "alt_state": alt.STATE_NAMES[alt.state], "alt_duty": alt.duty,
+        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty": alt.duty,
         "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_dc": m.fet_dc,
         "batteries_seen": c.pack.seen, "data_ok": c.pack.data_ok,
         "min_cell_mv": c.pack.min_cell_mv, "max_cell_mv": c.pack.max_cell_mv,
@@ -77,13 +78,28 @@ def history():
             print("%-20s %d" % (k, v))
 
 
+def _run_sim(a, ms):
+    # the simulated board keeps its own clock: step the plant and tick, 10 ms at a time
+    hw = a.hw
+    c = a.controller
+    for _ in range(ms // 10):
+        hw.clock.advance(10)
+        hw.step(10)
+        c.tick(hw.clock.ticks_ms())
+    c.safe_outputs()
+
+
 def run(ms):
-    """Run the control loop for ms milliseconds, then stop it (outputs safe)."""
+    """Let the firmware run for ms milliseconds of board time, then stop it
+    with every output safe. Returns info()."""
     if _test_mode:
         raise RuntimeError("leave test mode first: test_mode(False)")
     import asyncio
 
     a = _need_app()
+    if a.hw.name == "sim":
+        _run_sim(a, ms)
+        return info()
 
     async def stop_later():
         await asyncio.sleep_ms(ms)

@@ -170,6 +170,8 @@ def check_boot(dev, board):
     problems = []
     if not info.get("running"):
         problems.append("no running app (boot output below)")
+    elif not info.get("ticks"):
+        problems.append("the control loop never ticked")
     if info.get("board") != board:
         problems.append("board.json says %r, firmware runs %r" % (board, info.get("board")))
     if info.get("faults"):
