@@ -10,6 +10,7 @@ Used by the phone page's browser tests (tests/web/) and by the demo server
     -> {"id": 3, "op": "write", "uuid": U, "data": HEX} <- {"id": 3, "ok": true}
     -> {"id": 4, "op": "subscribe", "uuid": U}         <- {"id": 4, "ok": true}
     -> {"id": 5, "op": "disconnect"}                   <- {"id": 5, "ok": true}
+    -> {"id": 6, "op": "event", "kind": "load_a", "arg": 30}  (a scenario event)
                                                        <- {"event": "notify", "uuid": U, "data": HEX}
 """
 import json
@@ -116,9 +117,9 @@ class FirmwareGatt:
     def disconnect(self):
         self._call("disconnect")
 
-    def sim(self, **kw):
-        """Change the simulated plant: {"cell": [flat index, mV]} and friends."""
-        return self._call("sim", **kw)
+    def sim(self, kind, arg):
+        """A scenario event on the simulated board (boards/sim/scenario.py apply)."""
+        return self._call("event", kind=kind, arg=arg)
 
     def close(self):
         if self.proc.poll() is None:

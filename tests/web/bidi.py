@@ -203,8 +203,10 @@ class Page:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for: %s\nconsole: %s\nharness: %s" % (
-                    expression, "\n".join(self.console[-10:]), self.b.errors))
+                shown = self.js("Array.from(document.querySelectorAll('.error, .result, #link-state'))"
+                                ".map(e => e.id + ': ' + e.textContent).join(' | ')")
+                raise AssertionError("timed out waiting for: %s\npage: %s\nconsole: %s\nharness: %s" % (
+                    expression, shown, "\n".join(self.console[-10:]), self.b.errors))
             time.sleep(0.05)
 
     def click(self, selector):
@@ -293,6 +295,8 @@ class Peripheral:
         self.b.send("bluetooth.simulateCharacteristicResponse", p)
 
     def _on_event(self, method, params):
+        if params.get("context") != self.page.context:
+            return  # chromium reports each GATT event for a second context too: answer ours only
         if method == "bluetooth.requestDevicePromptUpdated":
             if params["prompt"] in self._answered:
                 return  # the event comes twice per prompt; answer once
