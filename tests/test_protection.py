@@ -405,7 +405,11 @@ def test_fet_derate_and_trip():
     assert not r.tick().alt_allowed
     r.meas.fet_dc = 849
     p = r.tick()
-    assert p.alt_allowed and p.alt_limit_ma == 90000
+    assert p.alt_allowed and p.alt_limit_ma == 90000 and p.warn == R.FET_DERATE
+    r.meas.fet_dc = 830  # derating ends 2 degC below its start
+    assert r.tick().warn == R.FET_DERATE
+    r.meas.fet_dc = 829
+    assert r.tick().warn == 0
 
 
 def test_fet_trip_works_without_battery_data():

@@ -71,6 +71,7 @@ ALT_PORT_MAX_MA = const(100000)  # port rating: 90 % of the fuse, at most 100 A
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
 FET_FLOOR_PCT = const(25)  # cap at the MOSFET trip temperature
+FET_WARN_HYST_DC = const(20)  # derating ends 2 degC below where it began (no chatter on noise)
 
 # -- limit comparators: value source, direction, paths, trip delay. Levels
 # are in _load() (same row order) because they come from the settings.
@@ -136,6 +137,7 @@ class Protection:
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
         self._ver = -1
+        self._fet_hot = False  # derating the alternator for MOSFET temperature
 
     # -- commands (BLE)
     def clear_alarms(self):
@@ -375,12 +377,19 @@ class Protection:
             floor = full * CELL_HIGH_FLOOR_PCT // 100
             if cap < floor:
                 cap = floor
-        if meas.valid and meas.fet_dc >= s.fet_derate_dc:
+        if meas.valid:
+            if meas.fet_dc >= s.fet_derate_dc:
+                self._fet_hot = True
+            elif meas.fet_dc < s.fet_derate_dc - FET_WARN_HYST_DC:
+                self._fet_hot = False
+        if self._fet_hot:
             warn |= R.FET_DERATE
             span = s.fet_trip_dc - s.fet_derate_dc
             hot = meas.fet_dc - s.fet_derate_dc
             if hot > span:
                 hot = span
+            elif hot < 0:
+                hot = 0
             c = full - full * (100 - FET_FLOOR_PCT) // 100 * hot // span
             if c < cap:
                 cap = c
