@@ -118,11 +118,6 @@ def test_cable_unplug_opens_both_paths_within_the_timeout():
     assert ctl.history.data_losses == 1
 
 
-def test_overcharge_balance_from_the_link_engineer():
-    out, _, _ = run_named("overcharge-balance")
-    _clean(out)  # truth check: no charge FET on a cell at the OV stop
-
-
 # -- random scenarios on the whole simulated system
 
 class Lcg:
