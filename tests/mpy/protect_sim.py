@@ -91,3 +91,38 @@ def run_named(name, duration_ms=None, on_tick=None):
 
 def has(mask, name):
     return name in R.names(mask)
+
+
+# -- random scenarios on the whole simulated system (tests and the bench)
+
+class Lcg:
+    def __init__(self, seed):
+        self.x = seed * 7919 + 1
+
+    def below(self, n):
+        self.x = (self.x * 1103515245 + 12345) & 0x3FFFFFFF
+        return (self.x >> 8) % n
+
+
+ACTIONS = (
+    ("load_a", (0, 20, 80, 150, 260)), ("charger_a", (0, 20, 60)),
+    ("engine", ("off", "idle", "cruise", "start")), ("remote", ("open", "bridged", "l_low")),
+    ("temp_c", (-5, 20, 55, 63)), ("cable", ("unplug", "plug")), ("uart_noise", (200,)),
+)
+
+
+def random_scenario(seed, duration_s=90):
+    g = Lcg(seed)
+    events = []
+    t = 0
+    while True:
+        t += 1 + g.below(12)
+        if t >= duration_s:
+            break
+        key, values = ACTIONS[g.below(len(ACTIONS))]
+        events.append({"t_s": t, key: values[g.below(len(values))]})
+    return SC.parse({"name": "random-%d" % seed, "duration_s": duration_s,
+                     "batteries": 1 + g.below(4),
+                     "plant": {"soc_pct": (1, 5, 50, 97)[g.below(4)], "capacity_ah": 100, "seed": seed},
+                     "settings": {"remote_function": g.below(3), "prealarm_mode": g.below(2)},
+                     "events": events}, "random")
