@@ -12,6 +12,9 @@
 #   control_step_alloc_bytes: heap bytes the firmware allocates per
 #     Controller.tick() in that run (must be 0): the sim board's own driver
 #     calls (float plant, byte queues) are metered and left out;
+#   protection_step_us, history_step_us: those two steps alone in that system
+#     (the rest of the tick is the link decoder, the alternator loop and the
+#     sim board's drivers);
 #   property_sim_runs, property_violations: random scenarios on the whole
 #     simulated system with the safety invariants checked every tick.
 # Options: --quick (a few seconds); --long (many more random scenarios).
@@ -163,7 +166,26 @@ def control_step(windows, ticks_per_window):
         if best is None or mean < best:
             best = mean
     assert ctl.pack.seen == 50 and ctl.pack.data_ok
-    return round(best, 1)
+    return round(best, 1), _alone(ctl, clock, ticks_per_window)
+
+
+def _alone(ctl, clock, n):
+    """Best-of-3 mean cost of protection.step and history.step, in us."""
+    p, pack, meas, remote, h = ctl.protection, ctl.pack, ctl.meas, ctl.remote, ctl.history
+    now = clock.now_ms
+    best_p = best_h = None
+    for _ in range(3):
+        t0 = time.ticks_us()
+        for _ in range(n):
+            p.step(now, pack, meas, remote)
+        tp = time.ticks_diff(time.ticks_us(), t0) / n
+        t0 = time.ticks_us()
+        for _ in range(n):
+            h.step(now, ctl)
+        th = time.ticks_diff(time.ticks_us(), t0) / n
+        best_p = tp if best_p is None or tp < best_p else best_p
+        best_h = th if best_h is None or th < best_h else best_h
+    return round(best_p, 1), round(best_h, 1)
 
 
 def property_runs(count):
@@ -178,11 +200,12 @@ def property_runs(count):
 
 def main():
     ms, ticks = reaction(5 if QUICK else 20)
-    us = control_step(2 if QUICK else 5, 200 if QUICK else 1000)
+    us, (prot_us, hist_us) = control_step(2 if QUICK else 5, 200 if QUICK else 1000)
     alloc = firmware_alloc(200 if QUICK else 1000)
     runs = 1 if QUICK else (40 if LONG else 4)
     out = {"reaction_ms": round(ms, 2), "reaction_ticks": ticks,
            "control_step_us_50batt": us, "control_step_alloc_bytes": alloc,
+           "protection_step_us": prot_us, "history_step_us": hist_us,
            "property_sim_runs": runs, "property_violations": property_runs(runs)}
     print(json.dumps(out))
 
