@@ -119,6 +119,7 @@ class Protection:
         self.charge_out = False
         self.prealarm_out = False
         self.oc_trips = 0  # trips in the current series (lockout at OC_LOCK_TRIPS)
+        self.charger = False  # a charger seen for CHARGER_MS
         self._since = 0  # when the current UV state was entered
         self._emergency = False
         self._wake_req = False
@@ -126,7 +127,6 @@ class Protection:
         self._remote_rise = False
         self._chg_raw = False
         self._chg_raw_ms = 0
-        self.charger = False
         self._oc = OC_OK
         self._oc_ms = 0  # last trip
         self._over = False
@@ -136,8 +136,8 @@ class Protection:
         self._lim_ms = array("i", [0] * _NLIM)
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
-        self._ver = -1
         self._fet_hot = False  # derating the alternator for MOSFET temperature
+        self._ver = -1
 
     # -- commands (BLE)
     def clear_alarms(self):
