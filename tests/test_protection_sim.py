@@ -120,7 +120,7 @@ def test_cable_unplug_opens_both_paths_within_the_timeout():
 # -- random scenarios on the whole simulated system
 
 def test_random_scenarios_keep_the_invariants():
-    for seed in (11, 12, 13):
+    for seed in (12, 1000, 1001):  # between them: UV cut, data loss, heat, overcurrent
         out, _, _ = run(random_scenario(seed))
         assert out.violations == [], (seed, out.violations)
         assert out.truth_violations == [], (seed, out.truth_violations)
