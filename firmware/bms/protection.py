@@ -84,15 +84,17 @@ LOW = const(1)  # trips at value <= trip, releases at value >= release
 TO_CHG = const(1)
 TO_DSG = const(2)
 TO_ALT = const(4)
-TEMP_DELAY_MS = const(1000)  # battery temperatures change slowly: filter noise
-FET_DELAY_MS = const(500)
+FET_DELAY_MS = const(500)  # our own sensor on a noisy ADC
 
-# bit, source, direction, paths, trip delay
+# bit, source, direction, paths, trip delay. Battery values trip at once:
+# the batteries filter their own readings, and a delay would leave a window
+# when the temperature jumps from above the charge window to below it (the
+# high row releases at once, the low row would still be waiting).
 LIMITS = (
     (R.CELL_OV, SRC_MAX_CELL, HIGH, TO_CHG, 0),
-    (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG, TEMP_DELAY_MS),
-    (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG, TEMP_DELAY_MS),
-    (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG, TEMP_DELAY_MS),
+    (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG, 0),
+    (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG, 0),
+    (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG, 0),
     (R.BMS_OVERTEMP, SRC_FET, HIGH, TO_ALT, FET_DELAY_MS),
 )
 _NLIM = const(5)
