@@ -246,3 +246,22 @@ def test_link_master_cadence_and_sequence():
     for _ in range(300):
         m.poll(m._next_ms)
     assert 0 <= m.seq <= 255
+
+
+def test_counters_wrap_at_2_pow_30():
+    pack = Pack(50)
+    d = Decoder(pack)
+    d._st[5] = 0x3FFFFFFF  # frames_ok slot
+    d._st[6] = 0x3FFFFFFF  # garbage slot
+    d.crc_errors = 0x3FFFFFFF
+    bad = frame(2, 1)
+    bad[10] ^= 1
+    stream = b"\x00" + frame(1, 1) + bad
+    d.feed(stream, len(stream), 1)
+    assert d.frames_ok == 0 and d.crc_errors == 0
+    assert 0 <= d.garbage_bytes < 0x3FFFFFFF
+    m = LinkMaster()
+    m.sent = 0x3FFFFFFF
+    m._started = True
+    assert m.poll(0) and m.sent == 0
+    assert not m.poll(1)  # a wrapped count does not restart the cadence

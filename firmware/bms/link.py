@@ -25,6 +25,9 @@ _WINDOW = const(512)  # receive window; holds at most one partial frame between 
 _STALL_MS = const(50)
 
 _CRC = array.array("H", CRC_TABLE)
+# Every counter wraps at 2**30 (small ints on the boards; readers take
+# differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
+_WRAP = const(0x3FFFFFFF)
 
 
 @micropython.viper
@@ -108,8 +111,8 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
                 break
             s += 1
         if s != lo:
-            st[6] = int(st[6]) + s - lo
-            st[7] = int(st[7]) + 1
+            st[6] = (int(st[6]) + s - lo) & 0x3FFFFFFF
+            st[7] = (int(st[7]) + 1) & 0x3FFFFFFF
             lo = s
         if hi - lo < 4:
             break
@@ -160,7 +163,7 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         seqs[b] = seq
         state[b] = int(state[b]) | 3
         last[b] = now
-        st[5] = int(st[5]) + 1
+        st[5] = (int(st[5]) + 1) & 0x3FFFFFFF
         lo += 19
     st[0] = lo
     return result
@@ -232,7 +235,7 @@ class Decoder:
             # waiting for bytes; a partial frame on a quiet line is given up
             if (st[_S_HI] - st[_S_LO] >= _HEADER
                     and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
-                self.stalled += 1
+                self.stalled = (self.stalled + 1) & _WRAP
                 self._drop(st[_S_LO])
                 continue
             break
@@ -244,7 +247,7 @@ class Decoder:
     def _drop(self, lo):
         # the candidate at lo failed: give up its first byte only
         st = self._st
-        st[_S_GARBAGE] += 1
+        st[_S_GARBAGE] = (st[_S_GARBAGE] + 1) & _WRAP
         st[_S_LO] = lo + 1
 
     def _candidate(self, w, lo, now_ms):
@@ -253,30 +256,30 @@ class Decoder:
         length = w[lo + 3]
         if (length > _MAX_LEN or (kind == _T_CELLS and length != _LEN_CELLS)
                 or (kind == _T_REQUEST and length != _LEN_REQUEST)):
-            self.bad_length += 1
+            self.bad_length = (self.bad_length + 1) & _WRAP
             self._drop(lo)
             return True
         end = lo + _HEADER + length
         if end + _TRAILER > self.hi:
             return False
         if not _crc_ok(w, lo + 2, end, _CRC):
-            self.crc_errors += 1
+            self.crc_errors = (self.crc_errors + 1) & _WRAP
             self._drop(lo)
             return True
         if kind == _T_CELLS:
             self._cells(w, lo, now_ms)
         elif kind == _T_REQUEST:
-            self.echoes += 1
+            self.echoes = (self.echoes + 1) & _WRAP
             self.pack.echo(w[lo + 4], now_ms)
         else:
-            self.unknown_type += 1
+            self.unknown_type = (self.unknown_type + 1) & _WRAP
         self._st[_S_LO] = end + _TRAILER
         return True
 
     def _cells(self, w, p, now_ms):
         addr = w[p + 4]
         if addr < 1 or addr > _MAX_ADDR or not _cells_valid(w, p):
-            self.rejected += 1
+            self.rejected = (self.rejected + 1) & _WRAP
             return
         t = w[p + 14] | w[p + 15] << 8
         if t >= 0x8000:
@@ -286,7 +289,8 @@ class Decoder:
                          w[p + 10] | w[p + 11] << 8, w[p + 12] | w[p + 13] << 8,
                          t, w[p + 16], now_ms)
         if addr <= self.pack.configured:
-            self._st[_S_OK] += 1
+            st = self._st
+            st[_S_OK] = (st[_S_OK] + 1) & _WRAP
 
 
 # room after a full scan before the next request, for the control tick's jitter
@@ -303,6 +307,7 @@ class LinkMaster:
         self.n = 0
         self.seq = 0
         self.sent = 0
+        self._started = False
         self._next_ms = 0
 
     def configure(self, count, period_ms):
@@ -312,14 +317,15 @@ class LinkMaster:
         self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):
-        if self.sent and ticks.diff(now_ms, self._next_ms) < 0:
+        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
             return False
         self.seq = (self.seq + 1) & 0xFF
         self.n = encode_request(self.buf, 0, 0, self.seq)
-        self.sent += 1
+        self.sent = (self.sent + 1) & _WRAP
         nxt = ticks.add(self._next_ms, self.period_ms)
         # keep a fixed cadence, but never try to catch up on missed slots
-        if self.sent == 1 or ticks.diff(now_ms, nxt) >= 0:
+        if not self._started or ticks.diff(now_ms, nxt) >= 0:
             nxt = ticks.add(now_ms, self.period_ms)
         self._next_ms = nxt
+        self._started = True
         return True

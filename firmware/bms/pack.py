@@ -8,6 +8,7 @@ from bms import ticks
 
 MAX_BATTERIES = const(50)
 _CELLS = const(200)
+_WRAP = const(0x3FFFFFFF)  # counters wrap at 2**30: small ints on the boards
 
 # `lost` reason bits (0 = link fine). See docs/battery-link.md.
 LOST_STALE = const(0x01)  # a configured battery has no data younger than the timeout
@@ -163,14 +164,14 @@ class Pack:
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
         """Store one battery report the decoder has already range-checked."""
         if addr > self.configured:
-            self.extras += 1
+            self.extras = (self.extras + 1) & _WRAP
             self.extra_ms = now_ms
             self._extra = True
             return
         b = addr - 1
         if (self.state[b] & _FRESH and self.seq[b] == seq
                 and ticks.diff(now_ms, self.last_ms[b]) <= self.timeout_ms):
-            self.duplicates += 1
+            self.duplicates = (self.duplicates + 1) & _WRAP
             self.dup_ms = now_ms
             self._dup = True
         c = b * 4
