@@ -265,3 +265,16 @@ def test_counters_wrap_at_2_pow_30():
     m._started = True
     assert m.poll(0) and m.sent == 0
     assert not m.poll(1)  # a wrapped count does not restart the cadence
+
+
+def test_master_never_scans_faster_than_the_ring_can_answer():
+    m = LinkMaster(100, 115200)
+    m.configure(50, 100)
+    assert m.period_ms == 100  # 88 ms scan + 10 ms margin fits
+    m.configure(50, 250)
+    assert m.period_ms == 250
+    slow = LinkMaster(100, 19200)
+    slow.configure(50, 100)
+    assert slow.period_ms == 535
+    slow.configure(4, 100)
+    assert slow.period_ms == 100

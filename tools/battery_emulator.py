@@ -149,7 +149,10 @@ def main(argv=None):
     ap.add_argument("--temp-dc", type=int, help="every battery's temperature, 0.1 degC")
     ap.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     args = ap.parse_args(argv)
-    text = Path(args.scenario).read_text() if args.scenario else "{}"
+    try:
+        text = Path(args.scenario).read_text() if args.scenario else "{}"
+    except OSError as e:
+        ap.error("cannot read the scenario: %s" % e)
     overrides = {}
     if args.batteries is not None:
         overrides["batteries"] = args.batteries
