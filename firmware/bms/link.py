@@ -16,7 +16,12 @@ _TRAILER = const(2)
 _MAX_LEN = const(48)
 _LEN_REQUEST = const(2)
 _LEN_CELLS = const(13)
+_CELLS_BYTES = const(19)
 _MAX_ADDR = const(50)
+_CELL_MV_MAX = const(5000)
+_TEMP_DC_MIN = const(-400)
+_TEMP_DC_MAX = const(1250)
+_F_RESERVED = const(0xFC)
 
 _WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
 # A partial frame on a line quiet for this long is abandoned and its bytes
@@ -25,21 +30,10 @@ _WINDOW = const(512)  # receive window; holds at most one partial frame between 
 _STALL_MS = const(50)
 
 _CRC = array.array("H", CRC_TABLE)
+
 # Every counter wraps at 2**30 (small ints on the boards; readers take
 # differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
 _WRAP = const(0x3FFFFFFF)
-
-
-@micropython.viper
-def _find_sync(w: ptr8, lo: int, hi: int) -> int:
-    # first index in [lo, hi) that can start a frame (SYNC1 SYNC2, or SYNC1 last)
-    i = lo
-    while i < hi:
-        if w[i] == 0xAA:
-            if i + 1 == hi or w[i + 1] == 0x55:
-                return i
-        i += 1
-    return hi
 
 
 @micropython.viper
@@ -67,15 +61,15 @@ def _cells_valid(w: ptr8, p: int) -> bool:
     # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
     j = p + 6
     while j < p + 14:
-        if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+        if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
             return False
         j += 2
     t = int(w[p + 14]) | (int(w[p + 15]) << 8)
     if t >= 0x8000:
         t -= 0x10000
-    if t < -400 or t > 1250:
+    if t < _TEMP_DC_MIN or t > _TEMP_DC_MAX:
         return False
-    return (int(w[p + 16]) & 0xFC) == 0
+    return (int(w[p + 16]) & _F_RESERVED) == 0
 
 
 # slots of the decoder's int array shared with _fast_reports
@@ -98,28 +92,28 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
     # needs more bytes, 1 when the candidate at st[_S_LO] is anything else
     # (other type, bad length or CRC, rejected, extra, duplicate): the
     # Python path then handles and counts that one candidate.
-    lo = int(st[0])
-    hi = int(st[1])
-    now = int(st[2])
-    count = int(st[3])
-    limit = int(st[4])
+    lo = int(st[_S_LO])
+    hi = int(st[_S_HI])
+    now = int(st[_S_NOW])
+    count = int(st[_S_COUNT])
+    limit = int(st[_S_LIMIT])
     result = 0
     while True:
         s = lo
         while s < hi:
-            if w[s] == 0xAA and (s + 1 == hi or w[s + 1] == 0x55):
+            if w[s] == _SYNC1 and (s + 1 == hi or w[s + 1] == _SYNC2):
                 break
             s += 1
         if s != lo:
-            st[6] = (int(st[6]) + s - lo) & 0x3FFFFFFF
-            st[7] = (int(st[7]) + 1) & 0x3FFFFFFF
+            st[_S_GARBAGE] = (int(st[_S_GARBAGE]) + s - lo) & _WRAP
+            st[_S_RESYNCS] = (int(st[_S_RESYNCS]) + 1) & _WRAP
             lo = s
-        if hi - lo < 4:
+        if hi - lo < _HEADER:
             break
-        if w[lo + 2] != 0x21 or w[lo + 3] != 13:
+        if w[lo + 2] != _T_CELLS or w[lo + 3] != _LEN_CELLS:
             result = 1
             break
-        if hi - lo < 19:
+        if hi - lo < _CELLS_BYTES:
             break
         c = 0xFFFF
         i = lo + 2
@@ -136,13 +130,13 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         j = lo + 6
         bad = 0
         while j < lo + 14:
-            if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+            if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
                 bad = 1
             j += 2
         t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         if t >= 0x8000:
             t -= 0x10000
-        if bad or t < -400 or t > 1250 or (int(w[lo + 16]) & 0xFC):
+        if bad or t < _TEMP_DC_MIN or t > _TEMP_DC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
         b = addr - 1
@@ -163,9 +157,9 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         seqs[b] = seq
         state[b] = int(state[b]) | 3
         last[b] = now
-        st[5] = (int(st[5]) + 1) & 0x3FFFFFFF
-        lo += 19
-    st[0] = lo
+        st[_S_OK] = (int(st[_S_OK]) + 1) & _WRAP
+        lo += _CELLS_BYTES
+    st[_S_LO] = lo
     return result
 
 
@@ -174,7 +168,7 @@ class Decoder:
 
     Every byte that is not part of an accepted frame is counted somewhere.
     A failed candidate frame gives up only its first byte: the bytes after it
-    are scanned again, so a real frame behind garbage is never lost.
+    are scanned again, so a real frame behind garbage is found at once.
     Plain good battery reports take the viper fast path; everything else goes
     through _candidate(), which keeps the rules readable and counts them.
     """
