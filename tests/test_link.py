@@ -32,8 +32,8 @@ def test_frame_sizes_and_scan_budget():
 
 def test_round_trip_every_field_at_its_limits():
     cases = (
-        (1, 0, (0, 0, 0, 0), -400, 0),
-        (50, 255, (5000, 5000, 5000, 5000), 1250, F.F_BALANCING | F.F_ALARM),
+        (1, 0, (0, 0, 0, 0), F.TEMP_DC_MIN, 0),
+        (F.MAX_BATTERIES, 255, (F.CELL_MV_MAX,) * 4, F.TEMP_DC_MAX, F.F_BALANCING | F.F_ALARM),
         (25, 128, (0, 5000, 1, 4999), 0, F.F_ALARM),
         (2, 1, (3300, 3301, 3302, 3303), -1, F.F_BALANCING),
     )
@@ -67,6 +67,7 @@ def test_impossible_values_rejected_and_counted():
         (1, (3300, 3300, 3300, 3300), -401, 0),
         (1, (3300, 3300, 3300, 3300), 1251, 0),
         (1, (3300, 3300, 3300, 3300), -32768, 0),
+        (1, (3300, 3300, 3300, 3300), 200, F.F_RESERVED),
         (1, (3300, 3300, 3300, 3300), 200, 0x04),
         (1, (3300, 3300, 3300, 3300), 200, 0x80),
         (0, (3300, 3300, 3300, 3300), 200, 0),

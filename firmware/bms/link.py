@@ -141,7 +141,7 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
             break
         b = addr - 1
         seq = int(w[lo + 5])
-        if int(state[b]) & 2 and int(seqs[b]) == seq:
+        if int(state[b]) & 2 and int(seqs[b]) == seq:  # fresh, same scan
             age = ((now - int(last[b]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
             if age <= limit:
                 result = 1
@@ -155,7 +155,7 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         flags[b] = w[lo + 16]
         seqs[b] = seq
-        state[b] = int(state[b]) | 3
+        state[b] = int(state[b]) | 3  # reported once, fresh (bms.pack)
         last[b] = now
         st[_S_OK] = (int(st[_S_OK]) + 1) & _WRAP
         lo += _CELLS_BYTES
