@@ -6,10 +6,6 @@ from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
 
 
-def setup_function(_):
-    pass
-
-
 def cells_frame(addr, seq, cells, temp, flags):
     b = bytearray(F.CELLS_BYTES)
     F.encode_cells(b, 0, addr, seq, cells, temp, flags)
