@@ -32,12 +32,11 @@ class BleReadout:
             self._key = key
             self.readout.set_key(cryptolib.aes(key, 1), key[0])
         s = ctl.settings
-        adv = _FLAGS_ONLY
-        if s.readout_enabled:
-            self.readout.update(ctl.now_ms, ctl)
-            if self.readout.ready:
-                adv = self.readout.adv
         if s.device_name != self._name:
             self._name = s.device_name
             self._resp = readout.scan_response(self._name, protocol.SERVICE_UUID)
-        return adv, self._resp
+        if s.readout_enabled:
+            self.readout.update(ctl.now_ms, ctl)
+            if self.readout.ready:
+                return self.readout.adv, self._resp
+        return _FLAGS_ONLY, self._resp
