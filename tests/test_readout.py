@@ -278,7 +278,7 @@ def test_nothing_advertised_before_measurements_are_valid():
     assert not ro.ready
     ctl.meas.bat_mv = 13100
     assert ro.update(2000, ctl)
-    assert ro.ready and ro.soc.soc_pm == 600
+    assert ro.ready and ro.soc.soc_pm == 300
 
 
 def decrypt(ro):
