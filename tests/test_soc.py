@@ -91,7 +91,7 @@ def test_largest_bank_stays_in_small_ints():
     s = seeded(13200, cap)
     assert s.soc_pm == 500
     assert s.remaining_mah == cap // 2
-    assert s.ttg_min(-100) == s.remaining_mah * 60 // 100
+    assert s.ttg_min(-S.TTG_MIN_MA) == s.remaining_mah * 60 // S.TTG_MIN_MA
     assert s.remaining_mah * 10 < 1 << 30  # the largest product _publish forms
     s.step(1000, 13200, -3600000, cap)
     assert s.remaining_mah == cap // 2 - 1000

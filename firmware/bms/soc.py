@@ -12,7 +12,7 @@ _MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
 FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
 FULL_HOLD_MS = const(60000)
 TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
-TTG_MIN_MA = const(100)  # below this discharge current time-to-go is unknown
+TTG_MIN_MA = const(500)  # below this discharge (sensor noise) time-to-go is unknown
 
 # Resting 4-cell LiFePO4 bank voltage (mV) -> SoC (0.1 %), ascending. The
 # curve is flat in the middle: a seed from it is good to a few percent at best.
