@@ -23,6 +23,8 @@ FIELDS = (
     ("remote_on", "bool"), ("remote_mode", "str"),
     # alternator port (the limiter)
     ("alt_state", "str"), ("alt_target_ma", "int"), ("alt_limit_reason", "str"), ("alt_fault", "list"),
+    # Instant Readout: manufacturer data as advertised (hex), null while nothing is
+    ("readout_mfr", "str?"),
 )
 TYPES = dict(FIELDS)
 KEYS = tuple(k for k, _t in FIELDS)
