@@ -45,6 +45,8 @@ PARAMS = {
     "fet_rth_k_per_w": (2.5, 0.1, 50.0, "K/W", "MOSFET heatsink thermal resistance"),
     "fet_tau_s": (90.0, 1.0, 3600.0, "s", "MOSFET heatsink thermal time constant"),
     "ambient_c": (25.0, -40.0, 85.0, "C", "air temperature around the BMS"),
+    "load_on_load_out": (1, 0, 1, "", "1: System+ loads obey the Load disconnect output (inverter remote)"),
+    "charger_on_charge_out": (1, 0, 1, "", "1: System+ chargers obey the Charge disconnect output"),
     "charger_mv": (14200.0, 12000.0, 15000.0, "mV", "constant-voltage level of a System+ charger"),
     "charger_mohm": (20.0, 1.0, 1000.0, "mOhm", "charger voltage droop (CV slope)"),
     "crank_a": (150.0, 0.0, 1000.0, "A", "starter motor current while cranking"),
@@ -160,6 +162,8 @@ class Plant:
         self.alt_as = 0.0  # charge delivered by the alternator (A s)
         # constants of the fast step
         self._chg_v = p["charger_mv"] / 1000.0
+        self._load_follows = bool(p["load_on_load_out"])
+        self._chg_follows = bool(p["charger_on_charge_out"])
         self._chg_g = 1000.0 / p["charger_mohm"]
         self._fet_sys_r = p["fet_sys_mohm"] / 1000.0
         self._v_reg = p["alt_reg_mv"] / 1000.0
@@ -212,11 +216,13 @@ class Plant:
         v_bank = self.v_bank
         # System+: chargers and loads meet at the port; what is left over
         # flows into or out of the bank only through the FET for that direction.
+        # Loads and chargers wired to the BMS outputs switch with them.
+        charger = self.charger_a if (self.charge_out or not self._chg_follows) else 0.0
         chg_a = 0.0
-        if self.charger_a > 0.0:
+        if charger > 0.0:
             chg_a = (self._chg_v - v_bank) * self._chg_g
-            chg_a = 0.0 if chg_a < 0.0 else (self.charger_a if chg_a > self.charger_a else chg_a)
-        net = chg_a - self.load_a
+            chg_a = 0.0 if chg_a < 0.0 else (charger if chg_a > charger else chg_a)
+        net = chg_a - (self.load_a if (self.load_out or not self._load_follows) else 0.0)
         if (net > 0.0 and self.chg_on) or (net < 0.0 and self.dsg_on):
             self.sys_a = net
             self.v_sys = v_bank + net * self._fet_sys_r
@@ -227,7 +233,7 @@ class Plant:
             self.sys_a = 0.0
             # port cut off: a charger holds its own voltage unless the
             # loads take more than it gives
-            self.v_sys = self._chg_v if (self.charger_a > 0.0 and net >= 0.0) else 0.0
+            self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
         # starter node: the alternator regulates its voltage up to its
         # current capability; beyond that the starter battery sags
         drawn = self.alt_a
