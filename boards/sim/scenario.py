@@ -7,14 +7,22 @@ import sys
 
 try:
     import micropython  # noqa: F401  (bms.settings needs it)
-except ImportError:  # CPython: give bms.settings its const()
+    _ON_MICROPYTHON = True
+except ImportError:
+    _ON_MICROPYTHON = False
+
+if _ON_MICROPYTHON:
+    from bms import settings as S
+else:  # CPython: lend bms.settings a const() just for its import
     class _Shim:
         @staticmethod
         def const(x):
             return x
     sys.modules["micropython"] = _Shim()
-
-from bms import settings as S
+    try:
+        from bms import settings as S
+    finally:
+        del sys.modules["micropython"]
 from boards.sim.plant import PARAMS, ENGINE_MODES, REMOTE_MODES
 
 TOP_KEYS = ("name", "description", "duration_s", "batteries", "plant", "settings", "events")
