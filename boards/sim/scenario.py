@@ -3,26 +3,8 @@
 # says exactly what is wrong. Pure Python: runs inside MicroPython and on
 # CPython (tools/battery_emulator.py and bms-sim load scenarios on the host).
 import json
-import sys
 
-try:
-    import micropython  # noqa: F401  (bms.settings needs it)
-    _ON_MICROPYTHON = True
-except ImportError:
-    _ON_MICROPYTHON = False
-
-if _ON_MICROPYTHON:
-    from bms import settings as S
-else:  # CPython: lend bms.settings a const() just for its import
-    class _Shim:
-        @staticmethod
-        def const(x):
-            return x
-    sys.modules["micropython"] = _Shim()
-    try:
-        from bms import settings as S
-    finally:
-        del sys.modules["micropython"]
+from bms import settings as S
 from boards.sim.plant import PARAMS, ENGINE_MODES, REMOTE_MODES
 
 TOP_KEYS = ("name", "description", "duration_s", "batteries", "plant", "settings", "events")
