@@ -3,16 +3,6 @@
 # says exactly what is wrong. Pure Python: runs inside MicroPython and on
 # CPython (tools/battery_emulator.py and bms-sim load scenarios on the host).
 import json
-import sys
-
-try:
-    import micropython  # noqa: F401  (bms.settings needs it)
-except ImportError:  # CPython: give bms.settings its const()
-    class _Shim:
-        @staticmethod
-        def const(x):
-            return x
-    sys.modules["micropython"] = _Shim()
 
 from bms import settings as S
 from boards.sim.plant import PARAMS, ENGINE_MODES, REMOTE_MODES

@@ -1,7 +1,5 @@
 # The trace record schema: every key and its JSON type. Pure Python with no
 # imports, so the host tools (bms-sim, tests) check traces with the same table.
-SCHEMA_VERSION = 1
-
 # (key, JSON type) in the order records are written; "?" allows null.
 FIELDS = (
     ("t_ms", "int"),
