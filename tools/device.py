@@ -36,6 +36,8 @@ class Device:
     def __init__(self, port, vboard=None):
         self.port = port
         self.vboard = vboard
+        # how long the firmware gets to boot before it is asked how it is
+        self.boot_wait_s = 0.3 if vboard is not None else 2.0
         self.t = None
 
     def open(self, wait_s=_OPEN_RETRY_S):
@@ -77,8 +79,8 @@ class Device:
             raise DeviceError("board error:\n" + str(e.args[-1] if e.args else e)) from None
 
     def value(self, code):
-        """Execute code that prints one Python literal; that value."""
-        return ast.literal_eval(self.run(code).strip())
+        """Execute code whose last printed line is a Python literal; that value."""
+        return ast.literal_eval(self.run(code).strip().split("\n")[-1])
 
     def write(self, path, data, progress=None):
         self.repl()

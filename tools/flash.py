@@ -26,7 +26,6 @@ from tools import build, mpy
 from tools.device import Device, DeviceError, detect_port
 from tools.vboard import VirtualBoard
 
-BOOT_WAIT_S = 2.0
 VBOARD_DIR = build.ROOT / "build" / "vboard"
 
 # Runs on the board: sha256 (hex) of each path, None when absent.
@@ -162,7 +161,7 @@ def install_aioble(dev, board, aioble_dir, console):
 def check_boot(dev, board):
     """Reset, let the firmware run, then read its version and status."""
     dev.reset()
-    boot_log = dev.read_output(BOOT_WAIT_S)
+    boot_log = dev.read_output(dev.boot_wait_s)
     try:
         info = dev.value(_INFO)
     except (DeviceError, ValueError, SyntaxError) as e:
