@@ -23,7 +23,7 @@ from pathlib import Path
 from tools import mpy
 
 
-STARTUP_S = 0.5
+STARTUP_S = 0.25
 
 
 def _make_controlling_tty():
