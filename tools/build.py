@@ -79,10 +79,14 @@ def _sources(board):
             yield src, src.relative_to(ROOT).as_posix()
 
 
-def stage(board):
-    """{device path: bytes} for the board, compiled. Raises BuildError."""
+def check_board(board):
     if board not in board_names():
         raise BuildError("unknown board %r: boards/ has %s" % (board, ", ".join(board_names())))
+
+
+def stage(board):
+    """{device path: bytes} for the board, compiled. Raises BuildError."""
+    check_board(board)
     arch = arch_for(board)
     files = {}
     for src, dev in _sources(board):

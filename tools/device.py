@@ -21,8 +21,8 @@ class DeviceError(Exception):
 
 def detect_port():
     """The one USB serial port that looks like a board, or DeviceError."""
-    ports = [p for p in sorted(serial.tools.list_ports.comports())
-             if p.vid is not None and p.pid is not None]
+    ports = sorted((p for p in serial.tools.list_ports.comports()
+                    if p.vid is not None and p.pid is not None), key=lambda p: p.device)
     if not ports:
         raise DeviceError("no board found: plug it in, or name it with --port "
                           "(or flash the virtual board with --board sim)")
@@ -40,7 +40,7 @@ class Device:
         self.boot_wait_s = 0.3 if vboard is not None else 2.0
         self.t = None
 
-    def open(self, wait_s=_OPEN_RETRY_S):
+    def open(self, wait_s=0):
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -107,4 +107,4 @@ class Device:
             self.t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
             self.close()
             time.sleep(1.5)  # USB CDC boards drop off the bus while they reboot
-        self.open()
+        self.open(_OPEN_RETRY_S)

@@ -245,6 +245,7 @@ def main(argv=None):
     console = Console(stderr=True)
     vb = None
     try:
+        build.check_board(args.board)  # before any port is touched
         port = args.port
         if port is None and args.board == "sim":
             vb = virtual_board(args.vboard_dir)
