@@ -212,8 +212,16 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
 
 
 def virtual_board(folder=VBOARD_DIR, heap_bytes=None):
-    """A virtual board whose frozen modules hold aioble, as on a Pico W."""
-    extra = [p for p in [mpy.aioble_path()] if Path(p).exists()]
+    """A virtual board with a radio and aioble built in, as on a Pico W: the
+    simulated `bluetooth` module and the aioble stand-in sit outside its
+    filesystem, where a board keeps its built-in and frozen modules."""
+    folder = Path(folder)
+    rom = folder.parent / (folder.name + "-rom")
+    rom.mkdir(parents=True, exist_ok=True)
+    radio = rom / "bluetooth.py"
+    if not radio.exists():
+        radio.symlink_to(build.BOARDS / "sim" / "bluetooth.py")
+    extra = [str(rom)] + [p for p in [mpy.aioble_path()] if Path(p).exists()]
     return VirtualBoard(folder, heap_bytes=heap_bytes, extra_path=extra)
 
 
