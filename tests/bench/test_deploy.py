@@ -42,9 +42,10 @@ def test_stored_data_survives_a_flash(dev, target):
     names = build.KEEP
     before = flash.survey(dev, {n: b"" for n in names})
     if target["vboard"] is not None:
-        dev.run("f = open('settings.bak', 'wb'); f.write(b'stored'); f.close()")
+        for n in ("settings.bin", "settings.bin.bak", "readout.key"):
+            dev.run("f = open(%r, 'wb'); f.write(b'stored'); f.close()" % n)
         before = flash.survey(dev, {n: b"" for n in names})
-        assert before["settings.bak"] is not None
+        assert before["settings.bin.bak"] is not None
     dev.run("import os; os.remove('app.mpy')")
     flash.flash(dev, target["board"])
     assert flash.survey(dev, {n: b"" for n in names}) == before
