@@ -49,6 +49,7 @@ def record(t_ms, board, ctl):
         "alt_state": A.STATE_NAMES[alt.state], "alt_target_ma": alt.target_ma,
         "alt_limit_reason": A.LIMIT_NAMES[alt.limit_reason],
         "alt_fault": R.names(alt.fault, A.FAULT_NAMES),
+        "readout_mfr": board.readout.mfr_hex,
     }
 
 

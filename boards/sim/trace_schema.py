@@ -1,7 +1,5 @@
 # The trace record schema: every key and its JSON type. Pure Python with no
 # imports, so the host tools (bms-sim, tests) check traces with the same table.
-SCHEMA_VERSION = 1
-
 # (key, JSON type) in the order records are written; "?" allows null.
 FIELDS = (
     ("t_ms", "int"),
@@ -23,6 +21,8 @@ FIELDS = (
     ("remote_on", "bool"), ("remote_mode", "str"),
     # alternator port (the limiter)
     ("alt_state", "str"), ("alt_target_ma", "int"), ("alt_limit_reason", "str"), ("alt_fault", "list"),
+    # Instant Readout: manufacturer data as advertised (hex), null while nothing is
+    ("readout_mfr", "str?"),
 )
 TYPES = dict(FIELDS)
 KEYS = tuple(k for k, _t in FIELDS)
