@@ -66,8 +66,8 @@ FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as ful
 
 # -- loop tuning (see docs/alternator.md). Duty integrator kept in duty << 8.
 _SHIFT = const(8)
-KP = const(6)  # duty units per mA error, / 256
-KI = const(3)  # duty units per mA error per tick, / 256
+KP = const(12)  # duty units per mA error, / 256
+KI = const(6)  # duty units per mA error per tick, / 256
 FLOOR_GAIN = const(50)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
 _ACC_MAX = const(DUTY_MAX << _SHIFT)
@@ -293,10 +293,11 @@ class AlternatorPort:
                 return 0
 
         if st == WAITING:
-            if start >= s.alt_on_mv and start >= bat + FORWARD_MARGIN_MV:
-                self._on_ms += dt
-            else:
+            if start < s.alt_on_mv or start < bat + FORWARD_MARGIN_MV:
                 self._on_ms = 0
+                self._protect_timer(dt, lim)
+                return 0
+            self._on_ms += dt
             if self._on_ms < s.alt_on_delay_ms:
                 self._protect_timer(dt, lim)
                 return 0
