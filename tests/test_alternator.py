@@ -328,8 +328,8 @@ def test_overcurrent_is_a_latched_fault():
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
     b.full_ma = None
-    b.m.alt_ma = 110000  # filtered reading passes the 100 A fuse rating on the 2nd tick
-    b.step(19)
+    b.m.alt_ma = 140000  # filtered reading passes 125 % of the 100 A fuse on the 2nd tick
+    b.step(49)
     assert b.state != "fault"
     b.step(2)
     assert b.state == "fault" and b.port.fault == A.F_OVERCURRENT and b.port.duty == 0

@@ -34,7 +34,7 @@ F_VOLTAGE_RANGE = const(4)  # starter or bank voltage reading impossible
 F_TEMP_RANGE = const(8)  # MOSFET temperature reading impossible
 F_LEAK = const(16)  # current with the gate open: sensor offset or shorted MOSFET
 F_STUCK = const(32)  # no current with the gate driven and a forward voltage
-F_OVERCURRENT = const(64)  # filtered current above the fuse rating: loop failed
+F_OVERCURRENT = const(64)  # filtered current far above the fuse rating: loop failed
 FAULT_NAMES = ("invalid", "current_range", "voltage_range", "temp_range", "leak", "stuck",
                "overcurrent")
 # Faults that may come from a broken power path rather than a noisy reading:
@@ -46,6 +46,10 @@ PORT_MAX_MA = const(100000)
 FUSE_PCT = const(90)
 FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
 REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
+# Ideal-diode anticipation: a forward voltage this small with this little
+# current means the next tick may reverse (engine stopping), so open now.
+DIODE_MV = const(20)
+DIODE_MA = const(5000)
 FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
 FET_REARM_DC = const(50)  # 5 degC below trip before the port may run again
 SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
@@ -60,7 +64,8 @@ LEAK_MS = const(500)
 STUCK_DV_MV = const(1000)
 STUCK_MA = const(1000)
 STUCK_MS = const(1000)
-OVERCURRENT_MS = const(200)
+OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
+OVERCURRENT_MS = const(500)
 FAULT_CLEAR_MS = const(5000)
 FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as full output
 
@@ -172,7 +177,7 @@ class AlternatorPort:
                 f |= F_STUCK
         else:
             self._stuck_ms = 0
-        if i > self.settings.alt_fuse_a * 1000:
+        if i > self.settings.alt_fuse_a * (10 * OVERCURRENT_PCT):
             self._oc_ms += dt
             if self._oc_ms >= OVERCURRENT_MS:
                 f |= F_OVERCURRENT
@@ -280,7 +285,8 @@ class AlternatorPort:
         running = st == RAMPING or st == LIMITING or st == FOLLOWING
 
         # one way only: no waiting, no delay
-        if running and (start <= bat or meas.alt_ma < -REVERSE_MA):
+        if running and (start <= bat or meas.alt_ma < -REVERSE_MA
+                        or (start < bat + DIODE_MV and self.alt_ma < DIODE_MA)):
             self._open(REVERSE_BLOCKED)
             self._protect_timer(dt, lim)
             return 0
