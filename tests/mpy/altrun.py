@@ -12,10 +12,10 @@ BAND_PCT = 2  # settled = within +-2 % of the target
 class Rig:
     """Plant + port + the checks that must hold on every tick."""
 
-    def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, settings=None, seed=1):
-        s = settings or Settings()
-        if settings is None:
-            assert s.update({"alt_fuse_a": fuse_a}) == []
+    def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, on_delay_ms=3000,
+                 seed=1):
+        s = Settings()
+        assert s.update({"alt_fuse_a": fuse_a, "alt_on_delay_ms": on_delay_ms}) == []
         self.s = s
         self.plant = AltPlant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
                               soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
@@ -115,7 +115,7 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
             t0 = rig.now_ms
         if t0 is not None:
             samples.append(rig.plant.port_a)
-            if rig.port.state == A.LIMITING and rig.now_ms - t0 > 6000:
+            if rig.port.state == A.LIMITING and rig.now_ms - t0 > 4500:
                 break
     if t0 is None or rig.port.state != A.LIMITING:
         return -1
