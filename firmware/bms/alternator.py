@@ -73,7 +73,7 @@ FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as ful
 _SHIFT = const(8)
 KP = const(12)  # duty units per mA error, / 256
 KI = const(6)  # duty units per mA error per tick, / 256
-FLOOR_GAIN = const(50)  # mA of error per mV of starter voltage above its floor
+FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
 _ACC_MAX = const(DUTY_MAX << _SHIFT)
 _MAX_DT_MS = const(1000)
