@@ -352,3 +352,20 @@ def test_step_does_not_allocate():
     m.alt_ma = 300000  # fault path
     no_alloc(port.step, b.now + T, m, p)
     assert port.state == A.FAULT
+
+
+def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
+    ticks = []
+    for full in (100000, 400000):  # current at 100 % duty: long thin wiring .. big bank
+        b = Bench(alt_on_delay_ms=0)
+        b.full_ma = full
+        b.run_to_limiting()
+        b.step(100)
+        b.p.alt_limit_ma = 45000
+        n = 0
+        while abs(b.m.alt_ma - 45000) > 900 or abs(b.port.alt_ma - 45000) > 900:
+            b.step()
+            n += 1
+            assert n < 100, full
+        ticks.append(n)
+    assert max(ticks) <= 12 and max(ticks) - min(ticks) <= 4, ticks

@@ -75,6 +75,14 @@ KP = const(12)  # duty units per mA error, / 256
 KI = const(6)  # duty units per mA error per tick, / 256
 FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+# Gain scheduling: the plant gain is the on-current (current at 100 % duty),
+# which depends on the bank and the wiring. The error is scaled by
+# ION_REF_MA / on-current so every bank sees the loop of the standard case.
+ION_REF_MA = const(250000)
+ION_MIN_DUTY = const(500)  # below this the estimate is too noisy to update
+ION_MIN_MA = const(2000)
+GAIN_MIN = const(64)  # scale limits, / 256
+GAIN_MAX = const(1024)
 _ACC_MAX = const(DUTY_MAX << _SHIFT)
 _MAX_DT_MS = const(1000)
 
@@ -102,6 +110,7 @@ class AlternatorPort:
         self._stuck_ms = 0
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
+        self._gain = 256  # error scale, / 256
 
     # -- target
     def _limit(self, meas, protection):
@@ -187,11 +196,22 @@ class AlternatorPort:
 
     # -- loop
     def _loop(self, meas):
-        e = self.ref_ma - self.alt_ma
+        i = self.alt_ma
+        d = self.duty
+        if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
+            # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
+            g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
+            if g < GAIN_MIN:
+                g = GAIN_MIN
+            elif g > GAIN_MAX:
+                g = GAIN_MAX
+            self._gain = g
+        e = self.ref_ma - i
         floor_e = (meas.start_mv - self.settings.alt_off_mv - FLOOR_MARGIN_MV) * FLOOR_GAIN
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
+        e = e * self._gain >> _SHIFT
         p = (e * KP) >> _SHIFT
         acc = self._acc + e * KI
         if acc > _ACC_MAX:
