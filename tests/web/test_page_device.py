@@ -68,15 +68,19 @@ class Rig:
         self.page.wait("!document.getElementById('tab-status').hidden && "
                        "document.getElementById('st-pack').textContent !== '--'")
 
+    def settle(self):
+        """Wait until the page has no GATT operation in flight."""
+        quiet = 0
+        while quiet < 5:
+            quiet = quiet + 1 if self.page.js("window.__gatt.now === 0") else 0
+            time.sleep(0.02)
+
     def quiesce(self):
         """No notification forwarded and no GATT operation in flight: chromium's
         emulation neither fails a pending operation nor reports the
         disconnection while one is pending, so the link is dropped between them."""
         self.paused.set()
-        quiet = 0
-        while quiet < 5:
-            quiet = quiet + 1 if self.page.js("window.__gatt.now === 0") else 0
-            time.sleep(0.02)
+        self.settle()
 
     def close(self):
         self.periph.detach()
@@ -141,6 +145,7 @@ def test_status_notifications_update_the_page(rig):
     rig.connect()
     rig.login()
     rig.wait_status()
+    rig.settle()
     reads_before = sum(1 for op, u, _ in rig.gatt.log if op == "read" and u == P.STATUS_UUID)
     rig.gatt.sim("load_a", 30)
     page.wait("parseFloat(document.getElementById('st-sys').textContent) < -20", timeout=15)
