@@ -1,6 +1,10 @@
 # Millisecond tick arithmetic, the same as time.ticks_diff on the boards: ticks
 # wrap at 2**30 (12.4 days), so never compare two ticks with < directly.
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the host tools share this module
+    def const(x):
+        return x
 
 PERIOD = const(0x40000000)
 MASK = const(0x3FFFFFFF)

@@ -1,0 +1,84 @@
+# One control tick: battery frames in -> pack -> remote -> protection ->
+# alternator limiter -> gates and outputs. The app calls tick() every
+# CONTROL_PERIOD_MS from one task; the simulator calls it from its virtual
+# clock. Nothing here allocates once constructed.
+from micropython import const
+
+from bms.measure import Measurements
+from bms.pack import Pack
+from bms.link import Decoder, LinkMaster
+from bms.remote import Remote
+from bms.protection import Protection
+from bms.alternator import AlternatorPort
+from bms.history import History
+from bms import ledcode
+
+CONTROL_PERIOD_MS = const(10)
+_RXBUF = const(256)
+
+
+class Controller:
+    def __init__(self, settings, hw, history=None):
+        self.settings = settings
+        self.hw = hw
+        self.meas = Measurements()
+        self.pack = Pack()
+        self.decoder = Decoder(self.pack)
+        self.master = LinkMaster()
+        self.remote = Remote()
+        self.protection = Protection(settings)
+        self.alternator = AlternatorPort(settings)
+        self.history = history if history is not None else History()
+        self.rxbuf = bytearray(_RXBUF)
+        self.now_ms = 0
+        self.ticks = 0
+        self.led_code = ledcode.BOOT
+        self._settings_version = -1
+        self.safe_outputs()
+
+    def safe_outputs(self):
+        """Everything off / floating: the state at boot and on a fault."""
+        hw = self.hw
+        hw.alt_gate.set_duty(0)
+        hw.chg_gate.set(False)
+        hw.dsg_gate.set(False)
+        hw.load_out.set(False)
+        hw.charge_out.set(False)
+        hw.prealarm_out.set(False)
+
+    def _apply_settings(self):
+        s = self.settings
+        self.pack.configure(s.battery_count)
+        self.master.configure(s.battery_count, s.scan_period_ms)
+        self._settings_version = s.version
+
+    def tick(self, now_ms):
+        if self.settings.version != self._settings_version:
+            self._apply_settings()
+        hw = self.hw
+        self.now_ms = now_ms
+        self.ticks += 1
+        n = hw.link.readinto(self.rxbuf)
+        if n:
+            self.decoder.feed(self.rxbuf, n, now_ms)
+        master = self.master
+        if master.poll(now_ms):
+            hw.link.write(master.buf, master.n)
+        meas = self.meas
+        hw.sense.read(meas)
+        pack = self.pack
+        pack.evaluate(now_ms, self.settings.link_timeout_ms)
+        self.remote.step(now_ms, meas)
+        p = self.protection
+        p.step(now_ms, pack, meas, self.remote)
+        duty = self.alternator.step(now_ms, meas, p)
+        hw.alt_gate.set_duty(duty)
+        hw.chg_gate.set(p.chg_fet)
+        hw.dsg_gate.set(p.dsg_fet)
+        hw.load_out.set(p.load_out)
+        hw.charge_out.set(p.charge_out)
+        hw.prealarm_out.set(p.prealarm_out)
+        self.led_code = ledcode.code_for(p, pack, self.alternator)
+        hw.led.set(ledcode.lit(self.led_code, now_ms))
+        self.history.step(now_ms, self)
+        hw.wdt.feed()

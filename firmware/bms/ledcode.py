@@ -1,0 +1,53 @@
+# Status LED: one LED, blink codes in the style of Victron's Lynx BMS: steady
+# on when all is well, N short flashes every 4 s for a fault class, a slow
+# heartbeat while waiting for the first battery scan.
+from micropython import const
+
+from bms import reasons as R
+
+OK = const(0)
+BOOT = const(1)  # no complete battery scan yet
+WARNING = const(2)  # pre-alarm or derating: 1 flash
+LINK = const(3)  # battery data lost / BMS cable: 2 flashes
+CELL = const(4)  # cell voltage or temperature blocks charge or discharge: 3 flashes
+BMS_TEMP = const(5)  # BMS MOSFET over-temperature or overcurrent: 4 flashes
+OFF = const(6)  # low-power off or remote full off: a blip every 3 s
+
+NAMES = ("ok", "boot", "warning", "link", "cell", "bms_temp", "off")
+_FLASHES = (0, 0, 1, 2, 3, 4, 0)
+_CYCLE_MS = const(4000)
+_FLASH_MS = const(200)
+
+
+def code_for(protection, pack, alternator):
+    """The most important thing the LED should say right now."""
+    blocked = protection.block_chg | protection.block_dsg
+    if blocked & R.LOW_POWER_OFF:
+        return OFF
+    if not pack.full_scan:
+        return BOOT
+    if blocked & R.DATA_LOST:
+        return LINK
+    if blocked & (R.BMS_OVERTEMP | R.OVERCURRENT | R.OC_LOCKOUT) or alternator.fault:
+        return BMS_TEMP
+    if blocked & ~R.REMOTE_OFF:
+        return CELL
+    if blocked:
+        return OFF  # switched off by the remote terminal
+    if protection.warn:
+        return WARNING
+    return OK
+
+
+def lit(code, now_ms):
+    """Whether the LED is on at now_ms for this code."""
+    if code == OK:
+        return True
+    t = now_ms % _CYCLE_MS
+    if code == BOOT:
+        return t < _CYCLE_MS // 2  # slow heartbeat
+    if code == OFF:
+        return (now_ms % 3000) < 50
+    n = _FLASHES[code]
+    slot = t // (2 * _FLASH_MS)
+    return slot < n and (t % (2 * _FLASH_MS)) < _FLASH_MS

@@ -1,0 +1,104 @@
+# The settings + secrets blob kept in flash: magic, length, JSON body and a
+# truncated SHA-256 over all of it. decode() rejects anything corrupt (raises
+# ValueError) and checks every stored value against the schema again, so a
+# file written by an older firmware with a now-invalid value falls back to the
+# default for that value, reported, never applied.
+import hashlib
+import json
+import struct
+from binascii import hexlify, unhexlify
+
+from bms import settings as S
+
+MAGIC = b"BMS1"
+_HASH_LEN = 8
+_HEAD = 6  # magic + u16 body length
+
+
+def _digest(data):
+    return hashlib.sha256(data).digest()[:_HASH_LEN]
+
+
+def encode(values, secrets):
+    """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
+    body = json.dumps({
+        "settings": values,
+        "puk": secrets["puk"],
+        "readout_key": hexlify(secrets["readout_key"]).decode(),
+        "failures": secrets["failures"],
+    }).encode()
+    head = MAGIC + struct.pack("<H", len(body))
+    return head + body + _digest(head + body)
+
+
+def decode(data):
+    """(values, secrets, problems) from a blob; ValueError when it is corrupt.
+
+    `values` holds every schema name (defaults where the file lacked a value or
+    held one the schema refuses); `problems` lists what was replaced.
+    """
+    data = bytes(data)
+    if len(data) < _HEAD + _HASH_LEN or data[:4] != MAGIC:
+        raise ValueError("settings file: bad header")
+    n = struct.unpack("<H", data[4:6])[0]
+    if len(data) != _HEAD + n + _HASH_LEN:
+        raise ValueError("settings file: bad length")
+    if _digest(data[:_HEAD + n]) != data[_HEAD + n:]:
+        raise ValueError("settings file: hash mismatch")
+    try:
+        doc = json.loads(data[_HEAD:_HEAD + n])
+        stored = doc["settings"]
+        secrets = {"puk": doc["puk"], "readout_key": unhexlify(doc["readout_key"]),
+                   "failures": doc["failures"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError("settings file: bad body (%s)" % e)
+    puk, failures = secrets["puk"], secrets["failures"]
+    if (not isinstance(puk, str) or len(puk) != 8 or not puk.isdigit()
+            or len(secrets["readout_key"]) != 16
+            or not isinstance(failures, int) or not 0 <= failures < 1000000):
+        raise ValueError("settings file: bad secrets")
+    if not isinstance(stored, dict):
+        raise ValueError("settings file: bad settings")
+    values = S.Settings().values()
+    problems = []
+    for name in stored:
+        entry = S.BY_NAME.get(name)
+        if entry is None:
+            problems.append(name + ": no longer a setting, ignored")
+            continue
+        code, msg = S.check_value(entry, stored[name])
+        if code:
+            problems.append(msg + ", default kept")
+        else:
+            values[name] = stored[name]
+    bad = S.check_order(values)
+    if bad:
+        problems.append(bad[1] + ": all settings back to defaults")
+        values = S.Settings().values()
+    return values, secrets, problems
+
+
+def new_secrets(rand):
+    """Secrets for a first boot: a PUK and a readout key from the RNG."""
+    from bms.auth import make_puk
+    return {"puk": make_puk(rand(32)), "readout_key": bytes(rand(16)), "failures": 0}
+
+
+def load(blob, rand):
+    """(values, secrets, problems) at boot from the store's bytes (or None).
+
+    A missing or corrupt blob gives defaults and new secrets, reported; the
+    caller writes the result back so the new secrets persist.
+    """
+    if blob is None:
+        return S.Settings().values(), new_secrets(rand), []
+    try:
+        return decode(blob)
+    except ValueError as e:
+        return S.Settings().values(), new_secrets(rand), [str(e) + ": defaults used"]
+
+
+def snapshot(settings, auth):
+    """The blob for the current Settings and Auth (write it when it differs)."""
+    return encode(settings.values(), {"puk": auth.puk, "readout_key": auth.readout_key,
+                                      "failures": auth.failures})

@@ -1,0 +1,95 @@
+# Analog sense: scaled integer channels and the Sense object that fills the
+# Measurements each tick. A source is anything with read_u16() -> 0..65535 over
+# the 0..3.3 V ADC range (machine.ADC on both ports, or an external ADC).
+from micropython import const
+
+_OVERSAMPLE = const(4)
+
+
+class Linear:
+    """value = (sum of 4 12-bit samples - zero) * num // den * mul.
+
+    num, den and mul are chosen per channel so that every product stays below
+    2**30 (16380 * num < 2**30): no bigint on the boards.
+    """
+
+    def __init__(self, source, num, den, zero=0, mul=1):
+        self._read = source.read_u16  # bound once: calling it allocates nothing
+        self._num = num
+        self._den = den
+        self._zero = zero
+        self._mul = mul
+
+    def read(self):
+        r = self._read
+        acc = 0
+        for _ in range(_OVERSAMPLE):
+            acc += r() >> 4
+        return (acc - self._zero) * self._num // self._den * self._mul
+
+
+def voltage(source, full_scale_mv):
+    """A divider whose 3.3 V tap means full_scale_mv at the terminal."""
+    return Linear(source, full_scale_mv, 4 * 4095)
+
+
+def current(source, full_scale_a):
+    """A bidirectional current sensor centred at half scale: +-full_scale_a.
+
+    Result in mA, in 10 mA steps (keeps the product below 2**30).
+    """
+    return Linear(source, full_scale_a * 100, 2 * 4095, zero=2 * 4095, mul=10)
+
+
+# 10k B3950 NTC to ground with a 10k pull-up: (read_u16, 0.1 degC), falling.
+_NTC = ((63944, -400), (62417, -300), (59855, -200), (55932, -100), (50511, 0),
+        (43816, 100), (36454, 200), (29202, 300), (22706, 400), (17306, 500),
+        (13049, 600), (9807, 700), (7387, 800), (5596, 900), (4273, 1000),
+        (3293, 1100), (2563, 1200), (2015, 1300))
+
+
+class Ntc:
+    """Thermistor channel: piecewise-linear over the table, in 0.1 degC."""
+
+    def __init__(self, source):
+        self._read = source.read_u16
+
+    def read(self):
+        raw = self._read()
+        t = _NTC
+        if raw >= t[0][0]:
+            return t[0][1]
+        for i in range(1, len(t)):
+            hi_raw, hi_dc = t[i]
+            if raw >= hi_raw:
+                lo_raw, lo_dc = t[i - 1]
+                return lo_dc + (lo_raw - raw) * (hi_dc - lo_dc) // (lo_raw - hi_raw)
+        return t[-1][1]
+
+
+class Sense:
+    """Fills a Measurements from eight channels; `poll` advances a slow ADC."""
+
+    def __init__(self, bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h, poll=None):
+        self.bat = bat
+        self.start = start
+        self.sys = sys
+        self.alt_i = alt_i
+        self.sys_i = sys_i
+        self.fet = fet
+        self.remote_l = remote_l
+        self.remote_h = remote_h
+        self._poll = poll
+
+    def read(self, m):
+        if self._poll is not None:
+            self._poll()
+        m.bat_mv = self.bat.read()
+        m.start_mv = self.start.read()
+        m.sys_mv = self.sys.read()
+        m.alt_ma = self.alt_i.read()
+        m.sys_ma = self.sys_i.read()
+        m.fet_dc = self.fet.read()
+        m.remote_l_mv = self.remote_l.read()
+        m.remote_h_mv = self.remote_h.read()
+        m.valid = True

@@ -1,0 +1,258 @@
+# The BLE configuration service on aioble: registers the GATT service of
+# docs/ble-protocol.md and serves one central at a time through bms.protocol
+# and bms.auth. It reaches the rest of the firmware only through `app`:
+#
+#   app.settings                 bms.settings.Settings (read for settings pages)
+#   app.auth                     bms.auth.Auth (the app persists it when .dirty)
+#   app.status_bytes()           protocol.encode_status(controller)
+#   app.cells_bytes(first)       protocol.encode_cells(pack, first)
+#   app.history_page(page)       (bytes, more) or None past the end
+#   app.apply_settings(changes)  Settings.update semantics + persisting
+#   app.command(code)            result code for clear alarms/history, wake, restart
+#   app.adv_payload()            optional: (adv_data, resp_data) to advertise
+#
+# Every request is answered in the characteristic's value; a bad request gets
+# an error code and changes nothing; an exception in the app is answered with
+# E_INTERNAL and counted, never allowed to end a task.
+import asyncio
+import os
+import time
+
+import aioble
+import bluetooth
+
+from bms import protocol as P
+from bms import settings as S
+
+_ADV_INTERVAL_US = 250000
+_ADV_REFRESH_MS = 1000  # the advertised payload is rebuilt this often
+_POLL_MS = 100
+
+
+def _uuid(s):
+    return bluetooth.UUID(s)
+
+
+class BleService:
+    def __init__(self, app, rand=os.urandom, clock=time.ticks_ms):
+        self.app = app
+        self.rand = rand
+        self.clock = clock
+        self.errors = 0  # requests that raised inside the firmware
+        self.last_error = None
+        self.conn = None
+        svc = aioble.Service(_uuid(P.SERVICE_UUID))
+        self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
+        self.handlers = {}  # characteristic -> request handler
+        self.chars = {}  # UUID string -> characteristic
+        for uuid, fn in ((P.CELLS_UUID, self._cells), (P.SETTINGS_UUID, self._settings),
+                         (P.COMMAND_UUID, self._command), (P.HISTORY_UUID, self._history),
+                         (P.AUTH_UUID, self._auth)):
+            # one byte more than the longest request, so an overlong one shows
+            ch = aioble.BufferedCharacteristic(svc, _uuid(uuid), read=True, write=True,
+                                               notify=True, capture=True,
+                                               max_len=P.MAX_WRITE + 1)
+            self.handlers[ch] = fn
+            self.chars[uuid] = ch
+        self.auth_ch = self.chars[P.AUTH_UUID]
+        self.service = svc
+        aioble.register_services(svc)
+
+    # -- request handlers: data -> response bytes ---------------------------
+    def _auth(self, data):
+        auth, now = self.app.auth, self.clock()
+        op = data[0]
+        nonce = b""
+        if op == P.AUTH_HELLO and len(data) == 1:
+            nonce = self.rand(P.NONCE_LEN)
+            code = auth.hello(now, nonce)
+            if code:
+                nonce = b""
+        elif op == P.AUTH_PIN and len(data) == 1 + P.MAC_LEN:
+            code = auth.prove_pin(now, bytes(data[1:]))
+        elif op == P.AUTH_PUK and len(data) == 1 + P.MAC_LEN:
+            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16))
+        elif op == P.AUTH_STATE and len(data) == 1:
+            code = P.OK
+        elif op in (P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.AUTH_STATE):
+            code = P.E_MALFORMED
+        else:
+            code = P.E_UNKNOWN_OP
+        authed, fails, wait_s = auth.state(now)
+        if authed and op != P.AUTH_STATE:  # a new session: status readable at once
+            self.status.write(self.app.status_bytes())
+        return P.encode_auth(code, op, authed, fails, wait_s, nonce)
+
+    def _settings(self, data):
+        op = data[0]
+        if op == P.SET_READ:
+            if len(data) != 2:
+                return P.response(P.E_MALFORMED, op)
+            return P.encode_settings_page(self.app.settings.values(), data[1])
+        if op != P.SET_WRITE:
+            return P.response(P.E_UNKNOWN_OP, op)
+        values, code, wid = P.decode_records(data, 1)
+        if code:
+            return P.response(code, op, bytes((wid, code)))
+        if not values:
+            return P.response(P.E_MALFORMED, op)
+        if "pin" in values:  # only the change-PIN command also renews the key
+            return P.response(P.E_REFUSED, op, bytes((S.BY_NAME["pin"][0], P.E_REFUSED)))
+        errors = self.app.apply_settings(values)
+        if errors:
+            return P.response(errors[0][1], op, P.encode_set_errors(errors))
+        return P.response(P.OK, op)
+
+    def _command(self, data):
+        op, arg = data[0], bytes(data[1:])
+        auth = self.app.auth
+        if op == P.CMD_CHANGE_PIN:
+            if len(arg) != 6:
+                return P.response(P.E_MALFORMED, op)
+            try:
+                pin = arg.decode()
+            except UnicodeError:
+                return P.response(P.E_MALFORMED, op)
+            return P.response(auth.change_pin(pin, self.rand(16)), op)
+        if arg:
+            return P.response(P.E_MALFORMED, op)
+        if op == P.CMD_READ_READOUT_KEY:
+            return P.response(P.OK, op, auth.readout_key)
+        if op == P.CMD_READ_PUK:
+            return P.response(P.OK, op, auth.puk.encode())
+        if op in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE, P.CMD_RESTART):
+            return P.response(self.app.command(op), op)
+        return P.response(P.E_UNKNOWN_OP, op)
+
+    def _cells(self, data):
+        if len(data) != 1:
+            return P.response(P.E_MALFORMED, data[0])
+        return self.app.cells_bytes(data[0])
+
+    def _history(self, data):
+        if len(data) != 1:
+            return P.response(P.E_MALFORMED, data[0])
+        page = self.app.history_page(data[0])
+        if page is None:
+            return P.response(P.E_RANGE, data[0])
+        body, more = page
+        return P.response(P.OK, data[0], bytes((1 if more else 0,)) + body)
+
+    def answer(self, ch, data):
+        """The response to one write on `ch` (also used by the tests)."""
+        fn = self.handlers[ch]
+        if not data:
+            return P.response(P.E_MALFORMED, 0)
+        if len(data) > P.MAX_WRITE:
+            return P.response(P.E_MALFORMED, data[0])
+        if ch is not self.auth_ch and not self.app.auth.authenticated:
+            return P.response(P.E_NOT_AUTHENTICATED, data[0])
+        try:
+            return fn(data)
+        except Exception as e:  # a firmware fault must not end the service
+            self.errors += 1
+            self.last_error = repr(e)
+            return P.response(P.E_INTERNAL, data[0])
+
+    # -- tasks --------------------------------------------------------------
+    async def _serve_writes(self, ch):
+        while True:
+            conn, data = await ch.written()
+            if conn is None or not conn.is_connected():
+                continue  # a write from a connection that is already gone
+            resp = self.answer(ch, data)
+            ch.write(resp)
+            try:
+                ch.notify(conn, resp)
+            except OSError:
+                pass  # disconnected meanwhile
+
+    async def _notify_status(self):
+        last, sent_ms, session = None, 0, None
+        while True:
+            await asyncio.sleep_ms(_POLL_MS)
+            conn = self.conn
+            if conn is None or not self.app.auth.authenticated:
+                continue
+            if session is not conn:  # a new session starts with a notification
+                session, last = conn, None
+            if last is not None and time.ticks_diff(time.ticks_ms(), sent_ms) < P.STATUS_NOTIFY_MS:
+                continue
+            try:
+                value = self.app.status_bytes()
+            except Exception as e:
+                self.errors += 1
+                self.last_error = repr(e)
+                continue
+            if value == last:
+                continue
+            self.status.write(value)
+            mtu = conn.mtu or 23
+            try:
+                self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
+            except OSError:
+                pass  # disconnected meanwhile
+            last, sent_ms = value, time.ticks_ms()
+
+    def _clear(self):
+        self.status.write(b"")
+        for ch in self.handlers:
+            ch.write(b"")
+
+    def _adv(self):
+        fn = getattr(self.app, "adv_payload", None)
+        if fn is not None:
+            return fn()
+        return None
+
+    async def _advertise(self, connectable):
+        payload = self._adv()
+        name = self.app.settings.device_name
+        try:
+            if payload:
+                return await aioble.advertise(_ADV_INTERVAL_US, adv_data=payload[0],
+                                              resp_data=payload[1], connectable=connectable,
+                                              timeout_ms=_ADV_REFRESH_MS)
+            return await aioble.advertise(_ADV_INTERVAL_US, name=name, connectable=connectable,
+                                          services=[_uuid(P.SERVICE_UUID)],
+                                          timeout_ms=_ADV_REFRESH_MS)
+        except asyncio.TimeoutError:
+            return None
+
+    async def _beacon(self):
+        # while a central is connected: keep the readout advertisements going,
+        # not connectable, so a second central cannot come in
+        while self.conn is not None:
+            await self._advertise(False)
+
+    async def run(self):
+        self.app.auth.end_session()
+        self._clear()
+        tasks = [asyncio.create_task(self._serve_writes(ch)) for ch in self.handlers]
+        tasks.append(asyncio.create_task(self._notify_status()))
+        try:
+            while True:
+                conn = await self._advertise(True)
+                if conn is None:
+                    continue
+                self.conn = conn
+                beacon = asyncio.create_task(self._beacon())
+                try:
+                    await conn.disconnected(timeout_ms=None)
+                finally:
+                    self.conn = None
+                    beacon.cancel()
+                    try:
+                        await beacon  # its advertising must stop before ours starts
+                    except asyncio.CancelledError:
+                        pass
+                    self.app.auth.end_session()
+                    self._clear()
+        finally:
+            for t in tasks:
+                t.cancel()
+
+
+async def run(app):
+    """Serve `app` over BLE until cancelled."""
+    await BleService(app).run()

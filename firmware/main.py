@@ -1,0 +1,28 @@
+# Boot: pick the board (board.json, written by tools/flash.py, or the port's
+# platform), build its hardware with every output in its safe state, run the app.
+import sys
+
+_DEFAULT_BOARD = {"esp32": "esp32", "rp2": "pico_w"}
+
+
+def board_name():
+    try:
+        import json
+
+        with open("board.json") as f:
+            return json.load(f)["board"]
+    except (OSError, ValueError, KeyError):
+        return _DEFAULT_BOARD.get(sys.platform, "sim")
+
+
+def run():
+    import asyncio
+    import app
+
+    name = board_name()
+    board = getattr(__import__("boards." + name), name)
+    asyncio.run(app.main(board.make()))
+
+
+if __name__ == "__main__":
+    run()

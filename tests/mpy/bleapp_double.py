@@ -1,0 +1,65 @@
+# Test double for the app side of the BLE service seam: real Settings and Auth,
+# a controller-shaped object whose attributes the tests set, and a log of the
+# commands and settings changes the service asked for.
+from bms import protocol as P
+from bms.settings import Settings
+from bms.auth import Auth
+
+
+class _Obj:
+    def __init__(self, **kw):
+        for k in kw:
+            setattr(self, k, kw[k])
+
+
+def make_controller():
+    pack = _Obj(configured=2, seen=2, data_ok=True, full_scan=True, battery_alarm=False, lost=0,
+                pack_mv=13250, min_cell_mv=3301, min_cell_at=5, max_cell_mv=3340, max_cell_at=2,
+                min_temp_dc=-52, max_temp_dc=231, cell_mv=[3300 + i for i in range(200)],
+                temp_dc=[200 + i for i in range(50)], flags=bytearray(50))
+    return _Obj(
+        pack=pack,
+        protection=_Obj(state=1, atc=True, atd=True, chg_fet=True, dsg_fet=False, alt_allowed=True,
+                        load_out=True, charge_out=False, prealarm_out=True, block_chg=0,
+                        block_dsg=0x24, warn=1, alt_limit_ma=90000),
+        alternator=_Obj(state=3, duty=4321, target_ma=-5, limit_reason=2, fault=0),
+        meas=_Obj(alt_ma=45678, sys_ma=-12345, start_mv=13900),
+        remote=_Obj(on=True, mode=1),
+        now_ms=123456)
+
+
+class App:
+    def __init__(self, failures=0):
+        self.settings = Settings()
+        self.auth = Auth(self.settings, "24681357", bytes(range(16)), failures)
+        self.ctl = make_controller()
+        self.commands = []
+        self.applied = []
+        self.history = [b"page0-data", b"page1"]
+        self.status_calls = 0
+
+    def status_bytes(self):
+        self.status_calls += 1
+        return P.encode_status(self.ctl)
+
+    def cells_bytes(self, first):
+        return P.encode_cells(self.ctl.pack, first)
+
+    def history_page(self, page):
+        if page >= len(self.history):
+            return None
+        return self.history[page], page + 1 < len(self.history)
+
+    def apply_settings(self, changes):
+        errors = self.settings.update(changes)
+        if not errors:
+            self.applied.append(changes)
+        return errors
+
+    def command(self, code):
+        if code == P.CMD_WAKE:
+            return P.E_REFUSED  # not in low-power off
+        if code == 99:
+            raise RuntimeError("boom")
+        self.commands.append(code)
+        return P.OK

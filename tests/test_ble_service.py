@@ -1,0 +1,256 @@
+# micropython
+# The GATT service over the simulated radio, driven by SimCentral (the phone).
+import sys
+import asyncio
+from boards.sim import bluetooth
+
+sys.modules["bluetooth"] = bluetooth
+import aioble  # noqa: E402  (the stand-in, or the real one with AIOBLE_PATH)
+from bms import protocol as P  # noqa: E402
+from bms import auth as A  # noqa: E402
+from drivers.ble_service import BleService  # noqa: E402
+from bleapp_double import App  # noqa: E402
+
+_service = None
+
+
+async def start(app=None):
+    """One service per process (aioble registers services once); a fresh app."""
+    global _service
+    app = app or App()
+    if _service is None:
+        _service = BleService(app, clock=lambda: _clock[0])
+        asyncio.create_task(_service.run())
+    else:
+        _service.app = app
+    for _ in range(50):
+        if bluetooth.BLE().advertising and bluetooth.BLE().advertising[3]:
+            break
+        await asyncio.sleep_ms(5)
+    return app
+
+
+_clock = [1000]
+
+
+async def connected(app=None, mtu=247):
+    for left in list(bluetooth.BLE().centrals.values()):  # a failed test's phone
+        left.disconnect()
+    app = await start(app)
+    phone = bluetooth.SimCentral().connect()
+    await asyncio.sleep_ms(5)
+    if mtu:
+        phone.exchange_mtu(mtu)
+    return app, phone
+
+
+async def login(phone, pin="000000"):
+    r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
+    assert r["code"] == P.OK and len(r["nonce"]) == 16, r
+    mac = A.proof(pin, P.PIN_LABEL, r["nonce"])
+    return P.decode_auth(await phone.request(P.AUTH_UUID, b"\x02" + mac))
+
+
+async def bye(phone):
+    phone.disconnect()
+    await asyncio.sleep_ms(20)
+
+
+async def test_advertises_name_and_service():
+    await start()
+    seen = bluetooth.SimCentral().scan()
+    assert seen["connectable"]
+    assert seen["name"] == "SmartBMS"
+    assert bluetooth.UUID(P.SERVICE_UUID) in seen["services"]
+
+
+async def test_unauthenticated_writes_rejected_and_values_empty():
+    app, phone = await connected()
+    for uuid, req in ((P.SETTINGS_UUID, b"\x01\x14\x04\x00\x00\x00"), (P.COMMAND_UUID, b"\x01"),
+                      (P.HISTORY_UUID, b"\x00"), (P.CELLS_UUID, b"\x00"),
+                      (P.SETTINGS_UUID, b"\x02\x00"), (P.COMMAND_UUID, b"\x06")):
+        code, op, payload = P.parse_response(await phone.request(uuid, req))
+        assert code == P.E_NOT_AUTHENTICATED and payload == b"", uuid
+    assert app.settings.battery_count == 1 and app.commands == []
+    await asyncio.sleep_ms(30)
+    assert phone.read(P.STATUS_UUID) == b""
+    assert phone.notifications(P.STATUS_UUID) == []
+    await bye(phone)
+
+
+async def test_login_settings_round_trip_with_refused_value():
+    app, phone = await connected()
+    r = await login(phone)
+    assert r["code"] == P.OK and r["authenticated"]
+    values, nxt = P.decode_settings_page(await phone.request(P.SETTINGS_UUID, b"\x02\x00"))
+    assert nxt == 0 and values == {k: v for k, v in app.settings.values().items() if k != "pin"}
+    ok = P.encode_set_request({"battery_count": 4, "device_name": "Van"})
+    assert P.parse_response(await phone.request(P.SETTINGS_UUID, ok))[0] == P.OK
+    assert app.settings.battery_count == 4 and app.settings.device_name == "Van"
+    bad = P.encode_set_request({"battery_count": 3, "cell_ov_mv": 3800})  # 3800 out of range
+    code, op, payload = P.parse_response(await phone.request(P.SETTINGS_UUID, bad))
+    assert code == P.E_RANGE and P.decode_set_errors(payload) == [("cell_ov_mv", P.E_RANGE)]
+    assert app.settings.battery_count == 4 and app.settings.cell_ov_mv == 3750  # nothing applied
+    conflict = P.encode_set_request({"cell_prealarm_mv": 3150, "cell_uv_recover_mv": 3100})
+    code, _op, payload = P.parse_response(await phone.request(P.SETTINGS_UUID, conflict))
+    assert code == P.E_CONFLICT and app.settings.cell_uv_recover_mv == 3200
+    values, _n = P.decode_settings_page(await phone.request(P.SETTINGS_UUID, b"\x02\x00"))
+    assert values["battery_count"] == 4 and values["device_name"] == "Van"
+    await bye(phone)
+
+
+async def test_malformed_writes_get_codes_and_store_nothing():
+    app, phone = await connected()
+    await login(phone)
+    before = app.settings.values()
+    cases = (
+        (P.SETTINGS_UUID, b"\x01", P.E_MALFORMED),  # no records
+        (P.SETTINGS_UUID, b"\x01\x14\x04\x00", P.E_MALFORMED),  # truncated i32
+        (P.SETTINGS_UUID, b"\x01\x63\x00\x00\x00\x00", P.E_UNKNOWN_KEY),  # id 99
+        (P.SETTINGS_UUID, b"\x01\x14\x02\x00\x00\x00\x14\x02\x00\x00\x00", P.E_MALFORMED),
+        (P.SETTINGS_UUID, b"\x01\x3c\x05ab", P.E_MALFORMED),  # text shorter than its length
+        (P.SETTINGS_UUID, b"\x01\x3c\x02\xff\xfe", P.E_MALFORMED),  # not UTF-8
+        (P.SETTINGS_UUID, b"\x01\x3c\x02a\x07", P.E_TYPE),  # control character
+        (P.SETTINGS_UUID, b"\x01\x3e\x06123456", P.E_REFUSED),  # PIN only by command
+        (P.SETTINGS_UUID, b"\x07", P.E_UNKNOWN_OP),
+        (P.SETTINGS_UUID, b"\x02", P.E_MALFORMED),
+        (P.SETTINGS_UUID, b"\x01" + b"\x14\x02\x00\x00\x00" * 13, P.E_MALFORMED),  # > 64 bytes
+        (P.COMMAND_UUID, b"\x01\x00", P.E_MALFORMED),
+        (P.COMMAND_UUID, b"\x05123", P.E_MALFORMED),
+        (P.COMMAND_UUID, b"\x0512345x", P.E_TYPE),
+        (P.COMMAND_UUID, b"\x63", P.E_UNKNOWN_OP),
+        (P.CELLS_UUID, b"\x09", P.E_RANGE),
+        (P.CELLS_UUID, b"\x00\x00", P.E_MALFORMED),
+        (P.HISTORY_UUID, b"\x05", P.E_RANGE),
+        (P.AUTH_UUID, b"\x02abc", P.E_MALFORMED),
+        (P.AUTH_UUID, b"\x09", P.E_UNKNOWN_OP),
+    )
+    for uuid, req, want in cases:
+        code = P.parse_response(await phone.request(uuid, req))[0]
+        assert code == want, (req, code, want)
+    phone.write(P.SETTINGS_UUID, b"")  # empty write
+    await asyncio.sleep_ms(5)
+    assert P.parse_response(phone.read(P.SETTINGS_UUID))[0] == P.E_MALFORMED
+    assert app.settings.values() == before and app.applied == []
+    assert app.auth.authenticated  # the session survived all of it
+    await bye(phone)
+
+
+async def test_commands_and_secrets():
+    app, phone = await connected()
+    await login(phone)
+    for op in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_RESTART):
+        assert P.parse_response(await phone.request(P.COMMAND_UUID, bytes((op,))))[0] == P.OK
+    assert app.commands == [P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_RESTART]
+    assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x03"))[0] == P.E_REFUSED
+    code, _op, key = P.parse_response(await phone.request(P.COMMAND_UUID, b"\x06"))
+    assert code == P.OK and key == bytes(range(16))
+    code, _op, puk = P.parse_response(await phone.request(P.COMMAND_UUID, b"\x07"))
+    assert puk == b"24681357"
+    assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05654321"))[0] == P.OK
+    assert app.settings.pin == "654321" and app.auth.readout_key != bytes(range(16))
+    assert app.auth.dirty
+    await bye(phone)
+    # secrets vanish with the session; the new PIN is needed now
+    assert bluetooth.BLE().gatts_read(phone.handle(P.COMMAND_UUID)) == b""
+    phone.connect()
+    await asyncio.sleep_ms(5)
+    assert (await login(phone, "000000"))["code"] == P.E_BAD_PROOF
+    assert (await login(phone, "654321"))["code"] == P.OK
+    await bye(phone)
+
+
+async def test_app_fault_answered_with_internal_error():
+    app, phone = await connected()
+    await login(phone)
+    svc = _service
+    resp = svc.answer(svc.chars[P.COMMAND_UUID], b"\x63")  # command 99 raises in the double
+    assert P.parse_response(resp)[0] == P.E_UNKNOWN_OP  # unknown ops never reach the app
+    app.command = lambda code: 1 // 0
+    assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x01"))[0] == P.E_INTERNAL
+    assert svc.errors >= 1
+    assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))[0] == P.OK
+    await bye(phone)
+
+
+async def test_cells_and_history_pages():
+    app, phone = await connected()
+    await login(phone)
+    cells = P.decode_cells(await phone.request(P.CELLS_UUID, b"\x00"))
+    assert cells["total"] == 2 and len(cells["batteries"]) == 2
+    assert cells["batteries"][1]["cell_mv"] == [3304, 3305, 3306, 3307]
+    assert cells["batteries"][1]["temp_dc"] == 201
+    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))
+    assert code == P.OK and body == b"\x01page0-data"
+    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x01"))
+    assert body == b"\x00page1"
+    await bye(phone)
+
+
+async def test_status_notify_throttled_and_small_mtu_empty():
+    app, phone = await connected()
+    phone.subscribe(P.STATUS_UUID)
+    await login(phone)
+    await asyncio.sleep_ms(150)
+    first = phone.notifications(P.STATUS_UUID)
+    assert len(first) == 1, first
+    st = P.decode_status(first[0])
+    assert st["min_cell_mv"] == 3301 and st["alt_ma"] == 45678 and st["sys_ma"] == -12345
+    assert st["atc"] and not st["dsg_fet"] and st["prealarm_out"] and st["remote_on"]
+    # changes faster than the throttle: still one notification per second at most
+    for i in range(20):
+        app.ctl.meas.alt_ma = 1000 + i
+        await asyncio.sleep_ms(50)
+    n = len(phone.notifications(P.STATUS_UUID))
+    assert 2 <= n <= 3, n
+    # unchanged data: no notifications
+    await asyncio.sleep_ms(1100)
+    n2 = len(phone.notifications(P.STATUS_UUID))
+    await asyncio.sleep_ms(1100)
+    assert len(phone.notifications(P.STATUS_UUID)) == n2
+    assert P.decode_status(phone.read(P.STATUS_UUID))["alt_ma"] == 1019
+    await bye(phone)
+    # default MTU: the notification is empty ("read it"), the read is whole
+    app, phone = await connected(mtu=0)
+    phone.subscribe(P.STATUS_UUID)
+    await login(phone)
+    await asyncio.sleep_ms(150)
+    assert phone.notifications(P.STATUS_UUID) == [b""]
+    assert len(phone.read(P.STATUS_UUID)) == P.STATUS_LEN
+    await bye(phone)
+
+
+async def test_lockout_grows_and_survives_reconnect():
+    app, phone = await connected()
+    for i in range(3):
+        assert (await login(phone, "111111"))["code"] == P.E_BAD_PROOF
+    r = await login(phone, "222222")
+    assert r["code"] == P.E_BAD_PROOF and r["wait_s"] == 5 and r["failures"] == 4
+    await bye(phone)
+    phone.connect()
+    await asyncio.sleep_ms(5)
+    r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
+    assert r["code"] == P.E_LOCKED_OUT and r["nonce"] == b"" and r["wait_s"] == 5
+    _clock[0] += 5000
+    r = await login(phone, "333333")
+    assert r["code"] == P.E_BAD_PROOF and r["wait_s"] == 10
+    _clock[0] += 10000
+    assert (await login(phone))["code"] == P.OK
+    assert app.auth.failures == 0
+    await bye(phone)
+
+
+async def test_one_central_at_a_time():
+    app, phone = await connected()
+    await asyncio.sleep_ms(20)
+    adv = bluetooth.BLE().advertising
+    assert adv is None or not adv[3]  # still beaconing, but not connectable
+    with_raises = False
+    try:
+        bluetooth.SimCentral(b"\x01\x02\x03\x04\x05\x06").connect()
+    except OSError:
+        with_raises = True
+    assert with_raises
+    await bye(phone)
+    await asyncio.sleep_ms(20)
+    assert bluetooth.BLE().advertising[3]  # connectable again

@@ -1,0 +1,96 @@
+# micropython
+# Drivers over a fake `machine`: safe levels at construction, scaling without
+# bigints, the ADS1115 round robin.
+import fake_machine
+
+fake_machine.install()
+from fake_machine import ADC, I2C, Pin  # noqa: E402
+from drivers.switch import Switch  # noqa: E402
+from drivers.pwm_gate import PwmGate, DUTY_MAX  # noqa: E402
+from drivers import analog  # noqa: E402
+from drivers.ads1115 import Ads1115, AdsInput  # noqa: E402
+from mpytest import no_alloc  # noqa: E402
+
+
+def test_switch_starts_off_and_drives_pin():
+    s = Switch(16)
+    assert Pin.pins[16].value() == 0 and not s.on
+    s.set(True)
+    assert Pin.pins[16].value() == 1
+    s.set(False)
+    assert Pin.pins[16].value() == 0
+    inv = Switch(17, invert=True)
+    assert Pin.pins[17].value() == 1
+    inv.set(True)
+    assert Pin.pins[17].value() == 0
+
+
+def test_pwm_gate_starts_at_zero_and_clamps():
+    g = PwmGate(18, 2000)
+    assert fake_machine.log[-1] == ("pwm", 18, 0)
+    g.set_duty(DUTY_MAX)
+    assert g._pwm.u16 == 65535
+    g.set_duty(5000)
+    assert g._pwm.u16 == 32767
+    g.set_duty(-5)
+    assert g.duty == 0 and g._pwm.u16 == 0
+    g.set_duty(20000)
+    assert g.duty == DUTY_MAX
+
+
+def test_voltage_channel_scaling():
+    ADC.levels[36] = 65535
+    ch = analog.voltage(ADC(Pin(36)), 20000)
+    assert ch.read() == 20000
+    ADC.levels[36] = 65535 * 13 // 20
+    assert abs(ch.read() - 13000) <= 5
+
+
+def test_current_channel_is_signed_and_centred():
+    ch = analog.current(ADC(Pin(35)), 250)
+    ADC.levels[35] = 2047 << 4
+    assert abs(ch.read()) <= 200
+    ADC.levels[35] = 4095 << 4
+    assert abs(ch.read() - 250000) <= 200
+    ADC.levels[35] = 0
+    assert abs(ch.read() + 250000) <= 200
+
+
+def test_ntc_table_points_and_interpolation():
+    ch = analog.Ntc(ADC(Pin(33)))
+    ADC.levels[33] = 50511
+    assert ch.read() == 0
+    ADC.levels[33] = 17306
+    assert ch.read() == 500
+    ADC.levels[33] = (50511 + 43816) // 2
+    assert 40 <= ch.read() <= 60
+    ADC.levels[33] = 65535
+    assert ch.read() == -400
+    ADC.levels[33] = 0
+    assert ch.read() == 1300
+
+
+def test_sense_read_allocates_nothing():
+    from bms.measure import Measurements
+    s = analog.Sense(*(analog.voltage(ADC(Pin(p)), 20000) for p in (36, 39, 34)),
+                     analog.current(ADC(Pin(35)), 250), analog.current(ADC(Pin(32)), 500),
+                     analog.Ntc(ADC(Pin(33))), analog.voltage(ADC(Pin(4)), 33000),
+                     analog.voltage(ADC(Pin(5)), 33000))
+    m = Measurements()
+    no_alloc(s.read, m)
+    assert m.valid
+
+
+def test_ads1115_round_robin():
+    i2c = I2C(0)
+    ads = Ads1115(i2c, addr=0x48, channels=2)
+    assert I2C.regs[(0x48, 1)] == b"\xc3\xe3"  # channel 0 started
+    I2C.regs[(0x48, 0)] = b"\x40\x00"  # 0x4000 = 2.048 V
+    ads.poll()
+    assert I2C.regs[(0x48, 1)] == b"\xd3\xe3"  # channel 1 started next
+    v = AdsInput(ads, 0).read_u16()
+    assert abs(v - 65535 * 2048 // 3300) < 40
+    I2C.regs[(0x48, 0)] = b"\xff\xff"  # negative reading clamps to 0
+    ads.poll()
+    assert AdsInput(ads, 1).read_u16() == 0
+    assert I2C.regs[(0x48, 1)] == b"\xc3\xe3"

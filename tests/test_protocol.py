@@ -1,0 +1,94 @@
+# micropython
+from bms import protocol as P
+from bms import settings as S
+from bleapp_double import make_controller
+from mpytest import raises
+
+
+def test_status_round_trip_every_field():
+    ctl = make_controller()
+    b = P.encode_status(ctl)
+    assert len(b) == P.STATUS_LEN == 58
+    d = P.decode_status(b)
+    want = {"prot_state": 1, "alt_state": 3, "remote_mode": 1, "configured": 2, "seen": 2,
+            "pack_mv": 13250, "min_cell_mv": 3301, "min_cell_at": 5, "max_cell_mv": 3340,
+            "max_cell_at": 2, "min_temp_dc": -52, "max_temp_dc": 231, "alt_ma": 45678,
+            "sys_ma": -12345, "block_chg": 0, "block_dsg": 0x24, "warn": 1, "lost": 0,
+            "start_mv": 13900, "alt_duty": 4321, "alt_target_ma": -5, "alt_limit_ma": 90000,
+            "alt_limit_reason": 2, "alt_fault": 0, "uptime_ms": 123456, "atc": True,
+            "atd": True, "chg_fet": True, "dsg_fet": False, "alt_allowed": True,
+            "load_out": True, "charge_out": False, "prealarm_out": True, "data_ok": True,
+            "full_scan": True, "battery_alarm": False, "remote_on": True}
+    for k in want:
+        assert d[k] == want[k], k
+    with raises(ValueError):
+        P.decode_status(b[:-1])
+
+
+def test_settings_page_round_trip_and_paging():
+    s = S.Settings()
+    s.update({"device_name": "x" * 20})
+    values = s.values()
+    got = {}
+    nxt = 0
+    pages = 0
+    while True:
+        page = P.encode_settings_page(values, nxt)
+        assert len(page) <= P.MAX_VALUE
+        v, nxt = P.decode_settings_page(page)
+        got.update(v)
+        pages += 1
+        if nxt == 0:
+            break
+    assert "pin" not in got
+    del values["pin"]
+    assert got == values and pages == 1
+    v, nxt = P.decode_settings_page(P.encode_settings_page(values, 40))
+    assert min(S.BY_NAME[k][0] for k in v) == 40
+
+
+def test_records_errors():
+    assert P.decode_records(b"\x14\x04\x00\x00\x00") == ({"battery_count": 4}, P.OK, 0)
+    assert P.decode_records(b"\x14\x04\x00\x00\x00\x99")[1:] == (P.E_UNKNOWN_KEY, 0x99)
+    assert P.decode_records(b"\x14\x04\x00")[1:] == (P.E_MALFORMED, 0x14)
+    assert P.decode_records(b"\x3c")[1:] == (P.E_MALFORMED, 0x3c)
+    assert P.decode_records(b"\x3c\x03ab")[1:] == (P.E_MALFORMED, 0x3c)
+    v, code, _ = P.decode_records(b"\x0a\xf6\xff\xff\xff")  # negative i32
+    assert v == {"temp_charge_low_dc": -10}
+
+
+def test_set_request_and_errors():
+    req = P.encode_set_request({"battery_count": 4, "device_name": "Boat"})
+    assert req == b"\x01\x14\x04\x00\x00\x00\x3c\x04Boat"
+    with raises(KeyError):
+        P.encode_set_request({"nope": 1})
+    with raises(ValueError):
+        P.encode_set_request({e[1]: e[4] for e in S.SCHEMA if e[2] == S.INT})
+    errs = [("cell_ov_mv", S.E_RANGE, "m"), ("nope", S.E_UNKNOWN_KEY, "m")]
+    assert P.decode_set_errors(P.encode_set_errors(errs)) == [("cell_ov_mv", 3), (0, 1)]
+
+
+def test_cells_pages():
+    ctl = make_controller()
+    ctl.pack.configured = 20
+    a = P.decode_cells(P.encode_cells(ctl.pack, 0))
+    assert len(a["batteries"]) == 16 and a["total"] == 20
+    b = P.decode_cells(P.encode_cells(ctl.pack, 16))
+    assert b["first"] == 16 and len(b["batteries"]) == 4
+    assert b["batteries"][3]["cell_mv"] == [3376, 3377, 3378, 3379]
+    assert len(P.encode_cells(ctl.pack, 0)) <= P.MAX_VALUE
+    assert P.parse_response(P.encode_cells(ctl.pack, 20))[0] == P.E_RANGE
+
+
+def test_auth_response():
+    d = P.decode_auth(P.encode_auth(P.E_BAD_PROOF, 2, False, 300, 70000))
+    assert d["failures"] == 255 and d["wait_s"] == 0xFFFF and not d["authenticated"]
+    d = P.decode_auth(P.encode_auth(0, 1, True, 0, 0, b"n" * 16))
+    assert d["nonce"] == b"n" * 16 and d["authenticated"]
+
+
+def test_error_names_cover_codes():
+    for code in range(7):
+        assert P.error_name(code) == S.ERROR_NAMES[code]
+    assert P.error_name(P.E_LOCKED_OUT).startswith("locked")
+    assert P.error_name(200) == "error 200"

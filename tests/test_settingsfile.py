@@ -1,0 +1,69 @@
+# micropython
+from bms import settings as S
+from bms import settingsfile as F
+from mpytest import raises
+
+SECRETS = {"puk": "12345678", "readout_key": bytes(range(16)), "failures": 2}
+
+
+def test_round_trip():
+    v = S.Settings().values()
+    v["battery_count"] = 4
+    v["device_name"] = "Van BMS"
+    blob = F.encode(v, SECRETS)
+    values, secrets, problems = F.decode(blob)
+    assert values == v and secrets == SECRETS and problems == []
+
+
+def test_every_corruption_rejected():
+    blob = F.encode(S.Settings().values(), SECRETS)
+    for i in range(len(blob)):
+        bad = bytearray(blob)
+        bad[i] ^= 0x01
+        with raises(ValueError):
+            F.decode(bad)
+    for n in (0, 5, len(blob) - 1):
+        with raises(ValueError):
+            F.decode(blob[:n])
+    with raises(ValueError):
+        F.decode(blob + b"\0")
+
+
+def test_invalid_stored_values_fall_back_reported():
+    v = S.Settings().values()
+    v["battery_count"] = 99  # out of range
+    v["gone"] = 1
+    values, _s, problems = F.decode(F.encode(v, SECRETS))
+    assert values["battery_count"] == 1
+    assert len(problems) == 2
+    v = S.Settings().values()
+    v["cell_uv_mv"] = 2800
+    v["cell_prealarm_mv"] = 2850
+    v["cell_uv_recover_mv"] = 3000
+    v["cell_prealarm_mv"] = 3150  # in range, but above recovery: conflict
+    values, _s, problems = F.decode(F.encode(v, SECRETS))
+    assert values == S.Settings().values() and "defaults" in problems[0]
+
+
+def test_bad_secrets_rejected():
+    for bad in ({"puk": "1234", "readout_key": bytes(16), "failures": 0},
+                {"puk": "12345678", "readout_key": bytes(15), "failures": 0},
+                {"puk": "12345678", "readout_key": bytes(16), "failures": -1}):
+        with raises(ValueError):
+            F.decode(F.encode(S.Settings().values(), bad))
+
+
+def test_load_first_boot_corrupt_and_snapshot():
+    from bms.auth import Auth
+    rand = lambda n: bytes((i * 7 + 3) % 250 for i in range(n))  # noqa: E731
+    values, secrets, problems = F.load(None, rand)
+    assert values == S.Settings().values() and problems == []
+    assert len(secrets["puk"]) == 8 and len(secrets["readout_key"]) == 16
+    values, secrets2, problems = F.load(b"garbage", rand)
+    assert "defaults used" in problems[0]
+    s = S.Settings()
+    s.update({"battery_count": 3})
+    a = Auth(s, secrets["puk"], secrets["readout_key"], 5)
+    values, secrets3, problems = F.load(F.snapshot(s, a), rand)
+    assert values["battery_count"] == 3 and secrets3["failures"] == 5 and problems == []
+    assert secrets3["puk"] == secrets["puk"]
