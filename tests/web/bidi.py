@@ -233,7 +233,7 @@ class Page:
 
     def screenshot(self, path):
         import base64
-        data = self.b.send("browsingContext.captureScreenshot", {"context": self.context, "origin": "document"})
+        data = self.b.send("browsingContext.captureScreenshot", {"context": self.context, "origin": "viewport"})
         with open(path, "wb") as f:
             f.write(base64.b64decode(data["data"]))
 
