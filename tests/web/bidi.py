@@ -210,8 +210,9 @@ class Page:
             time.sleep(0.05)
 
     def click(self, selector):
-        r = self.b.send("script.evaluate", {
-            "expression": "document.querySelector(%s)" % json.dumps(selector),
+        r = self.b.send("script.evaluate", {  # pointer input does not scroll: bring it into view
+            "expression": "(e => { e && e.scrollIntoView({block: 'center'}); return e; })(document.querySelector(%s))"
+                          % json.dumps(selector),
             "target": {"context": self.context}, "awaitPromise": False, "resultOwnership": "root"})
         ref = r["result"].get("sharedId")
         if not ref:

@@ -190,7 +190,7 @@ def test_settings_round_trip_with_values_refused_by_page_and_device(rig):
     assert values["uv_disconnect_delay_s"] == 90 and values["temp_charge_high_dc"] == 500
 
 
-def test_command_clear_alarms_and_readout_key(rig):
+def test_commands_readout_key_and_pin_change(rig):
     page = rig.page
     rig.connect()
     rig.login()
@@ -204,7 +204,18 @@ def test_command_clear_alarms_and_readout_key(rig):
     assert page.text("#cmd-result") == "Alarms cleared."
     cmd_writes = [d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
     assert bytes([P.CMD_CLEAR_ALARMS]) in cmd_writes
+    page.click('[data-cmd="wake"]')  # not in low-power off: the firmware refuses
+    page.wait("document.getElementById('cmd-result').textContent.startsWith('wake')")
+    assert page.text("#cmd-result") == "wake: not possible right now"
     shot(page, "device")
+    # a new PIN makes a new Instant Readout key
+    page.type("#newpin", "135790")
+    page.type("#newpin2", "135790")
+    page.click("#btn-newpin")
+    page.wait("document.getElementById('newpin-result').textContent.startsWith('PIN changed')")
+    page.wait("document.getElementById('readout-key').textContent !== %r" % key)
+    assert bytes([P.CMD_CHANGE_PIN]) + b"135790" in [
+        d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
 
 
 def test_history_tab(rig):
