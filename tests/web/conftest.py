@@ -13,6 +13,7 @@ ROOT = HERE.parent.parent
 WEB = ROOT / "web"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
 
 import bidi  # noqa: E402
 
