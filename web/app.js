@@ -165,7 +165,8 @@ async function runCommand(name) {
     await app.bms.command(name);
     result($('cmd-result'), CMD_DONE[name], true);
   } catch (e) {
-    result($('cmd-result'), `${name.replace('_', ' ')}: ${e.message}`, false);
+    const what = name.replace('_', ' ');
+    result($('cmd-result'), `${what[0].toUpperCase()}${what.slice(1)}: ${e.message}`, false);
   }
 }
 

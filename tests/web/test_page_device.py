@@ -205,8 +205,8 @@ def test_commands_readout_key_and_pin_change(rig):
     cmd_writes = [d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
     assert bytes([P.CMD_CLEAR_ALARMS]) in cmd_writes
     page.click('[data-cmd="wake"]')  # not in low-power off: the firmware refuses
-    page.wait("document.getElementById('cmd-result').textContent.startsWith('wake')")
-    assert page.text("#cmd-result") == "wake: not possible right now"
+    page.wait("document.getElementById('cmd-result').textContent.startsWith('Wake')")
+    assert page.text("#cmd-result") == "Wake: not possible right now"
     shot(page, "device")
     # a new PIN makes a new Instant Readout key
     page.type("#newpin", "135790")
