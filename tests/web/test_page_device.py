@@ -249,3 +249,18 @@ def test_lost_link_is_reported_and_reconnect_logs_in_again(rig):
     assert page.js("document.getElementById('lost-link').hidden")
     rig.gatt.sim("load_a", 40)
     page.wait("parseFloat(document.getElementById('st-sys').textContent) < -30", timeout=15)
+
+
+def test_reasons_name_the_cell_in_plain_words(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    rig.gatt.sim("cell", {"battery": 2, "cell": 3, "soc_pct_delta": -59})
+    page.wait("document.getElementById('reasons').textContent.includes('cell 3 of battery 2 at')", timeout=15)
+    s = device_status(rig)
+    assert s["min_cell_at"] == (2 - 1) * 4 + (3 - 1)
+    text = page.text("#reasons")
+    assert "pre-alarm: cell 3 of battery 2 at" in text, text
+    page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className === 'min'")
+    shot(page, "status-prealarm")
