@@ -96,7 +96,8 @@ async function onStatusBytes(bytes) {
 }
 
 async function refreshCells() {
-  if (app.cellsBusy) return;
+  // Only while the cell table is on screen: Android has one GATT operation at a time.
+  if (app.cellsBusy || app.tab !== 'status') return;
   app.cellsBusy = true;
   try {
     renderCells(await app.bms.cells(), app.status);
