@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT  # noqa: F401  (puts tools/ on the path)
+import webpaths  # noqa: F401  (puts the project root on the path)
 from tools import gatt_bridge, web_demo
 
 if gatt_bridge.missing():

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SCREENSHOTS
+from webpaths import ROOT, SCREENSHOTS
 import bidi
 
 sys.path.insert(0, str(ROOT))

@@ -3,7 +3,7 @@ is installable and offline-capable, and connects over the browser's
 Bluetooth emulation with the chooser filtered on the BMS service."""
 import json
 
-from conftest import SCREENSHOTS, WEB
+from webpaths import SCREENSHOTS, WEB
 import bidi
 
 SERVICE = "b45f0000-8c2e-4a71-9d3e-5c1a7e0b2f64"
