@@ -79,3 +79,28 @@ def test_cancelled_chooser_says_so(page):
         assert not page.js("document.getElementById('connect-screen').hidden")
     finally:
         periph.detach()
+
+
+def test_page_codec_matches_the_firmware_codec(page):
+    """protocol.js mirrors firmware/bms/protocol.py: the same bytes for every setting's record."""
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import protocol as P
+    from bms import settings as S
+
+    values = {e[1]: e[4] for e in S.SCHEMA if e[2] != S.PIN}
+    values["device_name"] = "Van BMS"
+    values["temp_charge_low_dc"] = -55
+    got = page.js("""import('./protocol.js').then(async (m) => {
+        const schema = m.indexSchema(await (await fetch('schema.json')).json());
+        const vals = %s;
+        return Object.entries(vals).map(([k, v]) => Array.from(m.encodeSetRequest(schema, {[k]: v})));
+    })""" % json.dumps(values))
+    assert [bytes(g) for g in got] == [P.encode_set_request({k: v}) for k, v in values.items()]
+    page_reply = bytes(P.encode_settings_page(dict(values, pin="000000"), 0))
+    decoded = page.js("""import('./protocol.js').then(async (m) => {
+        const schema = m.indexSchema(await (await fetch('schema.json')).json());
+        return m.decodeSettingsPage(schema, Uint8Array.from(%s));
+    })""" % json.dumps(list(page_reply)))
+    assert decoded["values"] == {k: v for k, v in P.decode_settings_page(page_reply)[0].items()}
