@@ -104,3 +104,9 @@ def test_page_codec_matches_the_firmware_codec(page):
         return m.decodeSettingsPage(schema, Uint8Array.from(%s));
     })""" % json.dumps(list(page_reply)))
     assert decoded["values"] == {k: v for k, v in P.decode_settings_page(page_reply)[0].items()}
+
+
+def test_page_uses_only_the_non_deprecated_gatt_writes():
+    """The deprecated writeValue() is invisible to BiDi and stalls on some phones."""
+    for f in WEB.glob("*.js"):
+        assert ".writeValue(" not in f.read_text(), f.name
