@@ -97,9 +97,11 @@ class Bridge:
         self.uuids = {}
 
     def _uuid_of(self, handle):
-        if handle not in self.uuids:
-            self.uuids[handle] = str(bluetooth.BLE()._attr(handle).uuid)
-        return self.uuids[handle]
+        if not self.uuids:
+            for u in (P.STATUS_UUID, P.CELLS_UUID, P.SETTINGS_UUID, P.COMMAND_UUID, P.HISTORY_UUID,
+                      P.AUTH_UUID):
+                self.uuids[self.phone.handle(u)] = u
+        return self.uuids.get(handle, "handle %d" % handle)
 
     async def _wait_advertising(self):
         for _ in range(500):
@@ -114,8 +116,10 @@ class Bridge:
         if op == "ready":
             return {}
         if op == "connect":
+            # a connection attempt from the browser is a new link: the old one is over
             if self.phone is not None and self.phone.connected():
-                return {"name": self.seam.settings.device_name}
+                self.phone.disconnect()
+                await asyncio.sleep_ms(5)
             await self._wait_advertising()
             self.phone = bluetooth.SimCentral().connect()
             self.seen = 0

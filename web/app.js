@@ -221,6 +221,7 @@ function disconnect() {
   app.transport.disconnect();
   app.pin = null;
   app.bms = null;
+  app.tab = 'status';
   setLink('not connected', false);
   $('readout-box').hidden = true;
   $('readout-key').textContent = '';

@@ -264,3 +264,22 @@ def test_reasons_name_the_cell_in_plain_words(rig):
     assert "pre-alarm: cell 3 of battery 2 at" in text, text
     page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className === 'min'")
     shot(page, "status-prealarm")
+
+
+def test_disconnect_forgets_the_session_and_the_key(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    page.click('[data-tab="device"]')
+    page.wait("!document.getElementById('readout-box').hidden")
+    rig.settle()
+    page.click("#btn-disconnect")
+    page.wait("!document.getElementById('connect-screen').hidden")
+    assert page.text("#readout-key") == "" and page.js("document.getElementById('tabs').hidden")
+    page.click("#btn-connect")
+    page.wait("!document.getElementById('pin-screen').hidden")
+    rig.login()
+    rig.wait_status()
+    hellos = [d for op, u, d in rig.gatt.log if op == "write" and u == P.AUTH_UUID and d == bytes([P.AUTH_HELLO])]
+    assert len(hellos) == 2
