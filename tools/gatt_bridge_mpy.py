@@ -177,10 +177,18 @@ class Bridge:
                 self.seen += 1
                 _out({"event": "notify", "uuid": self._uuid_of(h), "data": _hex(value)})
 
+    async def _watch(self, name, coro):
+        # a task that dies says why on stderr (the host shows it with the next error)
+        try:
+            await coro
+        except Exception as e:
+            sys.stderr.write("gatt bridge: %s task failed\n" % name)
+            sys.print_exception(e, sys.stderr)
+
     async def main(self):
-        asyncio.create_task(runner._plant_task(self.run, self.app, _LONG_MS))
-        asyncio.create_task(self.app.control())
-        asyncio.create_task(self.service.run())
+        asyncio.create_task(self._watch("plant", runner._plant_task(self.run, self.app, _LONG_MS)))
+        asyncio.create_task(self._watch("control", self.app.control()))
+        asyncio.create_task(self._watch("ble service", self.service.run()))
         asyncio.create_task(self.notifications())
         await self.commands()
         self.app.running = False

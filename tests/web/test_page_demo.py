@@ -19,6 +19,7 @@ def demo_url():
     yield "http://127.0.0.1:%d/" % server.server_address[1]
     server.shutdown()
     demo.gatt.close()
+    print("\n".join(demo.gatt.stderr))
 
 
 def test_demo_mode_logs_in_and_streams_status(browser, demo_url):
