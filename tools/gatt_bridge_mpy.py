@@ -3,7 +3,10 @@
 # the plant, and the real BLE service (drivers/ble_service.py) on the
 # simulated radio -- and acts as the phone: each JSON line on stdin becomes a
 # SimCentral call; answers and notifications go out as JSON lines on stdout.
+# Unlike boards/sim/ble_bridge.py (bmsctl: one request at a time, a test
+# double app) the firmware runs between requests and notifications are pushed.
 #   micropython tools/gatt_bridge_mpy.py [--scenario NAME] [--store DIR] [--mtu N]
+import os
 import sys
 import json
 import asyncio
@@ -18,6 +21,8 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
+from bms import protocol as P  # noqa: E402
+from bms.auth import Auth, make_puk  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
 _NOTIFY_POLL_MS = 10
@@ -31,6 +36,51 @@ def _hex(b):
     return binascii.hexlify(bytes(b)).decode()
 
 
+_HISTORY_PAGE = 177  # longest history page body (docs/ble-protocol.md)
+
+
+class BleSeam:
+    """The app side of drivers/ble_service.py's seam, over the real App's
+    objects. firmware/app.py does not offer it yet; this is the glue it needs
+    (move it there). Restart cannot restart the simulator: refused."""
+
+    def __init__(self, app):
+        self.app = app
+        self.settings = app.settings
+        self.auth = Auth(app.settings, make_puk(os.urandom(32)), os.urandom(16))
+
+    def status_bytes(self):
+        return P.encode_status(self.app.controller)
+
+    def cells_bytes(self, first):
+        return P.encode_cells(self.app.controller.pack, first)
+
+    def history_page(self, page):
+        blob = self.app.history.to_bytes()  # bms/history.py's own layout
+        start = page * _HISTORY_PAGE
+        if start >= len(blob):
+            return None
+        end = start + _HISTORY_PAGE
+        return blob[start:end], end < len(blob)
+
+    def apply_settings(self, changes):
+        return self.settings.update(changes)
+
+    def command(self, code):
+        ctl = self.app.controller
+        if code == P.CMD_CLEAR_ALARMS:
+            ctl.protection.clear_alarms()
+        elif code == P.CMD_CLEAR_HISTORY:
+            self.app.history.clear()
+        elif code == P.CMD_WAKE:
+            if ctl.protection.STATE_NAMES[ctl.protection.state] != "low_power_off":
+                return P.E_REFUSED
+            ctl.protection.wake()
+        else:
+            return P.E_REFUSED
+        return P.OK
+
+
 class Bridge:
     def __init__(self, scenario, store_dir, mtu):
         scn = SC.load(scenario)
@@ -39,16 +89,19 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.service = BleService(self.app, clock=self.run.clock.ticks_ms)
+        self.seam = self.app if hasattr(self.app, "status_bytes") else BleSeam(self.app)
+        self.service = BleService(self.seam, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None
         self.seen = 0  # notifications already forwarded
         self.uuids = {}
 
     def _uuid_of(self, handle):
-        if handle not in self.uuids:
-            self.uuids[handle] = str(bluetooth.BLE()._attr(handle).uuid)
-        return self.uuids[handle]
+        if not self.uuids:
+            for u in (P.STATUS_UUID, P.CELLS_UUID, P.SETTINGS_UUID, P.COMMAND_UUID, P.HISTORY_UUID,
+                      P.AUTH_UUID):
+                self.uuids[self.phone.handle(u)] = u
+        return self.uuids.get(handle, "handle %d" % handle)
 
     async def _wait_advertising(self):
         for _ in range(500):
@@ -63,14 +116,16 @@ class Bridge:
         if op == "ready":
             return {}
         if op == "connect":
+            # a connection attempt from the browser is a new link: the old one is over
             if self.phone is not None and self.phone.connected():
-                return {"name": self.app.settings.device_name}
+                self.phone.disconnect()
+                await asyncio.sleep_ms(5)
             await self._wait_advertising()
             self.phone = bluetooth.SimCentral().connect()
             self.seen = 0
             await asyncio.sleep_ms(5)
             self.phone.exchange_mtu(self.mtu)
-            return {"name": self.app.settings.device_name}
+            return {"name": self.seam.settings.device_name}
         if op == "disconnect":
             if self.phone is not None:
                 self.phone.disconnect()
@@ -122,10 +177,18 @@ class Bridge:
                 self.seen += 1
                 _out({"event": "notify", "uuid": self._uuid_of(h), "data": _hex(value)})
 
+    async def _watch(self, name, coro):
+        # a task that dies says why on stderr (the host shows it with the next error)
+        try:
+            await coro
+        except Exception as e:
+            sys.stderr.write("gatt bridge: %s task failed\n" % name)
+            sys.print_exception(e, sys.stderr)
+
     async def main(self):
-        asyncio.create_task(runner._plant_task(self.run, self.app, _LONG_MS))
-        asyncio.create_task(self.app.control())
-        asyncio.create_task(self.service.run())
+        asyncio.create_task(self._watch("plant", runner._plant_task(self.run, self.app, _LONG_MS)))
+        asyncio.create_task(self._watch("control", self.app.control()))
+        asyncio.create_task(self._watch("ble service", self.service.run()))
         asyncio.create_task(self.notifications())
         await self.commands()
         self.app.running = False
