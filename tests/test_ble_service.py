@@ -254,3 +254,28 @@ async def test_one_central_at_a_time():
     await bye(phone)
     await asyncio.sleep_ms(20)
     assert bluetooth.BLE().advertising[3]  # connectable again
+
+
+async def test_bad_readout_payload_and_status_fault_keep_service_up():
+    app = App()
+    app.adv_payload = lambda: (bytes(40), b"")  # longer than a legacy advertisement
+    await start(app)
+    errors = _service.errors
+    await asyncio.sleep_ms(1100)  # the payload is rebuilt every second
+    seen = bluetooth.SimCentral().scan()
+    assert seen["connectable"] and seen["name"] == "SmartBMS"  # the fallback payload
+    assert _service.errors > errors
+    app.adv_payload = lambda: (b"\x02\x01\x06\x03\xff\xe1\x02", b"")
+    await asyncio.sleep_ms(1100)  # the payload is rebuilt every second
+    assert bluetooth.SimCentral().scan()["manufacturer"] == [(0x02E1, b"")]
+
+    def broken():
+        raise ValueError("no data")
+    app.status_bytes = broken
+    app2, phone = await connected(app)
+    assert (await login(phone))["code"] == P.OK
+    await asyncio.sleep_ms(250)
+    assert phone.read(P.STATUS_UUID) == b""
+    assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))[0] == P.OK
+    await bye(phone)
+    del app.adv_payload
