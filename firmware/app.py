@@ -11,9 +11,12 @@ from bms import ticks
 
 _MAX_FAULTY_TICKS = 20  # then stop feeding the watchdog: a reset is safer
 
+current = None  # the running App, for the bench module at the REPL
+
 
 def clock_ms():
-    return time.ticks_ms() & ticks.MASK
+    # the stubs type ticks_ms() as an opaque _TicksMs; on every port it is a small int
+    return time.ticks_ms() & ticks.MASK  # type: ignore[operator]
 
 
 class App:
@@ -57,5 +60,7 @@ class App:
 
 
 async def main(hw, clock=clock_ms, app=None):
+    global current
     app = app if app is not None else App(hw, clock)
+    current = app
     await app.control()

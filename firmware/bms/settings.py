@@ -63,6 +63,8 @@ SCHEMA = (
     (22, "scan_period_ms", INT, "ms", 100, 100, 1000, False, None, "Battery scan period"),
     (23, "link_baud", CHOICE, "baud", 115200, 19200, 230400, True, BAUD_RATES,
      "Battery cable UART speed"),
+    (24, "battery_capacity_ah", INT, "Ah", 200, 5, 1000, False, None,
+     "Capacity of one battery (state of charge, time to go)"),
     # -- behaviour
     (30, "remote_function", ENUM, "", 0, 0, 2, False, REMOTE_FUNCTIONS, "Remote on/off function"),
     (31, "prealarm_mode", ENUM, "", 0, 0, 1, False, PREALARM_MODES, "Pre-alarm output"),

@@ -1,0 +1,185 @@
+# The simulated board: the hardware interface of docs/architecture.md on top
+# of the plant. Every method the control tick calls works on integers only and
+# allocates nothing, like the real drivers.
+import os
+
+from micropython import const
+
+from boards.sim.plant import CELL_STEP_MS, DUTY_MAX
+
+# ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
+_V_LSB_UV = const(4883)  # 20 V full scale
+_ALT_LSB_UA = const(36621)  # 150 A full scale
+_SYS_LSB_UA = const(195313)  # +-400 A full scale
+
+
+class Switch:
+    """A MOSFET gate or a digital output: sets one boolean of the plant."""
+
+    def __init__(self, plant, attr):
+        self._plant = plant
+        self._attr = attr
+        self.on = False
+        setattr(plant, attr, False)
+
+    def set(self, on):
+        self.on = bool(on)
+        setattr(self._plant, self._attr, self.on)
+
+
+class PwmGate:
+    def __init__(self, plant):
+        self._plant = plant
+        self.duty = 0
+        plant.alt_duty = 0
+
+    def set_duty(self, d):
+        if not 0 <= d <= DUTY_MAX:
+            raise ValueError("duty out of range")
+        self.duty = d
+        self._plant.alt_duty = d
+
+
+class Sense:
+    """Port readings as an ADC would give them: quantised, with a little noise."""
+
+    def __init__(self, plant, noise_lsb=1):
+        self._plant = plant
+        self.noise_lsb = noise_lsb
+        self._rng = 12345
+
+    def _noise(self):
+        # LCG: a few integer operations, no allocation
+        self._rng = (self._rng * 1103515245 + 12345) & 0x3FFFFFFF
+        n = self.noise_lsb
+        return (self._rng >> 12) % (2 * n + 1) - n if n else 0
+
+    def _q(self, value, lsb_u):
+        counts = (value * 1000) // lsb_u + self._noise()
+        return counts * lsb_u // 1000
+
+    def read(self, meas):
+        p = self._plant
+        meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
+        meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
+        meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
+        meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
+        meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
+        meas.fet_dc = p.fet_dc + self._noise()
+        meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
+        meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
+        meas.valid = True
+
+
+class LinkPort:
+    """The battery cable: the emulated chain of batteries, on the sim clock."""
+
+    def __init__(self, chain, clock):
+        self._chain = chain
+        self._clock = clock
+
+    def readinto(self, buf):
+        return self._chain.readinto(buf, self._clock.ticks_ms())
+
+    def write(self, buf, n):
+        self._chain.write(buf, n, self._clock.ticks_ms())
+
+
+class Led:
+    """The status LED: on or off (the blink pattern comes from bms/ledcode.py)."""
+
+    def __init__(self):
+        self.on = False
+        self.changes = 0
+
+    def set(self, on):
+        if on != self.on:
+            self.on = on
+            self.changes += 1
+
+
+class Watchdog:
+    """Counts a reset the real watchdog would have done after timeout_ms unfed."""
+
+    def __init__(self, clock, timeout_ms=5000):
+        self._clock = clock
+        self.timeout_ms = timeout_ms
+        self.last_feed_ms = clock.ticks_ms()
+        self.fed = 0
+
+    def feed(self):
+        self.last_feed_ms = self._clock.ticks_ms()
+        self.fed += 1
+
+    def starved(self, now_ms):
+        from bms.ticks import diff
+        return diff(now_ms, self.last_feed_ms) > self.timeout_ms
+
+
+class Store:
+    """Settings storage in a folder: one file per name, replaced atomically."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        try:
+            os.mkdir(folder)
+        except OSError:
+            pass  # already there
+
+    def _path(self, name):
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError("bad store name %r" % name)
+        return self.folder + "/" + name
+
+    def read(self, name):
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, name, data):
+        path = self._path(name)
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.rename(path + ".tmp", path)
+
+
+class SimBoard:
+    name = "sim"
+
+    def __init__(self, plant, chain, clock, store_dir, sense_noise_lsb=1):
+        self.plant = plant
+        self.chain = chain
+        self.clock = clock
+        self.chg_gate = Switch(plant, "chg_on")
+        self.dsg_gate = Switch(plant, "dsg_on")
+        self.alt_gate = PwmGate(plant)
+        self.load_out = Switch(plant, "load_out")
+        self.charge_out = Switch(plant, "charge_out")
+        self.prealarm_out = Switch(plant, "prealarm_out")
+        self.sense = Sense(plant, sense_noise_lsb)
+        self.link = LinkPort(chain, clock)
+        self.led = Led()
+        self.wdt = Watchdog(clock)
+        self.store = Store(store_dir)
+        self._since_push_ms = 0
+        self.push_batteries()
+
+    def push_batteries(self):
+        """Hand the plant's cell voltages and temperatures to the chain."""
+        p = self.plant
+        mv = p.cell_mv
+        chain = self.chain
+        for b in range(p.batteries):
+            i = b * 4
+            chain.set_cells(b + 1, mv[i], mv[i + 1], mv[i + 2], mv[i + 3])
+            chain.set_temp(b + 1, p.temp_dc(b))
+
+    def step(self, dt_ms):
+        """Advance the physical world by dt_ms (the clock is moved by the caller)."""
+        self.plant.step(dt_ms)
+        self._since_push_ms += dt_ms
+        if self._since_push_ms >= CELL_STEP_MS:
+            self._since_push_ms = 0
+            self.push_batteries()

@@ -1,0 +1,330 @@
+# Alternator/Starter port: the combiner state machine and the PWM current
+# limiter. One step() per control tick; integers only, allocation-free.
+# Currents are + into the lithium bank. docs/alternator.md explains the design.
+from micropython import const
+
+from bms import ticks
+
+DUTY_MAX = const(10000)  # 100.00 %
+
+# -- states
+OFF = const(0)  # not allowed (ATC / remote) or MOSFETs too hot
+WAITING = const(1)  # waiting for starter voltage (on level + on delay)
+RAMPING = const(2)  # soft start: the reference climbs to the target
+LIMITING = const(3)  # current held at the target by the loop
+FOLLOWING = const(4)  # alternator gives less than the target; starter kept above its floor
+REVERSE_BLOCKED = const(5)  # starter at or below the bank, or current reversing
+FAULT = const(6)  # implausible measurement or loop failure: gate open
+STATE_NAMES = ("off", "waiting", "ramping", "limiting", "following", "reverse_blocked", "fault")
+
+# -- what sets target_ma
+LR_NONE = const(0)  # port off: no target
+LR_FUSE = const(1)  # 90 % of the fuse rating
+LR_PORT_MAX = const(2)  # the port's 100 A maximum
+LR_FET_TEMP = const(3)  # MOSFET thermal derating
+LR_FET_TRIP = const(4)  # MOSFETs at the trip temperature: port off
+LR_PROTECTION = const(5)  # protection's cap (cell near a limit) or ATC/remote off
+LR_ALT_PROTECT = const(6)  # alternator protection after a long time at full output
+LIMIT_NAMES = ("none", "fuse", "port_max", "fet_temp", "fet_trip", "protection", "alt_protect")
+
+# -- fault bits
+F_INVALID = const(1)  # measurements not valid
+F_CURRENT_RANGE = const(2)  # current beyond the sensor range
+F_VOLTAGE_RANGE = const(4)  # starter or bank voltage reading impossible
+F_TEMP_RANGE = const(8)  # MOSFET temperature reading impossible
+F_LEAK = const(16)  # current with the gate open: sensor offset or shorted MOSFET
+F_STUCK = const(32)  # no current with the gate driven and a forward voltage
+F_OVERCURRENT = const(64)  # filtered current above the fuse rating: loop failed
+FAULT_NAMES = ("invalid", "current_range", "voltage_range", "temp_range", "leak", "stuck",
+               "overcurrent")
+# Faults that may come from a broken power path rather than a noisy reading:
+# they stay latched until the port is switched off or the engine stops.
+_LATCHED = const(F_STUCK | F_OVERCURRENT)
+
+# -- thresholds
+PORT_MAX_MA = const(100000)
+FUSE_PCT = const(90)
+FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
+REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
+FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
+FET_REARM_DC = const(50)  # 5 degC below trip before the port may run again
+SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
+SENSOR_MAX_MA = const(200000)
+BAT_MIN_MV = const(8000)
+BAT_MAX_MV = const(17500)
+START_MAX_MV = const(20000)
+FET_MIN_DC = const(-400)
+FET_MAX_DC = const(1500)
+LEAK_MA = const(3000)
+LEAK_MS = const(500)
+STUCK_DV_MV = const(1000)
+STUCK_MA = const(1000)
+STUCK_MS = const(1000)
+OVERCURRENT_MS = const(200)
+FAULT_CLEAR_MS = const(5000)
+FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as full output
+
+# -- loop tuning (see docs/alternator.md). Duty integrator kept in duty << 8.
+_SHIFT = const(8)
+KP = const(6)  # duty units per mA error, / 256
+KI = const(3)  # duty units per mA error per tick, / 256
+FLOOR_GAIN = const(50)  # mA of error per mV of starter voltage above its floor
+FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+_ACC_MAX = const(DUTY_MAX << _SHIFT)
+_MAX_DT_MS = const(1000)
+
+
+class AlternatorPort:
+    def __init__(self, settings):
+        self.settings = settings
+        self.state = OFF
+        self.duty = 0
+        self.target_ma = 0
+        self.limit_ma = 0  # target before the soft-start reference
+        self.ref_ma = 0  # reference the loop follows (ramps up, drops at once)
+        self.alt_ma = 0  # filtered current
+        self.limit_reason = LR_NONE
+        self.fault = 0
+        self.heat_ms = 0  # alternator-protection timer
+        self.reduced = False
+        self._acc = 0
+        self._last_ms = 0
+        self._started = False
+        self._on_ms = 0  # how long the enable condition has held
+        self._off_ms = 0  # how long the starter has been below the off level
+        self._fet_tripped = False
+        self._leak_ms = 0
+        self._stuck_ms = 0
+        self._oc_ms = 0
+        self._ok_ms = 0  # plausible readings since the last fault
+
+    # -- target
+    def _limit(self, meas, protection):
+        s = self.settings
+        lim = s.alt_fuse_a * (10 * FUSE_PCT)
+        reason = LR_FUSE
+        if lim > PORT_MAX_MA:
+            lim = PORT_MAX_MA
+            reason = LR_PORT_MAX
+        fet = meas.fet_dc
+        if fet > s.fet_derate_dc:
+            span = s.fet_trip_dc - s.fet_derate_dc
+            d = lim * (s.fet_trip_dc - fet) // span if fet < s.fet_trip_dc else 0
+            if d < lim:
+                lim = d
+                reason = LR_FET_TEMP
+        cap = protection.alt_limit_ma
+        if 0 < cap < lim:
+            lim = cap
+            reason = LR_PROTECTION
+        if self.reduced:
+            r = lim * s.alt_protect_pct // 100
+            if r < lim:
+                lim = r
+                reason = LR_ALT_PROTECT
+        self.limit_reason = reason
+        return lim
+
+    def _protect_timer(self, dt, full_ma):
+        """Alternator protection: heat_ms counts time at full output."""
+        s = self.settings
+        if not s.alt_protect:
+            self.heat_ms = 0
+            self.reduced = False
+            return
+        after_ms = s.alt_protect_after_s * 1000
+        st = self.state
+        if st == LIMITING or (st == FOLLOWING and self.alt_ma * 100 >= full_ma * FULL_OUTPUT_PCT):
+            if not self.reduced:
+                self.heat_ms += dt
+                if self.heat_ms >= after_ms:
+                    self.heat_ms = after_ms
+                    self.reduced = True
+        else:
+            self.heat_ms -= dt
+            if self.heat_ms <= 0:
+                self.heat_ms = 0
+                self.reduced = False
+
+    # -- plausibility
+    def _check(self, meas, dt):
+        """Fault bits found this tick (0 when plausible)."""
+        f = 0
+        if not meas.valid:
+            return F_INVALID
+        if meas.alt_ma > SENSOR_MAX_MA or meas.alt_ma < -SENSOR_MAX_MA:
+            f |= F_CURRENT_RANGE
+        if not (BAT_MIN_MV <= meas.bat_mv <= BAT_MAX_MV and 0 <= meas.start_mv <= START_MAX_MV):
+            f |= F_VOLTAGE_RANGE
+        if not FET_MIN_DC <= meas.fet_dc <= FET_MAX_DC:
+            f |= F_TEMP_RANGE
+        i = self.alt_ma
+        if self.duty == 0 and (i > LEAK_MA or i < -LEAK_MA):
+            self._leak_ms += dt
+            if self._leak_ms >= LEAK_MS:
+                f |= F_LEAK
+        else:
+            self._leak_ms = 0
+        if (self.duty >= DUTY_MAX // 2 and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
+                and -STUCK_MA < i < STUCK_MA):
+            self._stuck_ms += dt
+            if self._stuck_ms >= STUCK_MS:
+                f |= F_STUCK
+        else:
+            self._stuck_ms = 0
+        if i > self.settings.alt_fuse_a * 1000:
+            self._oc_ms += dt
+            if self._oc_ms >= OVERCURRENT_MS:
+                f |= F_OVERCURRENT
+        else:
+            self._oc_ms = 0
+        return f
+
+    # -- loop
+    def _loop(self, meas):
+        e = self.ref_ma - self.alt_ma
+        floor_e = (meas.start_mv - self.settings.alt_off_mv - FLOOR_MARGIN_MV) * FLOOR_GAIN
+        on_floor = floor_e < e
+        if on_floor:
+            e = floor_e
+        p = (e * KP) >> _SHIFT
+        acc = self._acc + e * KI
+        if acc > _ACC_MAX:
+            acc = _ACC_MAX
+        elif acc < 0:
+            acc = 0
+        u = (acc >> _SHIFT) + p
+        # anti-windup: keep the old integrator when the output saturates in
+        # the direction the error pushes
+        if u >= DUTY_MAX:
+            u = DUTY_MAX
+            if e > 0:
+                acc = self._acc
+        elif u <= 0:
+            u = 0
+            if e < 0:
+                acc = self._acc
+        self._acc = acc
+        self.duty = u
+        return on_floor
+
+    def _open(self, state):
+        self.state = state
+        self.duty = 0
+        self._acc = 0
+        self.ref_ma = 0
+        self._on_ms = 0
+        self._off_ms = 0
+
+    def step(self, now_ms, meas, protection):
+        """Advance one control tick; returns the gate duty 0..DUTY_MAX."""
+        if self._started:
+            dt = ticks.diff(now_ms, self._last_ms)
+            if dt < 0:
+                dt = 0
+            elif dt > _MAX_DT_MS:
+                dt = _MAX_DT_MS
+        else:
+            dt = 0
+            self._started = True
+        self._last_ms = now_ms
+        s = self.settings
+        if meas.valid:
+            self.alt_ma += (meas.alt_ma - self.alt_ma) >> FILTER_SHIFT
+        st = self.state
+
+        # faults first: any implausible reading opens the gate at once
+        f = self._check(meas, dt)
+        if f:
+            self.fault |= f
+            self._ok_ms = 0
+            self.target_ma = 0
+            self.limit_reason = LR_NONE
+            if st != FAULT:
+                self._open(FAULT)
+            return 0
+        if st == FAULT:
+            latched = self.fault & _LATCHED
+            if latched and (not protection.alt_allowed or meas.start_mv < s.alt_off_mv):
+                latched = 0
+            if not latched:
+                self._ok_ms += dt
+            if self._ok_ms < FAULT_CLEAR_MS:
+                return 0
+            self.fault = 0
+            self._open(WAITING)
+            st = WAITING
+
+        # MOSFET trip with re-arm hysteresis
+        if meas.fet_dc >= s.fet_trip_dc:
+            self._fet_tripped = True
+        elif meas.fet_dc < s.fet_trip_dc - FET_REARM_DC:
+            self._fet_tripped = False
+
+        if not protection.alt_allowed or self._fet_tripped:
+            self.target_ma = 0
+            self.limit_reason = LR_FET_TRIP if self._fet_tripped else LR_PROTECTION
+            self._protect_timer(dt, 0)
+            if st != OFF:
+                self._open(OFF)
+            return 0
+        if st == OFF:
+            self._open(WAITING)
+            st = WAITING
+
+        lim = self._limit(meas, protection)
+        self.limit_ma = lim
+        self.target_ma = lim
+        start = meas.start_mv
+        bat = meas.bat_mv
+        running = st == RAMPING or st == LIMITING or st == FOLLOWING
+
+        # one way only: no waiting, no delay
+        if running and (start <= bat or meas.alt_ma < -REVERSE_MA):
+            self._open(REVERSE_BLOCKED)
+            self._protect_timer(dt, lim)
+            return 0
+        if st == REVERSE_BLOCKED:
+            if start > bat or start < s.alt_off_mv:
+                self._open(WAITING)
+                st = WAITING
+            else:
+                self._protect_timer(dt, lim)
+                return 0
+
+        if st == WAITING:
+            if start >= s.alt_on_mv and start >= bat + FORWARD_MARGIN_MV:
+                self._on_ms += dt
+            else:
+                self._on_ms = 0
+            if self._on_ms < s.alt_on_delay_ms:
+                self._protect_timer(dt, lim)
+                return 0
+            self.state = st = RAMPING
+            self._off_ms = 0
+            self.ref_ma = 0
+            self._acc = 0
+
+        # running: starter sagging below the off level for the off delay
+        if start < s.alt_off_mv:
+            self._off_ms += dt
+            if self._off_ms >= s.alt_off_delay_ms:
+                self._open(WAITING)
+                self._protect_timer(dt, lim)
+                return 0
+        else:
+            self._off_ms = 0
+
+        # reference: rises at the soft-start slope, drops to the target at once
+        ref = self.ref_ma + SOFT_START_MA_PER_S * dt // 1000
+        if ref >= lim:
+            ref = lim
+            if st == RAMPING:
+                st = LIMITING
+        self.ref_ma = ref
+        on_floor = self._loop(meas)
+        if st != RAMPING:
+            st = FOLLOWING if on_floor or self.duty == DUTY_MAX else LIMITING
+        self.state = st
+        self._protect_timer(dt, lim)
+        return self.duty

@@ -1,0 +1,325 @@
+# BMS side of the battery cable: the incremental frame decoder, its
+# statistics and the scan-request scheduler. Frame format: bms/linkframe.py,
+# protocol: docs/battery-link.md. Nothing here allocates after construction.
+import array
+import micropython
+from micropython import const
+from bms import ticks
+from bms.linkframe import CRC_TABLE, encode_request, scan_ms
+
+_SYNC1 = const(0xAA)
+_SYNC2 = const(0x55)
+_T_REQUEST = const(0x11)
+_T_CELLS = const(0x21)
+_HEADER = const(4)
+_TRAILER = const(2)
+_MAX_LEN = const(48)
+_LEN_REQUEST = const(2)
+_LEN_CELLS = const(13)
+_MAX_ADDR = const(50)
+
+_WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
+# A partial frame on a line quiet for this long is abandoned and its bytes
+# rescanned, so a false header at the end of a burst cannot hold the bytes
+# behind it (a real frame's bytes arrive back to back).
+_STALL_MS = const(50)
+
+_CRC = array.array("H", CRC_TABLE)
+
+
+@micropython.viper
+def _find_sync(w: ptr8, lo: int, hi: int) -> int:
+    # first index in [lo, hi) that can start a frame (SYNC1 SYNC2, or SYNC1 last)
+    i = lo
+    while i < hi:
+        if w[i] == 0xAA:
+            if i + 1 == hi or w[i + 1] == 0x55:
+                return i
+        i += 1
+    return hi
+
+
+@micropython.viper
+def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
+    # CRC-16/CCITT-FALSE over w[start:end] against the little-endian CRC at w[end]
+    c = 0xFFFF
+    i = start
+    while i < end:
+        c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+        i += 1
+    return c == (int(w[end]) | (int(w[end + 1]) << 8))
+
+
+@micropython.viper
+def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
+    # forward byte copy; also safe for moving a region to a lower index
+    i = 0
+    while i < n:
+        dst[d + i] = src[s + i]
+        i += 1
+
+
+@micropython.viper
+def _cells_valid(w: ptr8, p: int) -> bool:
+    # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
+    j = p + 6
+    while j < p + 14:
+        if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+            return False
+        j += 2
+    t = int(w[p + 14]) | (int(w[p + 15]) << 8)
+    if t >= 0x8000:
+        t -= 0x10000
+    if t < -400 or t > 1250:
+        return False
+    return (int(w[p + 16]) & 0xFC) == 0
+
+
+# slots of the decoder's int array shared with _fast_reports
+_S_LO = const(0)
+_S_HI = const(1)
+_S_NOW = const(2)
+_S_COUNT = const(3)  # configured batteries
+_S_LIMIT = const(4)  # staleness timeout, for the duplicate test
+_S_OK = const(5)  # frames_ok
+_S_GARBAGE = const(6)
+_S_RESYNCS = const(7)
+_S_SIZE = const(8)
+
+
+@micropython.viper
+def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
+                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
+    # The common case at line rate: skip to each frame start and store every
+    # plain good battery report straight into the pack. Returns 0 when it
+    # needs more bytes, 1 when the candidate at st[_S_LO] is anything else
+    # (other type, bad length or CRC, rejected, extra, duplicate): the
+    # Python path then handles and counts that one candidate.
+    lo = int(st[0])
+    hi = int(st[1])
+    now = int(st[2])
+    count = int(st[3])
+    limit = int(st[4])
+    result = 0
+    while True:
+        s = lo
+        while s < hi:
+            if w[s] == 0xAA and (s + 1 == hi or w[s + 1] == 0x55):
+                break
+            s += 1
+        if s != lo:
+            st[6] = int(st[6]) + s - lo
+            st[7] = int(st[7]) + 1
+            lo = s
+        if hi - lo < 4:
+            break
+        if w[lo + 2] != 0x21 or w[lo + 3] != 13:
+            result = 1
+            break
+        if hi - lo < 19:
+            break
+        c = 0xFFFF
+        i = lo + 2
+        while i < lo + 17:
+            c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+            i += 1
+        if c != (int(w[lo + 17]) | (int(w[lo + 18]) << 8)):
+            result = 1
+            break
+        addr = int(w[lo + 4])
+        if addr < 1 or addr > count:
+            result = 1
+            break
+        j = lo + 6
+        bad = 0
+        while j < lo + 14:
+            if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+                bad = 1
+            j += 2
+        t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
+        if t >= 0x8000:
+            t -= 0x10000
+        if bad or t < -400 or t > 1250 or (int(w[lo + 16]) & 0xFC):
+            result = 1
+            break
+        b = addr - 1
+        seq = int(w[lo + 5])
+        if int(state[b]) & 2 and int(seqs[b]) == seq:
+            age = ((now - int(last[b]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+            if age <= limit:
+                result = 1
+                break
+        k = b * 4
+        j = lo + 6
+        while j < lo + 14:
+            cells[k] = int(w[j]) | (int(w[j + 1]) << 8)
+            k += 1
+            j += 2
+        temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
+        flags[b] = w[lo + 16]
+        seqs[b] = seq
+        state[b] = int(state[b]) | 3
+        last[b] = now
+        st[5] = int(st[5]) + 1
+        lo += 19
+    st[0] = lo
+    return result
+
+
+class Decoder:
+    """Feed it whatever the UART returned; whole frames go into the Pack.
+
+    Every byte that is not part of an accepted frame is counted somewhere.
+    A failed candidate frame gives up only its first byte: the bytes after it
+    are scanned again, so a real frame behind garbage is never lost.
+    Plain good battery reports take the viper fast path; everything else goes
+    through _candidate(), which keeps the rules readable and counts them.
+    """
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.win = bytearray(_WINDOW)
+        self.lo = 0  # first byte not yet decoded
+        self.hi = 0  # end of received bytes
+        self._st = array.array("i", bytes(4 * _S_SIZE))
+        self._rx_ms = 0  # when bytes last arrived
+        self.frames_ok = 0  # battery reports stored in the pack
+        self.echoes = 0  # own scan requests back round the ring
+        self.crc_errors = 0
+        self.bad_length = 0  # length byte impossible for its type
+        self.rejected = 0  # CRC good but a value out of range / bad address
+        self.unknown_type = 0  # CRC good, type not known to this version
+        self.stalled = 0  # partial frames abandoned after the line went quiet
+        self.garbage_bytes = 0  # bytes dropped while looking for a frame start
+        self.resyncs = 0  # times bytes had to be dropped to find a frame start
+
+    def feed(self, buf, n, now_ms):
+        w = self.win
+        i = 0
+        if n > 0:
+            self._rx_ms = now_ms
+        while i < n:
+            if self.lo == self.hi:
+                self.lo = self.hi = 0
+            elif _WINDOW - self.hi < n - i and self.lo:
+                _copy(w, 0, w, self.lo, self.hi - self.lo)
+                self.hi -= self.lo
+                self.lo = 0
+            take = _WINDOW - self.hi
+            if take > n - i:
+                take = n - i
+            _copy(w, self.hi, buf, i, take)
+            self.hi += take
+            i += take
+            self._decode(now_ms)
+        if n <= 0:
+            self._decode(now_ms)  # lets a stalled partial frame time out
+
+    def _decode(self, now_ms):
+        w = self.win
+        st = self._st
+        pack = self.pack
+        st[_S_LO] = self.lo
+        st[_S_HI] = self.hi
+        st[_S_NOW] = now_ms
+        st[_S_COUNT] = pack.configured
+        st[_S_LIMIT] = pack.timeout_ms
+        while True:
+            if _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_dc, pack.flags,
+                             pack.seq, pack.state, pack.last_ms):
+                if self._candidate(w, st[_S_LO], now_ms):
+                    continue
+            # waiting for bytes; a partial frame on a quiet line is given up
+            if (st[_S_HI] - st[_S_LO] >= _HEADER
+                    and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
+                self.stalled += 1
+                self._drop(st[_S_LO])
+                continue
+            break
+        self.lo = st[_S_LO]
+        self.frames_ok = st[_S_OK]
+        self.garbage_bytes = st[_S_GARBAGE]
+        self.resyncs = st[_S_RESYNCS]
+
+    def _drop(self, lo):
+        # the candidate at lo failed: give up its first byte only
+        st = self._st
+        st[_S_GARBAGE] += 1
+        st[_S_LO] = lo + 1
+
+    def _candidate(self, w, lo, now_ms):
+        """Handle the one frame candidate at lo; False if it needs more bytes."""
+        kind = w[lo + 2]
+        length = w[lo + 3]
+        if (length > _MAX_LEN or (kind == _T_CELLS and length != _LEN_CELLS)
+                or (kind == _T_REQUEST and length != _LEN_REQUEST)):
+            self.bad_length += 1
+            self._drop(lo)
+            return True
+        end = lo + _HEADER + length
+        if end + _TRAILER > self.hi:
+            return False
+        if not _crc_ok(w, lo + 2, end, _CRC):
+            self.crc_errors += 1
+            self._drop(lo)
+            return True
+        if kind == _T_CELLS:
+            self._cells(w, lo, now_ms)
+        elif kind == _T_REQUEST:
+            self.echoes += 1
+            self.pack.echo(w[lo + 4], now_ms)
+        else:
+            self.unknown_type += 1
+        self._st[_S_LO] = end + _TRAILER
+        return True
+
+    def _cells(self, w, p, now_ms):
+        addr = w[p + 4]
+        if addr < 1 or addr > _MAX_ADDR or not _cells_valid(w, p):
+            self.rejected += 1
+            return
+        t = w[p + 14] | w[p + 15] << 8
+        if t >= 0x8000:
+            t -= 0x10000
+        self.pack.accept(addr, w[p + 5],
+                         w[p + 6] | w[p + 7] << 8, w[p + 8] | w[p + 9] << 8,
+                         w[p + 10] | w[p + 11] << 8, w[p + 12] | w[p + 13] << 8,
+                         t, w[p + 16], now_ms)
+        if addr <= self.pack.configured:
+            self._st[_S_OK] += 1
+
+
+# room after a full scan before the next request, for the control tick's jitter
+_SCAN_MARGIN_MS = const(10)
+
+
+class LinkMaster:
+    """Decides when the BMS sends the next scan request (buf[:n])."""
+
+    def __init__(self, period_ms=100, baud=115200):
+        self.baud = baud
+        self.configure(1, period_ms)
+        self.buf = bytearray(8)
+        self.n = 0
+        self.seq = 0
+        self.sent = 0
+        self._next_ms = 0
+
+    def configure(self, count, period_ms):
+        """Scan every period_ms, but never faster than `count` batteries can
+        answer at this baud rate: requests must not overlap a running scan."""
+        floor = scan_ms(count, self.baud) + _SCAN_MARGIN_MS
+        self.period_ms = period_ms if period_ms > floor else floor
+
+    def poll(self, now_ms):
+        if self.sent and ticks.diff(now_ms, self._next_ms) < 0:
+            return False
+        self.seq = (self.seq + 1) & 0xFF
+        self.n = encode_request(self.buf, 0, 0, self.seq)
+        self.sent += 1
+        nxt = ticks.add(self._next_ms, self.period_ms)
+        # keep a fixed cadence, but never try to catch up on missed slots
+        if self.sent == 1 or ticks.diff(now_ms, nxt) >= 0:
+            nxt = ticks.add(now_ms, self.period_ms)
+        self._next_ms = nxt
+        return True

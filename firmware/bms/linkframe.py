@@ -1,0 +1,141 @@
+# Battery-cable frame format (docs/battery-link.md) and its encoder.
+# Pure Python so the simulator (MicroPython) and the host battery emulator
+# (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
+try:
+    from micropython import const
+except ImportError:  # CPython host tools
+    def const(x):
+        return x
+
+SYNC1 = const(0xAA)
+SYNC2 = const(0x55)
+
+# Type byte: kind in the high nibble, format version in the low nibble.
+T_REQUEST = const(0x11)  # scan request v1 (BMS -> ring, echoed back)
+T_CELLS = const(0x21)  # battery report v1: 4 cells, temperature, flags
+
+HEADER = const(4)  # sync1, sync2, type, length
+CRC_LEN = const(2)
+MAX_LEN = const(48)  # no payload of any version may be longer
+LEN_REQUEST = const(2)  # hop, seq
+LEN_CELLS = const(13)  # addr, seq, 4 x u16 mV, s16 temp, flags
+REQUEST_BYTES = const(8)
+CELLS_BYTES = const(19)
+
+# Payload offsets inside a frame (from the first sync byte).
+O_TYPE = const(2)
+O_LEN = const(3)
+O_ADDR = const(4)  # battery address; in a request: hop count
+O_SEQ = const(5)
+O_CELL1 = const(6)
+O_TEMP = const(14)
+O_FLAGS = const(16)
+
+# Battery status flags; reserved bits must be zero in v1.
+F_BALANCING = const(0x01)
+F_ALARM = const(0x02)
+F_RESERVED = const(0xFC)
+
+# Physical limits a frame must respect or be rejected.
+CELL_MV_MAX = const(5000)
+TEMP_DC_MIN = const(-400)
+TEMP_DC_MAX = const(1250)
+MAX_BATTERIES = const(50)
+CELLS = const(4)
+
+
+BITS_PER_BYTE = const(10)  # 8N1: start + 8 data + stop
+HOP_DELAY_BYTES = const(1)  # each battery forwards with one byte of delay
+
+
+def scan_ms(count, baud):
+    """Time from the start of a scan request to the last byte of the last
+    battery report arriving back at the BMS, rounded up to whole ms."""
+    nbytes = REQUEST_BYTES + count * (CELLS_BYTES + HOP_DELAY_BYTES)
+    return (nbytes * BITS_PER_BYTE * 1000 + baud - 1) // baud
+
+
+def _make_table():
+    t = []
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t.append(c & 0xFFFF)
+    return tuple(t)
+
+
+# CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
+CRC_TABLE = _make_table()
+CRC_INIT = const(0xFFFF)
+
+
+def crc16(buf, start, end):
+    c = CRC_INIT
+    t = CRC_TABLE
+    for i in range(start, end):
+        c = ((c << 8) & 0xFFFF) ^ t[((c >> 8) ^ buf[i]) & 0xFF]
+    return c
+
+
+def _seal(buf, ofs, kind, length):
+    """Write sync, type, length and the CRC around a payload already in buf."""
+    buf[ofs] = SYNC1
+    buf[ofs + 1] = SYNC2
+    buf[ofs + 2] = kind
+    buf[ofs + 3] = length
+    end = ofs + HEADER + length
+    c = crc16(buf, ofs + O_TYPE, end)
+    buf[end] = c & 0xFF
+    buf[end + 1] = c >> 8
+    return HEADER + length + CRC_LEN
+
+
+def encode_request(buf, ofs, hop, seq):
+    """Scan request at buf[ofs:]; returns its length (REQUEST_BYTES)."""
+    buf[ofs + O_ADDR] = hop & 0xFF
+    buf[ofs + O_SEQ] = seq & 0xFF
+    return _seal(buf, ofs, T_REQUEST, LEN_REQUEST)
+
+
+def encode_cells(buf, ofs, addr, seq, cells_mv, temp_dc, flags):
+    """Battery report at buf[ofs:]; returns its length (CELLS_BYTES).
+
+    Values are stored as given (masked to the field width), not checked:
+    the simulator uses this to send impossible values on purpose.
+    """
+    buf[ofs + O_ADDR] = addr & 0xFF
+    buf[ofs + O_SEQ] = seq & 0xFF
+    p = ofs + O_CELL1
+    for k in range(CELLS):
+        v = cells_mv[k] & 0xFFFF
+        buf[p] = v & 0xFF
+        buf[p + 1] = v >> 8
+        p += 2
+    t = temp_dc & 0xFFFF
+    buf[ofs + O_TEMP] = t & 0xFF
+    buf[ofs + O_TEMP + 1] = t >> 8
+    buf[ofs + O_FLAGS] = flags & 0xFF
+    return _seal(buf, ofs, T_CELLS, LEN_CELLS)
+
+
+def find_frames(data):
+    """All CRC-valid frames in data as (offset, type, payload bytes).
+
+    A simple scanner for host tools and the simulated batteries (which only
+    look for scan requests); the BMS uses the incremental bms.link.Decoder.
+    """
+    out = []
+    i = 0
+    n = len(data)
+    while i + HEADER + CRC_LEN <= n:
+        if data[i] != SYNC1 or data[i + 1] != SYNC2 or data[i + O_LEN] > MAX_LEN:
+            i += 1
+            continue
+        end = i + HEADER + data[i + O_LEN]
+        if end + CRC_LEN <= n and crc16(data, i + O_TYPE, end) == data[end] | data[end + 1] << 8:
+            out.append((i, data[i + O_TYPE], bytes(data[i + HEADER:end])))
+            i = end + CRC_LEN
+        else:
+            i += 1
+    return out

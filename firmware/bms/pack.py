@@ -1,0 +1,236 @@
+# The battery bank as the battery cable reports it: latest per-cell values,
+# their age, min/max and whether the data can be trusted. Allocation-free in
+# steady state; the per-battery loops run in viper (50 batteries every tick).
+import array
+import micropython
+from micropython import const
+from bms import ticks
+
+MAX_BATTERIES = const(50)
+_CELLS = const(200)
+
+# `lost` reason bits (0 = link fine). See docs/battery-link.md.
+LOST_STALE = const(0x01)  # a configured battery has no data younger than the timeout
+LOST_NO_ECHO = const(0x02)  # no scan-request echo within the timeout: ring open / unplugged
+LOST_MISSING = const(0x04)  # the echo counted fewer batteries in the ring than configured
+LOST_EXTRA = const(0x08)  # more batteries than configured (echo count or a higher address)
+LOST_DUPLICATE = const(0x10)  # two reports for one address in the same scan
+LOST_NAMES = ("stale", "no echo", "missing", "extra", "duplicate")
+
+# per-battery state bits
+_HAVE = const(1)  # reported at least once since boot
+_FRESH = const(2)  # last report younger than the timeout
+
+# slots of the shared int array handed to the viper loops
+_P_NOW = const(0)
+_P_TIMEOUT = const(1)
+_P_COUNT = const(2)
+_P_HAVE = const(3)
+_P_MIN_MV = const(4)
+_P_MIN_AT = const(5)
+_P_MAX_MV = const(6)
+_P_MAX_AT = const(7)
+_P_MIN_T = const(8)
+_P_MAX_T = const(9)
+_P_SUM_MV = const(10)
+_P_ALARM = const(11)
+
+
+def lost_names(mask):
+    out = []
+    for i in range(len(LOST_NAMES)):
+        if mask & (1 << i):
+            out.append(LOST_NAMES[i])
+    return out
+
+
+@micropython.viper
+def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
+    # Marks each configured battery fresh or stale; counts fresh->stale
+    # transitions per battery; returns the fresh count, p[_P_HAVE] = reported.
+    now = int(p[0])
+    limit = int(p[1])
+    count = int(p[2])
+    fresh = 0
+    have = 0
+    i = 0
+    while i < count:
+        s = int(state[i])
+        if s & 1:
+            have += 1
+            age = ((now - int(last[i]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+            if age <= limit:
+                state[i] = 3
+                fresh += 1
+            else:
+                if s & 2:
+                    timeouts[i] = (int(timeouts[i]) + 1) & 0xFFFF
+                state[i] = 1
+        i += 1
+    p[3] = have
+    return fresh
+
+
+@micropython.viper
+def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
+    # Min/max cell and temperature, sum of cell mV and alarm count over the
+    # fresh batteries; results into p[_P_MIN_MV..]. Temps are s16 in a u16 view.
+    count = int(p[2])
+    lo = 0x7FFF
+    lo_at = -1
+    hi = -1
+    hi_at = -1
+    tlo = 0x7FFF
+    thi = -0x8000
+    total = 0
+    alarms = 0
+    b = 0
+    while b < count:
+        if int(state[b]) & 2:
+            j = b * 4
+            end = j + 4
+            while j < end:
+                v = int(cells[j])
+                total += v
+                if v < lo:
+                    lo = v
+                    lo_at = j
+                if v > hi:
+                    hi = v
+                    hi_at = j
+                j += 1
+            t = int(temps[b])
+            if t >= 0x8000:
+                t -= 0x10000
+            if t < tlo:
+                tlo = t
+            if t > thi:
+                thi = t
+            if int(flags[b]) & 2:
+                alarms += 1
+        b += 1
+    p[4] = lo
+    p[5] = lo_at
+    p[6] = hi
+    p[7] = hi_at
+    p[8] = tlo
+    p[9] = thi
+    p[10] = total
+    p[11] = alarms
+
+
+class Pack:
+    def __init__(self, count=1):
+        self.cell_mv = array.array("H", bytes(2 * _CELLS))
+        self.temp_dc = array.array("h", bytes(2 * MAX_BATTERIES))
+        self.flags = bytearray(MAX_BATTERIES)
+        self.last_ms = array.array("i", bytes(4 * MAX_BATTERIES))
+        self.seq = bytearray(MAX_BATTERIES)  # scan sequence of the last report
+        self.timeouts = array.array("H", bytes(2 * MAX_BATTERIES))  # fresh->stale per battery
+        self.state = bytearray(MAX_BATTERIES)  # _HAVE | _FRESH bits, per battery
+        self._p = array.array("i", bytes(4 * 12))
+        self.timeout_ms = 1000  # staleness limit, from the last evaluate()
+        self.ring_count = 0  # batteries counted by the last request echo
+        self.echo_ms = 0
+        self._echoed = False
+        self.extra_ms = 0
+        self._extra = False
+        self.dup_ms = 0
+        self._dup = False
+        self.extras = 0  # reports from addresses above the configured count
+        self.duplicates = 0  # second reports for one address in one scan
+        self.configured = 0
+        self.seen = 0
+        self.data_ok = False
+        self.lost = LOST_STALE | LOST_NO_ECHO
+        self.full_scan = False
+        self.min_cell_mv = 0
+        self.min_cell_at = -1
+        self.max_cell_mv = 0
+        self.max_cell_at = -1
+        self.min_temp_dc = 0
+        self.max_temp_dc = 0
+        self.pack_mv = 0
+        self.battery_alarm = False
+        self.configure(count)
+
+    def configure(self, count):
+        """Set the configured battery count (1..50); data already held stays."""
+        if not 1 <= count <= MAX_BATTERIES:
+            raise ValueError("battery count outside 1..50")
+        self.configured = count
+
+    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
+        """Store one battery report the decoder has already range-checked."""
+        if addr > self.configured:
+            self.extras += 1
+            self.extra_ms = now_ms
+            self._extra = True
+            return
+        b = addr - 1
+        if (self.state[b] & _FRESH and self.seq[b] == seq
+                and ticks.diff(now_ms, self.last_ms[b]) <= self.timeout_ms):
+            self.duplicates += 1
+            self.dup_ms = now_ms
+            self._dup = True
+        c = b * 4
+        cells = self.cell_mv
+        cells[c] = mv1
+        cells[c + 1] = mv2
+        cells[c + 2] = mv3
+        cells[c + 3] = mv4
+        self.temp_dc[b] = temp_dc
+        self.flags[b] = flags
+        self.seq[b] = seq
+        self.last_ms[b] = now_ms
+        self.state[b] |= _HAVE | _FRESH
+
+    def echo(self, hops, now_ms):
+        """The scan request came back round the ring after `hops` batteries."""
+        self.ring_count = hops
+        self.echo_ms = now_ms
+        self._echoed = True
+
+    def evaluate(self, now_ms, timeout_ms):
+        self.timeout_ms = timeout_ms
+        p = self._p
+        p[_P_NOW] = now_ms
+        p[_P_TIMEOUT] = timeout_ms
+        p[_P_COUNT] = self.configured
+        seen = _freshness(p, self.last_ms, self.state, self.timeouts)
+        self.seen = seen
+        self.full_scan = p[_P_HAVE] == self.configured
+        if seen:
+            _extremes(p, self.cell_mv, self.temp_dc, self.flags, self.state)
+            self.min_cell_mv = p[_P_MIN_MV]
+            self.min_cell_at = p[_P_MIN_AT]
+            self.max_cell_mv = p[_P_MAX_MV]
+            self.max_cell_at = p[_P_MAX_AT]
+            self.min_temp_dc = p[_P_MIN_T]
+            self.max_temp_dc = p[_P_MAX_T]
+            self.pack_mv = p[_P_SUM_MV] // seen
+            self.battery_alarm = p[_P_ALARM] > 0
+        else:  # nothing trustworthy: no extremes (callers check data_ok first)
+            self.min_cell_mv = 0
+            self.min_cell_at = -1
+            self.max_cell_mv = 0
+            self.max_cell_at = -1
+            self.min_temp_dc = 0
+            self.max_temp_dc = 0
+            self.pack_mv = 0
+            self.battery_alarm = False
+        lost = 0
+        if seen < self.configured:
+            lost |= LOST_STALE
+        if not self._echoed or ticks.diff(now_ms, self.echo_ms) > timeout_ms:
+            lost |= LOST_NO_ECHO
+        elif self.ring_count < self.configured:
+            lost |= LOST_MISSING
+        elif self.ring_count > self.configured:
+            lost |= LOST_EXTRA
+        if self._extra and ticks.diff(now_ms, self.extra_ms) <= timeout_ms:
+            lost |= LOST_EXTRA
+        if self._dup and ticks.diff(now_ms, self.dup_ms) <= timeout_ms:
+            lost |= LOST_DUPLICATE
+        self.lost = lost
+        self.data_ok = lost == 0

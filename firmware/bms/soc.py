@@ -1,0 +1,132 @@
+# State of charge of the bank by coulomb counting: seeded once from the bank
+# voltage (assumed at rest at boot), re-synchronised to 100 % when a charge
+# tails off at a high voltage. Integers only, allocation-free, every product
+# kept below 2^30 so it stays a small int on the boards.
+from micropython import const
+from bms.ticks import diff
+
+_MAMS_PER_MAH = const(3600000)  # mA*ms in one mAh
+_CHUNK_MS = const(250)  # current * chunk stays below 2^30 up to 4000 A
+_MAX_MA = const(4000000)
+_MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
+FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
+FULL_HOLD_MS = const(60000)
+TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
+TTG_MIN_MA = const(100)  # below this discharge current time-to-go is unknown
+
+# Resting 4-cell LiFePO4 bank voltage (mV) -> SoC (0.1 %), ascending.
+OCV = (
+    (10000, 0), (12000, 100), (12800, 200), (12900, 300), (13000, 400), (13050, 500),
+    (13100, 600), (13200, 700), (13300, 800), (13400, 900), (13600, 1000),
+)
+
+
+def from_voltage(bank_mv):
+    """SoC (0.1 %) of a bank at rest, linear between the OCV points."""
+    if bank_mv <= OCV[0][0]:
+        return 0
+    for i in range(1, len(OCV)):
+        v1, s1 = OCV[i]
+        if bank_mv < v1:
+            v0, s0 = OCV[i - 1]
+            return s0 + (bank_mv - v0) * (s1 - s0) // (v1 - v0)
+    return 1000
+
+
+class Soc:
+    def __init__(self):
+        self.known = False  # False until the first valid voltage
+        self.cap_mah = 0
+        self.remaining_mah = 0
+        self.soc_pm = 0  # 0.1 %, 0..1000
+        self.consumed_mah = 0  # taken out since full, >= 0
+        self._frac = 0  # mA*ms not yet rolled into remaining_mah, 0.._MAMS_PER_MAH
+        self._last_ms = 0
+        self._full_ms = 0  # how long the "full" condition has held
+
+    def _set_pm(self, pm):
+        cap = self.cap_mah
+        self.remaining_mah = (cap // 1000) * pm + (cap % 1000) * pm // 1000
+        self._frac = 0
+
+    def _set_capacity(self, cap_mah):
+        pm = self.soc_pm
+        self.cap_mah = cap_mah
+        if self.known:
+            self._set_pm(pm)
+
+    def step(self, now_ms, bank_mv, current_ma, cap_mah):
+        """Count charge since the last call; current + into the bank."""
+        if cap_mah <= 0:
+            return
+        if cap_mah != self.cap_mah:
+            self._set_capacity(cap_mah)
+        if not self.known:
+            if bank_mv <= 0:
+                return
+            self._set_pm(from_voltage(bank_mv))
+            self.known = True
+            self._last_ms = now_ms
+            self._publish()
+            return
+        dt = diff(now_ms, self._last_ms)
+        self._last_ms = now_ms
+        if dt < 0:
+            dt = 0
+        elif dt > _MAX_GAP_MS:
+            dt = _MAX_GAP_MS
+        i = current_ma
+        if i > _MAX_MA:
+            i = _MAX_MA
+        elif i < -_MAX_MA:
+            i = -_MAX_MA
+        left = dt
+        rem = self.remaining_mah
+        frac = self._frac
+        while left > 0:
+            part = _CHUNK_MS if left > _CHUNK_MS else left
+            left -= part
+            frac += i * part
+            q = frac // _MAMS_PER_MAH  # floor: frac stays in 0.._MAMS_PER_MAH
+            frac -= q * _MAMS_PER_MAH
+            rem += q
+        cap = self.cap_mah
+        if rem >= cap:
+            rem = cap
+            frac = 0
+        elif rem < 0:
+            rem = 0
+            frac = 0
+        if bank_mv >= FULL_MV and 0 <= current_ma <= cap // TAIL_DIV:
+            self._full_ms += dt
+            if self._full_ms >= FULL_HOLD_MS:
+                rem = cap
+                frac = 0
+        else:
+            self._full_ms = 0
+        self.remaining_mah = rem
+        self._frac = frac
+        self._publish()
+
+    def _publish(self):
+        # floor(remaining * 1000 / cap) one decimal digit at a time, so no
+        # product exceeds 10 * cap (a 50 x 1000 Ah bank: 5e8 < 2^30)
+        cap = self.cap_mah
+        r = self.remaining_mah
+        pm = r // cap
+        r -= pm * cap
+        for _ in range(3):
+            r *= 10
+            d = r // cap
+            r -= d * cap
+            pm = pm * 10 + d
+        self.soc_pm = pm
+        self.consumed_mah = cap - self.remaining_mah
+
+    def ttg_min(self, current_ma):
+        """Minutes until empty at this current; -1 when not discharging."""
+        if current_ma > -TTG_MIN_MA or not self.known:
+            return -1
+        i = -current_ma if current_ma > -_MAX_MA else _MAX_MA
+        rem = self.remaining_mah
+        return (rem // i) * 60 + (rem % i) * 60 // i

@@ -1,0 +1,82 @@
+# Test rig for the protection logic: a fake Pack with the documented
+# attributes (the real one lives in bms/pack.py), real Measurements, Remote
+# and Settings, and a clock that steps in control ticks.
+from bms.measure import Measurements
+from bms.protection import Protection
+from bms.remote import Remote
+from bms.settings import Settings
+
+TICK_MS = 10
+
+
+class FakePack:
+    def __init__(self, n=1):
+        self.configured = n
+        self.seen = n
+        self.data_ok = True
+        self.lost = 0
+        self.full_scan = True
+        self.min_cell_mv = 3300
+        self.min_cell_at = 0
+        self.max_cell_mv = 3300
+        self.max_cell_at = 0
+        self.min_temp_dc = 200
+        self.max_temp_dc = 200
+        self.pack_mv = 13200
+        self.battery_alarm = False
+
+
+class FakeRemote:
+    def __init__(self, on=True):
+        self.on = on
+        self.mode = 1 if on else 0
+
+
+class Rig:
+    def __init__(self, changes=None, remote_on=True):
+        self.settings = Settings()
+        if changes:
+            errs = self.settings.update(changes)
+            assert errs == [], errs
+        self.pack = FakePack()
+        self.meas = Measurements()
+        m = self.meas
+        m.valid = True
+        m.bat_mv = 13200
+        m.sys_mv = 13100
+        m.start_mv = 12600
+        m.fet_dc = 300
+        self.remote = FakeRemote(remote_on)
+        self.p = Protection(self.settings)
+        self.now = 1000
+
+    def tick(self, ms=TICK_MS):
+        self.now += ms
+        self.p.step(self.now, self.pack, self.meas, self.remote)
+        return self.p
+
+    def run(self, ms, step=TICK_MS):
+        """Step for ms milliseconds, one call every step ms (coarse for long waits)."""
+        end = self.now + ms
+        while self.now < end:
+            self.tick(step)
+        return self.p
+
+    def cells(self, lo, hi=None):
+        self.pack.min_cell_mv = lo
+        self.pack.max_cell_mv = lo if hi is None else hi
+
+    def temps(self, lo, hi=None):
+        self.pack.min_temp_dc = lo
+        self.pack.max_temp_dc = lo if hi is None else hi
+
+
+def rig(changes=None, remote_on=True):
+    """A rig past boot, in the normal state."""
+    r = Rig(changes, remote_on)
+    r.tick()
+    return r
+
+
+def real_remote():
+    return Remote()

@@ -1,0 +1,248 @@
+# micropython
+from bms import linkframe as F
+from bms.link import Decoder, LinkMaster
+from bms.pack import Pack
+from mpytest import no_alloc
+from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
+
+
+def setup_function(_):
+    pass
+
+
+def cells_frame(addr, seq, cells, temp, flags):
+    b = bytearray(F.CELLS_BYTES)
+    F.encode_cells(b, 0, addr, seq, cells, temp, flags)
+    return b
+
+
+def test_crc_check_value():
+    # CRC-16/CCITT-FALSE of "123456789" is 0x29B1 by definition
+    assert F.crc16(b"123456789", 0, 9) == 0x29B1
+
+
+def test_frame_sizes_and_scan_budget():
+    assert F.HEADER + F.LEN_CELLS + F.CRC_LEN == F.CELLS_BYTES == 19
+    assert F.HEADER + F.LEN_REQUEST + F.CRC_LEN == F.REQUEST_BYTES == 8
+    # 50 reports + echo at 10 bits per byte, 115200 baud, plus one byte of
+    # forwarding delay per battery: under the 100 ms scan budget
+    bits = (F.REQUEST_BYTES + 50 * F.CELLS_BYTES + 50) * 10
+    assert bits * 1000 // 115200 < 100
+
+
+def test_round_trip_every_field_at_its_limits():
+    cases = (
+        (1, 0, (0, 0, 0, 0), -400, 0),
+        (50, 255, (5000, 5000, 5000, 5000), 1250, F.F_BALANCING | F.F_ALARM),
+        (25, 128, (0, 5000, 1, 4999), 0, F.F_ALARM),
+        (2, 1, (3300, 3301, 3302, 3303), -1, F.F_BALANCING),
+    )
+    for addr, seq, cells, temp, flags in cases:
+        pack = Pack(50)
+        d = Decoder(pack)
+        b = cells_frame(addr, seq, cells, temp, flags)
+        d.feed(b, len(b), 5)
+        assert d.frames_ok == 1, (addr, cells, temp)
+        c = (addr - 1) * 4
+        assert tuple(pack.cell_mv[c:c + 4]) == cells
+        assert pack.temp_dc[addr - 1] == temp
+        assert pack.flags[addr - 1] == flags
+        assert pack.seq[addr - 1] == seq
+        assert pack.last_ms[addr - 1] == 5
+
+
+def test_request_round_trip_counts_the_ring():
+    pack = Pack(3)
+    d = Decoder(pack)
+    b = bytearray(8)
+    F.encode_request(b, 0, 3, 77)
+    d.feed(b, 8, 1)
+    assert d.echoes == 1 and pack.ring_count == 3 and pack.echo_ms == 1
+
+
+def test_impossible_values_rejected_and_counted():
+    bad = (
+        (1, (5001, 3300, 3300, 3300), 200, 0),
+        (1, (3300, 3300, 3300, 0xFFFF), 200, 0),
+        (1, (3300, 3300, 3300, 3300), -401, 0),
+        (1, (3300, 3300, 3300, 3300), 1251, 0),
+        (1, (3300, 3300, 3300, 3300), -32768, 0),
+        (1, (3300, 3300, 3300, 3300), 200, 0x04),
+        (1, (3300, 3300, 3300, 3300), 200, 0x80),
+        (0, (3300, 3300, 3300, 3300), 200, 0),
+        (51, (3300, 3300, 3300, 3300), 200, 0),
+        (255, (3300, 3300, 3300, 3300), 200, 0),
+    )
+    pack = Pack(50)
+    d = Decoder(pack)
+    for addr, cells, temp, flags in bad:
+        b = cells_frame(addr, 9, cells, temp, flags)
+        d.feed(b, len(b), 1)
+    assert d.rejected == len(bad) and d.frames_ok == 0
+    assert pack.last_ms[0] == 0 and pack.cell_mv[0] == 0 and pack.temp_dc[0] == 0
+
+
+def test_every_single_bit_error_is_caught():
+    good = frame(7, 3)
+    after = frame(8, 3)
+    for bit in range(len(good) * 8):
+        pack = Pack(50)
+        d = Decoder(pack)
+        b = bytearray(good)
+        b[bit >> 3] ^= 1 << (bit & 7)
+        d.feed(b, len(b), 1)
+        d.feed(after, len(after), 1)
+        # the damaged frame is never stored, the one behind it always is
+        assert pack.last_ms[6] == 0 and pack.cell_mv[24] == 0, bit
+        assert d.frames_ok == 1 and pack.seq[7] == 3, bit
+        assert d.crc_errors + d.bad_length + d.garbage_bytes > 0, bit
+
+
+def test_any_chunking_gives_the_same_result():
+    stream = scan(50, 42)
+    ref = None
+    for chunk in (1, 2, 3, 7, 19, 64, 256, 500, len(stream)):
+        pack = Pack(50)
+        d = Decoder(pack)
+        i = 0
+        while i < len(stream):
+            k = min(chunk, len(stream) - i)
+            d.feed(stream[i:i + k], k, 1)
+            i += k
+        assert d.frames_ok == 50 and d.echoes == 1 and d.garbage_bytes == 0, chunk
+        got = bytes(pack.cell_mv) + bytes(pack.temp_dc) + bytes(pack.flags)
+        if ref is None:
+            ref = got
+        assert got == ref, chunk
+    cells, temp, flags = values(50, 42)
+    assert tuple(pack.cell_mv[196:200]) == cells and pack.temp_dc[49] == temp
+
+
+def test_unknown_type_skipped_by_length_and_counted():
+    b = bytearray(40)
+    # a future type 0x31 with a 20-byte payload, then a normal report
+    for k in range(20):
+        b[4 + k] = 0xAA if k % 2 else 0x55  # sync-like bytes inside the payload
+    n = F._seal(b, 0, 0x31, 20)
+    stream = bytes(b[:n]) + frame(1, 1)
+    pack = Pack(1)
+    d = Decoder(pack)
+    d.feed(stream, len(stream), 1)
+    assert d.unknown_type == 1 and d.frames_ok == 1 and d.garbage_bytes == 0
+
+
+def test_bad_length_counted_and_resynced():
+    b = frame(1, 1)
+    b[3] = 12  # a v1 report is always 13 bytes
+    stream = bytes(b) + frame(2, 1)
+    pack = Pack(2)
+    d = Decoder(pack)
+    d.feed(stream, len(stream), 1)
+    assert d.bad_length == 1 and d.frames_ok == 1 and pack.seq[1] == 1
+    b[3] = 200  # longer than any version allows
+    d.feed(b, len(b), 2)
+    assert d.bad_length == 2
+
+
+def test_resync_within_one_frame_after_garbage():
+    rng = Rng(7)
+    for trial in range(200):
+        junk = bytearray(rng.below(60) + 1)
+        for k in range(len(junk)):
+            junk[k] = rng.below(256)
+        if trial % 3 == 0:
+            junk[-2:] = b"\xaa\x55"  # a false start right before the frame
+        stream = junk + frame(3, trial & 0xFF)
+        pack = Pack(3)
+        d = Decoder(pack)
+        d.feed(stream, len(stream), 1)
+        assert d.frames_ok == 1 and pack.seq[2] == trial & 0xFF, trial
+
+
+def test_stalled_partial_frame_is_abandoned_and_rescanned():
+    # a false header claiming 48 bytes hides a complete report behind it
+    stream = bytearray(b"\xaa\x55\x41\x30") + frame(4, 9)
+    pack = Pack(4)
+    d = Decoder(pack)
+    d.feed(stream, len(stream), 100)
+    assert d.frames_ok == 0
+    d.feed(stream, 0, 130)
+    assert d.frames_ok == 0
+    d.feed(stream, 0, 151)
+    assert d.stalled == 1 and d.frames_ok == 1 and pack.seq[3] == 9
+
+
+def test_fuzz_fixed_seed_no_corrupt_value_no_lost_frame():
+    rng = Rng(20261123)
+    stream, intact = fuzz_stream(rng, 3000)
+    pack = CheckingPack()
+    d = Decoder(pack)
+    i = 0
+    now = 0
+    while i < len(stream):
+        k = min(rng.below(256) + 1, len(stream) - i)
+        d.feed(stream[i:i + k], k, now)
+        pack.verify(now)
+        i += k
+        now += 1
+    d.feed(stream, 0, now + 1000)  # flush a trailing partial frame
+    # every intact frame stored (so resync never cost one), nothing else
+    assert pack.corrupt == 0
+    assert d.frames_ok == intact, (d.frames_ok, intact)
+    assert d.crc_errors > 0 and d.garbage_bytes > 0 and d.resyncs > 0
+
+
+def step(d, buf, n, now):
+    d.feed(buf, n, now)
+    d.pack.evaluate(now, 1000)
+
+
+def test_decoding_a_chunk_and_updating_the_pack_allocates_nothing():
+    pack = Pack(50)
+    d = Decoder(pack)
+    a = scan(50, 1)
+    b = scan(50, 2)
+    noisy = bytearray(b)
+    noisy[100] ^= 0x10  # a CRC error and a resync on the way
+    step(d, a, len(a), 10)  # warm up
+    no_alloc(step, d, b, len(b), 110)
+    assert pack.data_ok and pack.seen == 50 and d.frames_ok == 100
+    no_alloc(step, d, noisy, len(noisy), 210)
+    assert d.crc_errors == 1 and d.frames_ok == 149
+    # every slow path: garbage, bad length, unknown type, rejected value,
+    # an extra address, then a partial frame given up on a quiet line
+    odd = bytearray(b"\x00\xaa\x55\x21\x0c\x13")
+    odd += cells_frame(3, 5, (3300, 3300, 3300, 5001), 0, 0)
+    odd += cells_frame(51, 5, (3300, 3300, 3300, 3300), 0, 0)
+    odd += cells_frame(45, 5, (3300, 3300, 3300, 3300), 0, 0)  # above the configured 40
+    unknown = bytearray(12)
+    F._seal(unknown, 0, 0x32, 6)
+    odd += unknown
+    odd += b"\xaa\x55\x21\x0d\x01"
+    pack.configure(40)
+    before = (d.bad_length, d.rejected, d.unknown_type)
+    no_alloc(step, d, odd, len(odd), 300)
+    no_alloc(step, d, odd, 0, 400)
+    assert (d.bad_length, d.rejected, d.unknown_type) == (before[0] + 1, before[1] + 2, before[2] + 1)
+    assert d.stalled == 1 and pack.extras == 1
+    no_alloc(step, d, a, 0, 5000)  # everything times out
+    assert pack.lost and pack.seen == 0
+    m = LinkMaster(100)
+    no_alloc(m.poll, 0)
+    no_alloc(m.poll, 100)
+
+
+def test_link_master_cadence_and_sequence():
+    m = LinkMaster(100)
+    assert m.poll(1000) and m.n == 8
+    found = F.find_frames(m.buf[:m.n])
+    assert found == [(0, F.T_REQUEST, bytes((0, 1)))]
+    assert not m.poll(1050) and not m.poll(1099)
+    assert m.poll(1100) and m.buf[5] == 2
+    assert m.poll(1205) and not m.poll(1299)  # fixed cadence despite a late tick
+    assert m.poll(1300)
+    assert m.poll(2000) and not m.poll(2099)  # after a long gap: no burst of catch-ups
+    assert m.poll(2100)
+    for _ in range(300):
+        m.poll(m._next_ms)
+    assert 0 <= m.seq <= 255

@@ -1,0 +1,132 @@
+# micropython
+# The simulated battery ring against the real decoder and pack: timing at the
+# line rate and every fault the scenarios can inject.
+from bms.link import Decoder, LinkMaster
+from bms.linkframe import scan_ms, F_ALARM
+from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING
+from boards.sim.chain import BatteryChain
+
+
+class Rig:
+    def __init__(self, count, baud=115200, configured=None):
+        self.chain = BatteryChain(count, baud)
+        self.pack = Pack(configured or count)
+        self.dec = Decoder(self.pack)
+        self.master = LinkMaster(100, baud)
+        self.master.configure(configured or count, 100)
+        self.buf = bytearray(256)
+        self.t = 0
+        self.last_rx = 0
+
+    def run(self, ms, timeout_ms=1000):
+        end = self.t + ms
+        while self.t < end:
+            t = self.t
+            n = self.chain.readinto(self.buf, t)
+            if n:
+                self.dec.feed(self.buf, n, t)
+                self.last_rx = t
+            if self.master.poll(t):
+                self.chain.write(self.master.buf, self.master.n, t)
+            self.pack.evaluate(t, timeout_ms)
+            self.t += 10  # the control tick
+
+
+def test_full_scan_of_50_batteries_fits_100_ms():
+    assert scan_ms(50, 115200) <= 100
+    c = BatteryChain(50)
+    m = LinkMaster()
+    m.poll(0)
+    c.write(m.buf, m.n, 0)
+    buf = bytearray(2048)
+    assert c.readinto(buf, scan_ms(50, 115200) - 1) < 958
+    got = c.readinto(buf, 0)  # nothing new in the past
+    assert got == 0
+    total = c.readinto(buf, scan_ms(50, 115200))
+    assert total > 0
+    pack = Pack(50)
+    d = Decoder(pack)
+    c2 = BatteryChain(50)
+    c2.write(m.buf, m.n, 0)
+    n = c2.readinto(buf, scan_ms(50, 115200))
+    assert n == 8 + 50 * 19
+    d.feed(buf, n, 88)
+    assert d.frames_ok == 50 and d.echoes == 1 and pack.ring_count == 50
+
+
+def test_bytes_arrive_at_line_rate():
+    c = BatteryChain(2, baud=19200)
+    m = LinkMaster()
+    m.poll(0)
+    c.write(m.buf, m.n, 0)
+    buf = bytearray(64)
+    # 10 bits per byte at 19200: 0.52 ms per byte, first byte after 3 byte times
+    assert c.readinto(buf, 1) == 0
+    assert c.readinto(buf, 2) == 1
+    assert c.readinto(buf, 10) == 16  # (10 ms - 3 byte times) // 0.52 ms
+    assert c.readinto(buf, 1000) == 46 - 17
+
+
+def test_steady_scanning_is_ok_and_values_arrive():
+    r = Rig(4)
+    r.chain.set_cells(3, 3000, 3100, 3200, 3650)
+    r.chain.set_temp(2, -85)
+    r.chain.set_flags(4, F_ALARM)
+    r.run(500)
+    p = r.pack
+    assert p.data_ok and p.full_scan and p.seen == 4
+    assert p.min_cell_mv == 3000 and p.min_cell_at == 8
+    assert p.max_cell_mv == 3650 and p.max_cell_at == 11
+    assert p.min_temp_dc == -85 and p.battery_alarm
+    assert r.dec.crc_errors == 0 and r.dec.garbage_bytes == 0
+
+
+def test_noise_and_bit_flips_are_counted_and_survived():
+    r = Rig(10)
+    r.run(300)
+    r.chain.noise(200)
+    r.chain.flip_bits(5)
+    r.run(300)
+    d = r.dec
+    assert d.garbage_bytes >= 150 and d.crc_errors + d.bad_length > 0
+    r.run(200)
+    assert r.pack.data_ok
+
+
+def test_dropped_frames_and_out_of_range_values():
+    r = Rig(3)
+    r.run(200)
+    r.chain.drop_frames(2)
+    r.chain.set_cells(2, 3300, 5001, 3300, 3300)
+    r.run(200)
+    assert r.dec.rejected >= 1 and r.pack.cell_mv[5] != 5001
+    r.run(1200)
+    assert r.pack.lost == LOST_STALE and list(r.pack.timeouts[:3]) == [0, 1, 0]
+
+
+def test_one_battery_silent_then_back():
+    r = Rig(5)
+    r.run(300)
+    r.chain.silence(4, True)
+    r.run(1100)
+    assert r.pack.lost == LOST_STALE and r.pack.seen == 4
+    r.chain.silence(4, False)
+    r.run(200)
+    assert r.pack.data_ok
+
+
+def test_unplugged_cable_is_data_lost():
+    r = Rig(3)
+    r.run(300)
+    r.chain.unplug(True)
+    r.run(1100)
+    assert r.pack.lost == LOST_STALE | LOST_NO_ECHO and r.pack.seen == 0
+    r.chain.unplug(False)
+    r.run(200)
+    assert r.pack.data_ok
+
+
+def test_fewer_batteries_on_the_ring_than_configured():
+    r = Rig(3, configured=4)
+    r.run(300)
+    assert r.pack.lost == LOST_STALE | LOST_MISSING and r.pack.ring_count == 3

@@ -1,0 +1,170 @@
+# micropython
+from bms import pack as P
+from bms.pack import Pack
+from bms.ticks import PERIOD
+from mpytest import raises, no_alloc
+
+
+def report(pack, addr, seq, now, cells=(3300, 3300, 3300, 3300), temp=250, flags=0):
+    pack.accept(addr, seq, cells[0], cells[1], cells[2], cells[3], temp, flags, now)
+
+
+def full_scan(pack, count, seq, now, ring=None):
+    pack.echo(count if ring is None else ring, now)
+    for a in range(1, count + 1):
+        report(pack, a, seq, now)
+
+
+def test_starts_lost_and_not_ok():
+    p = Pack(4)
+    p.evaluate(0, 1000)
+    assert not p.data_ok and not p.full_scan
+    assert p.lost == P.LOST_STALE | P.LOST_NO_ECHO
+    assert p.seen == 0 and p.min_cell_at == -1 and p.max_cell_at == -1
+
+
+def test_configure_checks_range():
+    with raises(ValueError):
+        Pack(0)
+    p = Pack(1)
+    with raises(ValueError):
+        p.configure(51)
+    assert p.configured == 1
+    p.configure(50)
+    assert p.configured == 50
+
+
+def test_full_scan_gives_ok_and_extremes():
+    p = Pack(3)
+    p.echo(3, 10)
+    report(p, 1, 1, 10, (3300, 3310, 3320, 3330), 200, 0)
+    report(p, 2, 1, 10, (3290, 3400, 3305, 3305), -55, P_BAL)
+    report(p, 3, 1, 10, (3301, 3302, 3303, 3304), 310, 0)
+    p.evaluate(20, 1000)
+    assert p.data_ok and p.lost == 0 and p.full_scan and p.seen == 3
+    assert p.min_cell_mv == 3290 and p.min_cell_at == 4
+    assert p.max_cell_mv == 3400 and p.max_cell_at == 5
+    assert p.min_temp_dc == -55 and p.max_temp_dc == 310
+    assert p.pack_mv == (13260 + 13300 + 13210) // 3
+    assert not p.battery_alarm
+
+
+P_BAL = 0x01
+P_ALARM = 0x02
+
+
+def test_battery_alarm_flag():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    report(p, 2, 1, 0, flags=P_ALARM | P_BAL)
+    p.evaluate(0, 1000)
+    assert p.battery_alarm
+
+
+def test_staleness_per_battery_and_timeout_counts():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    p.evaluate(1000, 1000)  # exactly the timeout: still fresh
+    assert p.data_ok
+    p.echo(2, 1000)
+    report(p, 1, 2, 1000)
+    p.evaluate(1001, 1000)
+    assert p.lost == P.LOST_STALE and p.seen == 1 and not p.data_ok
+    assert list(p.timeouts[:2]) == [0, 1]
+    assert p.full_scan  # both have reported since boot
+    # extremes only from fresh batteries
+    report(p, 1, 3, 1001, (3000, 3000, 3000, 3000))
+    p.evaluate(1002, 1000)
+    assert p.min_cell_mv == 3000 and p.max_cell_mv == 3000
+    assert p.min_cell_at == 0 and p.max_cell_at == 0  # ties: the lowest index
+    p.evaluate(1500, 1000)
+    assert list(p.timeouts[:2]) == [0, 1]  # counted once per transition
+    report(p, 2, 4, 1600)
+    p.evaluate(1600, 1000)
+    assert p.seen == 2 and p.lost == 0
+
+
+def test_timeout_is_configurable():
+    p = Pack(1)
+    full_scan(p, 1, 1, 0)
+    p.evaluate(400, 300)
+    assert p.lost == P.LOST_STALE | P.LOST_NO_ECHO
+    p.evaluate(400, 500)
+    assert p.data_ok
+
+
+def test_never_seen_battery_is_missing_data():
+    p = Pack(3)
+    full_scan(p, 2, 1, 0, ring=3)
+    p.evaluate(10, 1000)
+    assert p.lost == P.LOST_STALE and not p.full_scan and p.seen == 2
+
+
+def test_ring_count_missing_and_extra():
+    p = Pack(3)
+    full_scan(p, 3, 1, 0, ring=2)
+    p.evaluate(10, 1000)
+    assert p.lost == P.LOST_MISSING
+    full_scan(p, 3, 2, 20, ring=4)
+    p.evaluate(30, 1000)
+    assert p.lost == P.LOST_EXTRA
+
+
+def test_report_above_configured_count_is_extra_and_not_stored():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    report(p, 3, 1, 0, (1, 2, 3, 4))
+    p.evaluate(10, 1000)
+    assert p.lost == P.LOST_EXTRA and p.extras == 1
+    assert p.cell_mv[8] == 0 and p.last_ms[2] == 0
+    full_scan(p, 2, 2, 1100)
+    p.evaluate(1100, 1000)  # the extra report is older than the timeout now
+    assert p.lost == 0
+
+
+def test_duplicate_address_in_one_scan():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    report(p, 2, 1, 5)
+    p.evaluate(10, 1000)
+    assert p.lost == P.LOST_DUPLICATE and p.duplicates == 1
+    full_scan(p, 2, 2, 100)  # a new scan: same address, new sequence, fine
+    p.evaluate(110, 1000)
+    assert p.lost == P.LOST_DUPLICATE  # still inside the timeout window
+    full_scan(p, 2, 3, 1100)
+    p.evaluate(1100, 1000)
+    assert p.lost == 0 and p.duplicates == 1
+
+
+def test_unplugged_cable_no_echo():
+    p = Pack(1)
+    full_scan(p, 1, 1, 0)
+    report(p, 1, 2, 1500)  # data without a closed loop (e.g. a tap on the line)
+    p.evaluate(1500, 1000)
+    assert p.lost == P.LOST_NO_ECHO
+
+
+def test_across_tick_wrap():
+    p = Pack(2)
+    t0 = PERIOD - 50
+    full_scan(p, 2, 1, t0)
+    p.evaluate(20, 1000)  # 70 ms later, after the wrap
+    assert p.data_ok
+    p.evaluate(t0 + 1001 - PERIOD, 1000)
+    assert p.lost & P.LOST_STALE
+
+
+def test_lost_names():
+    assert P.lost_names(0) == []
+    assert P.lost_names(P.LOST_STALE | P.LOST_DUPLICATE) == ["stale", "duplicate"]
+
+
+def test_evaluate_50_batteries_allocates_nothing():
+    p = Pack(50)
+    full_scan(p, 50, 1, 0)
+    p.evaluate(0, 1000)
+    no_alloc(p.evaluate, 10, 1000)
+    assert p.data_ok and p.seen == 50
+    no_alloc(report, p, 7, 2, 20)
+    no_alloc(p.evaluate, 5000, 1000)
+    assert p.seen == 0 and p.timeouts[0] == 1

@@ -1,0 +1,620 @@
+# micropython
+# Protection: every threshold at -1/0/+1 (mV or 0.1 degC), every delay just
+# before and after, every hysteresis path, boot, data loss, overcurrent,
+# low-power off and wake, and no allocation in step().
+from bms import protection as P
+from bms import reasons as R
+from mpytest import no_alloc
+from protect_rig import Rig, rig
+
+
+def _state(r):
+    return P.STATE_NAMES[r.p.state]
+
+
+def _all_off(p):
+    return not (p.atc or p.atd or p.chg_fet or p.dsg_fet or p.alt_allowed
+                or p.load_out or p.charge_out or p.prealarm_out) and p.alt_limit_ma == 0
+
+
+# -- boot
+
+def test_boot_everything_safe_until_full_scan():
+    r = Rig()
+    r.pack.full_scan = False
+    r.pack.data_ok = False
+    p = r.run(5000)
+    assert _state(r) == "boot" and _all_off(p)
+    assert p.block_chg == R.BOOT and p.block_dsg == R.BOOT and p.block_alt == R.BOOT
+    r.pack.full_scan = True
+    r.pack.data_ok = True
+    p = r.tick()
+    assert _state(r) == "normal" and p.atc and p.atd and p.chg_fet and p.dsg_fet
+    assert p.load_out and p.charge_out and p.alt_allowed and not p.prealarm_out
+    assert p.alt_limit_ma == 90000  # 100 A fuse: 90 %
+
+
+def test_boot_with_low_cells_goes_through_prealarm():
+    r = Rig()
+    r.cells(2700)
+    p = r.tick()
+    assert _state(r) == "normal"
+    p = r.tick()
+    assert _state(r) == "prealarm" and p.atd and p.prealarm_out
+
+
+# -- under-voltage sequence
+
+def test_prealarm_threshold():
+    for mv, want in ((3101, "normal"), (3100, "prealarm"), (3099, "prealarm")):
+        r = rig()
+        r.cells(mv)
+        r.tick()
+        assert _state(r) == want, mv
+        assert bool(r.p.warn & R.PREALARM) == (want == "prealarm")
+        assert r.p.prealarm_out == (want == "prealarm")
+
+
+def test_prealarm_hysteresis():
+    r = rig()
+    r.cells(3100)
+    r.tick()
+    r.cells(3150)
+    r.run(60000)
+    assert _state(r) == "prealarm" and r.p.atd
+    r.cells(3151)
+    p = r.tick()
+    assert _state(r) == "normal" and not p.prealarm_out and p.warn == 0
+
+
+def test_uv_threshold_waits_for_the_prealarm_delay():
+    for mv, cut in ((2801, False), (2800, True), (2799, True)):
+        r = rig()
+        r.cells(mv)
+        r.tick()
+        t0 = r.now
+        assert _state(r) == "prealarm"
+        r.run(30000 - 10)  # last tick at t0 + 29.99 s
+        assert _state(r) == "prealarm" and r.p.atd, mv
+        r.tick()  # t0 + 30.00 s
+        assert r.now - t0 == 30000
+        assert (_state(r) == "load_disconnect") == cut, mv
+        p = r.p
+        assert p.atd != cut and p.load_out != cut and p.dsg_fet != cut
+        assert p.atc and p.chg_fet and p.charge_out and p.alt_allowed  # charging still allowed
+        if cut:
+            assert p.block_dsg == R.CELL_UV and not p.prealarm_out and p.warn == 0
+
+
+def test_uv_delay_follows_the_setting():
+    r = rig({"uv_disconnect_delay_s": 45})
+    r.cells(3000)
+    r.tick()
+    r.run(40000)
+    r.cells(2700)
+    r.run(5000 - 10)
+    assert _state(r) == "prealarm"
+    r.tick()
+    assert _state(r) == "load_disconnect"
+
+
+def test_emergency_floor_cuts_at_once():
+    for mv, cut in ((2501, False), (2500, True), (2499, True)):
+        r = rig()
+        r.cells(mv)
+        p = r.tick()
+        assert (_state(r) == "load_disconnect") == cut, mv
+        if cut:
+            assert p.block_dsg == R.CELL_UV | R.CELL_UV_EMERGENCY and not p.atd
+            assert not p.prealarm_out
+        else:
+            assert p.atd and p.prealarm_out
+
+
+def test_emergency_during_prealarm():
+    r = rig()
+    r.cells(3000)
+    r.run(5000)
+    r.cells(2500)
+    p = r.tick()
+    assert _state(r) == "load_disconnect" and p.block_dsg & R.CELL_UV_EMERGENCY
+
+
+def _cut(changes=None):
+    r = rig(changes)
+    r.cells(2400)
+    r.tick()
+    assert _state(r) == "load_disconnect"
+    return r
+
+
+def test_recovery_level():
+    for mv, back in ((3200, False), (3201, True)):
+        r = _cut()
+        r.cells(mv)
+        p = r.tick()
+        assert (_state(r) == "normal") == back, mv
+        assert p.atd == back and p.load_out == back
+
+
+def test_charger_voltage_recovers_after_2s():
+    for dmv, seen in ((499, False), (500, True)):
+        r = _cut()
+        r.cells(2900)
+        r.meas.sys_mv = r.meas.bat_mv + dmv
+        r.tick()
+        r.run(2000 - 10)
+        assert _state(r) == "load_disconnect"
+        r.tick()
+        assert (_state(r) == "normal") == seen, dmv
+
+
+def test_charger_needs_cells_above_load_disconnect():
+    for mv, back in ((2800, False), (2801, True)):
+        r = _cut()
+        r.cells(mv)
+        r.meas.sys_ma = 20000
+        r.run(5000)
+        assert (_state(r) != "load_disconnect") == back, mv
+        assert r.p.atd == back
+
+
+def test_charger_current_recovers():
+    for port in ("sys_ma", "alt_ma"):
+        for ma, seen in ((999, False), (1000, True)):
+            r = _cut()
+            r.cells(2900)
+            setattr(r.meas, port, ma)
+            r.run(2010)
+            assert (_state(r) == "normal") == seen, (port, ma)
+
+
+def test_charger_must_be_continuous():
+    r = _cut()
+    r.cells(2900)
+    r.meas.sys_ma = 5000
+    r.run(1500)
+    r.meas.sys_ma = 0
+    r.tick()
+    r.meas.sys_ma = 5000
+    r.run(1500)
+    assert _state(r) == "load_disconnect"
+
+
+# -- low-power off and wake
+
+def _low_power():
+    r = _cut({"lowpower_delay_min": 10})
+    t0 = r.now
+    r.run(599000, 1000)
+    r.run(1000 - 10)
+    assert _state(r) == "load_disconnect" and r.p.atc
+    r.tick()
+    assert r.now - t0 == 600000 and _state(r) == "low_power_off"
+    return r
+
+
+def test_low_power_after_delay_without_charge():
+    r = _low_power()
+    p = r.p
+    assert _all_off(p)
+    assert p.block_chg == R.LOW_POWER_OFF
+    assert p.block_dsg == R.LOW_POWER_OFF | R.CELL_UV | R.CELL_UV_EMERGENCY
+    r.run(3600000, 1000)
+    assert _state(r) == "low_power_off"
+
+
+def test_default_low_power_is_2h():
+    r = _cut()
+    r.run(7199000, 1000)
+    r.run(1000 - 10)
+    assert _state(r) == "load_disconnect"
+    r.tick()
+    assert _state(r) == "low_power_off"
+
+
+def test_wake_command():
+    r = _low_power()
+    r.p.wake()
+    p = r.tick()
+    assert _state(r) == "load_disconnect" and p.atc and not p.atd
+    # the low-power timer starts again
+    r.run(599000, 1000)
+    r.run(1000 - 10)
+    assert _state(r) == "load_disconnect"
+    r.tick()
+    assert _state(r) == "low_power_off"
+
+
+def test_wake_on_remote_toggle():
+    r = _low_power()
+    r.remote.on = False
+    r.run(1000)
+    assert _state(r) == "low_power_off"
+    r.remote.on = True
+    r.tick()
+    assert _state(r) == "load_disconnect"
+
+
+def test_wake_on_charge_voltage():
+    for dmv, wakes in ((499, False), (500, True)):
+        r = _low_power()
+        r.meas.sys_mv = r.meas.bat_mv + dmv
+        r.run(2000)
+        assert _state(r) == "low_power_off"
+        r.tick()
+        assert (_state(r) != "low_power_off") == wakes, dmv
+    # the charger keeps going: loads come back once it lifts the cells
+    r.tick()
+    assert _state(r) == "load_disconnect"
+    r.cells(2801)
+    r.tick()
+    assert _state(r) == "normal" and r.p.atd
+
+
+def test_wake_on_recovered_cells():
+    r = _low_power()
+    r.cells(3201)
+    r.tick()
+    r.tick()
+    assert _state(r) == "normal"
+
+
+# -- over-voltage
+
+def test_ov_threshold_and_release():
+    for mv, stop in ((3749, False), (3750, True), (3751, True)):
+        r = rig()
+        r.cells(3400, mv)
+        p = r.tick()
+        assert p.atc != stop and p.charge_out != stop and p.chg_fet != stop, mv
+        assert p.alt_allowed != stop
+        assert p.atd and p.dsg_fet and p.load_out
+        if stop:
+            assert p.block_chg == R.CELL_OV and p.block_alt == R.CELL_OV
+    r.cells(3400, 3600)
+    assert not r.tick().atc
+    r.cells(3400, 3599)
+    assert r.tick().atc
+
+
+def test_ov_release_follows_the_setting():
+    r = rig({"cell_ov_mv": 3650, "cell_ov_release_mv": 3500})
+    r.cells(3400, 3650)
+    assert not r.tick().atc
+    r.cells(3400, 3500)
+    assert not r.tick().atc
+    r.cells(3400, 3499)
+    assert r.tick().atc
+
+
+def test_alt_cap_tapers_near_the_ov_stop():
+    r = rig()
+    for mv, cap, warn in ((3650, 90000, False), (3651, 89100, True), (3700, 45000, True),
+                          (3749, 9000, True)):
+        r.cells(3400, mv)
+        p = r.tick()
+        assert p.alt_limit_ma == cap, (mv, p.alt_limit_ma)
+        assert bool(p.warn & R.CELL_HIGH) == warn
+
+
+def test_alt_cap_follows_the_fuse():
+    for fuse, cap in ((20, 18000), (100, 90000), (125, 100000)):
+        r = rig({"alt_fuse_a": fuse})
+        assert r.p.alt_limit_ma == cap
+
+
+# -- temperatures: trip after TEMP_DELAY_MS, release with hysteresis
+
+def _temp_trip(changes, lo, hi, path_bit, after):
+    r = rig(changes)
+    r.temps(lo, hi)
+    r.tick()
+    r.run(P.TEMP_DELAY_MS - 10)
+    p = r.p
+    before = p.block_chg | p.block_dsg
+    r.tick()
+    p = r.p
+    return r, before, (p.block_chg | p.block_dsg) & path_bit
+
+
+def test_temp_low_charge():
+    for t, trip in ((50, False), (49, True), (48, True)):
+        r, before, got = _temp_trip(None, t, 200, R.TEMP_LOW_CHARGE, True)
+        assert before == 0, t
+        assert bool(got) == trip, t
+        if trip:
+            p = r.p
+            assert not p.atc and p.atd and not p.alt_allowed and not p.charge_out and p.load_out
+    r.temps(79, 200)
+    assert not r.tick().atc
+    r.temps(80, 200)
+    assert r.tick().atc
+
+
+def test_temp_high_charge():
+    for t, trip in ((500, False), (501, True)):
+        r, before, got = _temp_trip(None, 200, t, R.TEMP_HIGH_CHARGE, True)
+        assert before == 0 and bool(got) == trip, t
+        assert r.p.atd
+    r.temps(200, 471)
+    assert not r.tick().atc
+    r.temps(200, 470)
+    assert r.tick().atc
+
+
+def test_temp_high_discharge():
+    for t, trip in ((600, False), (601, True)):
+        r, before, got = _temp_trip(None, 200, t, R.TEMP_HIGH_DISCHARGE, True)
+        assert bool(got) == trip, t
+        assert r.p.atd != trip and r.p.load_out != trip
+    assert r.p.block_chg == R.TEMP_HIGH_CHARGE
+    r.temps(200, 571)
+    assert not r.tick().atd
+    r.temps(200, 570)
+    p = r.tick()
+    assert p.atd and not p.atc  # charge limit still above its release
+    r.temps(200, 470)
+    assert r.tick().atc
+
+
+def test_temp_hysteresis_setting():
+    r = rig({"temp_hyst_dc": 100, "temp_charge_low_dc": 0})
+    r.temps(-1, 200)
+    r.run(2000)
+    assert not r.p.atc
+    r.temps(99, 200)
+    assert not r.tick().atc
+    r.temps(100, 200)
+    assert r.tick().atc
+
+
+def test_temp_dip_shorter_than_delay_is_ignored():
+    r = rig()
+    r.temps(0, 200)
+    r.run(P.TEMP_DELAY_MS - 10)
+    r.temps(200)
+    r.tick()
+    r.temps(0, 200)
+    r.run(P.TEMP_DELAY_MS - 10)
+    assert r.p.atc
+
+
+# -- BMS MOSFET temperature
+
+def test_fet_derate_and_trip():
+    r = rig()
+    r.meas.fet_dc = 849
+    p = r.tick()
+    assert p.warn == 0 and p.alt_limit_ma == 90000
+    r.meas.fet_dc = 850
+    p = r.tick()
+    assert p.warn == R.FET_DERATE and p.alt_limit_ma == 90000
+    r.meas.fet_dc = 950  # half way to the trip: 100 % - 75 % / 2
+    assert r.tick().alt_limit_ma == 56250
+    r.meas.fet_dc = 1049
+    r.run(5000)
+    assert r.p.alt_allowed and r.p.alt_limit_ma == 22838
+    r.meas.fet_dc = 1050
+    r.run(P.FET_DELAY_MS)
+    assert r.p.alt_allowed and r.p.alt_limit_ma == 22500
+    p = r.tick()
+    assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
+    assert p.atc and p.atd and p.chg_fet and p.charge_out  # the battery is fine
+    r.meas.fet_dc = 850
+    assert not r.tick().alt_allowed
+    r.meas.fet_dc = 849
+    p = r.tick()
+    assert p.alt_allowed and p.alt_limit_ma == 90000
+
+
+def test_fet_trip_works_without_battery_data():
+    r = rig()
+    r.pack.data_ok = False
+    r.meas.fet_dc = 1100
+    r.run(1000)
+    assert r.p.block_alt & R.BMS_OVERTEMP
+
+
+# -- battery data lost
+
+def test_data_lost_opens_both_in_the_same_tick_and_recovers():
+    r = rig()
+    r.pack.data_ok = False
+    p = r.tick()
+    assert _all_off(p) and p.block_chg == R.DATA_LOST and p.block_dsg == R.DATA_LOST
+    r.run(10000)
+    assert _all_off(r.p)
+    r.pack.data_ok = True
+    p = r.tick()
+    assert p.atc and p.atd and p.dsg_fet and p.chg_fet
+
+
+def test_data_lost_freezes_the_uv_sequence():
+    r = rig()
+    r.cells(2700)
+    r.tick()
+    r.pack.data_ok = False
+    r.cells(3300)  # stale numbers must not clear anything
+    r.run(40000)
+    assert _state(r) == "prealarm"
+    r.cells(2700)
+    r.pack.data_ok = True
+    r.tick()
+    assert _state(r) == "load_disconnect"
+
+
+def test_battery_alarm_blocks_both():
+    r = rig()
+    r.pack.battery_alarm = True
+    p = r.tick()
+    assert not p.atc and not p.atd and p.block_chg == R.BATTERY_ALARM
+    r.pack.battery_alarm = False
+    assert r.tick().atc
+
+
+# -- System+ overcurrent
+
+def test_overcurrent_continuous_delay():
+    for ma, trips in ((-200000, False), (-200001, True), (200001, True)):
+        r = rig()
+        r.meas.sys_ma = ma
+        r.tick()
+        r.run(P.OC_CONT_MS - 10)
+        assert r.p.dsg_fet, ma
+        p = r.tick()
+        assert p.dsg_fet != trips and p.chg_fet != trips, ma
+        if trips:
+            assert p.block_sys == R.OVERCURRENT and p.oc_trips == 1
+            assert p.atc and p.atd and p.load_out and p.charge_out  # outputs are battery verdicts
+
+
+def test_overcurrent_peak_at_once():
+    r = rig()
+    r.meas.sys_ma = -400001
+    p = r.tick()
+    assert not p.dsg_fet and p.block_sys == R.OVERCURRENT
+    r = rig()
+    r.meas.sys_ma = -400000  # not a peak: the continuous delay applies
+    assert r.tick().dsg_fet
+
+
+def _oc_trip(r):
+    r.meas.sys_ma = -500000
+    r.tick()
+    r.meas.sys_ma = 0
+
+
+def test_overcurrent_retry_and_lockout():
+    r = rig()
+    for n in (1, 2):
+        _oc_trip(r)
+        assert r.p.block_sys == R.OVERCURRENT and r.p.oc_trips == n
+        r.run(P.OC_RETRY_MS - 10)
+        assert not r.p.dsg_fet
+        p = r.tick()
+        assert p.dsg_fet and p.block_sys == 0
+    _oc_trip(r)
+    assert r.p.block_sys == R.OC_LOCKOUT
+    r.run(600000, 1000)
+    assert not r.p.dsg_fet and r.p.block_sys == R.OC_LOCKOUT
+    r.p.clear_alarms()
+    p = r.tick()
+    assert p.dsg_fet and p.block_sys == 0 and p.oc_trips == 0
+
+
+def test_overcurrent_lockout_cleared_by_remote_toggle():
+    r = rig()
+    for _ in range(3):
+        _oc_trip(r)
+        r.run(P.OC_RETRY_MS)
+    assert r.p.block_sys == R.OC_LOCKOUT
+    r.remote.on = False
+    r.run(500)
+    assert r.p.block_sys == R.OC_LOCKOUT
+    r.remote.on = True
+    assert r.tick().dsg_fet
+
+
+def test_overcurrent_trips_forgotten_after_quiet_minute():
+    r = rig()
+    _oc_trip(r)
+    r.run(P.OC_FORGET_MS - 10)
+    assert r.p.oc_trips == 1
+    r.tick()
+    assert r.p.oc_trips == 0
+    _oc_trip(r)
+    r.run(P.OC_RETRY_MS)
+    _oc_trip(r)
+    assert r.p.block_sys == R.OVERCURRENT  # two in a row, not three
+
+
+# -- pre-alarm output modes
+
+def test_prealarm_intermittent():
+    r = rig({"prealarm_mode": 1})
+    r.cells(3000)
+    levels = []
+    for _ in range(400):
+        levels.append(r.tick().prealarm_out)
+    # starts on, 1 s on / 1 s off
+    assert levels[:100] == [True] * 100 and levels[100:200] == [False] * 100
+    assert levels[200:300] == [True] * 100 and levels[300:] == [False] * 100
+    assert all(r.p.warn & R.PREALARM for _ in (0,))
+
+
+# -- remote function (remote modes x functions in test_remote.py)
+
+def test_remote_off_per_function():
+    r = rig({"remote_function": 0}, remote_on=False)
+    p = r.p
+    assert p.atc and p.atd and p.chg_fet and p.dsg_fet and p.load_out and p.charge_out
+    assert not p.alt_allowed and p.block_alt == R.REMOTE_OFF and p.alt_limit_ma == 0
+    r = rig({"remote_function": 1}, remote_on=False)
+    p = r.p
+    assert _all_off(p) and p.block_chg == R.REMOTE_OFF and p.block_dsg == R.REMOTE_OFF
+    r = rig({"remote_function": 2}, remote_on=False)
+    assert _all_off(r.p) and r.p.block_alt == R.REMOTE_OFF
+
+
+def test_remote_system_keeps_protection_and_prealarm():
+    r = rig({"remote_function": 1}, remote_on=False)
+    r.cells(3000)
+    p = r.tick()
+    assert _state(r) == "prealarm" and p.prealarm_out and not p.load_out
+    r.cells(2700)
+    r.run(30000)
+    assert _state(r) == "load_disconnect"
+    r.cells(3000)
+    r.remote.on = True
+    p = r.tick()
+    assert p.atc and not p.atd  # protection verdict survives the remote
+
+
+def test_remote_full_off_silences_prealarm():
+    r = rig({"remote_function": 2}, remote_on=False)
+    r.cells(3000)
+    p = r.tick()
+    assert _state(r) == "prealarm" and not p.prealarm_out and p.warn == R.PREALARM
+
+
+def test_settings_change_takes_effect_next_tick():
+    r = rig()
+    r.cells(3400, 3700)
+    assert r.tick().atc
+    assert r.settings.update({"cell_ov_mv": 3700, "cell_ov_release_mv": 3600}) == []
+    assert not r.tick().atc
+
+
+# -- no allocation
+
+def test_step_allocates_nothing():
+    r = rig({"prealarm_mode": 1, "lowpower_delay_min": 10})
+    p = r.p
+    step = p.step
+
+    def run(ms):
+        end = r.now + ms
+        while r.now < end:
+            r.now += 10
+            no_alloc(step, r.now, r.pack, r.meas, r.remote)
+
+    run(100)
+    r.cells(3000, 3700)  # prealarm + cell_high taper
+    r.meas.fet_dc = 900
+    r.temps(0, 200)
+    run(3000)
+    r.meas.sys_ma = -300000
+    run(2000)
+    r.meas.sys_ma = 0
+    r.cells(2400)
+    run(1000)
+    r.now += 600000  # load disconnect, then low power
+    run(100)
+    assert _state(r) == "low_power_off"
+    p.wake()
+    run(100)
+    r.pack.data_ok = False
+    run(100)
+    r.remote.on = False
+    run(100)

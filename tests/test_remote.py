@@ -1,0 +1,138 @@
+# micropython
+# Remote L/H decoding (four datasheet modes), debounce, and every mode x
+# remote function through the protection outputs.
+from bms import reasons as R
+from bms import remote as RM
+from bms.measure import Measurements
+from mpytest import no_alloc
+from protect_rig import rig
+
+BAT = 12800
+OPEN_L = BAT  # L pulled up to the bank, nothing connected
+BRIDGE = BAT * 100 // 122  # 22k up, 100k down: the L-H loop divider
+# (L mV, H mV) -> mode
+CASES = (
+    ((OPEN_L, 0), RM.OFF),
+    ((BRIDGE, BRIDGE), RM.BRIDGED),
+    ((800, 0), RM.L_LOW),
+    ((OPEN_L, 12000), RM.H_HIGH),
+)
+
+
+def _meas(l_mv, h_mv):
+    m = Measurements()
+    m.valid = True
+    m.bat_mv = BAT
+    m.remote_l_mv = l_mv
+    m.remote_h_mv = h_mv
+    return m
+
+
+def test_decode_four_modes():
+    for (l_mv, h_mv), mode in CASES:
+        assert RM.decode(l_mv, h_mv, BAT) == mode, (l_mv, h_mv)
+
+
+def test_l_low_threshold():
+    assert RM.decode(4999, 0, BAT) == RM.L_LOW
+    assert RM.decode(5000, 0, BAT) == RM.OFF
+    assert RM.decode(5001, 0, BAT) == RM.OFF
+
+
+def test_h_high_threshold():
+    assert RM.decode(OPEN_L, 2999, BAT) == RM.OFF
+    assert RM.decode(OPEN_L, 3000, BAT) == RM.OFF
+    assert RM.decode(OPEN_L, 3001, BAT) == RM.H_HIGH
+
+
+def test_bridge_tolerance_and_level():
+    assert RM.decode(8300, 8000, BAT) == RM.BRIDGED
+    assert RM.decode(8000, 8300, BAT) == RM.BRIDGED
+    assert RM.decode(8301, 8000, BAT) == RM.H_HIGH
+    # L at or above 90 % of the bank is L's open level: H is driven, not bridged
+    assert RM.decode(11519, 11519, BAT) == RM.BRIDGED
+    assert RM.decode(11520, 11520, BAT) == RM.H_HIGH
+    # a loop pulled to minus is "L low", not a bridge
+    assert RM.decode(3000, 3000, BAT) == RM.L_LOW
+
+
+def test_debounce():
+    r = RM.Remote()
+    m = _meas(BRIDGE, BRIDGE)
+    r.step(0, m)
+    r.step(90, m)
+    assert not r.on and r.mode == RM.OFF
+    r.step(100, m)
+    assert r.on and r.mode == RM.BRIDGED
+    # a bounce shorter than the debounce is ignored
+    m.remote_l_mv, m.remote_h_mv = OPEN_L, 0
+    r.step(110, m)
+    m.remote_l_mv, m.remote_h_mv = BRIDGE, BRIDGE
+    r.step(150, m)
+    m.remote_l_mv, m.remote_h_mv = OPEN_L, 0
+    r.step(160, m)
+    r.step(250, m)
+    assert r.on
+    r.step(260, m)
+    assert not r.on and r.mode == RM.OFF
+
+
+def test_mode_change_between_on_modes():
+    r = RM.Remote()
+    m = _meas(800, 0)
+    r.step(0, m)
+    r.step(100, m)
+    assert r.mode == RM.L_LOW
+    m.remote_l_mv, m.remote_h_mv = OPEN_L, 12000
+    r.step(110, m)
+    r.step(200, m)
+    assert r.mode == RM.L_LOW
+    r.step(210, m)
+    assert r.mode == RM.H_HIGH and r.on
+
+
+def test_invalid_measurements_read_off():
+    r = RM.Remote()
+    m = _meas(800, 0)
+    r.step(0, m)
+    r.step(100, m)
+    assert r.on
+    m.valid = False
+    r.step(110, m)
+    r.step(210, m)
+    assert not r.on
+
+
+def test_every_mode_times_every_function():
+    for (l_mv, h_mv), mode in CASES:
+        for fn in (0, 1, 2):
+            t = rig({"remote_function": fn})
+            t.remote = RM.Remote()
+            m = t.meas
+            m.bat_mv = BAT
+            m.remote_l_mv = l_mv
+            m.remote_h_mv = h_mv
+            for _ in range(12):
+                t.remote.step(t.now, m)
+                t.tick()
+            p = t.p
+            on = mode != RM.OFF
+            assert t.remote.on == on and t.remote.mode == mode
+            where = (mode, fn)
+            if on:
+                assert p.atc and p.atd and p.alt_allowed and p.load_out and p.charge_out, where
+            elif fn == 0:  # alternator only
+                assert p.atc and p.atd and p.chg_fet and p.dsg_fet, where
+                assert not p.alt_allowed and p.block_alt == R.REMOTE_OFF, where
+            else:  # system and full off
+                assert not (p.atc or p.atd or p.chg_fet or p.dsg_fet or p.alt_allowed), where
+                assert not (p.load_out or p.charge_out), where
+                assert p.block_chg == R.REMOTE_OFF and p.block_dsg == R.REMOTE_OFF, where
+
+
+def test_step_allocates_nothing():
+    r = RM.Remote()
+    m = _meas(BRIDGE, BRIDGE)
+    for t in range(0, 300, 10):
+        no_alloc(r.step, t, m)
+    assert r.on

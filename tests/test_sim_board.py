@@ -1,0 +1,138 @@
+# micropython
+# The sim board's drivers: same interface as the real ones, integer-only and
+# allocation-free on the control path, driving the plant.
+from bms.measure import Measurements
+from boards.sim.clock import VirtualClock
+from boards.sim.hw import SimBoard
+from boards.sim.plant import Plant, DUTY_MAX
+from mpytest import raises, no_alloc
+
+
+class RecordingChain:
+    """Stands in for boards/sim/chain.py: records what the board hands it."""
+
+    def __init__(self):
+        self.cells = {}
+        self.temps = {}
+        self.written = []
+        self.read_at = []
+
+    def set_cells(self, addr, a, b, c, d):
+        self.cells[addr] = (a, b, c, d)
+
+    def set_temp(self, addr, t):
+        self.temps[addr] = t
+
+    def write(self, buf, n, now_ms):
+        self.written.append((bytes(buf[:n]), now_ms))
+
+    def readinto(self, buf, now_ms):
+        self.read_at.append(now_ms)
+        buf[0] = 0x55
+        return 1
+
+
+def board(n=2, **params):
+    clock = VirtualClock(1000)
+    p = Plant(n, params or None)
+    return SimBoard(p, RecordingChain(), clock, "/tmp/bms-sim-test-store"), clock
+
+
+def test_everything_starts_safe():
+    b, _ = board()
+    p = b.plant
+    assert p.alt_duty == 0 and not p.chg_on and not p.dsg_on
+    assert not p.load_out and not p.charge_out and not p.prealarm_out
+    assert b.name == "sim"
+
+
+def test_switches_and_pwm_drive_the_plant():
+    b, _ = board()
+    b.chg_gate.set(True)
+    b.dsg_gate.set(1)
+    b.load_out.set(True)
+    b.alt_gate.set_duty(2500)
+    p = b.plant
+    assert p.chg_on and p.dsg_on is True and p.load_out and p.alt_duty == 2500
+    with raises(ValueError):
+        b.alt_gate.set_duty(DUTY_MAX + 1)
+    with raises(ValueError):
+        b.alt_gate.set_duty(-1)
+    assert p.alt_duty == 2500
+
+
+def test_sense_reads_quantised_values_near_the_truth():
+    b, _ = board(soc_pct=50)
+    b.plant.load_a = 50.0
+    b.dsg_gate.set(True)
+    for _ in range(20):
+        b.step(10)
+    m = Measurements()
+    for _ in range(50):
+        b.sense.read(m)
+        assert m.valid
+        assert abs(m.bat_mv - b.plant.bat_mv) <= 3 * 5, (m.bat_mv, b.plant.bat_mv)
+        assert abs(m.sys_ma - b.plant.sys_ma) <= 3 * 196
+        assert abs(m.fet_dc - b.plant.fet_dc) <= 1
+    counts = (m.bat_mv * 1000 + 4882) // 4883  # on the ADC's 4.883 mV grid
+    assert counts * 4883 // 1000 == m.bat_mv
+
+
+def test_sense_and_gates_do_not_allocate():
+    b, _ = board()
+    m = Measurements()
+    b.sense.read(m)
+    no_alloc(b.sense.read, m)
+    no_alloc(b.alt_gate.set_duty, 5000)
+    no_alloc(b.chg_gate.set, True)
+    no_alloc(b.led.set, True)
+    no_alloc(b.wdt.feed)
+
+
+def test_link_port_hands_the_clock_to_the_chain():
+    b, clock = board()
+    buf = bytearray(8)
+    clock.advance(250)
+    assert b.link.readinto(buf) == 1 and buf[0] == 0x55
+    b.link.write(b"\x01\x02\x03", 2)
+    assert b.chain.read_at[-1] == 1250
+    assert b.chain.written[-1] == (b"\x01\x02", 1250)
+
+
+def test_battery_data_reaches_the_chain_every_cell_step():
+    b, _ = board(3)
+    assert sorted(b.chain.cells) == [1, 2, 3]
+    b.plant.soc[5] -= 0.5  # battery 2, cell 2 drops
+    for _ in range(10):
+        b.step(10)
+    assert b.chain.cells[2][1] < b.chain.cells[2][0] - 100
+    assert b.chain.temps[1] == b.plant.temp_dc(0)
+
+
+def test_watchdog_starves_without_feeding():
+    b, clock = board()
+    b.wdt.feed()
+    clock.advance(4000)
+    assert not b.wdt.starved(clock.ticks_ms())
+    clock.advance(2000)
+    assert b.wdt.starved(clock.ticks_ms())
+    b.wdt.feed()
+    assert not b.wdt.starved(clock.ticks_ms())
+
+
+def test_store_reads_back_and_replaces_atomically():
+    b, _ = board()
+    b.store.write("settings", b"one")
+    b.store.write("settings", b"two")
+    assert b.store.read("settings") == b"two"
+    assert b.store.read("missing") is None
+    with raises(ValueError):
+        b.store.write("../x", b"")
+
+
+def test_led_counts_changes():
+    b, _ = board()
+    b.led.set(True)
+    b.led.set(True)
+    b.led.set(False)
+    assert b.led.changes == 2 and not b.led.on

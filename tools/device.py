@@ -1,0 +1,108 @@
+"""One connection to a MicroPython board over mpremote's SerialTransport.
+
+mpremote's Python API is internal (mpremote is pinned in pyproject.toml).
+The connection never soft-resets on entering the raw REPL: on the virtual
+board a soft reset ends the process, and on a real board the firmware is
+restarted explicitly by reset().
+"""
+import ast
+import time
+
+import serial.tools.list_ports
+from mpremote.transport import TransportError
+from mpremote.transport_serial import SerialTransport
+
+_OPEN_RETRY_S = 10
+
+
+class DeviceError(Exception):
+    pass
+
+
+def detect_port():
+    """The one USB serial port that looks like a board, or DeviceError."""
+    ports = [p for p in sorted(serial.tools.list_ports.comports())
+             if p.vid is not None and p.pid is not None]
+    if not ports:
+        raise DeviceError("no board found: plug it in, or name it with --port "
+                          "(or flash the virtual board with --board sim)")
+    if len(ports) > 1:
+        raise DeviceError("several serial devices found, choose one with --port: " +
+                          ", ".join("%s (%s)" % (p.device, p.description) for p in ports))
+    return ports[0].device
+
+
+class Device:
+    def __init__(self, port, vboard=None):
+        self.port = port
+        self.vboard = vboard
+        self.t = None
+
+    def open(self, wait_s=_OPEN_RETRY_S):
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.t = SerialTransport(self.port, baudrate=115200)
+                break
+            except TransportError as e:
+                if time.monotonic() > deadline:
+                    raise DeviceError("cannot open %s: %s" % (self.port, e.args[0])) from None
+                time.sleep(0.3)
+        return self
+
+    def repl(self):
+        """Stop whatever runs and enter the raw REPL."""
+        if not self.t.in_raw_repl:
+            try:
+                self.t.enter_raw_repl(soft_reset=False)
+            except TransportError as e:
+                raise DeviceError("%s does not answer like a MicroPython board (%s)"
+                                  % (self.port, e)) from None
+
+    def close(self):
+        if self.t is not None:
+            try:
+                if self.t.in_raw_repl:
+                    self.t.exit_raw_repl()
+            finally:
+                self.t.close()
+                self.t = None
+
+    def run(self, code):
+        """Execute code on the board; its printed output as text."""
+        self.repl()
+        try:
+            return self.t.exec(code).decode()
+        except TransportError as e:
+            raise DeviceError("board error:\n" + str(e.args[-1] if e.args else e)) from None
+
+    def value(self, code):
+        """Execute code that prints one Python literal; that value."""
+        return ast.literal_eval(self.run(code).strip())
+
+    def write(self, path, data, progress=None):
+        self.repl()
+        self.t.fs_writefile(path, data, progress_callback=progress)
+
+    def read_output(self, seconds):
+        """What the board prints during `seconds` (boot messages)."""
+        end = time.monotonic() + seconds
+        out = bytearray()
+        s = self.t.serial
+        while time.monotonic() < end:
+            n = s.in_waiting
+            out += s.read(n) if n else b""
+            time.sleep(0.02)
+        return out.decode(errors="replace")
+
+    def reset(self):
+        """Hard reset; the firmware boots from main.py. Reopens the port."""
+        if self.vboard is not None:
+            self.close()
+            self.vboard.reset()
+        else:
+            self.repl()
+            self.t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
+            self.close()
+            time.sleep(1.5)  # USB CDC boards drop off the bus while they reboot
+        self.open()

@@ -1,0 +1,286 @@
+"""Flash the firmware onto a board (or the virtual board) with mpremote.
+
+  python tools/flash.py                          virtual board, simulated hardware
+  python tools/flash.py --board esp32            the one ESP32 plugged in
+  python tools/flash.py --board pico_w --port /dev/ttyACM0 --dry-run
+  python tools/flash.py --board esp32 --verify   compare only, change nothing
+
+Steps: compile firmware/ for the board's architecture, upload only the files
+whose sha256 differs from the board's copy, delete .py files that would shadow
+a new .mpy, write board.json, make sure aioble imports, reset, and read the
+version and status back from the running firmware. Files the firmware stores
+(tools/build.py KEEP) are never touched.
+"""
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+from tools import build, mpy
+from tools.device import Device, DeviceError, detect_port
+from tools.vboard import VirtualBoard
+
+BOOT_WAIT_S = 2.0
+VBOARD_DIR = build.ROOT / "build" / "vboard"
+
+# Runs on the board: sha256 (hex) of each path, None when absent.
+_SURVEY = """
+import hashlib, binascii
+def _h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    while True:
+        b = f.read(512)
+        if not b:
+            break
+        h.update(b)
+    f.close()
+    return binascii.hexlify(h.digest()).decode()
+print(repr(dict((p, _h(p)) for p in %r)))
+"""
+
+_MKDIRS = """
+import os
+for d in %r:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+"""
+
+_CHECK_AIOBLE = """
+try:
+    import aioble
+    print(True)
+except ImportError:
+    print(False)
+"""
+
+_INFO = "import bench; print(repr(bench.info()))"
+
+
+class FlashError(Exception):
+    pass
+
+
+def sha256_hex(data):
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+class Plan:
+    """What a flash changes on the board, worked out from one survey."""
+
+    def __init__(self, files, remote):
+        self.files = files
+        self.upload = [p for p in sorted(files) if remote.get(p) != sha256_hex(files[p])]
+        self.same = [p for p in sorted(files) if p not in self.upload]
+        # a .py beside a fresh .mpy wins the import: it must go
+        self.remove = sorted(p[:-4] + ".py" for p in files
+                             if p.endswith(".mpy") and remote.get(p[:-4] + ".py"))
+        self.dirs = sorted({p.rsplit("/", 1)[0] for p in files if "/" in p},
+                           key=lambda d: d.count("/"))
+        for p in self.upload + self.remove:
+            if p.rsplit("/", 1)[-1] in build.KEEP:
+                raise FlashError("refusing to touch stored data: " + p)
+
+    @property
+    def upload_bytes(self):
+        return sum(len(self.files[p]) for p in self.upload)
+
+
+def survey(dev, files):
+    paths = sorted(files) + sorted(p[:-4] + ".py" for p in files if p.endswith(".mpy"))
+    return dev.value(_SURVEY % (paths,))
+
+
+def upload(dev, plan, console):
+    dev.run(_MKDIRS % (plan.dirs,))
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("upload", total=plan.upload_bytes)
+        done = 0
+        for path in plan.upload:
+            bar.update(task, description=path)
+            data = plan.files[path]
+            base = done
+            dev.write(path, data,
+                      lambda n, total, base=base: bar.update(task, completed=base + n))
+            done += len(data)
+            bar.update(task, completed=done)
+    for path in plan.remove:
+        dev.run("import os; os.remove(%r)" % path)
+
+
+def aioble_present(dev):
+    return dev.value(_CHECK_AIOBLE)
+
+
+def install_aioble(dev, board, aioble_dir, console):
+    """Make `import aioble` work on the board, or say plainly why it cannot."""
+    if aioble_present(dev):
+        return "present"
+    if board == "pico_w":
+        raise FlashError("aioble is missing: the official Pico W firmware freezes it; "
+                         "flash the RPI_PICO_W MicroPython build first")
+    if aioble_dir:
+        src = Path(aioble_dir)
+        pkg = src / "aioble" if (src / "aioble" / "__init__.py").exists() else src
+        if not (pkg / "__init__.py").exists():
+            raise FlashError("%s holds no aioble package (no __init__.py)" % aioble_dir)
+        arch = build.arch_for(board)
+        dev.run(_MKDIRS % (["lib", "lib/aioble"],))
+        for py in sorted(pkg.glob("*.py")):
+            dev.write("lib/aioble/%s.mpy" % py.stem,
+                      build.compile_py(py, arch, "aioble/" + py.name))
+        how = "from " + str(pkg)
+    else:
+        console.print("aioble: installing with mpremote mip (needs internet)")
+        dev.close()
+        proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
+                               "mip", "install", "aioble"], capture_output=True, text=True)
+        dev.open()
+        if proc.returncode:
+            raise FlashError("aioble is missing and mip could not install it (offline?); "
+                             "pass a local copy with --aioble DIR\n" + proc.stdout + proc.stderr)
+        how = "with mip"
+    if not aioble_present(dev):
+        raise FlashError("aioble was installed %s but does not import on the board" % how)
+    return "installed " + how
+
+
+def check_boot(dev, board):
+    """Reset, let the firmware run, then read its version and status."""
+    dev.reset()
+    boot_log = dev.read_output(BOOT_WAIT_S)
+    try:
+        info = dev.value(_INFO)
+    except (DeviceError, ValueError, SyntaxError) as e:
+        raise FlashError("the firmware did not come up:\n%s\n%s" % (boot_log.strip(), e)) from None
+    problems = []
+    if not info.get("running"):
+        problems.append("no running app (boot output below)")
+    elif not info.get("ticks"):
+        problems.append("the control loop never ticked")
+    if info.get("board") != board:
+        problems.append("board.json says %r, firmware runs %r" % (board, info.get("board")))
+    if info.get("faults"):
+        problems.append("control loop faults: %s (%s)" % (info["faults"], info.get("last_fault")))
+    if problems:
+        raise FlashError("boot check failed: %s\n%s" % ("; ".join(problems), boot_log.strip()))
+    dev.reset()  # the check stopped the firmware: start it again
+    return info
+
+
+def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None):
+    """Deploy to an open Device. Returns a summary dict; raises FlashError."""
+    console = console or Console(stderr=True)
+    files = build.stage(board)
+    plan = Plan(files, survey(dev, files))
+    summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
+               "unchanged": len(plan.same), "bytes": plan.upload_bytes}
+    if dry_run:
+        return summary
+    if verify:
+        if plan.upload or plan.remove:
+            raise FlashError("the board differs from this build: %s" %
+                             ", ".join(plan.upload + plan.remove))
+    else:
+        upload(dev, plan, console)
+        after = Plan(files, survey(dev, files))
+        if after.upload or after.remove:
+            raise FlashError("upload did not stick: %s" % ", ".join(after.upload + after.remove))
+    if board == "sim":
+        summary["aioble"] = "present" if aioble_present(dev) else "absent (BLE off)"
+    elif verify:
+        if not aioble_present(dev):
+            raise FlashError("aioble does not import on the board")
+        summary["aioble"] = "present"
+    else:
+        summary["aioble"] = install_aioble(dev, board, aioble_dir, console)
+    summary["firmware"] = check_boot(dev, board)
+    return summary
+
+
+def virtual_board(folder=VBOARD_DIR, heap_bytes=None):
+    """A virtual board whose frozen modules hold aioble, as on a Pico W."""
+    extra = [p for p in [mpy.aioble_path()] if Path(p).exists()]
+    return VirtualBoard(folder, heap_bytes=heap_bytes, extra_path=extra)
+
+
+def _report(console, s):
+    if s["upload"] or s["remove"]:
+        console.print("uploaded %d files (%d bytes), removed %d, %d unchanged" % (
+            len(s["upload"]), s["bytes"], len(s["remove"]), s["unchanged"]))
+    else:
+        console.print("the board is up to date (%d files)" % s["unchanged"])
+    fw = s.get("firmware")
+    if fw:
+        console.print("firmware %s on %s: %s, aioble %s" % (
+            fw.get("version"), fw.get("board"), fw.get("state"), s["aioble"]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="sim", help="one of: " + ", ".join(build.board_names()))
+    ap.add_argument("--port", help="serial port, or 'auto' for the single board plugged in "
+                    "(default: auto for a real board, the virtual board for sim)")
+    ap.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    ap.add_argument("--verify", action="store_true",
+                    help="check the board holds this build and the firmware runs; change nothing")
+    ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
+    ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
+    ap.add_argument("--serve", action="store_true",
+                    help="virtual board: keep it running after the flash (Ctrl-C ends)")
+    args = ap.parse_args(argv)
+    console = Console(stderr=True)
+    vb = None
+    try:
+        port = args.port
+        if port is None and args.board == "sim":
+            vb = virtual_board(args.vboard_dir)
+            port = vb.start()
+            console.print("virtual board on %s, filesystem %s" % (port, args.vboard_dir))
+        elif port in (None, "auto"):
+            port = detect_port()
+        dev = Device(port, vb).open()
+        try:
+            s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
+                      aioble_dir=args.aioble, console=console)
+        finally:
+            dev.close()
+        if args.dry_run:
+            for p in s["upload"]:
+                console.print("would upload " + p)
+            for p in s["remove"]:
+                console.print("would remove " + p)
+            console.print("%d unchanged" % s["unchanged"])
+        else:
+            _report(console, s)
+        if vb is not None and args.serve:
+            console.print("serving: mpremote connect %s resume repl   (Ctrl-C here to stop)" % port)
+            try:
+                vb.wait()
+            except KeyboardInterrupt:
+                pass
+        return 0
+    except (build.BuildError, DeviceError, FlashError) as e:
+        console.print("[red]error:[/red] %s" % e, highlight=False)
+        return 1
+    finally:
+        if vb is not None:
+            vb.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+# MicroPython side of the GATT bridge (host side: tools/gatt_bridge.py).
+# Runs the firmware on the simulated board in real time -- the control task,
+# the plant, and the real BLE service (drivers/ble_service.py) on the
+# simulated radio -- and acts as the phone: each JSON line on stdin becomes a
+# SimCentral call; answers and notifications go out as JSON lines on stdout.
+#   micropython tools/gatt_bridge_mpy.py [--scenario NAME] [--store DIR] [--mtu N]
+import sys
+import json
+import asyncio
+import binascii
+
+from boards.sim import bluetooth
+
+sys.modules["bluetooth"] = bluetooth
+import aioble  # noqa: E402,F401  (the stand-in, or the real one with AIOBLE_PATH)
+import app as firmware_app  # noqa: E402
+from boards.sim import runner  # noqa: E402
+from boards.sim import scenario as SC  # noqa: E402
+from boards.sim.clock import RealClock  # noqa: E402
+from drivers.ble_service import BleService  # noqa: E402
+
+_LONG_MS = 1000000000  # the bridge runs until stdin closes
+_NOTIFY_POLL_MS = 10
+
+
+def _out(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def _hex(b):
+    return binascii.hexlify(bytes(b)).decode()
+
+
+class Bridge:
+    def __init__(self, scenario, store_dir, mtu):
+        scn = SC.load(scenario)
+        self.run = runner.Run(scn, RealClock(), _LONG_MS, None, 1000, store_dir)
+        self.app = firmware_app.App(self.run.board, self.run.clock.ticks_ms)
+        errors = self.app.settings.update(scn.settings)
+        if errors:
+            raise SC.ScenarioError("settings: " + errors[0][2])
+        self.service = BleService(self.app, clock=self.run.clock.ticks_ms)
+        self.mtu = mtu
+        self.phone = None
+        self.seen = 0  # notifications already forwarded
+        self.uuids = {}
+
+    def _uuid_of(self, handle):
+        if handle not in self.uuids:
+            self.uuids[handle] = str(bluetooth.BLE()._attr(handle).uuid)
+        return self.uuids[handle]
+
+    async def _wait_advertising(self):
+        for _ in range(500):
+            adv = bluetooth.BLE().advertising
+            if adv and adv[3]:
+                return
+            await asyncio.sleep_ms(2)
+        raise OSError("the BMS is not advertising connectable")
+
+    async def op(self, msg):
+        op = msg["op"]
+        if op == "ready":
+            return {}
+        if op == "connect":
+            if self.phone is not None and self.phone.connected():
+                return {"name": self.app.settings.device_name}
+            await self._wait_advertising()
+            self.phone = bluetooth.SimCentral().connect()
+            self.seen = 0
+            await asyncio.sleep_ms(5)
+            self.phone.exchange_mtu(self.mtu)
+            return {"name": self.app.settings.device_name}
+        if op == "disconnect":
+            if self.phone is not None:
+                self.phone.disconnect()
+                self.phone = None
+            await asyncio.sleep_ms(5)
+            return {}
+        if op == "event":
+            SC.apply(self.run.board, msg["kind"], msg["arg"])
+            return {}
+        if self.phone is None or not self.phone.connected():
+            raise OSError("not connected")
+        uuid = msg["uuid"]
+        if op == "read":
+            return {"data": _hex(self.phone.read(uuid))}
+        if op == "write":
+            data = binascii.unhexlify(msg["data"])
+            # A request characteristic answers in its value: return once the
+            # service has written the answer, as a phone's next read expects.
+            await self.phone.request(uuid, data)
+            return {}
+        if op == "subscribe":
+            self.phone.subscribe(uuid)
+            return {}
+        raise ValueError("unknown op " + op)
+
+    async def commands(self):
+        reader = asyncio.StreamReader(sys.stdin)
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            msg = json.loads(line)
+            try:
+                reply = await self.op(msg)
+                reply["ok"] = True
+            except Exception as e:
+                reply = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+            reply["id"] = msg.get("id")
+            _out(reply)
+
+    async def notifications(self):
+        while True:
+            await asyncio.sleep_ms(_NOTIFY_POLL_MS)
+            phone = self.phone
+            if phone is None:
+                continue
+            while self.seen < len(phone.notified):
+                h, value = phone.notified[self.seen]
+                self.seen += 1
+                _out({"event": "notify", "uuid": self._uuid_of(h), "data": _hex(value)})
+
+    async def main(self):
+        asyncio.create_task(runner._plant_task(self.run, self.app, _LONG_MS))
+        asyncio.create_task(self.app.control())
+        asyncio.create_task(self.service.run())
+        asyncio.create_task(self.notifications())
+        await self.commands()
+        self.app.running = False
+
+
+def _args(argv):
+    opts = {"scenario": "idle", "store": "/tmp/bms-web-bridge", "mtu": "247"}
+    for i in range(0, len(argv) - 1, 2):
+        opts[argv[i][2:]] = argv[i + 1]
+    return opts
+
+
+def main(argv):
+    o = _args(argv)
+    asyncio.run(Bridge(o["scenario"], o["store"], int(o["mtu"])).main())
+
+
+main(sys.argv[1:])

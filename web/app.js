@@ -1,0 +1,251 @@
+// The page: screens, tabs and the flow connect -> PIN -> live status.
+// Everything here is shared by the Web Bluetooth and the demo transport.
+import { BleTransport } from './transport-ble.js';
+import { SimTransport } from './transport-sim.js';
+import { Bms, AuthError } from './bms.js';
+import { indexSchema, decodeStatus } from './protocol.js';
+import { renderStatus, renderCells } from './status-view.js';
+import { buildSettingsForm, readChanges, showFieldErrors, fillSettings } from './settings-view.js';
+import { renderHistory } from './history-view.js';
+
+const $ = (id) => document.getElementById(id);
+const app = { schema: null, transport: null, bms: null, pin: null, status: null, cellsBusy: false };
+window.bmsApp = app; // for the browser tests and the console
+
+function show(screen) {
+  for (const id of ['connect-screen', 'pin-screen']) $(id).hidden = id !== screen;
+  const inApp = screen === 'app';
+  $('tabs').hidden = !inApp;
+  if (inApp) selectTab(app.tab || 'status');
+  else for (const p of document.querySelectorAll('.tab-page')) p.hidden = true;
+}
+
+function setLink(text, on) {
+  $('link-state').textContent = text;
+  $('link-state').className = 'pill ' + (on ? 'on' : 'off');
+}
+
+function selectTab(name) {
+  app.tab = name;
+  for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === name);
+  for (const p of document.querySelectorAll('.tab-page')) p.hidden = p.id !== 'tab-' + name;
+  if (name === 'settings') loadSettings();
+  if (name === 'history') loadHistory();
+  if (name === 'device') loadReadoutKey();
+}
+
+function result(el, text, ok) {
+  el.textContent = text;
+  el.className = 'result ' + (ok ? 'ok' : 'bad');
+}
+
+async function connectWith(transport) {
+  $('connect-error').textContent = '';
+  try {
+    app.transport = transport;
+    transport.onlost = linkLost;
+    transport.onreconnected = relogin;
+    const name = await transport.connect();
+    $('title').textContent = name;
+    app.bms = new Bms(transport, app.schema);
+    setLink('connected', true);
+    show('pin-screen');
+    $('pin').focus();
+  } catch (e) {
+    $('connect-error').textContent = e.name === 'NotFoundError' ? 'No BMS chosen.' : 'Could not connect: ' + e.message;
+    setLink('not connected', false);
+  }
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const pin = $('pin').value;
+  $('pin-error').textContent = '';
+  if (!/^[0-9]{6}$/.test(pin)) { $('pin-error').textContent = 'The PIN is 6 digits.'; return; }
+  $('btn-unlock').disabled = true;
+  try {
+    await app.bms.authenticate(pin);
+    app.pin = pin; // kept in memory only, to log in again after a reconnect
+    $('pin').value = '';
+    setLink('unlocked', true);
+    show('app');
+    await startLive();
+  } catch (e) {
+    $('pin-error').textContent = e instanceof AuthError ? e.message : 'Login failed: ' + e.message;
+  } finally {
+    $('btn-unlock').disabled = false;
+  }
+}
+
+async function startLive() {
+  await app.transport.subscribe('status', (bytes) => onStatusBytes(bytes));
+  onStatusBytes(await app.transport.read('status'));
+}
+
+async function onStatusBytes(bytes) {
+  try {
+    // An empty notification means "changed, read it" (small MTU).
+    if (!bytes.length) bytes = await app.transport.read('status');
+    if (!bytes.length) return; // no session (yet)
+    app.status = decodeStatus(bytes);
+    renderStatus(app.status, app.schema);
+    refreshCells();
+  } catch (e) {
+    console.warn('status', e);
+  }
+}
+
+async function refreshCells() {
+  if (app.cellsBusy) return;
+  app.cellsBusy = true;
+  try {
+    renderCells(await app.bms.cells(), app.status);
+  } catch (e) {
+    console.warn('cells', e);
+  } finally {
+    app.cellsBusy = false;
+  }
+}
+
+async function loadSettings() {
+  try {
+    app.values = await app.bms.settings();
+    fillSettings($('settings-form'), app.schema, app.values);
+    $('settings-note').textContent = 'Values from the BMS. Changed fields are outlined in blue.';
+  } catch (e) {
+    $('settings-note').textContent = 'Could not read settings: ' + e.message;
+  }
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const form = $('settings-form');
+  const { changes, errors } = readChanges(form, app.schema, app.values || {});
+  showFieldErrors(form, errors);
+  if (errors.length) { result($('settings-result'), 'Fix the marked fields first.', false); return; }
+  if (!Object.keys(changes).length) { result($('settings-result'), 'Nothing changed.', true); return; }
+  try {
+    const refused = await app.bms.writeSettings(changes);
+    if (refused.length) {
+      showFieldErrors(form, refused.map((e) => ({ name: e.name, message: 'BMS refused: ' + e.message })));
+      result($('settings-result'), 'The BMS refused the change; nothing was saved.', false);
+      return;
+    }
+    const restart = Object.keys(changes).some((n) => app.schema.byName[n].restart);
+    result($('settings-result'), 'Saved.' + (restart ? ' Restart the BMS to apply it.' : ''), true);
+    await loadSettings();
+  } catch (e) {
+    result($('settings-result'), 'Save failed: ' + e.message, false);
+  }
+}
+
+async function loadHistory() {
+  try {
+    renderHistory(await app.bms.historyPages(), app.schema);
+  } catch (e) {
+    $('hist-log').textContent = 'Could not read history: ' + e.message;
+  }
+}
+
+async function loadReadoutKey() {
+  try {
+    $('readout-key').textContent = await app.bms.readoutKey();
+    $('readout-box').hidden = false;
+  } catch (e) {
+    $('readout-box').hidden = true;
+  }
+}
+
+const CMD_DONE = { clear_alarms: 'Alarms cleared.', clear_history: 'History cleared.', wake: 'BMS woken up.',
+  restart: 'The BMS restarts now.' };
+
+async function runCommand(name) {
+  if (name === 'restart' && !confirm('Restart the BMS? Outputs go to their safe state for a moment.')) return;
+  try {
+    await app.bms.command(name);
+    result($('cmd-result'), CMD_DONE[name], true);
+  } catch (e) {
+    result($('cmd-result'), `${name.replace('_', ' ')}: ${e.message}`, false);
+  }
+}
+
+async function changePin(ev) {
+  ev.preventDefault();
+  const a = $('newpin').value, b = $('newpin2').value;
+  if (!/^[0-9]{6}$/.test(a)) { result($('newpin-result'), 'The PIN is 6 digits.', false); return; }
+  if (a !== b) { result($('newpin-result'), 'The two PINs differ.', false); return; }
+  try {
+    await app.bms.changePin(a);
+    app.pin = a;
+    $('newpin').value = $('newpin2').value = '';
+    result($('newpin-result'), 'PIN changed. The Instant Readout key is new too.', true);
+    loadReadoutKey();
+  } catch (e) {
+    result($('newpin-result'), 'PIN not changed: ' + e.message, false);
+  }
+}
+
+function linkLost() {
+  setLink('link lost', false);
+  $('lost-link').hidden = false;
+}
+
+async function relogin() {
+  // The session ends with the connection: log in again with the PIN in memory.
+  $('lost-link').hidden = true;
+  if (!app.pin) { show('pin-screen'); return; }
+  try {
+    await app.bms.authenticate(app.pin);
+    setLink('unlocked', true);
+    await startLive();
+  } catch (e) {
+    app.pin = null;
+    show('pin-screen');
+    $('pin-error').textContent = e.message;
+  }
+}
+
+async function reconnectClicked() {
+  try {
+    await app.transport.reconnect();
+    setLink('connected', true);
+    await relogin();
+  } catch (e) {
+    $('lost-link').querySelector('span').textContent = 'Still no connection: ' + e.message;
+  }
+}
+
+function disconnect() {
+  app.transport.disconnect();
+  app.pin = null;
+  app.bms = null;
+  setLink('not connected', false);
+  $('readout-box').hidden = true;
+  $('readout-key').textContent = '';
+  show('connect-screen');
+}
+
+async function init() {
+  app.schema = indexSchema(await (await fetch('schema.json')).json());
+  buildSettingsForm($('settings-form'), app.schema);
+  if (!BleTransport.available()) { $('no-bluetooth').hidden = false; $('btn-connect').disabled = true; }
+  $('btn-connect').addEventListener('click', () => connectWith(new BleTransport()));
+  $('btn-demo').addEventListener('click', () => connectWith(new SimTransport()));
+  if (await SimTransport.available()) $('btn-demo').hidden = false;
+  $('pin-form').addEventListener('submit', login);
+  $('settings-form').addEventListener('submit', saveSettings);
+  $('btn-history').addEventListener('click', loadHistory);
+  $('newpin-form').addEventListener('submit', changePin);
+  $('btn-reconnect').addEventListener('click', reconnectClicked);
+  $('btn-disconnect').addEventListener('click', disconnect);
+  $('btn-copy-key').addEventListener('click', async () => {
+    await navigator.clipboard.writeText($('readout-key').textContent);
+    $('btn-copy-key').textContent = 'Copied';
+  });
+  for (const b of document.querySelectorAll('.tab')) b.addEventListener('click', () => selectTab(b.dataset.tab));
+  for (const b of document.querySelectorAll('[data-cmd]')) b.addEventListener('click', () => runCommand(b.dataset.cmd));
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
+  document.body.dataset.ready = '1';
+}
+
+init();

@@ -1,0 +1,196 @@
+// The GATT configuration protocol, mirrored from firmware/bms/protocol.py
+// (docs/ble-protocol.md): UUIDs, opcodes, result codes and byte layouts.
+// Pure functions over Uint8Array; no transport, no DOM.
+
+const BASE = '-8c2e-4a71-9d3e-5c1a7e0b2f64';
+export const SERVICE_UUID = 'b45f0000' + BASE;
+export const CHARS = {
+  status: 'b45f0001' + BASE,
+  cells: 'b45f0002' + BASE,
+  settings: 'b45f0003' + BASE,
+  command: 'b45f0004' + BASE,
+  history: 'b45f0005' + BASE,
+  auth: 'b45f0006' + BASE,
+};
+
+export const OK = 0;
+export const E_MALFORMED = 16, E_NOT_AUTHENTICATED = 18, E_BAD_PROOF = 19, E_LOCKED_OUT = 20;
+export const E_REFUSED = 22;
+const ERROR_NAMES = {
+  16: 'malformed request', 17: 'unknown operation', 18: 'not authenticated',
+  19: 'wrong PIN', 20: 'locked out after failed attempts', 21: 'no challenge',
+  22: 'not possible right now', 23: 'internal error in the BMS',
+};
+export function errorName(code, schema) {
+  if (schema && code < schema.errors.length) return schema.errors[code];
+  return ERROR_NAMES[code] || 'error ' + code;
+}
+
+export const AUTH_HELLO = 1, AUTH_PIN = 2, AUTH_STATE = 4;
+export const PIN_LABEL = 'smartbms-pin\0';
+export const SET_WRITE = 1, SET_READ = 2;
+export const COMMANDS = { clear_alarms: 1, clear_history: 2, wake: 3, restart: 4 };
+export const CMD_CHANGE_PIN = 5, CMD_READ_READOUT_KEY = 6;
+export const MAX_WRITE = 64;
+
+const u8 = (a) => (a instanceof Uint8Array ? a : new Uint8Array(a));
+const view = (a) => new DataView(a.buffer, a.byteOffset, a.byteLength);
+
+export function parseResponse(data) {
+  data = u8(data);
+  if (data.length < 2) throw new Error('response too short');
+  return { code: data[0], op: data[1], body: data.subarray(2) };
+}
+
+// -- status: 58 bytes, struct <BBBBBBBBHHBHBhhiiIIHHHHiiBBI
+export const STATUS_LEN = 58;
+export const OUTPUT_BITS = ['atc', 'atd', 'chg_fet', 'dsg_fet', 'alt_allowed', 'load_out', 'charge_out', 'prealarm_out'];
+const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on'];
+const STATUS_LAYOUT = [
+  ['format', 'u8'], ['prot_state', 'u8'], ['alt_state', 'u8'], ['outputs', 'u8'], ['pack_flags', 'u8'],
+  ['remote_mode', 'u8'], ['configured', 'u8'], ['seen', 'u8'], ['pack_mv', 'u16'], ['min_cell_mv', 'u16'],
+  ['min_cell_at', 'u8'], ['max_cell_mv', 'u16'], ['max_cell_at', 'u8'], ['min_temp_dc', 'i16'],
+  ['max_temp_dc', 'i16'], ['alt_ma', 'i32'], ['sys_ma', 'i32'], ['block_chg', 'u32'], ['block_dsg', 'u32'],
+  ['warn', 'u16'], ['lost', 'u16'], ['start_mv', 'u16'], ['alt_duty', 'u16'], ['alt_target_ma', 'i32'],
+  ['alt_limit_ma', 'i32'], ['alt_limit_reason', 'u8'], ['alt_fault', 'u8'], ['uptime_ms', 'u32'],
+];
+const SIZE = { u8: 1, u16: 2, i16: 2, i32: 4, u32: 4 };
+function get(dv, off, t) {
+  switch (t) {
+    case 'u8': return dv.getUint8(off);
+    case 'u16': return dv.getUint16(off, true);
+    case 'i16': return dv.getInt16(off, true);
+    case 'i32': return dv.getInt32(off, true);
+    default: return dv.getUint32(off, true);
+  }
+}
+
+export function decodeStatus(data) {
+  data = u8(data);
+  if (data.length !== STATUS_LEN || data[0] !== 1) throw new Error('status: unexpected format');
+  const dv = view(data), s = {};
+  let off = 0;
+  for (const [name, t] of STATUS_LAYOUT) { s[name] = get(dv, off, t); off += SIZE[t]; }
+  OUTPUT_BITS.forEach((n, i) => { s[n] = !!((s.outputs >> i) & 1); });
+  PACK_BITS.forEach((n, i) => { s[n] = !!((s.pack_flags >> i) & 1); });
+  return s;
+}
+
+// -- cells: code, first, count, total, then per battery flags u8, temp_dc i16, cell_mv u16 x4
+export function decodeCells(data) {
+  const { code, op, body } = parseResponse(data);
+  if (code) throw Object.assign(new Error('cells: ' + errorName(code)), { code });
+  const n = body[0], total = body[1];
+  if (body.length !== 2 + n * 11) throw new Error('cells: bad length');
+  const dv = view(body), batteries = [];
+  for (let i = 0; i < n; i++) {
+    const o = 2 + i * 11;
+    const cell_mv = [0, 1, 2, 3].map((c) => dv.getUint16(o + 3 + 2 * c, true));
+    batteries.push({ flags: dv.getUint8(o), temp_dc: dv.getInt16(o + 1, true), cell_mv });
+  }
+  return { first: op, total, batteries };
+}
+
+// -- settings records: id u8, then i32 LE or len u8 + ASCII
+const isText = (e) => e.type === 'text' || e.type === 'pin';
+
+export function encodeRecord(entry, value) {
+  if (isText(entry)) {
+    const raw = new TextEncoder().encode(value);
+    return Uint8Array.from([entry.id, raw.length, ...raw]);
+  }
+  const out = new Uint8Array(5);
+  out[0] = entry.id;
+  view(out).setInt32(1, value, true);
+  return out;
+}
+
+export function encodeSetRequest(schema, values) {
+  const parts = [Uint8Array.of(SET_WRITE)];
+  for (const [name, value] of Object.entries(values)) {
+    const entry = schema.byName[name];
+    if (!entry) throw new Error('unknown setting ' + name);
+    parts.push(encodeRecord(entry, value));
+  }
+  return concat(parts);
+}
+
+// Split a change set into writes that each fit MAX_WRITE (the device applies
+// each write all-or-nothing).
+export function encodeSetRequests(schema, values) {
+  const out = [];
+  let cur = {};
+  for (const [name, value] of Object.entries(values)) {
+    const trial = { ...cur, [name]: value };
+    if (Object.keys(cur).length && encodeSetRequest(schema, trial).length > MAX_WRITE) {
+      out.push(encodeSetRequest(schema, cur));
+      cur = { [name]: value };
+    } else cur = trial;
+  }
+  if (Object.keys(cur).length) out.push(encodeSetRequest(schema, cur));
+  return out;
+}
+
+export function decodeRecords(schema, body, start) {
+  const values = {};
+  const dv = view(body);
+  let i = start;
+  while (i < body.length) {
+    const entry = schema.byId[body[i]];
+    if (!entry) throw new Error('settings: unknown id ' + body[i]);
+    if (isText(entry)) {
+      const len = body[i + 1];
+      if (i + 2 + len > body.length) throw new Error('settings: truncated');
+      values[entry.name] = new TextDecoder().decode(body.subarray(i + 2, i + 2 + len));
+      i += 2 + len;
+    } else {
+      if (i + 5 > body.length) throw new Error('settings: truncated');
+      values[entry.name] = dv.getInt32(i + 1, true);
+      i += 5;
+    }
+  }
+  return values;
+}
+
+// SET_READ response: code, op, next_id, records...
+export function decodeSettingsPage(schema, data) {
+  const { code, op, body } = parseResponse(data);
+  if (code || op !== SET_READ || !body.length) {
+    throw Object.assign(new Error('settings read: ' + errorName(code, schema)), { code });
+  }
+  return { values: decodeRecords(schema, body, 1), next: body[0] };
+}
+
+// A refused write's payload: (id, code) pairs.
+export function decodeSetErrors(schema, body) {
+  const errs = [];
+  for (let i = 0; i + 1 < body.length; i += 2) {
+    const entry = schema.byId[body[i]];
+    errs.push({ name: entry ? entry.name : 'id ' + body[i], code: body[i + 1] });
+  }
+  return errs;
+}
+
+// -- auth: code, op, authenticated u8, failures u8, wait_s u16, [nonce 16]
+export function decodeAuth(data) {
+  const { code, op, body } = parseResponse(data);
+  if (body.length < 4) throw new Error('auth response too short');
+  return {
+    code, op, authenticated: body[0] === 1, failures: body[1],
+    wait_s: view(body).getUint16(2, true), nonce: body.slice(4),
+  };
+}
+
+export function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+export function indexSchema(schema) {
+  schema.byName = {};
+  schema.byId = {};
+  for (const s of schema.settings) { schema.byName[s.name] = s; schema.byId[s.id] = s; }
+  return schema;
+}

@@ -1,0 +1,48 @@
+// Status in plain words: reason bits (names from firmware/bms/reasons.py,
+// carried in schema.json) turned into sentences with the cell or value that
+// caused them.
+const V = (mv) => (mv / 1000).toFixed(2) + ' V';
+const C = (dc) => (dc / 10).toFixed(1) + ' °C';
+export const cellName = (at) => `cell ${(at % 4) + 1} of battery ${Math.floor(at / 4) + 1}`;
+
+const WHY = {
+  boot: () => 'waiting for the first data from every battery',
+  data_lost: () => 'battery data lost: check the BMS cable',
+  cell_uv: (s) => `${cellName(s.min_cell_at)} at ${V(s.min_cell_mv)}`,
+  cell_uv_emergency: (s) => `${cellName(s.min_cell_at)} at ${V(s.min_cell_mv)} (emergency level)`,
+  cell_ov: (s) => `${cellName(s.max_cell_at)} at ${V(s.max_cell_mv)}`,
+  temp_low_charge: (s) => `battery too cold (${C(s.min_temp_dc)})`,
+  temp_high_charge: (s) => `battery too hot (${C(s.max_temp_dc)})`,
+  temp_high_discharge: (s) => `battery too hot (${C(s.max_temp_dc)})`,
+  bms_overtemp: () => 'BMS too hot',
+  overcurrent: () => 'System+ overcurrent, retrying',
+  oc_lockout: () => 'System+ overcurrent too often: clear alarms or toggle remote',
+  remote_off: () => 'remote on/off is off',
+  low_power_off: () => 'low-power off (press Wake or start charging)',
+  battery_alarm: () => 'a battery reports an alarm',
+};
+
+const WARN = {
+  prealarm: (s) => `pre-alarm: ${cellName(s.min_cell_at)} at ${V(s.min_cell_mv)}`,
+  fet_derate: () => 'alternator current reduced: BMS hot',
+  cell_high: (s) => `alternator current reduced: ${cellName(s.max_cell_at)} at ${V(s.max_cell_mv)}`,
+};
+
+function bitNames(mask, table) {
+  const out = [];
+  for (let i = 0; i < 32; i++) if ((mask >>> i) & 1) out.push(table[i] || 'reason ' + i);
+  return out;
+}
+
+// [{kind: 'stop'|'warn'|'ok', text}]
+export function describe(s, names) {
+  const lines = [];
+  const say = (prefix, mask) => {
+    for (const n of bitNames(mask, names.reasons)) lines.push({ kind: 'stop', text: `${prefix}: ${WHY[n] ? WHY[n](s) : n.replace(/_/g, ' ')}` });
+  };
+  say('charging stopped', s.block_chg);
+  say('loads disconnected', s.block_dsg);
+  for (const n of bitNames(s.warn, names.warnings)) lines.push({ kind: 'warn', text: WARN[n] ? WARN[n](s) : n.replace(/_/g, ' ') });
+  if (!lines.length) lines.push({ kind: 'ok', text: 'All good: charging and discharging allowed' });
+  return lines;
+}
