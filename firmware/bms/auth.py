@@ -8,7 +8,7 @@ import hashlib
 try:
     from micropython import const
 except ImportError:  # CPython: bmsctl uses proof() for the client side
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 from bms import settings as S

@@ -7,7 +7,7 @@ import struct
 try:
     from micropython import const
 except ImportError:  # CPython
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 from bms import settings as S
@@ -202,7 +202,7 @@ def decode_records(data, start=0):
     the unknown id: its length is unknown, so parsing stops) or E_MALFORMED.
     A repeated id is malformed too.
     """
-    values = {}
+    values = {}  # type: dict
     i = start
     while i < len(data):
         wid = data[i]

@@ -170,7 +170,7 @@ class BleService:
                 self._fault(e)
 
     async def _notify_status(self):
-        last, sent_ms, session = None, 0, None
+        last, sent_ms, session = None, time.ticks_ms(), None
         while True:
             await asyncio.sleep_ms(_POLL_MS)
             conn = self.conn
@@ -188,7 +188,7 @@ class BleService:
             if value == last:
                 continue
             self.status.write(value)
-            mtu = conn.mtu or 23
+            mtu = getattr(conn, "mtu", None) or 23  # None until an MTU exchange
             try:
                 self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
             except OSError:
