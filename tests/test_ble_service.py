@@ -148,7 +148,7 @@ async def test_commands_and_secrets():
     code, _op, puk = P.parse_response(await phone.request(P.COMMAND_UUID, b"\x07"))
     assert puk == b"24681357"
     assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05654321"))[0] == P.OK
-    assert app.settings.pin == "654321" and app.auth.readout_key != bytes(range(16))
+    assert app.settings.pin == "654321" and app.key != bytes(range(16))
     assert app.auth.dirty
     await bye(phone)
     # secrets vanish with the session; the new PIN is needed now

@@ -2,7 +2,9 @@
 # port has no BLE pairing): challenge-response with HMAC-SHA256 over a fresh
 # device nonce, a session per connection, a lockout that grows with failures and
 # a PUK that resets the PIN. Pure logic: random bytes and time come in as
-# arguments; the app persists `failures`, `puk` and `readout_key` when `dirty`.
+# arguments; the app persists `failures` and `puk` when `dirty`. The Instant
+# Readout key lives with the readout (drivers/ble_readout.py): the service
+# renews it after a PIN change or a PUK reset.
 import hashlib
 
 try:
@@ -21,7 +23,6 @@ MAX_LOCK_MS = const(3600000)
 NONCE_TTL_MS = const(30000)
 DEFAULT_PIN = "000000"
 PUK_DIGITS = const(8)
-KEY_LEN = const(16)
 
 
 def hmac_sha256(key, msg):
@@ -66,12 +67,11 @@ def lock_ms(failures):
 
 
 class Auth:
-    def __init__(self, settings, puk, readout_key, failures=0):
+    def __init__(self, settings, puk, failures=0):
         self.settings = settings  # the PIN lives in settings.pin
         self.puk = puk
-        self.readout_key = bytes(readout_key)
         self.failures = failures
-        self.dirty = False  # failures, PIN, PUK or key changed: persist
+        self.dirty = False  # failures, PIN or PUK changed: persist
         self.authenticated = False
         self._nonce = None
         self._nonce_ms = 0
@@ -105,11 +105,11 @@ class Auth:
     def prove_pin(self, now_ms, mac):
         return self._prove(now_ms, mac, self.settings.pin, P.PIN_LABEL)
 
-    def prove_puk(self, now_ms, mac, new_key):
-        """A right PUK resets the PIN to 000000 and renews the readout key."""
+    def prove_puk(self, now_ms, mac):
+        """A right PUK resets the PIN to 000000 and opens a session."""
         code = self._prove(now_ms, mac, self.puk, P.PUK_LABEL)
         if code == P.OK:
-            self._set_pin(DEFAULT_PIN, new_key)
+            self._set_pin(DEFAULT_PIN)
         return code
 
     def _prove(self, now_ms, mac, secret, label):
@@ -134,21 +134,18 @@ class Auth:
         self.authenticated = False
         self._nonce = None
 
-    def change_pin(self, pin, new_key):
-        """New PIN (six digits) and a new readout key; needs a session."""
+    def change_pin(self, pin):
+        """New PIN (six digits); needs a session."""
         if not self.authenticated:
             return P.E_NOT_AUTHENTICATED
         code, _msg = S.check_value(S.BY_NAME["pin"], pin)
         if code:
             return code
-        self._set_pin(pin, new_key)
+        self._set_pin(pin)
         return P.OK
 
-    def _set_pin(self, pin, new_key):
-        if len(new_key) != KEY_LEN:
-            raise ValueError("readout key must be %d bytes" % KEY_LEN)
+    def _set_pin(self, pin):
         errors = self.settings.update({"pin": pin})
         if errors:
             raise ValueError(errors[0][2])
-        self.readout_key = bytes(new_key)
         self.dirty = True

@@ -31,7 +31,8 @@ def make_controller():
 class App:
     def __init__(self, failures=0):
         self.settings = Settings()
-        self.auth = Auth(self.settings, "24681357", bytes(range(16)), failures)
+        self.auth = Auth(self.settings, "24681357", failures)
+        self.key = bytes(range(16))
         self.ctl = make_controller()
         self.commands = []
         self.applied = []
@@ -49,6 +50,12 @@ class App:
         if page >= len(self.history):
             return None
         return self.history[page], page + 1 < len(self.history)
+
+    def readout_key(self):
+        return self.key
+
+    def renew_readout_key(self):
+        self.key = bytes((self.key[0] + 1,)) + self.key[1:]
 
     def apply_settings(self, changes):
         errors = self.settings.update(changes)

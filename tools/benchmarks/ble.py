@@ -25,7 +25,7 @@ from drivers.ble_service import BleService  # noqa: E402
 class _App:
     def __init__(self):
         self.settings = Settings()
-        self.auth = A.Auth(self.settings, "12345678", bytes(16))
+        self.auth = A.Auth(self.settings, "12345678")
 
     def status_bytes(self):
         return bytes(P.STATUS_LEN)
@@ -35,6 +35,12 @@ class _App:
 
     def history_page(self, page):
         return None
+
+    def readout_key(self):
+        return bytes(16)
+
+    def renew_readout_key(self):
+        pass  # the readout is not part of this measurement
 
     def apply_settings(self, changes):
         return self.settings.update(changes)
