@@ -180,10 +180,14 @@ async def test_cells_and_history_pages():
     assert cells["total"] == 2 and len(cells["batteries"]) == 2
     assert cells["batteries"][1]["cell_mv"] == [3304, 3305, 3306, 3307]
     assert cells["batteries"][1]["temp_dc"] == 201
-    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))
-    assert code == P.OK and body == b"\x01page0-data"
-    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x01"))
-    assert body == b"\x00page1"
+    pages = []
+    for page in range(3):
+        code, got, body = P.parse_response(await phone.request(P.HISTORY_UUID, bytes((page,))))
+        assert code == P.OK and got == page and body[0] == (1 if page < 2 else 0)
+        pages.append(body[1:])
+    counters, events = P.decode_history(pages)
+    assert counters["lvd"] == 2 and events == app.history.events()
+    assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x03"))[0] == P.E_RANGE
     await bye(phone)
 
 
