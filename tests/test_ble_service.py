@@ -149,7 +149,7 @@ async def test_commands_and_secrets():
     assert puk == b"24681357"
     assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05654321"))[0] == P.OK
     assert app.settings.pin == "654321" and app.key != bytes(range(16))
-    assert app.auth.dirty
+    assert app.auth_saves >= 1  # the new PIN was persisted
     await bye(phone)
     # secrets vanish with the session; the new PIN is needed now
     assert bluetooth.BLE().gatts_read(phone.handle(P.COMMAND_UUID)) == b""
@@ -240,7 +240,8 @@ async def test_lockout_grows_and_survives_reconnect():
     assert r["code"] == P.E_BAD_PROOF and r["wait_s"] == 10
     _clock[0] += 10000
     assert (await login(phone))["code"] == P.OK
-    assert app.auth.failures == 0
+    assert app.auth.failures == 0 and not app.auth.dirty
+    assert app.auth_saves == 6  # every failure and the reset were persisted
     await bye(phone)
 
 

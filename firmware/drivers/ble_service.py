@@ -11,6 +11,7 @@
 #   app.command(code)            result code for clear alarms/history, wake, restart
 #   app.readout_key()            the Instant Readout key (16 bytes)
 #   app.renew_readout_key()      a new key after a PIN change or PUK reset
+#   app.save_auth()              persist the PIN/PUK/failure count (auth.dirty)
 #   app.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
 # Every request is answered in the characteristic's value; a bad request gets
@@ -158,7 +159,10 @@ class BleService:
         if ch is not self.auth_ch and not self.app.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
-            return fn(data)
+            resp = fn(data)
+            if self.app.auth.dirty:  # a failure count must survive a reboot
+                self.app.save_auth()
+            return resp
         except Exception as e:  # a firmware fault must not end the service
             self._fault(e)
             return P.response(P.E_INTERNAL, data[0])

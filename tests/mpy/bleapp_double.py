@@ -42,6 +42,7 @@ class App:
         for i in range(15):  # two pages of events
             self.history._log(100 * i, 3, 8, i)
         self.status_calls = 0
+        self.auth_saves = 0
 
     def status_bytes(self):
         self.status_calls += 1
@@ -52,6 +53,10 @@ class App:
 
     def history_page(self, page):
         return P.encode_history_page(self.history, page)
+
+    def save_auth(self):
+        self.auth.dirty = False
+        self.auth_saves += 1
 
     def readout_key(self):
         return self.key
