@@ -18,6 +18,7 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
+from drivers.ble_app import BleApp  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
 _NOTIFY_POLL_MS = 10
@@ -39,7 +40,8 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.service = BleService(self.app, clock=self.run.clock.ticks_ms)
+        self.ble = BleApp(self.app, self.run.board.store)
+        self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None
         self.seen = 0  # notifications already forwarded
