@@ -110,3 +110,30 @@ def test_cells_and_history():
 def test_scan_sees_name_and_service():
     code, out = cli("scan")
     assert code == 0 and '"name": "SmartBMS"' in out and P.SERVICE_UUID in out
+
+
+def test_whole_firmware_on_the_simulated_board():
+    """The firmware App and plant behind the service (boards/sim/ble_board_app.py)."""
+    async def go():
+        link = bmsctl.BridgeLink("boards.sim.ble_board_app")
+        try:
+            await link.connect()
+            c = bmsctl.Client(link)
+            await c.login("000000")
+            st = await c.status()
+            assert st["configured"] >= 1 and 2500 < st["min_cell_mv"] < 3700
+            await c.set_settings({"alt_protect_after_s": 301})
+            assert (await c.settings())["alt_protect_after_s"] == 301
+            with pytest.raises(bmsctl.DeviceError) as e:
+                await c.command(P.CMD_WAKE)  # not in low-power off
+            assert e.value.code == P.E_REFUSED
+            counters, _events = P.decode_history(await c.history())
+            assert counters["lvd"] >= 0
+            assert len(await c.command(P.CMD_READ_PUK)) == 8
+            key = await c.command(P.CMD_READ_READOUT_KEY)
+            assert len(key) == 16
+            adv = (await link.scan())  # connected: the readout goes on, not connectable
+            assert adv == [] or not adv[0]["connectable"]
+        finally:
+            await link.close()
+    asyncio.run(go())

@@ -49,9 +49,12 @@ class BridgeLink:
         self._recv()
 
     def _recv(self):
-        line = self.proc.stdout.readline()
-        if not line:
-            raise ConnectionError("the simulated board stopped (exit %s)" % self.proc.poll())
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise ConnectionError("the simulated board stopped (exit %s)" % self.proc.poll())
+            if line.startswith("{"):  # other lines are the simulator's own output
+                break
         ans = json.loads(line)
         if not ans.pop("ok"):
             raise ConnectionError(ans["error"])
