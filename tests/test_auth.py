@@ -5,10 +5,11 @@ from bms.settings import Settings
 from mpytest import raises
 
 NONCE = bytes(range(16))
+KEY2 = b"K" * 16
 
 
 def fresh(failures=0):
-    return A.Auth(Settings(), "13572468", failures)
+    return A.Auth(Settings(), "13572468", bytes(16), failures)
 
 
 def login(a, now, pin, nonce=NONCE):
@@ -96,23 +97,27 @@ def test_puk_resets_pin_and_key():
     for _ in range(3):
         login(a, 0, "111111")
     a.hello(0, NONCE)
-    assert a.prove_puk(0, A.proof("87654321", P.PUK_LABEL, NONCE)) == P.E_BAD_PROOF
+    assert a.prove_puk(0, A.proof("87654321", P.PUK_LABEL, NONCE), KEY2) == P.E_BAD_PROOF
     assert a.failures == 4
     a.hello(5000, NONCE)
-    assert a.prove_puk(5000, A.proof("13572468", P.PUK_LABEL, NONCE)) == P.OK
-    assert a.settings.pin == "000000" and a.authenticated
+    assert a.prove_puk(5000, A.proof("13572468", P.PUK_LABEL, NONCE), KEY2) == P.OK
+    assert a.settings.pin == "000000" and a.readout_key == b"\x01" + KEY2[1:] and a.authenticated
     assert a.failures == 0
 
 
 def test_change_pin_needs_session_and_valid_pin():
     a = fresh()
-    assert a.change_pin("123456") == P.E_NOT_AUTHENTICATED
+    assert a.change_pin("123456", KEY2) == P.E_NOT_AUTHENTICATED
     login(a, 0, "000000")
-    assert a.change_pin("12345") == P.E_RANGE
-    assert a.change_pin("12a456") == P.E_TYPE
-    assert a.settings.pin == "000000" and not a.dirty
-    assert a.change_pin("123456") == P.OK
-    assert a.settings.pin == "123456" and a.dirty
+    assert a.change_pin("12345", KEY2) == P.E_RANGE
+    assert a.change_pin("12a456", KEY2) == P.E_TYPE
+    assert a.settings.pin == "000000" and a.readout_key == bytes(16)
+    assert a.change_pin("123456", KEY2) == P.OK
+    # a fresh key, byte 0 stepped from the old key's (Instant Readout check byte)
+    assert a.settings.pin == "123456" and a.readout_key == b"\x01" + KEY2[1:]
+    login(a, 0, "123456")
+    assert a.change_pin("000000", b"\xff" * 16) == P.OK
+    assert a.readout_key == b"\x02" + b"\xff" * 15
 
 
 def test_make_puk():

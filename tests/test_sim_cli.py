@@ -82,3 +82,15 @@ def test_list_shows_every_shipped_scenario():
     assert r.returncode == 0
     for f in (ROOT / "boards/sim/scenarios").glob("*.json"):
         assert f.stem in r.stdout
+
+
+@needs_firmware
+def test_real_time_runs_the_asyncio_app_and_prints_status(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    r = bms_sim("--scenario", "idle", "--duration", "2.5", "--plain", "--trace", str(trace))
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = [x for x in r.stdout.splitlines() if x.startswith("t=")]
+    assert len(status) >= 2 and "prot normal" in status[-1]
+    recs = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert len(recs) >= 2 and all(trace_schema.check(x) == [] for x in recs)
+    assert recs[-1]["dsg_fet"] and recs[-1]["sys_ma"] < -4000  # the 5 A load runs

@@ -5,7 +5,8 @@ from mpytest import raises, approx
 
 
 def quiet(n=1, **params):
-    base = {"cell_soc_spread_pct": 0, "cell_capacity_spread_pct": 0}
+    base = {"cell_soc_spread_pct": 0, "cell_capacity_spread_pct": 0,
+            "load_on_load_out": 0, "charger_on_charge_out": 0}
     base.update(params)
     return Plant(n, base)
 
@@ -67,6 +68,21 @@ def test_charger_needs_the_charge_fet_and_tapers_at_its_voltage():
     full.chg_on = True
     run(full, 60000)
     assert full.sys_ma < 30000  # constant voltage: current falls off
+
+
+def test_loads_and_chargers_can_follow_the_outputs():
+    p = quiet(1, soc_pct=50, load_on_load_out=1, charger_on_charge_out=1)
+    p.chg_on = p.dsg_on = True
+    p.load_a = 20.0
+    p.charger_a = 5.0
+    run(p, 200)
+    assert p.sys_ma == 0  # both outputs float: inverter and charger are off
+    p.load_out = True
+    run(p, 200)
+    assert p.sys_ma == -20000
+    p.charge_out = True
+    run(p, 200)
+    assert p.sys_ma == -15000
 
 
 def test_alternator_path_is_one_way():

@@ -160,8 +160,16 @@ def summarize(records, done):
     step = records[1]["t_ms"] - records[0]["t_ms"] if len(records) > 1 else 0
     s["no_charge_s"] = sum(step for r in records if not r["atc"]) / 1000
     s["no_discharge_s"] = sum(step for r in records if not r["atd"]) / 1000
+    # the alternator port changes state often (engage, ramp, follow): count
+    # its time per state instead of listing every change
+    alt_s = {}
+    for r in records:
+        alt_s[r["alt_state"]] = alt_s.get(r["alt_state"], 0) + step / 1000
+    s["alt_states_s"] = alt_s
+    s["alt_changes"] = sum(1 for a, b in zip(records, records[1:]) if a["alt_state"] != b["alt_state"])
     changes = []
-    for key in ("prot_state", "alt_state", "load_out", "charge_out", "prealarm_out", "fuse_ok"):
+    for key in ("prot_state", "chg_fet", "dsg_fet", "load_out", "charge_out", "prealarm_out",
+                "link_ok", "remote_on", "fuse_ok"):
         prev = records[0][key]
         for r in records[1:]:
             if r[key] != prev:
@@ -173,6 +181,8 @@ def summarize(records, done):
     for r in records:
         reasons.update(r["block_chg"])
         reasons.update(r["block_dsg"])
+        reasons.update(r.get("block_alt", ()))
+        reasons.update(r.get("block_sys", ()))
         reasons.update("warn:" + w for w in r["warn"])
     s["reasons"] = sorted(reasons)
     return s
@@ -195,6 +205,8 @@ def print_summary(console, scn, s, max_changes=14):
         tab.add_row("starter min", "%.2f V" % (s["start_min_mv"] / 1000))
         tab.add_row("alternator", "max %.1f A, %.2f Ah delivered" % (
             s["alt_max_ma"] / 1000, s.get("alt_ah", 0)))
+        tab.add_row("alternator port", "%d state changes; %s" % (s["alt_changes"], ", ".join(
+            "%s %.0f s" % kv for kv in sorted(s["alt_states_s"].items(), key=lambda kv: -kv[1]))))
         tab.add_row("MOSFETs max", "%.1f C" % (s["fet_max_dc"] / 10))
         tab.add_row("charge blocked", "%.0f s" % s["no_charge_s"])
         tab.add_row("discharge blocked", "%.0f s" % s["no_discharge_s"])

@@ -7,8 +7,6 @@ from bms import ticks
 
 
 class VirtualClock:
-    realtime = False
-
     def __init__(self, start_ms=0):
         self.now_ms = start_ms
 
@@ -20,8 +18,6 @@ class VirtualClock:
 
 
 class RealClock:
-    realtime = True
-
     def __init__(self):
         self._t0 = time.ticks_ms()
 

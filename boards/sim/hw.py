@@ -105,11 +105,9 @@ class Watchdog:
         self._clock = clock
         self.timeout_ms = timeout_ms
         self.last_feed_ms = clock.ticks_ms()
-        self.fed = 0
 
     def feed(self):
         self.last_feed_ms = self._clock.ticks_ms()
-        self.fed += 1
 
     def starved(self, now_ms):
         from bms.ticks import diff

@@ -45,6 +45,8 @@ PARAMS = {
     "fet_rth_k_per_w": (2.5, 0.1, 50.0, "K/W", "MOSFET heatsink thermal resistance"),
     "fet_tau_s": (90.0, 1.0, 3600.0, "s", "MOSFET heatsink thermal time constant"),
     "ambient_c": (25.0, -40.0, 85.0, "C", "air temperature around the BMS"),
+    "load_on_load_out": (1, 0, 1, "", "1: System+ loads obey the Load disconnect output (inverter remote)"),
+    "charger_on_charge_out": (1, 0, 1, "", "1: System+ chargers obey the Charge disconnect output"),
     "charger_mv": (14200.0, 12000.0, 15000.0, "mV", "constant-voltage level of a System+ charger"),
     "charger_mohm": (20.0, 1.0, 1000.0, "mOhm", "charger voltage droop (CV slope)"),
     "crank_a": (150.0, 0.0, 1000.0, "A", "starter motor current while cranking"),
@@ -116,6 +118,10 @@ class Plant:
         self.cap_as = [0.0] * n
         self.r25 = [p["cell_r_mohm"] / 1000.0] * n
         self.cell_mv = [0] * n  # integer terminal voltages for the battery chain
+        self._ocv = [0.0] * n  # work lists of the slow step
+        self._r_cell = [0.0] * n
+        self._ocv_b = [0.0] * batteries
+        self._r_b = [0.0] * batteries
         self.temp_c = [float(p["temp_c"])] * batteries
         self.bat_a = [0.0] * batteries  # current into each battery
         seed = int(p["seed"]) or 1
@@ -160,6 +166,8 @@ class Plant:
         self.alt_as = 0.0  # charge delivered by the alternator (A s)
         # constants of the fast step
         self._chg_v = p["charger_mv"] / 1000.0
+        self._load_follows = bool(p["load_on_load_out"])
+        self._chg_follows = bool(p["charger_on_charge_out"])
         self._chg_g = 1000.0 / p["charger_mohm"]
         self._fet_sys_r = p["fet_sys_mohm"] / 1000.0
         self._v_reg = p["alt_reg_mv"] / 1000.0
@@ -212,11 +220,13 @@ class Plant:
         v_bank = self.v_bank
         # System+: chargers and loads meet at the port; what is left over
         # flows into or out of the bank only through the FET for that direction.
+        # Loads and chargers wired to the BMS outputs switch with them.
+        charger = self.charger_a if (self.charge_out or not self._chg_follows) else 0.0
         chg_a = 0.0
-        if self.charger_a > 0.0:
+        if charger > 0.0:
             chg_a = (self._chg_v - v_bank) * self._chg_g
-            chg_a = 0.0 if chg_a < 0.0 else (self.charger_a if chg_a > self.charger_a else chg_a)
-        net = chg_a - self.load_a
+            chg_a = 0.0 if chg_a < 0.0 else (charger if chg_a > charger else chg_a)
+        net = chg_a - (self.load_a if (self.load_out or not self._load_follows) else 0.0)
         if (net > 0.0 and self.chg_on) or (net < 0.0 and self.dsg_on):
             self.sys_a = net
             self.v_sys = v_bank + net * self._fet_sys_r
@@ -227,7 +237,7 @@ class Plant:
             self.sys_a = 0.0
             # port cut off: a charger holds its own voltage unless the
             # loads take more than it gives
-            self.v_sys = self._chg_v if (self.charger_a > 0.0 and net >= 0.0) else 0.0
+            self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
         # starter node: the alternator regulates its voltage up to its
         # current capability; beyond that the starter battery sags
         drawn = self.alt_a
@@ -317,57 +327,62 @@ class Plant:
 
     def _update_cells(self, i_bank, dt=0.0):
         """Share the bank current between batteries, integrate SoC, balance,
-        and work out the bank's Thevenin equivalent (v0, r) for the fast step."""
+        and work out the bank's Thevenin equivalent (v0, r) for the fast step.
+        Each cell's OCV is looked up once, at the state before this step."""
         p = self.p
         soc = self.soc
-        # v0/r of each battery at the state before this step
+        cap = self.cap_as
+        ocv = self._ocv
+        r_cell = self._r_cell
+        n = self.batteries
+        ocv_b = self._ocv_b
+        r_b = self._r_b
         g_sum = 0.0
         gv_sum = 0.0
-        n = self.batteries
-        ocv_b = [0.0] * n
-        r_b = [0.0] * n
         for b in range(n):
             t = self.temp_c[b]
             cold = 1.0 + 0.03 * (25.0 - t) if t < 25.0 else 1.0
             v = 0.0
             r = self.wire_ohm
             for i in range(b * 4, b * 4 + 4):
-                v += ocv_mv(soc[i])
-                r += self.r25[i] * cold
-            ocv_b[b] = v / 1000.0
+                o = ocv_mv(soc[i])
+                ocv[i] = o
+                v += o
+                rc = self.r25[i] * cold
+                r_cell[i] = rc
+                r += rc
+            vb = v / 1000.0
+            ocv_b[b] = vb
             r_b[b] = r
             g_sum += 1.0 / r
-            gv_sum += ocv_b[b] / r
+            gv_sum += vb / r
         v0 = gv_sum / g_sum
         r_bank = 1.0 / g_sum
         v_bank = v0 + i_bank * r_bank
-        bal = p["balance_ma"] / 1000.0
+        bal_q = p["balance_ma"] / 1000.0 * dt
         bal_mv = p["balance_start_mv"]
+        mv = self.cell_mv
         for b in range(n):
             ib = (v_bank - ocv_b[b]) / r_b[b]
             self.bat_a[b] = ib
-            t = self.temp_c[b]
-            cold = 1.0 + 0.03 * (25.0 - t) if t < 25.0 else 1.0
-            lo_i = b * 4
+            lo_i = hi_i = b * 4
             for i in range(b * 4, b * 4 + 4):
                 if dt:
-                    soc[i] += ib * dt / self.cap_as[i]
-                    if soc[i] < SOC_MIN:
-                        soc[i] = SOC_MIN
-                    elif soc[i] > SOC_MAX:
-                        soc[i] = SOC_MAX
-                self.cell_mv[i] = int(ocv_mv(soc[i]) + ib * self.r25[i] * cold * 1000.0)
-                if self.cell_mv[i] < self.cell_mv[lo_i]:
+                    x = soc[i] + ib * dt / cap[i]
+                    soc[i] = SOC_MIN if x < SOC_MIN else (SOC_MAX if x > SOC_MAX else x)
+                mv[i] = int(ocv[i] + ib * r_cell[i] * 1000.0)
+                if mv[i] < mv[lo_i]:
                     lo_i = i
+                if mv[i] > mv[hi_i]:
+                    hi_i = i
             # active balancer: a cell well above the lowest one, and above
             # the start level, moves charge to the lowest cell
-            if dt and bal > 0.0:
-                lo_mv = self.cell_mv[lo_i]
+            if bal_q > 0.0 and mv[hi_i] > bal_mv:
+                lo_mv = mv[lo_i]
                 for i in range(b * 4, b * 4 + 4):
-                    if self.cell_mv[i] > bal_mv and self.cell_mv[i] > lo_mv + 10:
-                        q = bal * dt
-                        soc[i] -= q / self.cap_as[i]
-                        soc[lo_i] += q / self.cap_as[lo_i]
+                    if mv[i] > bal_mv and mv[i] > lo_mv + 10:
+                        soc[i] -= bal_q / cap[i]
+                        soc[lo_i] += bal_q / cap[lo_i]
         self._v0 = v0
         self._r_bank = r_bank
         self._g_path = 1.0 / ((self.p["alt_wire_mohm"] + self.p["fet_alt_mohm"]) / 1000.0 + r_bank)

@@ -43,6 +43,7 @@ class Run:
             self._ev += 1
 
     def after_tick(self, ctl):
+        self.board.readout.step(self.t_ms, ctl)
         if self.trace and self.trace.due(self.t_ms):
             self.trace.write(T.record(self.t_ms, self.board, ctl))
         if self.board.wdt.starved(self.clock.ticks_ms()):
@@ -152,17 +153,19 @@ def main(argv):
         o = _args(argv)
         scn = SC.load(o["scenario"])
         duration_ms = int(float(o["duration"]) * 1000) if o["duration"] else None
+        trace_ms = int(o["trace-ms"])
+        status_ms = int(o["status-ms"])
     except (SC.ScenarioError, ValueError) as e:
         sys.stdout.write(ERROR + str(e) + "\n")
         return 2
     stream = open(o["trace"], "w") if o["trace"] else None
     try:
         if o["fast"]:
-            run, ctl, wall_ms = run_fast(scn, duration_ms, stream, int(o["trace-ms"]), o["store"])
+            run, ctl, wall_ms = run_fast(scn, duration_ms, stream, trace_ms, o["store"])
             totals = run.totals(ctl, wall_ms)
         else:
-            run, ctl, totals = run_realtime(scn, duration_ms, stream, int(o["trace-ms"]),
-                                            int(o["status-ms"]), o["store"])
+            run, ctl, totals = run_realtime(scn, duration_ms, stream, trace_ms, status_ms,
+                                            o["store"])
     finally:
         if stream:
             stream.close()

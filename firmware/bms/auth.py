@@ -2,15 +2,13 @@
 # port has no BLE pairing): challenge-response with HMAC-SHA256 over a fresh
 # device nonce, a session per connection, a lockout that grows with failures and
 # a PUK that resets the PIN. Pure logic: random bytes and time come in as
-# arguments; the app persists `failures` and `puk` when `dirty`. The Instant
-# Readout key lives with the readout (drivers/ble_readout.py): the service
-# renews it after a PIN change or a PUK reset.
+# arguments; the app persists `failures`, `puk` and `readout_key` when `dirty`.
 import hashlib
 
 try:
     from micropython import const
 except ImportError:  # CPython: bmsctl uses proof() for the client side
-    def const(x):  # type: ignore[misc]
+    def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
 from bms import settings as S
@@ -23,6 +21,7 @@ MAX_LOCK_MS = const(3600000)
 NONCE_TTL_MS = const(30000)
 DEFAULT_PIN = "000000"
 PUK_DIGITS = const(8)
+KEY_LEN = const(16)
 
 
 def hmac_sha256(key, msg):
@@ -67,11 +66,12 @@ def lock_ms(failures):
 
 
 class Auth:
-    def __init__(self, settings, puk, failures=0):
+    def __init__(self, settings, puk, readout_key, failures=0):
         self.settings = settings  # the PIN lives in settings.pin
         self.puk = puk
+        self.readout_key = bytes(readout_key)
         self.failures = failures
-        self.dirty = False  # failures, PIN or PUK changed: persist
+        self.dirty = False  # failures, PIN, PUK or key changed: persist
         self.authenticated = False
         self._nonce = None
         self._nonce_ms = 0
@@ -105,11 +105,11 @@ class Auth:
     def prove_pin(self, now_ms, mac):
         return self._prove(now_ms, mac, self.settings.pin, P.PIN_LABEL)
 
-    def prove_puk(self, now_ms, mac):
-        """A right PUK resets the PIN to 000000 and opens a session."""
+    def prove_puk(self, now_ms, mac, new_key):
+        """A right PUK resets the PIN to 000000 and renews the readout key."""
         code = self._prove(now_ms, mac, self.puk, P.PUK_LABEL)
         if code == P.OK:
-            self._set_pin(DEFAULT_PIN)
+            self._set_pin(DEFAULT_PIN, new_key)
         return code
 
     def _prove(self, now_ms, mac, secret, label):
@@ -134,18 +134,25 @@ class Auth:
         self.authenticated = False
         self._nonce = None
 
-    def change_pin(self, pin):
-        """New PIN (six digits); needs a session."""
+    def change_pin(self, pin, new_key):
+        """New PIN (six digits) and a new readout key; needs a session."""
         if not self.authenticated:
             return P.E_NOT_AUTHENTICATED
         code, _msg = S.check_value(S.BY_NAME["pin"], pin)
         if code:
             return code
-        self._set_pin(pin)
+        self._set_pin(pin, new_key)
         return P.OK
 
-    def _set_pin(self, pin):
+    def _set_pin(self, pin, new_key):
+        if len(new_key) != KEY_LEN:
+            raise ValueError("readout key must be %d bytes" % KEY_LEN)
         errors = self.settings.update({"pin": pin})
         if errors:
             raise ValueError(errors[0][2])
+        key = bytearray(new_key)
+        # byte 0 is the readers' key check: stepping it makes readers holding the
+        # old key report a mismatch instead of decoding garbage
+        key[0] = (self.readout_key[0] + 1) & 0xFF
+        self.readout_key = bytes(key)
         self.dirty = True

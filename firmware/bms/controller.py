@@ -24,7 +24,7 @@ class Controller:
         self.meas = Measurements()
         self.pack = Pack()
         self.decoder = Decoder(self.pack)
-        self.master = LinkMaster()
+        self.master = LinkMaster(settings.scan_period_ms, settings.link_baud)  # baud: restart setting
         self.remote = Remote()
         self.protection = Protection(settings)
         self.alternator = AlternatorPort(settings)
