@@ -13,7 +13,6 @@ from bms import protocol as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms.protection import LOW_POWER  # noqa: E402
 from drivers.ble_app import BleApp, SETTINGS_FILE  # noqa: E402
-from drivers.ble_readout import BleReadout  # noqa: E402
 from drivers.storage import Store  # noqa: E402
 from memfs import MemFs  # noqa: E402
 
@@ -34,7 +33,7 @@ def board():
 
 def test_status_cells_history_from_the_real_controller():
     app = board()
-    ble = BleApp(app, Store("", MemFs()), None, rand)
+    ble = BleApp(app, Store("", MemFs()), False, rand)
     st = P.decode_status(ble.status_bytes())
     pack = app.controller.pack
     assert st["configured"] == pack.configured and st["min_cell_mv"] == pack.min_cell_mv
@@ -49,7 +48,7 @@ def test_status_cells_history_from_the_real_controller():
 def test_settings_and_secrets_persist_across_boot():
     fs = MemFs()
     app = board()
-    ble = BleApp(app, Store("", fs), None, rand)
+    ble = BleApp(app, Store("", fs), False, rand)
     puk = ble.auth.puk
     assert ble.problems == [] and len(puk) == 8
     assert ble.apply_settings({"battery_count": 1, "device_name": "Boat"}) == []
@@ -58,22 +57,23 @@ def test_settings_and_secrets_persist_across_boot():
     ble.auth.dirty = True
     ble.save_auth()
     app2 = board()
-    ble2 = BleApp(app2, Store("", fs), None, rand)
+    ble2 = BleApp(app2, Store("", fs), False, rand)
     assert app2.settings.device_name == "Boat" and app2.settings.cell_ov_mv == 3750
     assert ble2.auth.puk == puk and ble2.auth.failures == 5
+    assert ble2.auth.readout_key == ble.auth.readout_key
     assert ble2.auth.hello(0, bytes(16)) == P.E_LOCKED_OUT  # the lockout came back
     # a corrupt file: the last good copy
     raw = bytearray(fs.files[SETTINGS_FILE])
     raw[10] ^= 1
     fs.files[SETTINGS_FILE] = bytes(raw)
-    ble3 = BleApp(board(), Store("", fs), None, rand)
+    ble3 = BleApp(board(), Store("", fs), False, rand)
     assert ble3.settings.device_name == "Boat"
     assert "settings.bin.bak" in ble3.store.problems[0]
 
 
 def test_commands_reach_the_controller():
     app = board()
-    ble = BleApp(app, Store("", MemFs()), None, rand)
+    ble = BleApp(app, Store("", MemFs()), False, rand)
     prot = app.controller.protection
     assert prot.state != LOW_POWER and ble.command(P.CMD_WAKE) == P.E_REFUSED
     prot.oc_trips = 2
@@ -86,17 +86,17 @@ def test_commands_reach_the_controller():
     assert ble.command(P.CMD_RESTART) == P.OK and asked == [1]
 
 
-def test_readout_key_renewed_on_pin_change():
+def test_readout_payload_follows_the_key():
     app = board()
     store = Store("", MemFs())
-    ro = BleReadout(store, app.controller, rand)
-    ble = BleApp(app, store, ro, rand)
-    key = ble.readout_key()
-    assert len(key) == 16
-    ble.auth.hello(0, bytes(16))
-    ble.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)))
-    assert ble.auth.change_pin("112233") == P.OK
-    ble.renew_readout_key()
-    assert ble.readout_key() != key
+    ble = BleApp(app, store, True, rand)
+    key = ble.auth.readout_key
     adv, resp = ble.adv_payload()
     assert len(adv) <= 31 and len(resp) <= 31
+    ble.auth.hello(0, bytes(16))
+    ble.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)))
+    assert ble.auth.change_pin("112233", bytes(16)) == P.OK
+    ble.save_auth()
+    assert ble.auth.readout_key != key
+    again = BleApp(board(), store, False, rand)  # the new key is stored
+    assert again.auth.readout_key == ble.auth.readout_key and again.settings.pin == "112233"

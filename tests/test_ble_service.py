@@ -146,8 +146,8 @@ async def test_commands_and_secrets():
     code, _op, puk = P.parse_response(await phone.request(P.COMMAND_UUID, b"\x07"))
     assert puk == b"24681357"
     assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05654321"))[0] == P.OK
-    assert app.settings.pin == "654321" and app.key != bytes(range(16))
-    assert app.auth_saves >= 1  # the new PIN was persisted
+    assert app.settings.pin == "654321" and app.auth.readout_key != bytes(range(16))
+    assert app.auth_saves >= 1  # the new PIN and key were persisted
     await bye(phone)
     # secrets vanish with the session; the new PIN is needed now
     assert bluetooth.BLE().gatts_read(phone.handle(P.COMMAND_UUID)) == b""

@@ -3,7 +3,7 @@ from bms import settings as S
 from bms import settingsfile as F
 from mpytest import raises
 
-SECRETS = {"puk": "12345678", "failures": 2}
+SECRETS = {"puk": "12345678", "readout_key": bytes(range(16)), "failures": 2}
 
 
 def test_round_trip():
@@ -46,8 +46,9 @@ def test_invalid_stored_values_fall_back_reported():
 
 
 def test_bad_secrets_rejected():
-    for bad in ({"puk": "1234", "failures": 0}, {"puk": "1234567x", "failures": 0},
-                {"puk": "12345678", "failures": -1}, {"puk": "12345678", "failures": "2"}):
+    for bad in ({"puk": "1234", "readout_key": bytes(16), "failures": 0},
+                {"puk": "12345678", "readout_key": bytes(15), "failures": 0},
+                {"puk": "12345678", "readout_key": bytes(16), "failures": -1}):
         with raises(ValueError):
             F.decode(F.encode(S.Settings().values(), bad))
 
@@ -57,12 +58,12 @@ def test_load_first_boot_corrupt_and_snapshot():
     rand = lambda n: bytes((i * 7 + 3) % 250 for i in range(n))  # noqa: E731
     values, secrets, problems = F.load(None, rand)
     assert values == S.Settings().values() and problems == []
-    assert len(secrets["puk"]) == 8 and secrets["puk"].isdigit()
+    assert len(secrets["puk"]) == 8 and len(secrets["readout_key"]) == 16
     values, secrets2, problems = F.load(b"garbage", rand)
     assert "defaults used" in problems[0]
     s = S.Settings()
     s.update({"battery_count": 3})
-    a = Auth(s, secrets["puk"], 5)
+    a = Auth(s, secrets["puk"], secrets["readout_key"], 5)
     values, secrets3, problems = F.load(F.snapshot(s, a), rand)
     assert values["battery_count"] == 3 and secrets3["failures"] == 5 and problems == []
     assert secrets3["puk"] == secrets["puk"]

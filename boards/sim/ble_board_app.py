@@ -3,14 +3,12 @@
 # served through BleApp, so
 # `bmsctl --sim boards.sim.ble_board_app` talks to the whole firmware.
 import asyncio
-import os
 
 import app as firmware_app
 from boards.sim import runner
 from boards.sim import scenario as SC
 from boards.sim.clock import RealClock
 from drivers.ble_app import BleApp
-from drivers.ble_readout import BleReadout
 
 _LONG_MS = 1000000000  # runs until the bridge ends
 STORE_DIR = "/tmp/bms-ble-bridge-store"
@@ -21,5 +19,4 @@ def make_app(scenario="idle"):
     app = firmware_app.App(run.board, run.clock.ticks_ms)
     asyncio.create_task(runner._plant_task(run, app, _LONG_MS))
     asyncio.create_task(app.control())
-    readout = BleReadout(run.board.store, app.controller, os.urandom)
-    return BleApp(app, run.board.store, readout)
+    return BleApp(app, run.board.store)

@@ -6,6 +6,7 @@
 import hashlib
 import json
 import struct
+from binascii import hexlify, unhexlify
 
 from bms import settings as S
 
@@ -19,10 +20,11 @@ def _digest(data):
 
 
 def encode(values, secrets):
-    """values: {name: value}; secrets: {'puk', 'failures'}."""
+    """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
     body = json.dumps({
         "settings": values,
         "puk": secrets["puk"],
+        "readout_key": hexlify(secrets["readout_key"]).decode(),
         "failures": secrets["failures"],
     }).encode()
     head = MAGIC + struct.pack("<H", len(body))
@@ -46,11 +48,13 @@ def decode(data):
     try:
         doc = json.loads(data[_HEAD:_HEAD + n])
         stored = doc["settings"]
-        secrets = {"puk": doc["puk"], "failures": doc["failures"]}
+        secrets = {"puk": doc["puk"], "readout_key": unhexlify(doc["readout_key"]),
+                   "failures": doc["failures"]}
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError("settings file: bad body (%s)" % e)
     puk, failures = secrets["puk"], secrets["failures"]
     if (not isinstance(puk, str) or len(puk) != 8 or not puk.isdigit()
+            or len(secrets["readout_key"]) != 16
             or not isinstance(failures, int) or not 0 <= failures < 1000000):
         raise ValueError("settings file: bad secrets")
     if not isinstance(stored, dict):
@@ -75,9 +79,9 @@ def decode(data):
 
 
 def new_secrets(rand):
-    """Secrets for a first boot: a PUK from the RNG."""
+    """Secrets for a first boot: a PUK and a readout key from the RNG."""
     from bms.auth import make_puk
-    return {"puk": make_puk(rand(32)), "failures": 0}
+    return {"puk": make_puk(rand(32)), "readout_key": bytes(rand(16)), "failures": 0}
 
 
 def load(blob, rand):
@@ -96,4 +100,5 @@ def load(blob, rand):
 
 def snapshot(settings, auth):
     """The blob for the current Settings and Auth (write it when it differs)."""
-    return encode(settings.values(), {"puk": auth.puk, "failures": auth.failures})
+    return encode(settings.values(), {"puk": auth.puk, "readout_key": auth.readout_key,
+                                      "failures": auth.failures})

@@ -1,8 +1,9 @@
 # The app side of the BLE service seam (drivers/ble_service.py) built from the
-# firmware's App (settings, controller, history), the board's Store and the
-# Instant Readout (drivers/ble_readout.py). It also owns the settings file:
-# restored at construction, saved whenever a setting, the PIN, the PUK or the
-# failure count changes (the Store skips unchanged bytes).
+# firmware's App (settings, controller, history) and the board's Store, with
+# the Instant Readout (drivers/ble_readout.py) as the advertised payload. It
+# also owns the settings file: restored at construction, saved whenever a
+# setting, the PIN, the PUK, the readout key or the failure count changes
+# (the Store skips unchanged bytes).
 import os
 
 from bms import protocol as P
@@ -14,18 +15,22 @@ SETTINGS_FILE = "settings.bin"
 
 
 class BleApp:
-    def __init__(self, app, store, readout=None, rand=os.urandom, restart=None):
+    def __init__(self, app, store, readout=True, rand=os.urandom, restart=None):
         self.app = app
         self.settings = app.settings
         self.store = store
-        self.readout = readout
         self.rand = rand
         self.restart = restart  # called for the restart command (the app delays it)
         values, secrets, self.problems = F.load(store.read(SETTINGS_FILE), rand)
         errors = self.settings.update(values)
         if errors:  # load() already checked every rule: only a newer schema gets here
             self.problems.append("stored settings refused: " + errors[0][2])
-        self.auth = Auth(self.settings, secrets["puk"], secrets["failures"])
+        self.auth = Auth(self.settings, secrets["puk"], secrets["readout_key"],
+                         secrets["failures"])
+        self.readout = None
+        if readout:  # needs cryptolib: every board has it
+            from drivers.ble_readout import BleReadout
+            self.readout = BleReadout(app.controller, self.auth, rand)
         self.save()
 
     def save(self):
@@ -70,18 +75,7 @@ class BleApp:
             return P.E_UNKNOWN_OP
         return P.OK
 
-    def readout_key(self):
-        if self.readout is None:
-            raise OSError("no Instant Readout on this board")
-        return self.readout.key
-
-    def renew_readout_key(self):
-        self.save()  # the new PIN first: it is what the owner just chose
-        if self.readout is not None:
-            self.readout.new_key(self.rand(16))
-
     def adv_payload(self):
         if self.readout is None:
             return None
-        self.readout.refresh()
-        return self.readout.adv_data(), self.readout.resp_data()
+        return self.readout.payload()

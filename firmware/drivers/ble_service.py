@@ -9,8 +9,6 @@
 #   app.history_page(page)       (bytes, more) or None past the end
 #   app.apply_settings(changes)  Settings.update semantics + persisting
 #   app.command(code)            result code for clear alarms/history, wake, restart
-#   app.readout_key()            the Instant Readout key (16 bytes)
-#   app.renew_readout_key()      a new key after a PIN change or PUK reset
 #   app.save_auth()              persist the PIN/PUK/failure count (auth.dirty)
 #   app.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
@@ -74,9 +72,7 @@ class BleService:
         elif op == P.AUTH_PIN and len(data) == 1 + P.MAC_LEN:
             code = auth.prove_pin(now, bytes(data[1:]))
         elif op == P.AUTH_PUK and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_puk(now, bytes(data[1:]))
-            if code == P.OK:  # the PIN is back to 000000: a new readout key too
-                self.app.renew_readout_key()
+            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16))
         elif op == P.AUTH_STATE and len(data) == 1:
             code = P.OK
         elif op in (P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.AUTH_STATE):
@@ -121,14 +117,11 @@ class BleService:
                 pin = arg.decode()
             except UnicodeError:
                 return P.response(P.E_MALFORMED, op)
-            code = auth.change_pin(pin)
-            if code == P.OK:  # every PIN change makes a new readout key
-                self.app.renew_readout_key()
-            return P.response(code, op)
+            return P.response(auth.change_pin(pin, self.rand(16)), op)
         if arg:
             return P.response(P.E_MALFORMED, op)
         if op == P.CMD_READ_READOUT_KEY:
-            return P.response(P.OK, op, bytes(self.app.readout_key()))
+            return P.response(P.OK, op, auth.readout_key)
         if op == P.CMD_READ_PUK:
             return P.response(P.OK, op, auth.puk.encode())
         if op in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE, P.CMD_RESTART):

@@ -32,8 +32,7 @@ def make_controller():
 class App:
     def __init__(self, failures=0):
         self.settings = Settings()
-        self.auth = Auth(self.settings, "24681357", failures)
-        self.key = bytes(range(16))
+        self.auth = Auth(self.settings, "24681357", bytes(range(16)), failures)
         self.ctl = make_controller()
         self.commands = []
         self.applied = []
@@ -57,12 +56,6 @@ class App:
     def save_auth(self):
         self.auth.dirty = False
         self.auth_saves += 1
-
-    def readout_key(self):
-        return self.key
-
-    def renew_readout_key(self):
-        self.key = bytes((self.key[0] + 1,)) + self.key[1:]
 
     def apply_settings(self, changes):
         errors = self.settings.update(changes)

@@ -25,7 +25,7 @@ from drivers.ble_service import BleService  # noqa: E402
 class _App:
     def __init__(self):
         self.settings = Settings()
-        self.auth = A.Auth(self.settings, "12345678")
+        self.auth = A.Auth(self.settings, "12345678", bytes(16))
 
     def status_bytes(self):
         return bytes(P.STATUS_LEN)
@@ -38,12 +38,6 @@ class _App:
 
     def save_auth(self):
         self.auth.dirty = False
-
-    def readout_key(self):
-        return bytes(16)
-
-    def renew_readout_key(self):
-        pass  # the readout is not part of this measurement
 
     def apply_settings(self, changes):
         return self.settings.update(changes)
