@@ -21,8 +21,8 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
+from drivers.ble_app import BleApp  # noqa: E402
 from bms import protocol as P  # noqa: E402
-from bms.auth import Auth, make_puk  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
 _NOTIFY_POLL_MS = 10
@@ -36,51 +36,6 @@ def _hex(b):
     return binascii.hexlify(bytes(b)).decode()
 
 
-_HISTORY_PAGE = 177  # longest history page body (docs/ble-protocol.md)
-
-
-class BleSeam:
-    """The app side of drivers/ble_service.py's seam, over the real App's
-    objects. firmware/app.py does not offer it yet; this is the glue it needs
-    (move it there). Restart cannot restart the simulator: refused."""
-
-    def __init__(self, app):
-        self.app = app
-        self.settings = app.settings
-        self.auth = Auth(app.settings, make_puk(os.urandom(32)), os.urandom(16))
-
-    def status_bytes(self):
-        return P.encode_status(self.app.controller)
-
-    def cells_bytes(self, first):
-        return P.encode_cells(self.app.controller.pack, first)
-
-    def history_page(self, page):
-        blob = self.app.history.to_bytes()  # bms/history.py's own layout
-        start = page * _HISTORY_PAGE
-        if start >= len(blob):
-            return None
-        end = start + _HISTORY_PAGE
-        return blob[start:end], end < len(blob)
-
-    def apply_settings(self, changes):
-        return self.settings.update(changes)
-
-    def command(self, code):
-        ctl = self.app.controller
-        if code == P.CMD_CLEAR_ALARMS:
-            ctl.protection.clear_alarms()
-        elif code == P.CMD_CLEAR_HISTORY:
-            self.app.history.clear()
-        elif code == P.CMD_WAKE:
-            if ctl.protection.STATE_NAMES[ctl.protection.state] != "low_power_off":
-                return P.E_REFUSED
-            ctl.protection.wake()
-        else:
-            return P.E_REFUSED
-        return P.OK
-
-
 class Bridge:
     def __init__(self, scenario, store_dir, mtu):
         scn = SC.load(scenario)
@@ -89,8 +44,8 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.seam = self.app if hasattr(self.app, "status_bytes") else BleSeam(self.app)
-        self.service = BleService(self.seam, clock=self.run.clock.ticks_ms)
+        self.ble = BleApp(self.app, self.run.board.store)
+        self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None
         self.seen = 0  # notifications already forwarded
