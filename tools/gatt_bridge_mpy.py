@@ -80,7 +80,7 @@ class Bridge:
             self.seen = 0
             await asyncio.sleep_ms(5)
             self.phone.exchange_mtu(self.mtu)
-            return {"name": self.seam.settings.device_name}
+            return {"name": self.ble.settings.device_name}
         if op == "disconnect":
             if self.phone is not None:
                 self.phone.disconnect()
