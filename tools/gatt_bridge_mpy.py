@@ -41,10 +41,12 @@ class Bridge:
         scn = SC.load(scenario)
         self.run = runner.Run(scn, RealClock(), _LONG_MS, None, 1000, store_dir)
         self.app = firmware_app.App(self.run.board, self.run.clock.ticks_ms)
-        errors = self.app.settings.update(scn.settings)
+        self.ble = BleApp(self.app, self.run.board.store)
+        # BleApp restores the settings file; the scenario's settings (battery
+        # count etc.) describe the simulated plant, so they go on top of it.
+        errors = self.ble.apply_settings(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.ble = BleApp(self.app, self.run.board.store)
         self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None

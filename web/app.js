@@ -142,7 +142,7 @@ async function saveSettings(ev) {
 
 async function loadHistory() {
   try {
-    renderHistory(await app.bms.historyPages(), app.schema);
+    renderHistory(await app.bms.history(), app.schema, app.status ? app.status.uptime_ms : null);
   } catch (e) {
     $('hist-log').textContent = 'Could not read history: ' + e.message;
   }

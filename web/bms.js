@@ -101,17 +101,20 @@ export class Bms {
     return Array.from(body, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
-  // Raw history pages (layout: bms/history.py) until the device says no more.
+  // {counters, events} from every history page.
+  async history() {
+    return P.decodeHistory(await this.historyPages());
+  }
+
+  // History page bodies (page 0: counters, then events) until the device says no more.
   async historyPages() {
     const pages = [];
-    for (let page = 0; page < 64; page++) {
-      const { code, body } = P.parseResponse(await this.request('history', Uint8Array.of(page)));
-      if (code) {
-        if (code === 3 && page > 0) break;
-        throw new DeviceError(P.errorName(code, this.schema), code);
-      }
-      pages.push(body.subarray(1));
-      if (!body[0]) break;
+    for (let page = 0; page < 256; page++) {
+      const r = P.decodeHistoryPage(await this.request('history', Uint8Array.of(page)));
+      if (r.code) throw new DeviceError(P.errorName(r.code, this.schema), r.code);
+      if (r.page !== page) throw new DeviceError('history: answer for page ' + r.page, P.E_MALFORMED);
+      pages.push(r.body);
+      if (!r.more) break;
     }
     return pages;
   }

@@ -1,48 +1,54 @@
-// History tab: the counters and the event log, decoded from the blob that
-// bms/history.py defines (to_bytes: header "<2sBBB12i", 32 entries "<iBii",
-// CRC-16), which the device serves in pages.
+// History tab: the lifetime counters and the event log (bms/history.py), as
+// the device serves them in history pages (protocol.js decodeHistory).
 const $ = (id) => document.getElementById(id);
-const LOG_LEN = 32, HEAD = 2 + 3 + 12 * 4, ENTRY = 13, EV_WARN = 32;
+const EV_WARN = 32; // event code: reason bit, or EV_WARN + warning bit
+const UNSEEN = 32767; // min/max before any battery data (history.py UNSEEN_MIN/MAX)
+const TICKS_MASK = 0x3FFFFFFF, TICKS_HALF = 0x20000000; // bms/ticks.py
+
+const V = (mv) => (mv / 1000).toFixed(3) + ' V';
+const C = (dc) => (dc / 10).toFixed(1) + ' °C';
+const A = (ma) => (ma / 1000).toFixed(1) + ' A';
 
 const COUNTERS = [
   ['lvd', 'Low-voltage disconnects'], ['hv_stops', 'High-voltage charge stops'],
   ['low_temp', 'Low-temperature stops'], ['high_temp', 'High-temperature stops'],
   ['data_losses', 'Battery data losses'], ['oc_trips', 'Overcurrent trips'],
-  ['min_cell_mv', 'Lowest cell ever', (v) => (v / 1000).toFixed(3) + ' V'],
-  ['max_cell_mv', 'Highest cell ever', (v) => (v / 1000).toFixed(3) + ' V'],
-  ['min_temp_dc', 'Lowest temperature', (v) => (v / 10).toFixed(1) + ' °C'],
-  ['max_temp_dc', 'Highest temperature', (v) => (v / 10).toFixed(1) + ' °C'],
+  ['min_cell_mv', 'Lowest cell ever', V], ['max_cell_mv', 'Highest cell ever', V],
+  ['min_temp_dc', 'Lowest temperature', C], ['max_temp_dc', 'Highest temperature', C],
   ['alt_mah', 'Alternator charge', (v) => (v / 1000).toFixed(1) + ' Ah'],
 ];
-const UNSEEN = 32767;
 
-export function decodeHistory(blob) {
-  const dv = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  if (blob.length < HEAD + LOG_LEN * ENTRY || blob[0] !== 0x42 || blob[1] !== 0x48) {
-    throw new Error('unknown history format');
-  }
-  const count = blob[3], head = blob[4];
-  const counters = {};
-  COUNTERS.forEach(([k], i) => { counters[k] = dv.getInt32(5 + 4 * i, true); });
-  const events = [];
-  for (let k = 0; k < count; k++) {
-    const o = HEAD + ((head - count + k + LOG_LEN) % LOG_LEN) * ENTRY;
-    events.push({ ms: dv.getInt32(o, true), code: dv.getUint8(o + 4), mask: dv.getInt32(o + 5, true),
-      value: dv.getInt32(o + 9, true) });
-  }
-  return { counters, events };
-}
+// What each event's value is (history.py _events): shown where it says something.
+const EVENT_VALUE = {
+  cell_uv: V, cell_uv_emergency: V, cell_ov: V, prealarm: V,
+  temp_low_charge: C, temp_high_charge: C, temp_high_discharge: C, bms_overtemp: C,
+  overcurrent: A, oc_lockout: A,
+};
 
 function eventName(code, names) {
   const n = code >= EV_WARN ? (names.warnings || [])[code - EV_WARN] : (names.reasons || [])[code];
-  return (n || 'event ' + code).replace(/_/g, ' ');
+  return n || 'event ' + code;
 }
 
-export function renderHistory(pages, schema) {
-  const blob = new Uint8Array(pages.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of pages) { blob.set(p, o); o += p.length; }
-  const { counters, events } = decodeHistory(blob);
+function ago(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  return `${(s / 3600).toFixed(1)} h ago`;
+}
+
+// nowMs: the device's tick of the last status (uptime_ms), for "... ago"; an
+// event from before the last restart has a tick from the older clock, so an
+// event "in the future" is shown by its tick alone.
+function when(ms, nowMs) {
+  if (nowMs != null) {
+    const d = ((nowMs - ms + TICKS_HALF) & TICKS_MASK) - TICKS_HALF;
+    if (d >= 0) return ago(d);
+  }
+  return `at ${Math.round(ms / 1000)} s`;
+}
+
+export function renderHistory({ counters, events }, schema, nowMs) {
   const rows = [];
   for (const [k, label, fmt] of COUNTERS) {
     const v = counters[k];
@@ -54,9 +60,11 @@ export function renderHistory(pages, schema) {
   }
   $('hist-counters').replaceChildren(...rows);
   const names = schema.names || {};
-  const items = events.reverse().map((e) => {
+  const items = events.slice().reverse().map((e) => {
+    const name = eventName(e.code, names);
+    const fmt = EVENT_VALUE[name];
     const li = document.createElement('li');
-    li.textContent = `${(e.ms / 1000).toFixed(0)} s: ${eventName(e.code, names)}`;
+    li.textContent = `${when(e.time_ms, nowMs)}: ${name.replace(/_/g, ' ')}${fmt ? ' (' + fmt(e.value) + ')' : ''}`;
     return li;
   });
   if (!items.length) {

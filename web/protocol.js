@@ -89,6 +89,39 @@ export function decodeCells(data) {
   return { first: op, total, batteries };
 }
 
+// -- history: request page u8; response code, page, more u8, body.
+// Page 0: the counters, i32 each; pages 1..: events of 13 bytes
+// (time_ms i32, code u8, reason mask u32, value i32), oldest first.
+export const HISTORY_COUNTERS = ['lvd', 'hv_stops', 'low_temp', 'high_temp', 'data_losses', 'oc_trips',
+  'min_cell_mv', 'max_cell_mv', 'min_temp_dc', 'max_temp_dc', 'alt_mah'];
+export const EVENT_LEN = 13;
+
+export function decodeHistoryPage(data) {
+  const { code, op, body } = parseResponse(data);
+  if (code) return { code, page: op };
+  if (!body.length) throw new Error('history: response too short');
+  return { code, page: op, more: body[0] === 1, body: body.subarray(1) };
+}
+
+// Page bodies (page 0 first) -> {counters, events}, as protocol.py decode_history.
+export function decodeHistory(pages) {
+  const head = u8(pages[0]);
+  if (head.length !== 4 * HISTORY_COUNTERS.length) throw new Error('history: bad counters page');
+  const hv = view(head), counters = {};
+  HISTORY_COUNTERS.forEach((k, i) => { counters[k] = hv.getInt32(4 * i, true); });
+  const events = [];
+  for (const p of pages.slice(1)) {
+    const b = u8(p);
+    if (b.length % EVENT_LEN) throw new Error('history: bad event page length');
+    const dv = view(b);
+    for (let o = 0; o < b.length; o += EVENT_LEN) {
+      events.push({ time_ms: dv.getInt32(o, true), code: dv.getUint8(o + 4), mask: dv.getUint32(o + 5, true),
+        value: dv.getInt32(o + 9, true) });
+    }
+  }
+  return { counters, events };
+}
+
 // -- settings records: id u8, then i32 LE or len u8 + ASCII
 const isText = (e) => e.type === 'text' || e.type === 'pin';
 
