@@ -3,6 +3,8 @@ is installable and offline-capable, and connects over the browser's
 Bluetooth emulation with the chooser filtered on the BMS service."""
 import json
 
+import pytest
+
 from webpaths import SCREENSHOTS, WEB
 import bidi
 
@@ -81,29 +83,159 @@ def test_cancelled_chooser_says_so(page):
         periph.detach()
 
 
-def test_page_codec_matches_the_firmware_codec(page):
-    """protocol.js mirrors firmware/bms/protocol.py: the same bytes for every setting's record."""
+def _firmware_codec():
     import sys
     from webpaths import ROOT
     sys.path.insert(0, str(ROOT / "firmware"))
     from bms import protocol as P
     from bms import settings as S
+    return P, S
 
+
+def _in_page(page, body, arg):
+    """Run `body` (JS, sees `m` = protocol.js, `schema`, `arg`) in the page; its value."""
+    return page.js("""import('./protocol.js').then(async (m) => {
+        const schema = m.indexSchema(await (await fetch('schema.json')).json());
+        const arg = %s;
+        %s
+    })""" % (json.dumps(arg), body))
+
+
+def test_page_codec_matches_the_firmware_codec(page):
+    """protocol.js mirrors firmware/bms/protocol.py: the same bytes for every setting's record."""
+    P, S = _firmware_codec()
     values = {e[1]: e[4] for e in S.SCHEMA if e[2] != S.PIN}
     values["device_name"] = "Van BMS"
     values["temp_charge_low_dc"] = -55
-    got = page.js("""import('./protocol.js').then(async (m) => {
-        const schema = m.indexSchema(await (await fetch('schema.json')).json());
-        const vals = %s;
-        return Object.entries(vals).map(([k, v]) => Array.from(m.encodeSetRequest(schema, {[k]: v})));
-    })""" % json.dumps(values))
+    got = _in_page(page, "return Object.entries(arg).map(([k, v]) => "
+                         "Array.from(m.encodeSetRequest(schema, {[k]: v})));", values)
     assert [bytes(g) for g in got] == [P.encode_set_request({k: v}) for k, v in values.items()]
     page_reply = bytes(P.encode_settings_page(dict(values, pin="000000"), 0))
-    decoded = page.js("""import('./protocol.js').then(async (m) => {
-        const schema = m.indexSchema(await (await fetch('schema.json')).json());
-        return m.decodeSettingsPage(schema, Uint8Array.from(%s));
-    })""" % json.dumps(list(page_reply)))
+    decoded = _in_page(page, "return m.decodeSettingsPage(schema, Uint8Array.from(arg));", list(page_reply))
     assert decoded["values"] == {k: v for k, v in P.decode_settings_page(page_reply)[0].items()}
+
+
+def test_page_constants_match_the_firmware(page):
+    P, _ = _firmware_codec()
+    got = _in_page(page, "return {service: m.SERVICE_UUID, chars: m.CHARS, status_len: m.STATUS_LEN, "
+                         "counters: m.HISTORY_COUNTERS, event_len: m.EVENT_LEN, outputs: m.OUTPUT_BITS, "
+                         "max_write: m.MAX_WRITE, set: [m.SET_WRITE, m.SET_READ], commands: m.COMMANDS, "
+                         "auth: [m.AUTH_HELLO, m.AUTH_PIN, m.PIN_LABEL], cmd: [m.CMD_CHANGE_PIN, "
+                         "m.CMD_READ_READOUT_KEY], errors: [m.E_MALFORMED, m.E_BAD_PROOF, m.E_LOCKED_OUT]};", 0)
+    assert got == {
+        "service": P.SERVICE_UUID,
+        "chars": {"status": P.STATUS_UUID, "cells": P.CELLS_UUID, "settings": P.SETTINGS_UUID,
+                  "command": P.COMMAND_UUID, "history": P.HISTORY_UUID, "auth": P.AUTH_UUID},
+        "status_len": P.STATUS_LEN, "counters": list(P.HISTORY_COUNTERS), "event_len": P.EVENT_LEN,
+        "outputs": list(P.OUTPUT_BITS), "max_write": P.MAX_WRITE, "set": [P.SET_WRITE, P.SET_READ],
+        "commands": {P.COMMAND_NAMES[c]: c for c in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE,
+                                                     P.CMD_RESTART)},
+        "auth": [P.AUTH_HELLO, P.AUTH_PIN, P.PIN_LABEL.decode()],
+        "cmd": [P.CMD_CHANGE_PIN, P.CMD_READ_READOUT_KEY],
+        "errors": [P.E_MALFORMED, P.E_BAD_PROOF, P.E_LOCKED_OUT],
+    }
+
+
+def _status_sources(rnd):
+    """Controllers for protocol.encode_status: every field its own value, at the
+    edges of its type as well (negative currents and temperatures, high bits)."""
+    from types import SimpleNamespace as NS
+    out = []
+    for k in range(12):
+        edge = k % 2 == 0
+        bit = lambda: rnd.random() < 0.5  # noqa: E731
+        pack = NS(configured=rnd.randint(0, 64), seen=rnd.randint(0, 64),
+                  pack_mv=65535 if edge else rnd.randint(0, 65535), min_cell_mv=rnd.randint(0, 65535),
+                  min_cell_at=rnd.randint(0, 255), max_cell_mv=rnd.randint(0, 65535),
+                  max_cell_at=rnd.randint(0, 255), min_temp_dc=-32768 if edge else rnd.randint(-400, 0),
+                  max_temp_dc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
+                  data_ok=bit(), full_scan=bit(), battery_alarm=bit())
+        prot = NS(state=rnd.randint(0, 4), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
+                  block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
+                  alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
+                  **{name: bit() for name in ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out",
+                                              "charge_out", "prealarm_out")})
+        alt = NS(state=rnd.randint(0, 6), duty=rnd.randint(0, 10000), target_ma=-2 ** 31 if edge else
+                 rnd.randint(0, 200000), limit_reason=rnd.randint(0, 255), fault=rnd.randint(0, 255))
+        meas = NS(alt_ma=-rnd.randint(1, 2 ** 31) if edge else rnd.randint(0, 2 ** 31 - 1),
+                  sys_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1), start_mv=rnd.randint(0, 65535))
+        out.append(NS(pack=pack, protection=prot, alternator=alt, meas=meas,
+                      remote=NS(on=bit(), mode=rnd.randint(0, 3)), now_ms=rnd.randint(0, 2 ** 32 - 1)))
+    return out
+
+
+def test_page_status_decoder_matches_the_firmware(page):
+    import random
+    P, _ = _firmware_codec()
+    values = [P.encode_status(ctl) for ctl in _status_sources(random.Random(8))]
+    got = _in_page(page, "return arg.map((b) => m.decodeStatus(Uint8Array.from(b)));", [list(v) for v in values])
+    assert got == [P.decode_status(v) for v in values]
+    # what the firmware's decoder refuses, the page refuses too
+    bad = [values[0][:-1], values[0] + b"\0", b"\x02" + values[0][1:], b""]
+    for b in bad:
+        with pytest.raises(ValueError):
+            P.decode_status(b)
+    refused = _in_page(page, "return arg.map((b) => { try { m.decodeStatus(Uint8Array.from(b)); return false; } "
+                             "catch (e) { return true; } });", [list(b) for b in bad])
+    assert refused == [True] * len(bad)
+
+
+def test_page_cells_decoder_matches_the_firmware(page):
+    """Every page of a 20-battery pack (two pages), from protocol.encode_cells."""
+    import random
+    from types import SimpleNamespace as NS
+    P, _ = _firmware_codec()
+    rnd = random.Random(2)
+    n = 20
+    pack = NS(configured=n, flags=[rnd.randint(0, 255) for _ in range(n)],
+              temp_dc=[rnd.randint(-32768, 32767) for _ in range(n)],
+              cell_mv=[rnd.randint(0, 65535) for _ in range(n * P.CELLS_PER_BATTERY)])
+    pages, first = [], 0
+    while first < n:
+        pages.append(P.encode_cells(pack, first))
+        first += len(P.decode_cells(pages[-1])["batteries"])
+    assert len(pages) == 2
+    got = _in_page(page, "return arg.map((b) => m.decodeCells(Uint8Array.from(b)));", [list(p) for p in pages])
+    assert got == [P.decode_cells(p) for p in pages]
+    # an error response (first past the end) and a truncated page are refused by both
+    bad = [P.encode_cells(pack, n), pages[0][:-1]]
+    for b in bad:
+        with pytest.raises(ValueError):
+            P.decode_cells(b)
+    codes = _in_page(page, "return arg.map((b) => { try { m.decodeCells(Uint8Array.from(b)); return 'ok'; } "
+                           "catch (e) { return e.code || 0; } });", [list(b) for b in bad])
+    assert codes == [P.E_RANGE, 0]
+
+
+def test_page_history_decoder_matches_the_firmware(page):
+    """History responses as drivers/ble_service.py builds them from
+    protocol.encode_history_page: the counters page and 30 events (three pages)."""
+    import random
+    from types import SimpleNamespace as NS
+    P, _ = _firmware_codec()
+    rnd = random.Random(5)
+    events = [(rnd.randint(-2 ** 31, 2 ** 31 - 1), rnd.randint(0, 34), rnd.randint(0, 2 ** 32 - 1),
+               rnd.randint(-2 ** 31, 2 ** 31 - 1)) for _ in range(30)]
+    counters = {name: rnd.randint(-2 ** 31, 2 ** 31 - 1) for name in P.HISTORY_COUNTERS}
+    history = NS(events=lambda: events, **counters)
+    responses, bodies, page_no = [], [], 0
+    while True:
+        page_bytes = P.encode_history_page(history, page_no)
+        if page_bytes is None:
+            break
+        body, more = page_bytes
+        responses.append(P.response(P.OK, page_no, bytes((1 if more else 0,)) + body))
+        bodies.append(body)
+        page_no += 1
+    assert page_no == 4
+    got = _in_page(page, """const pages = arg.map((b) => m.decodeHistoryPage(Uint8Array.from(b)));
+        return { heads: pages.map((p) => [p.code, p.page, p.more]),
+                 history: m.decodeHistory(pages.map((p) => p.body)) };""", [list(r) for r in responses])
+    assert got["heads"] == [[P.OK, i, i < page_no - 1] for i in range(page_no)]
+    want_counters, want_events = P.decode_history(bodies)
+    assert got["history"]["counters"] == want_counters
+    assert [(e["time_ms"], e["code"], e["mask"], e["value"]) for e in got["history"]["events"]] == want_events
+    assert want_events == [(t, c, m & 0xFFFFFFFF, v) for t, c, m, v in events]
 
 
 def test_page_uses_only_the_non_deprecated_gatt_writes():
