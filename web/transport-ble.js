@@ -88,7 +88,8 @@ export class BleTransport {
         return;
       } catch (e) {
         console.warn('reconnect', i + 1, e.name, e.message);
-        await new Promise((r) => setTimeout(r, 500 * (i + 1)));
+        // wait a little longer before each next try; after the last, say so at once
+        if (i + 1 < RECONNECT_TRIES) await new Promise((r) => setTimeout(r, 500 * (i + 1)));
       }
     }
     if (this.onlost) this.onlost();

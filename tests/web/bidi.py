@@ -108,7 +108,7 @@ class Browser:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
             except OSError:
-                time.sleep(0.05)
+                time.sleep(0.02)
         raise BidiError("chromedriver did not start")
 
     def _http(self, method, path, body=None):
@@ -207,7 +207,7 @@ class Page:
                                 ".map(e => e.id + ': ' + e.textContent).join(' | ')")
                 raise AssertionError("timed out waiting for: %s\npage: %s\nconsole: %s\nharness: %s" % (
                     expression, shown, "\n".join(self.console[-10:]), self.b.errors))
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def click(self, selector):
         r = self.b.send("script.evaluate", {  # pointer input does not scroll: bring it into view

@@ -1,4 +1,5 @@
-"""Fixtures for the phone-page browser tests: one chromium per module, the
+"""Fixtures for the phone-page browser tests: one chromium for the session
+(each test gets a fresh document and Bluetooth adapter), the
 page served from web/ on 127.0.0.1 (a secure context for WebCrypto)."""
 import functools
 import http.server
@@ -31,7 +32,7 @@ def web_url():
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     reason = bidi.browser_missing()
     if reason:
