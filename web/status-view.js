@@ -3,15 +3,21 @@
 import { describe, cellName } from './reasons.js';
 
 const $ = (id) => document.getElementById(id);
-const V = (mv, d = 2) => (mv / 1000).toFixed(d) + ' V';
+const V = (mv) => (mv / 1000).toFixed(2) + ' V';
 const A = (ma) => (Math.abs(ma) < 50 ? 0 : ma / 1000).toFixed(1) + ' A'; // no "-0.0"
-const C = (dc) => (dc / 10).toFixed(1) + ' °C';
 
+// [status key, label, word when set, word when clear]
 const FLAGS = [
-  ['atc', 'Charge allowed'], ['atd', 'Discharge allowed'], ['chg_fet', 'Charge FET'], ['dsg_fet', 'Discharge FET'],
-  ['alt_allowed', 'Alternator allowed'], ['load_out', 'Load output'], ['charge_out', 'Charge output'],
-  ['prealarm_out', 'Pre-alarm'], ['remote_on', 'Remote on'], ['data_ok', 'Battery data OK'],
+  ['atc', 'Charge', 'allowed', 'blocked'], ['atd', 'Discharge', 'allowed', 'blocked'],
+  ['chg_fet', 'Charge FET'], ['dsg_fet', 'Discharge FET'],
+  ['alt_allowed', 'Alternator', 'allowed', 'blocked'], ['load_out', 'Load output'], ['charge_out', 'Charge output'],
+  ['prealarm_out', 'Pre-alarm output'], ['remote_on', 'Remote'], ['data_ok', 'Battery data', 'OK', 'missing'],
 ];
+
+// "3.308–3.309 V", or one value when both ends are equal.
+function range(lo, hi, fmt, unit) {
+  return lo === hi ? `${fmt(lo)} ${unit}` : `${fmt(lo)}–${fmt(hi)} ${unit}`;
+}
 
 export function renderStatus(s, schema) {
   const names = schema.names || {};
@@ -26,19 +32,24 @@ export function renderStatus(s, schema) {
   $('st-sys').textContent = A(s.sys_ma);
   $('st-starter').textContent = V(s.start_mv);
   $('st-cells').textContent = s.configured
-    ? `${V(s.min_cell_mv, 3)} – ${V(s.max_cell_mv, 3)}` : '--';
-  $('st-temp').textContent = `${C(s.min_temp_dc)} – ${C(s.max_temp_dc)}`;
+    ? range(s.min_cell_mv, s.max_cell_mv, (mv) => (mv / 1000).toFixed(3), 'V') : '--';
+  $('st-temp').textContent = s.configured ? range(s.min_temp_dc, s.max_temp_dc, (dc) => (dc / 10).toFixed(1), '°C') : '--';
   const alt = (names.alt_states || [])[s.alt_state] || 'state ' + s.alt_state;
   const prot = (names.prot_states || [])[s.prot_state] || 'state ' + s.prot_state;
-  const chips = [['', 'BMS: ' + prot, true], ['', 'Alternator port: ' + alt.replace(/_/g, ' '), true],
-    ...FLAGS.map(([k, label]) => [k, label, s[k]])];
-  $('st-flags').replaceChildren(...chips.map(([k, label, on]) => {
+  const states = [`BMS: ${prot.replace(/_/g, ' ')}`, `Alternator port: ${alt.replace(/_/g, ' ')}`].map((text) => {
     const d = document.createElement('span');
-    d.className = 'flag' + (on && k ? ' on' : '');
-    d.textContent = k ? `${label}: ${on ? 'on' : 'off'}` : label;
-    if (k) d.dataset.flag = k;
+    d.className = 'flag wide';
+    d.textContent = text;
     return d;
-  }));
+  });
+  const flags = FLAGS.map(([k, label, yes = 'on', no = 'off']) => {
+    const d = document.createElement('span');
+    d.className = 'flag' + (s[k] ? ' on' : '');
+    d.textContent = `${label}: ${s[k] ? yes : no}`;
+    d.dataset.flag = k;
+    return d;
+  });
+  $('st-flags').replaceChildren(...states, ...flags);
   $('st-batteries').dataset.batteries = `${s.seen}/${s.configured}`;
 }
 

@@ -22,8 +22,9 @@ CCCD = "00002902-0000-1000-8000-00805f9b34fb"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-features=WebBluetooth", "--window-size=412,915",
+    "--enable-features=WebBluetooth", "--window-size=412,915", "--hide-scrollbars",
 ]
+PHONE_VIEWPORT = {"width": 412, "height": 915}  # CSS px of a common Android phone
 
 NOTIFY_SHIM = """() => {
   const proto = BluetoothRemoteGATTCharacteristic.prototype;
@@ -177,6 +178,8 @@ class Page:
         self.context = tree["contexts"][0]["context"]
         browser.send("session.subscribe", {"events": ["bluetooth", "log.entryAdded"]})
         browser.send("script.addPreloadScript", {"functionDeclaration": NOTIFY_SHIM})
+        # headless windows are at least 500 px wide: set the phone's viewport itself
+        browser.send("browsingContext.setViewport", {"context": self.context, "viewport": PHONE_VIEWPORT})
         self.console = []
         browser.handlers.append(self._log)
 
@@ -232,9 +235,11 @@ class Page:
     def text(self, selector):
         return self.js("document.querySelector(%s).textContent" % json.dumps(selector))
 
-    def screenshot(self, path):
+    def screenshot(self, path, full=False):
+        """The viewport, or with `full` the whole document (a long screen)."""
         import base64
-        data = self.b.send("browsingContext.captureScreenshot", {"context": self.context, "origin": "viewport"})
+        data = self.b.send("browsingContext.captureScreenshot", {
+            "context": self.context, "origin": "document" if full else "viewport"})
         with open(path, "wb") as f:
             f.write(base64.b64decode(data["data"]))
 

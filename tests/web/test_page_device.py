@@ -98,9 +98,9 @@ def rig(page, tmp_path):
         r.close()
 
 
-def shot(page, name):
+def shot(page, name, full=False):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(SCREENSHOTS / (name + ".png"))
+    page.screenshot(SCREENSHOTS / (name + ".png"), full)
 
 
 def device_status(rig):
@@ -122,7 +122,7 @@ def test_right_pin_opens_live_status_from_the_firmware(rig):
     assert page.js("document.querySelectorAll('#st-batteries td.min').length") == 1
     assert page.js("document.querySelectorAll('#st-batteries td.max').length") == 1
     assert page.text("#link-state") == "unlocked"
-    shot(page, "status")
+    shot(page, "status", full=True)
 
 
 def test_wrong_pin_is_refused_and_repeated_failures_lock_out(rig):
@@ -184,6 +184,7 @@ def test_settings_round_trip_with_values_refused_by_page_and_device(rig):
     page.wait("document.getElementById('settings-result').textContent.startsWith('Saved')")
     assert writes()[-1] == P.encode_set_request({"uv_disconnect_delay_s": 90})
     page.wait("document.getElementById('set-uv_disconnect_delay_s').value === '90'")
+    page.js("window.scrollTo(0, 0)")
     shot(page, "settings")
     rig.gatt.write(P.SETTINGS_UUID, bytes([P.SET_READ, 0]))
     values, _ = P.decode_settings_page(rig.gatt.read(P.SETTINGS_UUID))
@@ -218,16 +219,6 @@ def test_commands_readout_key_and_pin_change(rig):
         d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
 
 
-def test_history_tab(rig):
-    page = rig.page
-    rig.connect()
-    rig.login()
-    rig.wait_status()
-    page.click('[data-tab="history"]')
-    page.wait("document.querySelectorAll('#hist-log li').length > 0")
-    shot(page, "history")
-
-
 def test_lost_link_is_reported_and_reconnect_logs_in_again(rig):
     page = rig.page
     rig.connect()
@@ -251,7 +242,7 @@ def test_lost_link_is_reported_and_reconnect_logs_in_again(rig):
     page.wait("parseFloat(document.getElementById('st-sys').textContent) < -30", timeout=15)
 
 
-def test_reasons_name_the_cell_in_plain_words(rig):
+def test_prealarm_in_plain_words_and_in_the_history(rig):
     page = rig.page
     rig.connect()
     rig.login()
@@ -263,7 +254,34 @@ def test_reasons_name_the_cell_in_plain_words(rig):
     text = page.text("#reasons")
     assert "pre-alarm: cell 3 of battery 2 at" in text, text
     page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className === 'min'")
-    shot(page, "status-prealarm")
+    shot(page, "status-prealarm", full=True)
+    # the same pre-alarm as the firmware logged it, on the history tab
+    page.click('[data-tab="history"]')
+    page.wait("document.getElementById('hist-log').textContent.includes('prealarm (')")
+    rig.settle()
+    bodies, page_no = [], 0
+    while True:
+        rig.gatt.write(P.HISTORY_UUID, bytes([page_no]))
+        code, _, body = P.parse_response(rig.gatt.read(P.HISTORY_UUID))
+        assert code == P.OK
+        bodies.append(body[1:])
+        page_no += 1
+        if not body[0]:
+            break
+    counters, events = P.decode_history(bodies)
+    items = page.js("Array.from(document.querySelectorAll('#hist-log li')).map(li => li.textContent)")
+    assert len(items) == len(events)
+    t_ms, _code, _mask, value = events[-1]  # the newest event is listed first
+    assert items[0].endswith("prealarm (%.3f V)" % (value / 1000)), items
+    shown = page.js("Object.fromEntries(Array.from(document.querySelectorAll('#hist-counters dt'))"
+                    ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))")
+    # the lowest cell only falls: read by the page after the pre-alarm, before the test's read
+    lowest_mv = round(float(shown["Lowest cell ever"].split()[0]) * 1000)
+    assert counters["min_cell_mv"] <= lowest_mv <= value
+    for name, label in (("lvd", "Low-voltage disconnects"), ("hv_stops", "High-voltage charge stops"),
+                        ("data_losses", "Battery data losses"), ("oc_trips", "Overcurrent trips")):
+        assert shown[label] == str(counters[name])
+    shot(page, "history")
 
 
 def test_disconnect_forgets_the_session_and_the_key(rig):
