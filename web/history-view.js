@@ -25,6 +25,17 @@ const EVENT_VALUE = {
   overcurrent: A, oc_lockout: A,
 };
 
+// Event names (bms/reasons.py) in plain words; others show their name.
+const PLAIN = {
+  boot: 'BMS started', data_lost: 'battery data lost', cell_uv: 'loads off: cell low',
+  cell_uv_emergency: 'cell at emergency level', cell_ov: 'charging stopped: cell high',
+  temp_low_charge: 'too cold to charge', temp_high_charge: 'too hot to charge',
+  temp_high_discharge: 'too hot to discharge', bms_overtemp: 'BMS too hot', overcurrent: 'System+ overcurrent',
+  oc_lockout: 'System+ overcurrent lockout', remote_off: 'remote off', low_power_off: 'low-power off',
+  battery_alarm: 'battery alarm', prealarm: 'pre-alarm', fet_derate: 'alternator reduced: BMS hot',
+  cell_high: 'alternator reduced: cell high',
+};
+
 function eventName(code, names) {
   const n = code >= EV_WARN ? (names.warnings || [])[code - EV_WARN] : (names.reasons || [])[code];
   return n || 'event ' + code;
@@ -64,7 +75,8 @@ export function renderHistory({ counters, events }, schema, nowMs) {
     const name = eventName(e.code, names);
     const fmt = EVENT_VALUE[name];
     const li = document.createElement('li');
-    li.textContent = `${when(e.time_ms, nowMs)}: ${name.replace(/_/g, ' ')}${fmt ? ' (' + fmt(e.value) + ')' : ''}`;
+    const text = PLAIN[name] || name.replace(/_/g, ' ');
+    li.textContent = `${when(e.time_ms, nowMs)}: ${text}${fmt ? ' (' + fmt(e.value) + ')' : ''}`;
     return li;
   });
   if (!items.length) {

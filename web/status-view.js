@@ -11,7 +11,7 @@ const FLAGS = [
   ['atc', 'Charge', 'allowed', 'blocked'], ['atd', 'Discharge', 'allowed', 'blocked'],
   ['chg_fet', 'Charge FET'], ['dsg_fet', 'Discharge FET'],
   ['alt_allowed', 'Alternator', 'allowed', 'blocked'], ['load_out', 'Load output'], ['charge_out', 'Charge output'],
-  ['prealarm_out', 'Pre-alarm output'], ['remote_on', 'Remote'], ['data_ok', 'Battery data', 'OK', 'missing'],
+  ['prealarm_out', 'Pre-alarm out'], ['remote_on', 'Remote'], ['data_ok', 'Battery data', 'OK', 'missing'],
 ];
 
 // "3.308–3.309 V", or one value when both ends are equal.

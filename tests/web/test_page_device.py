@@ -257,7 +257,7 @@ def test_prealarm_in_plain_words_and_in_the_history(rig):
     shot(page, "status-prealarm", full=True)
     # the same pre-alarm as the firmware logged it, on the history tab
     page.click('[data-tab="history"]')
-    page.wait("document.getElementById('hist-log').textContent.includes('prealarm (')")
+    page.wait("document.getElementById('hist-log').textContent.includes('pre-alarm (')")
     rig.settle()
     bodies, page_no = [], 0
     while True:
@@ -272,7 +272,7 @@ def test_prealarm_in_plain_words_and_in_the_history(rig):
     items = page.js("Array.from(document.querySelectorAll('#hist-log li')).map(li => li.textContent)")
     assert len(items) == len(events)
     t_ms, _code, _mask, value = events[-1]  # the newest event is listed first
-    assert items[0].endswith("prealarm (%.3f V)" % (value / 1000)), items
+    assert items[0].endswith("pre-alarm (%.3f V)" % (value / 1000)), items
     shown = page.js("Object.fromEntries(Array.from(document.querySelectorAll('#hist-counters dt'))"
                     ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))")
     # the lowest cell only falls: read by the page after the pre-alarm, before the test's read
