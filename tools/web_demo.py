@@ -26,10 +26,10 @@ WEB = ROOT / "web"
 class Demo:
     """The bridge plus the event listeners (one queue per open event stream)."""
 
-    def __init__(self, scenario):
+    def __init__(self, scenario, store_dir=None):
         self.listeners = []
         self.lock = threading.Lock()
-        self.gatt = gatt_bridge.FirmwareGatt(scenario=scenario, on_notify=self._notify)
+        self.gatt = gatt_bridge.FirmwareGatt(scenario=scenario, store_dir=store_dir, on_notify=self._notify)
 
     def _notify(self, uuid, data):
         self.broadcast({"type": "notify", "uuid": uuid, "data": data.hex()})
@@ -118,12 +118,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                 self.demo.listeners.remove(q)
 
 
-def serve(port, scenario="idle", host="127.0.0.1"):
-    """Start the demo server; returns (server, demo). Port 0 picks a free one."""
+def serve(port, scenario="idle", host="127.0.0.1", store_dir=None):
+    """Start the demo server; returns (server, demo). Port 0 picks a free one;
+    store_dir holds the simulated board's flash (settings file)."""
     reason = gatt_bridge.missing()
     if reason:
         raise SystemExit("web demo: " + reason)
-    demo = Demo(scenario)
+    demo = Demo(scenario, store_dir)
     handler = functools.partial(type("DemoHandler", (Handler,), {"demo": demo}), directory=str(WEB))
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

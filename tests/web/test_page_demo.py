@@ -13,8 +13,8 @@ if gatt_bridge.missing():
 
 
 @pytest.fixture
-def demo_url():
-    server, demo = web_demo.serve(0, "idle")
+def demo_url(tmp_path):
+    server, demo = web_demo.serve(0, "idle", store_dir=tmp_path / "store")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield "http://127.0.0.1:%d/" % server.server_address[1]
     server.shutdown()
