@@ -50,7 +50,9 @@ export class Bms {
     const batteries = [];
     let total = 1;
     while (batteries.length < total) {
-      const page = P.decodeCells(await this.request('cells', Uint8Array.of(batteries.length)));
+      const first = batteries.length;
+      const page = P.decodeCells(await this.request('cells', Uint8Array.of(first)));
+      if (page.first !== first) throw new DeviceError('cells: answer for battery ' + page.first, P.E_MALFORMED);
       total = page.total;
       if (!page.batteries.length) break;
       batteries.push(...page.batteries);
