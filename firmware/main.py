@@ -25,9 +25,13 @@ def run():
     board = getattr(__import__("boards." + name), name)
     hw = board.make()
     try:
-        asyncio.run(app.main(hw))
+        done = asyncio.run(app.main(hw, app=app.App(hw, restartable=True)))
     finally:  # Ctrl-C at the REPL, a crash, or a restart: nothing stays on
         safe_outputs(hw)
+    if done.restart_requested:
+        import machine
+
+        machine.reset()
 
 
 if __name__ == "__main__":

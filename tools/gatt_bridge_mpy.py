@@ -21,7 +21,6 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
-from drivers.ble_app import BleApp  # noqa: E402
 from bms import protocol as P  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
@@ -44,7 +43,8 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.ble = BleApp(self.app, self.run.board.store)
+        self.ble = self.app  # the App serves the BLE seam
+        self.app.start_readout()
         self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None
