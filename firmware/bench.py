@@ -82,6 +82,7 @@ def _run_sim(a, ms):
     # the simulated board keeps its own clock: step the plant and tick, 10 ms at a time
     hw = a.hw
     c = a.controller
+    hw.clock.now_ms = c.now_ms  # go on from the last tick's time, whichever clock gave it
     for _ in range(ms // 10):
         hw.clock.advance(10)
         hw.step(10)

@@ -9,6 +9,7 @@ from binascii import hexlify, unhexlify
 from bms import readout as R
 from bms.measure import Measurements
 from bms.settings import Settings
+from bms.protocol import SERVICE_UUID
 
 
 class Obj:
@@ -47,7 +48,7 @@ def main():
         print(json.dumps({
             "changed": changed,
             "adv": hexlify(ro.adv).decode(),
-            "resp": hexlify(R.scan_response(c.settings.device_name)).decode(),
+            "resp": hexlify(R.scan_response(c.settings.device_name, SERVICE_UUID)).decode(),
             "remaining_mah": ro.soc.remaining_mah,
             "cap_mah": ro.soc.cap_mah,
         }))

@@ -101,7 +101,7 @@ def test_puk_resets_pin_and_key():
     assert a.failures == 4
     a.hello(5000, NONCE)
     assert a.prove_puk(5000, A.proof("13572468", P.PUK_LABEL, NONCE), KEY2) == P.OK
-    assert a.settings.pin == "000000" and a.readout_key == KEY2 and a.authenticated
+    assert a.settings.pin == "000000" and a.readout_key == b"\x01" + KEY2[1:] and a.authenticated
     assert a.failures == 0
 
 
@@ -113,7 +113,11 @@ def test_change_pin_needs_session_and_valid_pin():
     assert a.change_pin("12a456", KEY2) == P.E_TYPE
     assert a.settings.pin == "000000" and a.readout_key == bytes(16)
     assert a.change_pin("123456", KEY2) == P.OK
-    assert a.settings.pin == "123456" and a.readout_key == KEY2
+    # a fresh key, byte 0 stepped from the old key's (Instant Readout check byte)
+    assert a.settings.pin == "123456" and a.readout_key == b"\x01" + KEY2[1:]
+    login(a, 0, "123456")
+    assert a.change_pin("000000", b"\xff" * 16) == P.OK
+    assert a.readout_key == b"\x02" + b"\xff" * 15
 
 
 def test_make_puk():

@@ -1,61 +1,29 @@
 # micropython
-# drivers/ble_readout.py against a recording fake of the two aioble entry
-# points it uses (aioble.advertise and aioble.core.ble.gap_advertise).
+# drivers/ble_readout.py on its own, then as the app's adv_payload() behind the
+# real BLE service on the simulated radio, seen by a scanning phone.
 import sys
 import asyncio
 import cryptolib
-from binascii import unhexlify
-from bms import readout as R
-from bms.measure import Measurements
-from bms.settings import Settings
+from boards.sim import bluetooth
+
+sys.modules["bluetooth"] = bluetooth
+from bms import protocol as P  # noqa: E402
+from bms import auth as A  # noqa: E402
+from bms import readout as R  # noqa: E402
+from bms.measure import Measurements  # noqa: E402
+from drivers.ble_readout import BleReadout  # noqa: E402
+from bleapp_double import App  # noqa: E402
 
 
 class Obj:
     pass
 
 
-class FakeAioble:
-    def __init__(self):
-        self.core = Obj()
-        self.core.ble = self
-        self.calls = []  # (interval_us, adv_data, resp_data, connectable)
-        self.connect = asyncio.Event()
-
-    def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
-        self.calls.append((interval_us, bytes(adv_data), bytes(resp_data), connectable))
-
-    async def advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
-        self.gap_advertise(interval_us, adv_data, resp_data, connectable)
-        await self.connect.wait()
-        return "connection"
+def randoms(n):
+    return bytes(range(0x40, 0x40 + n))
 
 
-FAKE = FakeAioble()
-sys.modules["aioble"] = FAKE
-from drivers import ble_readout as B  # noqa: E402
-
-
-class Store:
-    def __init__(self):
-        self.files = {}
-
-    def read(self, name):
-        return self.files.get(name)
-
-    def write(self, name, data):
-        self.files[name] = bytes(data)
-
-
-class Randoms:
-    def __init__(self):
-        self.n = 0
-
-    def __call__(self, count):
-        self.n += 1
-        return bytes((self.n * 17 + i) & 0xFF for i in range(count))
-
-
-def make_ctl():
+def make_ctl(settings):
     c = Obj()
     c.now_ms = 0
     c.meas = Measurements()
@@ -63,6 +31,7 @@ def make_ctl():
     c.meas.bat_mv = 13200
     c.meas.alt_ma = 1000
     c.meas.sys_ma = -3000
+    c.meas.fet_dc = 300
     p = c.pack = Obj()
     p.seen = 0
     p.lost = 0
@@ -73,107 +42,108 @@ def make_ctl():
     c.alternator.fault = 0
     c.remote = Obj()
     c.remote.on = True
-    c.settings = Settings()
+    c.settings = settings
     return c
 
 
-def test_key_record_round_trip_and_corruption():
-    key = unhexlify("00112233445566778899aabbccddeeff")
-    rec = R.key_record(key)
-    assert len(rec) == 18 and R.key_from_record(rec) == key
-    assert R.key_from_record(None) is None
-    assert R.key_from_record(rec[:17]) is None
-    for i in range(18):
-        bad = bytearray(rec)
-        bad[i] ^= 0x04
-        assert R.key_from_record(bad) is None, i
+def rig():
+    app = App()
+    ctl = make_ctl(app.settings)
+    ro = BleReadout(ctl, app.auth, randoms)
+    return app, ctl, ro
 
 
-def test_next_key_steps_byte_0_and_is_fresh():
-    old = b"\xff" + bytes(15)
-    new = R.next_key(old, bytes(range(16, 32)))
-    assert new[0] == 0 and new[1:] == bytes(range(17, 32))
-
-
-def test_key_made_at_first_boot_and_kept():
-    store = Store()
-    ro = B.BleReadout(store, make_ctl(), Randoms())
-    assert ro.key_made and len(ro.key) == 16
-    assert R.key_from_record(store.read(B.KEY_FILE)) == ro.key
-    again = B.BleReadout(store, make_ctl(), Randoms())
-    assert not again.key_made and again.key == ro.key
-
-
-def test_corrupt_key_file_gives_a_new_key():
-    store = Store()
-    store.write(B.KEY_FILE, b"garbage")
-    ro = B.BleReadout(store, make_ctl(), Randoms())
-    assert ro.key_made and R.key_from_record(store.read(B.KEY_FILE)) == ro.key
-
-
-def test_new_key_on_pin_change():
-    store = Store()
-    ctl = make_ctl()
-    ro = B.BleReadout(store, ctl, Randoms())
-    old = ro.key
-    ro.refresh()
-    assert ro.readout.mfr[7] == old[0]
-    ro.new_key(bytes(range(100, 116)))
-    assert ro.key[0] == (old[0] + 1) & 0xFF and ro.key[1:] == bytes(range(101, 116))
-    assert R.key_from_record(store.read(B.KEY_FILE)) == ro.key
-    assert ro.refresh()  # same values, new key: new bytes
-    assert ro.readout.mfr[7] == ro.key[0]
+def plaintext(mfr, key):
     out = bytearray(16)
-    ctr = R.AesCtr(cryptolib.aes(ro.key, 1))
-    ctr.start(bytes(ro.readout.mfr[5:7]) + bytes(14))
-    ctr.crypt(bytes(ro.readout.mfr[8:]), out, 16)
-    assert out == ro.readout.plain
-    try:
-        ro.set_key(b"short")
-        assert False
-    except ValueError:
-        pass
+    ctr = R.AesCtr(cryptolib.aes(key, 1))
+    ctr.start(bytes(mfr[5:7]) + bytes(14))
+    ctr.crypt(bytes(mfr[8:]), out, 16)
+    return out
 
 
-def test_disabled_or_not_ready_sends_flags_only():
-    ctl = make_ctl()
+def test_payload_carries_the_record_name_and_service():
+    app, ctl, ro = rig()
+    adv, resp = ro.payload()
+    assert len(adv) == 31 and bytes(adv[:7]) == b"\x02\x01\x06\x1b\xff\xe1\x02"
+    assert ro.readout.advert.nonce == 0x4140  # from the random bytes
+    found = bluetooth.decode_adv(resp)
+    assert found["name"] == "SmartBMS" and resp[1] == 0x09
+    assert found["services"] == [bluetooth.UUID(P.SERVICE_UUID)]
+    assert len(resp) <= 31
+    assert plaintext(ro.readout.mfr, app.auth.readout_key) == ro.readout.plain
+
+
+def test_long_name_is_shortened_beside_the_uuid():
+    app, ctl, ro = rig()
+    app.settings.update({"device_name": "A" * 20})
+    _adv, resp = ro.payload()
+    assert len(resp) == 31 and resp[1] == 0x08
+    assert bluetooth.decode_adv(resp)["name"] == "A" * 11
+    app.settings.update({"device_name": "A" * 11})
+    assert ro.payload()[1][1] == 0x09
+
+
+def test_flags_only_when_disabled_or_without_data():
+    app, ctl, ro = rig()
     ctl.meas.valid = False
-    ro = B.BleReadout(Store(), ctl, Randoms())
-    assert not ro.refresh()
-    assert ro.adv_data() == b"\x02\x01\x06"
+    assert ro.payload()[0] == b"\x02\x01\x06"
     ctl.meas.valid = True
-    assert ro.refresh()
-    assert len(ro.adv_data()) == 31
-    ctl.settings.update({"readout_enabled": 0})
-    assert ro.refresh()
-    assert ro.adv_data() == b"\x02\x01\x06"
-    assert ro.resp_data() == b"\x09\x09SmartBMS"
+    assert len(ro.payload()[0]) == 31
+    app.settings.update({"readout_enabled": 0})
+    adv, resp = ro.payload()
+    assert adv == b"\x02\x01\x06" and bluetooth.decode_adv(resp)["name"] == "SmartBMS"
 
 
-async def test_advertise_refreshes_every_second_until_connected():
-    FAKE.calls = []
-    FAKE.connect = asyncio.Event()
-    ctl = make_ctl()
-    ro = B.BleReadout(Store(), ctl, Randoms())
-    task = asyncio.create_task(ro.advertise())
-    await asyncio.sleep_ms(300)
-    assert len(FAKE.calls) == 1
-    first = FAKE.calls[0]
-    assert first[0] == B.INTERVAL_US and first[3] is True
-    assert len(first[1]) == 31 and first[2] == b"\x09\x09SmartBMS"
-    ctl.meas.sys_ma = -9000
+def test_new_key_after_pin_change_is_followed():
+    app, ctl, ro = rig()
+    adv, _resp = ro.payload()
+    old = app.auth.readout_key
+    assert adv[14] == old[0]
+    app.auth.authenticated = True
+    assert app.auth.change_pin("135790", bytes(range(100, 116))) == P.OK
+    adv, _resp = ro.payload()
+    key = app.auth.readout_key
+    assert adv[14] == (old[0] + 1) & 0xFF == key[0]
+    assert plaintext(ro.readout.mfr, key) == ro.readout.plain
+
+
+async def test_phone_sees_the_readout_and_the_key_renewed_by_a_pin_change():
+    import aioble  # noqa: F401  (the stand-in, or the real one with AIOBLE_PATH)
+    from drivers.ble_service import BleService
+
+    app, ctl, ro = rig()
+    app.adv_payload = ro.payload
+    clock = [1000]
+    service = BleService(app, clock=lambda: clock[0])
+    task = asyncio.create_task(service.run())
+    await asyncio.sleep_ms(20)
+    seen = bluetooth.SimCentral().scan()
+    assert seen["connectable"] and seen["name"] == "SmartBMS"
+    assert bluetooth.UUID(P.SERVICE_UUID) in seen["services"]
+    (company, data), = seen["manufacturer"]
+    assert company == 0x02E1 and data[:5] == b"\x10\x02\xe8\xa3\x0a"
+    key = app.auth.readout_key
+    assert data[7] == key[0] and plaintext(data, key) == ro.readout.plain
+    # new values reach the air within a second
+    ctl.meas.sys_ma = -20000
     ctl.now_ms = 1000
-    await asyncio.sleep_ms(1000)
-    assert len(FAKE.calls) == 2  # changed values: new payload
-    assert FAKE.calls[1][1] != first[1] and FAKE.calls[1][3] is True
-    ctl.settings.update({"device_name": "Boat"})
-    await asyncio.sleep_ms(1000)
-    assert len(FAKE.calls) == 3 and FAKE.calls[2][2] == b"\x05\x09Boat"
-    assert FAKE.calls[2][1] == FAKE.calls[1][1]  # values unchanged: same nonce and bytes
-    ctl.meas = None  # a broken controller: counted, advertising goes on
-    await asyncio.sleep_ms(1000)
-    assert ro.errors == 1 and "AttributeError" in ro.last_error and not task.done()
-    FAKE.connect.set()
-    assert await task == "connection"
-    await asyncio.sleep_ms(1200)
-    assert len(FAKE.calls) == 3  # no refresh while connected
+    await asyncio.sleep_ms(1100)
+    data2 = bluetooth.SimCentral().scan()["manufacturer"][0][1]
+    assert data2[5:7] != data[5:7]
+    assert plaintext(data2, key) == ro.readout.plain
+    # a PIN change over the air renews the key with byte 0 stepped
+    phone = bluetooth.SimCentral().connect()
+    await asyncio.sleep_ms(5)
+    phone.exchange_mtu(247)
+    r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
+    mac = A.proof("000000", P.PIN_LABEL, r["nonce"])
+    assert P.decode_auth(await phone.request(P.AUTH_UUID, b"\x02" + mac))["code"] == P.OK
+    assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05246802"))[0] == P.OK
+    new = app.auth.readout_key
+    assert new[0] == (key[0] + 1) & 0xFF and new[1:] != key[1:]
+    phone.disconnect()
+    await asyncio.sleep_ms(1100)
+    data3 = bluetooth.SimCentral().scan()["manufacturer"][0][1]
+    assert data3[7] == new[0] and plaintext(data3, new) == ro.readout.plain
+    task.cancel()
+    await asyncio.sleep_ms(5)

@@ -6,10 +6,6 @@ from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
 
 
-def setup_function(_):
-    pass
-
-
 def cells_frame(addr, seq, cells, temp, flags):
     b = bytearray(F.CELLS_BYTES)
     F.encode_cells(b, 0, addr, seq, cells, temp, flags)
@@ -32,8 +28,8 @@ def test_frame_sizes_and_scan_budget():
 
 def test_round_trip_every_field_at_its_limits():
     cases = (
-        (1, 0, (0, 0, 0, 0), -400, 0),
-        (50, 255, (5000, 5000, 5000, 5000), 1250, F.F_BALANCING | F.F_ALARM),
+        (1, 0, (0, 0, 0, 0), F.TEMP_DC_MIN, 0),
+        (F.MAX_BATTERIES, 255, (F.CELL_MV_MAX,) * 4, F.TEMP_DC_MAX, F.F_BALANCING | F.F_ALARM),
         (25, 128, (0, 5000, 1, 4999), 0, F.F_ALARM),
         (2, 1, (3300, 3301, 3302, 3303), -1, F.F_BALANCING),
     )
@@ -67,6 +63,7 @@ def test_impossible_values_rejected_and_counted():
         (1, (3300, 3300, 3300, 3300), -401, 0),
         (1, (3300, 3300, 3300, 3300), 1251, 0),
         (1, (3300, 3300, 3300, 3300), -32768, 0),
+        (1, (3300, 3300, 3300, 3300), 200, F.F_RESERVED),
         (1, (3300, 3300, 3300, 3300), 200, 0x04),
         (1, (3300, 3300, 3300, 3300), 200, 0x80),
         (0, (3300, 3300, 3300, 3300), 200, 0),
@@ -246,3 +243,35 @@ def test_link_master_cadence_and_sequence():
     for _ in range(300):
         m.poll(m._next_ms)
     assert 0 <= m.seq <= 255
+
+
+def test_counters_wrap_at_2_pow_30():
+    pack = Pack(50)
+    d = Decoder(pack)
+    d._st[5] = 0x3FFFFFFF  # frames_ok slot
+    d._st[6] = 0x3FFFFFFF  # garbage slot
+    d.crc_errors = 0x3FFFFFFF
+    bad = frame(2, 1)
+    bad[10] ^= 1
+    stream = b"\x00" + frame(1, 1) + bad
+    d.feed(stream, len(stream), 1)
+    assert d.frames_ok == 0 and d.crc_errors == 0
+    assert 0 <= d.garbage_bytes < 0x3FFFFFFF
+    m = LinkMaster()
+    m.sent = 0x3FFFFFFF
+    m._started = True
+    assert m.poll(0) and m.sent == 0
+    assert not m.poll(1)  # a wrapped count does not restart the cadence
+
+
+def test_master_never_scans_faster_than_the_ring_can_answer():
+    m = LinkMaster(100, 115200)
+    m.configure(50, 100)
+    assert m.period_ms == 100  # 88 ms scan + 10 ms margin fits
+    m.configure(50, 250)
+    assert m.period_ms == 250
+    slow = LinkMaster(100, 19200)
+    slow.configure(50, 100)
+    assert slow.period_ms == 535
+    slow.configure(4, 100)
+    assert slow.period_ms == 100

@@ -189,8 +189,7 @@ def test_smart_battery_protect_capture_rebuilt_byte_for_byte():
     for bit, width, v in ((0, 8, 0xF9), (8, 8, 1), (16, 8, 0), (24, 16, 0), (40, 16, 0),
                           (56, 16, 1307), (72, 16, 1307), (88, 16, 0), (104, 16, 0)):
         R.put_bits(plain, bit, width, v)
-    adv = R.Advert(0xA3B0, 0x09, 15, 0x2335)
-    adv.set_key(cryptolib.aes(key, 1), key[0])
+    adv = R.Advert(cryptolib.aes(key, 1), key[0], 0xA3B0, 0x09, 15, 0x2335)
     adv.mfr[1] = 0x80  # this device's undocumented header byte; ours sends 0x02
     assert adv.seal(plain)
     assert hexlify(adv.mfr) == b"1080b0a3093523fadedea38b1af8bcbde91ca8b6dbb60e"
@@ -211,9 +210,14 @@ def test_payload_is_exactly_31_bytes_flags_then_manufacturer():
     assert len(ro.mfr) == 24 and bytes(ro.mfr) == bytes(a[7:])
 
 
-def test_scan_response_carries_the_name():
-    assert R.scan_response("SmartBMS") == b"\x09\x09SmartBMS"
-    assert len(R.scan_response("x" * 40)) == 31
+UUID = "b45f0000-8c2e-4a71-9d3e-5c1a7e0b2f64"
+UUID_LE = bytes(reversed(unhexlify("b45f00008c2e4a719d3e5c1a7e0b2f64")))
+
+
+def test_scan_response_carries_the_name_and_service():
+    assert R.scan_response("SmartBMS", UUID) == b"\x09\x09SmartBMS\x11\x07" + UUID_LE
+    long = R.scan_response("x" * 20, UUID)
+    assert len(long) == 31 and long[:13] == b"\x0c\x08" + b"x" * 11
 
 
 def test_nonce_advances_only_when_plaintext_changes():
@@ -274,7 +278,7 @@ def test_nothing_advertised_before_measurements_are_valid():
     assert not ro.ready
     ctl.meas.bat_mv = 13100
     assert ro.update(2000, ctl)
-    assert ro.ready and ro.soc.soc_pm == 600
+    assert ro.ready and ro.soc.soc_pm == 300
 
 
 def decrypt(ro):
@@ -362,8 +366,7 @@ def test_encrypt_and_refresh_allocate_nothing():
 
 
 def test_cipher_and_framing_allocate_nothing():
-    adv = R.Advert(R.MODEL_SMART_BMS, R.RECORD_BMS, 16, 1)
-    adv.set_key(cryptolib.aes(KEY, 1), KEY[0])
+    adv = R.Advert(cryptolib.aes(KEY, 1), KEY[0], R.MODEL_SMART_BMS, R.RECORD_BMS, 16, 1)
     plain = bytearray(16)
     assert adv.seal(plain)
     plain[3] = 9

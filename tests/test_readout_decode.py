@@ -91,7 +91,7 @@ def expected(state, out):
     assert out["cap_mah"] == cap
     rem = out["remaining_mah"]
     assert 0 <= rem <= cap
-    if cur_ma <= -100:
+    if cur_ma <= -500:
         ttg = min(rem * 60 // -cur_ma, 0xFFFE)
     else:
         ttg = None

@@ -5,7 +5,7 @@ from mpytest import no_alloc
 CAP = 200000  # mAh
 
 
-def seeded(mv=13150, cap=CAP):
+def seeded(mv=13200, cap=CAP):
     s = S.Soc()
     s.step(0, mv, 0, cap)
     return s
@@ -16,7 +16,8 @@ def test_voltage_table_endpoints_and_interpolation():
     assert S.from_voltage(9000) == 0
     assert S.from_voltage(14400) == 1000
     assert S.from_voltage(13600) == 1000
-    assert S.from_voltage(13150) == 650
+    assert S.from_voltage(13200) == 500
+    assert S.from_voltage(13220) == 550
     last = 0
     for mv in range(9500, 14000, 7):
         v = S.from_voltage(mv)
@@ -29,30 +30,30 @@ def test_unknown_until_a_voltage_arrives():
     s.step(0, 0, 5000, CAP)
     assert not s.known
     assert s.ttg_min(-10000) == -1
-    s.step(1000, 13150, 0, CAP)
-    assert s.known and s.soc_pm == 650
-    assert s.remaining_mah == 130000 and s.consumed_mah == 70000
+    s.step(1000, 13200, 0, CAP)
+    assert s.known and s.soc_pm == 500
+    assert s.remaining_mah == 100000 and s.consumed_mah == 100000
 
 
 def test_coulomb_counting_exact_to_the_mah():
     s = seeded()
     for k in range(1, 37):
-        s.step(k * 1000, 13150, 100000, CAP)  # 100 A for 36 s = 1 Ah
-    assert s.remaining_mah == 131000
+        s.step(k * 1000, 13200, 100000, CAP)  # 100 A for 36 s = 1 Ah
+    assert s.remaining_mah == 101000
     for k in range(37, 37 + 3600):
-        s.step(k * 1000, 13150, -1, CAP)  # 1 mA for an hour = 1 mAh
-    assert s.remaining_mah == 130999
+        s.step(k * 1000, 13200, -1, CAP)  # 1 mA for an hour = 1 mAh
+    assert s.remaining_mah == 100999
 
 
 def test_ticks_wrap_and_stalls():
     s = S.Soc()
-    s.step(0x3FFFFC18, 13150, 0, CAP)  # 1000 ms before the wrap
-    s.step(1000, 13150, 3600000, CAP)  # 2 s across the wrap at 3600 A
-    assert s.remaining_mah == 132000
-    s.step(1000 + 3600000, 13150, -3600000, CAP)  # an hour's stall counts as 5 s
-    assert s.remaining_mah == 127000
-    s.step(500, 13150, 3600000, CAP)  # time going backwards counts nothing
-    assert s.remaining_mah == 127000
+    s.step(0x3FFFFC18, 13200, 0, CAP)  # 1000 ms before the wrap
+    s.step(1000, 13200, 3600000, CAP)  # 2 s across the wrap at 3600 A
+    assert s.remaining_mah == 102000
+    s.step(1000 + 3600000, 13200, -3600000, CAP)  # an hour's stall counts as 5 s
+    assert s.remaining_mah == 97000
+    s.step(500, 13200, 3600000, CAP)  # time going backwards counts nothing
+    assert s.remaining_mah == 97000
 
 
 def test_clamped_to_empty_and_full():
@@ -81,30 +82,30 @@ def test_time_to_go():
     s = seeded()
     assert s.ttg_min(0) == -1
     assert s.ttg_min(-S.TTG_MIN_MA + 1) == -1
-    assert s.ttg_min(-13000) == 600  # 130 Ah at 13 A
-    assert s.ttg_min(-7000) == 130000 * 60 // 7000
+    assert s.ttg_min(-10000) == 600  # 100 Ah at 10 A
+    assert s.ttg_min(-7000) == 100000 * 60 // 7000
 
 
 def test_largest_bank_stays_in_small_ints():
     cap = 50 * 1000 * 1000  # 50 batteries of 1000 Ah
-    s = seeded(13150, cap)
-    assert s.soc_pm == 650
-    assert s.remaining_mah == cap * 65 // 100
-    assert s.ttg_min(-100) == s.remaining_mah * 60 // 100
+    s = seeded(13200, cap)
+    assert s.soc_pm == 500
+    assert s.remaining_mah == cap // 2
+    assert s.ttg_min(-S.TTG_MIN_MA) == s.remaining_mah * 60 // S.TTG_MIN_MA
     assert s.remaining_mah * 10 < 1 << 30  # the largest product _publish forms
-    s.step(1000, 13150, -3600000, cap)
-    assert s.remaining_mah == cap * 65 // 100 - 1000
+    s.step(1000, 13200, -3600000, cap)
+    assert s.remaining_mah == cap // 2 - 1000
 
 
 def test_capacity_change_keeps_the_percentage():
     s = seeded()
-    s.step(1000, 13150, 0, 2 * CAP)
-    assert s.soc_pm == 650 and s.remaining_mah == 260000
+    s.step(1000, 13200, 0, 2 * CAP)
+    assert s.soc_pm == 500 and s.remaining_mah == 200000
 
 
 def test_step_allocates_nothing():
     s = seeded()
-    no_alloc(s.step, 1000, 13150, -25000, CAP)
+    no_alloc(s.step, 1000, 13200, -25000, CAP)
     no_alloc(s.step, 2000, 13800, 100, CAP)
     no_alloc(s.ttg_min, -25000)
-    assert s.remaining_mah < 130000
+    assert s.remaining_mah < 100000

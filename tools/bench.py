@@ -1,7 +1,8 @@
 """Run every tools/benchmarks/*.py inside MicroPython and print their figures
 merged into one JSON object. Each benchmark prints one JSON line of numbers.
 
-usage: python tools/bench.py [--quick] [NAME ...]   (NAME: a benchmark file stem)
+usage: python tools/bench.py [--quick] [NAME ...]   (NAME: a benchmark file stem, or
+"host" for the deployment figures of tools/bench_host.py)
 """
 import json
 import subprocess
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tools import mpy  # noqa: E402
+from tools import bench_host, mpy  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent / "benchmarks"
 TIMEOUT_S = 600
@@ -52,6 +53,12 @@ def main(argv=None):
                 print("bench: %s repeats the key %s" % (p.name, k), file=sys.stderr)
                 failed += 1
         merged.update(figures)
+    if not names or "host" in names:  # deployment figures: host processes (tools/bench_host.py)
+        try:
+            merged.update(bench_host.figures(quick))
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            print("bench: host figures: %s" % e, file=sys.stderr)
+            failed += 1
     print(json.dumps(merged, sort_keys=True))
     return 1 if failed else 0
 

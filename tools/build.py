@@ -21,9 +21,11 @@ BOARDS = ROOT / "boards"
 _HOST_ARCH = {"x86_64": "x64", "AMD64": "x64", "i686": "x86", "aarch64": "arm64"}
 ARCH = {"esp32": "xtensawin", "pico_w": "armv6m"}
 
-# Files the firmware writes on the device. A flash never writes, overwrites or
-# deletes any of them (the one list; tests/bench checks it survives a flash).
-KEEP = ("settings.bin", "settings.bak", "history.bin", "ble_secrets.json")
+# Files the firmware writes on the device, each with the .new and .bak copies
+# of drivers/storage.py's atomic write. A flash never writes, overwrites or
+# deletes any of them (the one list; tests/bench checks they survive a flash).
+STORED = ("settings.bin", "history.bin", "readout.key", "ble_secrets.json")
+KEEP = tuple(n + suffix for n in STORED for suffix in ("", ".new", ".bak"))
 
 
 class BuildError(Exception):
@@ -79,10 +81,14 @@ def _sources(board):
             yield src, src.relative_to(ROOT).as_posix()
 
 
-def stage(board):
-    """{device path: bytes} for the board, compiled. Raises BuildError."""
+def check_board(board):
     if board not in board_names():
         raise BuildError("unknown board %r: boards/ has %s" % (board, ", ".join(board_names())))
+
+
+def stage(board):
+    """{device path: bytes} for the board, compiled. Raises BuildError."""
+    check_board(board)
     arch = arch_for(board)
     files = {}
     for src, dev in _sources(board):

@@ -21,8 +21,8 @@ class DeviceError(Exception):
 
 def detect_port():
     """The one USB serial port that looks like a board, or DeviceError."""
-    ports = [p for p in sorted(serial.tools.list_ports.comports())
-             if p.vid is not None and p.pid is not None]
+    ports = sorted((p for p in serial.tools.list_ports.comports()
+                    if p.vid is not None and p.pid is not None), key=lambda p: p.device)
     if not ports:
         raise DeviceError("no board found: plug it in, or name it with --port "
                           "(or flash the virtual board with --board sim)")
@@ -36,9 +36,11 @@ class Device:
     def __init__(self, port, vboard=None):
         self.port = port
         self.vboard = vboard
+        # how long the firmware gets to boot before it is asked how it is
+        self.boot_wait_s = 0.3 if vboard is not None else 2.0
         self.t = None
 
-    def open(self, wait_s=_OPEN_RETRY_S):
+    def open(self, wait_s=0):
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -77,8 +79,8 @@ class Device:
             raise DeviceError("board error:\n" + str(e.args[-1] if e.args else e)) from None
 
     def value(self, code):
-        """Execute code that prints one Python literal; that value."""
-        return ast.literal_eval(self.run(code).strip())
+        """Execute code whose last printed line is a Python literal; that value."""
+        return ast.literal_eval(self.run(code).strip().split("\n")[-1])
 
     def write(self, path, data, progress=None):
         self.repl()
@@ -105,4 +107,4 @@ class Device:
             self.t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
             self.close()
             time.sleep(1.5)  # USB CDC boards drop off the bus while they reboot
-        self.open()
+        self.open(_OPEN_RETRY_S)

@@ -26,7 +26,6 @@ from tools import build, mpy
 from tools.device import Device, DeviceError, detect_port
 from tools.vboard import VirtualBoard
 
-BOOT_WAIT_S = 2.0
 VBOARD_DIR = build.ROOT / "build" / "vboard"
 
 # Runs on the board: sha256 (hex) of each path, None when absent.
@@ -162,7 +161,7 @@ def install_aioble(dev, board, aioble_dir, console):
 def check_boot(dev, board):
     """Reset, let the firmware run, then read its version and status."""
     dev.reset()
-    boot_log = dev.read_output(BOOT_WAIT_S)
+    boot_log = dev.read_output(dev.boot_wait_s)
     try:
         info = dev.value(_INFO)
     except (DeviceError, ValueError, SyntaxError) as e:
@@ -213,8 +212,16 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
 
 
 def virtual_board(folder=VBOARD_DIR, heap_bytes=None):
-    """A virtual board whose frozen modules hold aioble, as on a Pico W."""
-    extra = [p for p in [mpy.aioble_path()] if Path(p).exists()]
+    """A virtual board with a radio and aioble built in, as on a Pico W: the
+    simulated `bluetooth` module and the aioble stand-in sit outside its
+    filesystem, where a board keeps its built-in and frozen modules."""
+    folder = Path(folder)
+    rom = folder.parent / (folder.name + "-rom")
+    rom.mkdir(parents=True, exist_ok=True)
+    radio = rom / "bluetooth.py"
+    if not radio.exists():
+        radio.symlink_to(build.BOARDS / "sim" / "bluetooth.py")
+    extra = [str(rom)] + [p for p in [mpy.aioble_path()] if Path(p).exists()]
     return VirtualBoard(folder, heap_bytes=heap_bytes, extra_path=extra)
 
 
@@ -246,6 +253,7 @@ def main(argv=None):
     console = Console(stderr=True)
     vb = None
     try:
+        build.check_board(args.board)  # before any port is touched
         port = args.port
         if port is None and args.board == "sim":
             vb = virtual_board(args.vboard_dir)

@@ -180,6 +180,8 @@ def summarize(records, done):
     for r in records:
         reasons.update(r["block_chg"])
         reasons.update(r["block_dsg"])
+        reasons.update(r.get("block_alt", ()))
+        reasons.update(r.get("block_sys", ()))
         reasons.update("warn:" + w for w in r["warn"])
     s["reasons"] = sorted(reasons)
     return s

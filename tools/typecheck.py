@@ -9,6 +9,7 @@ on first use (pip, from the package registry) instead of into site-packages.
 
   python -m tools.typecheck [esp32|pico_w ...]
 """
+import os
 import subprocess
 import sys
 import tomllib
@@ -29,6 +30,22 @@ def pinned(board):
     return meta["project"]["optional-dependencies"][EXTRA[board]]
 
 
+# Viper's pointer and unsigned types are names only the viper emitter knows;
+# a viper function annotated `buf: ptr8` takes any buffer. Declared here, in
+# the typeshed's builtins (a structural type: anything indexable by int), so
+# that name checks stay on everywhere else.
+_VIPER_MARK = "# -- viper types (tools/typecheck.py)"
+_VIPER_TYPES = _VIPER_MARK + """
+from typing import Protocol as _ViperProtocol
+class uint(int): ...
+class ptr8(_ViperProtocol):
+    def __getitem__(self, i: int, /) -> int: ...
+    def __setitem__(self, i: int, v: int, /) -> None: ...
+class ptr16(ptr8, _ViperProtocol): ...
+class ptr32(ptr8, _ViperProtocol): ...
+"""
+
+
 def stubs_dir(board):
     reqs = pinned(board)
     folder = STUBS_HOME / ("%s-%s" % (board, reqs[0].split("==")[1]))
@@ -37,16 +54,21 @@ def stubs_dir(board):
                                str(folder)] + reqs, capture_output=True, text=True)
         if proc.returncode:
             raise StubsMissing("cannot install %s: %s" % (" ".join(reqs), proc.stderr.strip()))
+    builtins = folder / "stdlib" / "builtins.pyi"
+    text = builtins.read_text()
+    if _VIPER_MARK not in text:
+        builtins.write_text(text + "\n" + _VIPER_TYPES)
     return folder
 
 
-def _aioble_only():
-    """A folder holding just the Pico W stubs' aioble package."""
-    folder = STUBS_HOME / "aioble-only"
-    link = folder / "aioble"
+def _only(name, target):
+    """A folder holding just one package (a symlink): the repository root
+    itself on the search path would offer its other top-level names."""
+    folder = STUBS_HOME / (name + "-only")
+    link = folder / name
     if not link.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(stubs_dir("pico_w") / "aioble")
+        link.symlink_to(target)
     return folder
 
 
@@ -59,14 +81,14 @@ def check(board, files=None):
     """(exit code, mypy output) for one board: the firmware, or the files given."""
     stubs = stubs_dir(board)
     # aioble: frozen on the Pico W (its stubs have it), installed by flash.py on ESP32
-    path = [ROOT / "firmware", ROOT, stubs]
+    path = [ROOT / "firmware", _only("boards", ROOT / "boards"), stubs]
     if board != "pico_w":
-        path.append(_aioble_only())
+        path.append(_only("aioble", stubs_dir("pico_w") / "aioble"))
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(CONFIG),
-           "--custom-typeshed-dir", str(stubs), "--cache-dir", str(STUBS_HOME / (".cache-" + board))]
+           "--custom-typeshed-dir", str(stubs), "--cache-dir", os.devnull]  # a stale cache misplaced modules
     env = {"MYPYPATH": ":".join(str(p) for p in path), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(cmd + [str(f) for f in files or sources(board)], capture_output=True,
-                          text=True, cwd=str(ROOT), env=env)
+                          text=True, cwd=str(STUBS_HOME), env=env)
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 

@@ -23,6 +23,9 @@ from pathlib import Path
 from tools import mpy
 
 
+STARTUP_S = 0.25
+
+
 def _make_controlling_tty():
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -49,6 +52,7 @@ class VirtualBoard:
         self._spawn()
         self._thread = threading.Thread(target=self._bridge, name="vboard", daemon=True)
         self._thread.start()
+        time.sleep(STARTUP_S)
         return self.port
 
     def stop(self):
@@ -63,10 +67,15 @@ class VirtualBoard:
                 pass
 
     def reset(self):
-        """Hard reset: kill the port and boot again from main.py."""
+        """Hard reset: kill the port and boot again from main.py.
+
+        Returns once the port can take a Ctrl-C: one sent while the process
+        starts, before MicroPython handles SIGINT, would kill it instead.
+        """
         with self._lock:
             self._kill()
             self._spawn()
+        time.sleep(STARTUP_S)
 
     def wait(self):
         """Block while the board runs (until stop() or Ctrl-C)."""

@@ -10,6 +10,7 @@ def make(scenario="idle", clock=None, store_dir="/tmp/bms-sim-store", sense_nois
     from boards.sim.clock import VirtualClock
     from boards.sim.hw import SimBoard
     from boards.sim.plant import Plant
+    from boards.sim.readout_tap import ReadoutTap
 
     scn = scenario if isinstance(scenario, sc.Scenario) else sc.load(scenario)
     settings = scn.make_settings()
@@ -19,4 +20,5 @@ def make(scenario="idle", clock=None, store_dir="/tmp/bms-sim-store", sense_nois
     board = SimBoard(plant, chain, clock, store_dir, sense_noise_lsb)
     board.scenario = scn
     board.settings = settings
+    board.readout = ReadoutTap(scn.readout_key)
     return board

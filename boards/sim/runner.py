@@ -43,6 +43,7 @@ class Run:
             self._ev += 1
 
     def after_tick(self, ctl):
+        self.board.readout.step(self.t_ms, ctl)
         if self.trace and self.trace.due(self.t_ms):
             self.trace.write(T.record(self.t_ms, self.board, ctl))
         if self.board.wdt.starved(self.clock.ticks_ms()):

@@ -7,7 +7,10 @@ import json
 from bms import settings as S
 from boards.sim.plant import PARAMS, ENGINE_MODES, REMOTE_MODES
 
-TOP_KEYS = ("name", "description", "duration_s", "batteries", "plant", "settings", "events")
+TOP_KEYS = ("name", "description", "duration_s", "batteries", "plant", "settings", "events",
+            "readout_key")
+# Instant Readout key of the simulated board unless a scenario sets its own.
+DEFAULT_READOUT_KEY = "0123456789abcdef0123456789abcdef"
 
 
 class ScenarioError(ValueError):
@@ -106,7 +109,8 @@ ACTIONS = {
 
 
 class Scenario:
-    def __init__(self, name, description, duration_ms, batteries, plant, settings, events):
+    def __init__(self, name, description, duration_ms, batteries, plant, settings, events,
+                 readout_key=bytes.fromhex(DEFAULT_READOUT_KEY)):
         self.name = name
         self.description = description
         self.duration_ms = duration_ms
@@ -114,6 +118,7 @@ class Scenario:
         self.plant = plant  # dict of plant parameter overrides
         self.settings = settings  # dict of firmware setting overrides
         self.events = events  # [(t_ms, action, value)] sorted by time
+        self.readout_key = readout_key  # 16 bytes
 
     def make_settings(self):
         s = S.Settings()
@@ -151,6 +156,9 @@ def parse(data, origin="scenario"):
         if key not in S.BY_NAME:
             msg = "unknown firmware setting %r (see firmware/bms/settings.py)" % key
         raise ScenarioError("%s.settings.%s: %s" % (origin, key, msg))
+    key = data.get("readout_key", DEFAULT_READOUT_KEY)
+    if not isinstance(key, str) or len(key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in key):
+        raise ScenarioError(origin + ".readout_key: expected 32 hex digits (the 16-byte key)")
     events = []
     raw = data.get("events", [])
     if not isinstance(raw, list):
@@ -174,7 +182,7 @@ def parse(data, origin="scenario"):
         events.append((int(t_s * 1000), i, act, value))
     events.sort()
     return Scenario(name, desc, int(duration_s * 1000), n, plant, settings,
-                    [(t, a, v) for t, _i, a, v in events])
+                    [(t, a, v) for t, _i, a, v in events], bytes.fromhex(key))
 
 
 def scenario_dir():

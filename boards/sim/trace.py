@@ -42,12 +42,14 @@ def record(t_ms, board, ctl):
         "led": ledcode.NAMES[ctl.led_code],
         "prot_state": prot.STATE_NAMES[prot.state], "atc": prot.atc, "atd": prot.atd,
         "block_chg": R.names(prot.block_chg), "block_dsg": R.names(prot.block_dsg),
+        "block_alt": R.names(prot.block_alt), "block_sys": R.names(prot.block_sys),
         "warn": R.warn_names(prot.warn), "alt_allowed": prot.alt_allowed,
         "alt_limit_ma": prot.alt_limit_ma,
         "remote_on": ctl.remote.on, "remote_mode": RM.MODE_NAMES[ctl.remote.mode],
         "alt_state": A.STATE_NAMES[alt.state], "alt_target_ma": alt.target_ma,
         "alt_limit_reason": A.LIMIT_NAMES[alt.limit_reason],
         "alt_fault": R.names(alt.fault, A.FAULT_NAMES),
+        "readout_mfr": board.readout.mfr_hex,
     }
 
 

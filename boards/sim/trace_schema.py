@@ -17,10 +17,12 @@ FIELDS = (
     ("load_out", "bool"), ("charge_out", "bool"), ("prealarm_out", "bool"), ("led", "str"),
     # protection
     ("prot_state", "str"), ("atc", "bool"), ("atd", "bool"), ("block_chg", "list"),
-    ("block_dsg", "list"), ("warn", "list"), ("alt_allowed", "bool"), ("alt_limit_ma", "int"),
+    ("block_dsg", "list"), ("block_alt", "list"), ("block_sys", "list"), ("warn", "list"), ("alt_allowed", "bool"), ("alt_limit_ma", "int"),
     ("remote_on", "bool"), ("remote_mode", "str"),
     # alternator port (the limiter)
     ("alt_state", "str"), ("alt_target_ma", "int"), ("alt_limit_reason", "str"), ("alt_fault", "list"),
+    # Instant Readout: manufacturer data as advertised (hex), null while nothing is
+    ("readout_mfr", "str?"),
 )
 TYPES = dict(FIELDS)
 KEYS = tuple(k for k, _t in FIELDS)

@@ -8,7 +8,7 @@ import hashlib
 try:
     from micropython import const
 except ImportError:  # CPython: bmsctl uses proof() for the client side
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
 from bms import settings as S
@@ -150,5 +150,9 @@ class Auth:
         errors = self.settings.update({"pin": pin})
         if errors:
             raise ValueError(errors[0][2])
-        self.readout_key = bytes(new_key)
+        key = bytearray(new_key)
+        # byte 0 is the readers' key check: stepping it makes readers holding the
+        # old key report a mismatch instead of decoding garbage
+        key[0] = (self.readout_key[0] + 1) & 0xFF
+        self.readout_key = bytes(key)
         self.dirty = True

@@ -28,7 +28,8 @@ def code_for(protection, pack, alternator):
         return BOOT
     if blocked & R.DATA_LOST:
         return LINK
-    if blocked & (R.BMS_OVERTEMP | R.OVERCURRENT | R.OC_LOCKOUT) or alternator.fault:
+    port = protection.block_alt | protection.block_sys  # MOSFET heat, overcurrent live here
+    if port & (R.BMS_OVERTEMP | R.OVERCURRENT | R.OC_LOCKOUT) or alternator.fault:
         return BMS_TEMP
     if blocked & ~R.REMOTE_OFF:
         return CELL

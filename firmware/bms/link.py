@@ -16,7 +16,12 @@ _TRAILER = const(2)
 _MAX_LEN = const(48)
 _LEN_REQUEST = const(2)
 _LEN_CELLS = const(13)
+_CELLS_BYTES = const(19)
 _MAX_ADDR = const(50)
+_CELL_MV_MAX = const(5000)
+_TEMP_DC_MIN = const(-400)
+_TEMP_DC_MAX = const(1250)
+_F_RESERVED = const(0xFC)
 
 _WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
 # A partial frame on a line quiet for this long is abandoned and its bytes
@@ -26,21 +31,15 @@ _STALL_MS = const(50)
 
 _CRC = array.array("H", CRC_TABLE)
 
+# Every counter wraps at 2**30 (small ints on the boards; readers take
+# differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
+_WRAP = const(0x3FFFFFFF)
 
-@micropython.viper
-def _find_sync(w: ptr8, lo: int, hi: int) -> int:
-    # first index in [lo, hi) that can start a frame (SYNC1 SYNC2, or SYNC1 last)
-    i = lo
-    while i < hi:
-        if w[i] == 0xAA:
-            if i + 1 == hi or w[i + 1] == 0x55:
-                return i
-        i += 1
-    return hi
+# ptr8 / ptr16 / ptr32 are viper-only names, hence the type: ignore comments.
 
 
 @micropython.viper
-def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
+def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:  # type: ignore[name-defined]
     # CRC-16/CCITT-FALSE over w[start:end] against the little-endian CRC at w[end]
     c = 0xFFFF
     i = start
@@ -51,7 +50,7 @@ def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
 
 
 @micropython.viper
-def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
+def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):  # type: ignore[name-defined]
     # forward byte copy; also safe for moving a region to a lower index
     i = 0
     while i < n:
@@ -60,19 +59,19 @@ def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
 
 
 @micropython.viper
-def _cells_valid(w: ptr8, p: int) -> bool:
+def _cells_valid(w: ptr8, p: int) -> bool:  # type: ignore[name-defined]
     # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
     j = p + 6
     while j < p + 14:
-        if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+        if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
             return False
         j += 2
     t = int(w[p + 14]) | (int(w[p + 15]) << 8)
     if t >= 0x8000:
         t -= 0x10000
-    if t < -400 or t > 1250:
+    if t < _TEMP_DC_MIN or t > _TEMP_DC_MAX:
         return False
-    return (int(w[p + 16]) & 0xFC) == 0
+    return (int(w[p + 16]) & _F_RESERVED) == 0
 
 
 # slots of the decoder's int array shared with _fast_reports
@@ -88,35 +87,35 @@ _S_SIZE = const(8)
 
 
 @micropython.viper
-def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
-                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
+def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,  # type: ignore[name-defined]
+                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:  # type: ignore[name-defined]
     # The common case at line rate: skip to each frame start and store every
     # plain good battery report straight into the pack. Returns 0 when it
     # needs more bytes, 1 when the candidate at st[_S_LO] is anything else
     # (other type, bad length or CRC, rejected, extra, duplicate): the
     # Python path then handles and counts that one candidate.
-    lo = int(st[0])
-    hi = int(st[1])
-    now = int(st[2])
-    count = int(st[3])
-    limit = int(st[4])
+    lo = int(st[_S_LO])
+    hi = int(st[_S_HI])
+    now = int(st[_S_NOW])
+    count = int(st[_S_COUNT])
+    limit = int(st[_S_LIMIT])
     result = 0
     while True:
         s = lo
         while s < hi:
-            if w[s] == 0xAA and (s + 1 == hi or w[s + 1] == 0x55):
+            if w[s] == _SYNC1 and (s + 1 == hi or w[s + 1] == _SYNC2):
                 break
             s += 1
         if s != lo:
-            st[6] = int(st[6]) + s - lo
-            st[7] = int(st[7]) + 1
+            st[_S_GARBAGE] = (int(st[_S_GARBAGE]) + s - lo) & _WRAP
+            st[_S_RESYNCS] = (int(st[_S_RESYNCS]) + 1) & _WRAP
             lo = s
-        if hi - lo < 4:
+        if hi - lo < _HEADER:
             break
-        if w[lo + 2] != 0x21 or w[lo + 3] != 13:
+        if w[lo + 2] != _T_CELLS or w[lo + 3] != _LEN_CELLS:
             result = 1
             break
-        if hi - lo < 19:
+        if hi - lo < _CELLS_BYTES:
             break
         c = 0xFFFF
         i = lo + 2
@@ -133,18 +132,18 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         j = lo + 6
         bad = 0
         while j < lo + 14:
-            if (int(w[j]) | (int(w[j + 1]) << 8)) > 5000:
+            if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
                 bad = 1
             j += 2
         t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         if t >= 0x8000:
             t -= 0x10000
-        if bad or t < -400 or t > 1250 or (int(w[lo + 16]) & 0xFC):
+        if bad or t < _TEMP_DC_MIN or t > _TEMP_DC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
         b = addr - 1
         seq = int(w[lo + 5])
-        if int(state[b]) & 2 and int(seqs[b]) == seq:
+        if int(state[b]) & 2 and int(seqs[b]) == seq:  # fresh, same scan
             age = ((now - int(last[b]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
             if age <= limit:
                 result = 1
@@ -158,11 +157,11 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         flags[b] = w[lo + 16]
         seqs[b] = seq
-        state[b] = int(state[b]) | 3
+        state[b] = int(state[b]) | 3  # reported once, fresh (bms.pack)
         last[b] = now
-        st[5] = int(st[5]) + 1
-        lo += 19
-    st[0] = lo
+        st[_S_OK] = (int(st[_S_OK]) + 1) & _WRAP
+        lo += _CELLS_BYTES
+    st[_S_LO] = lo
     return result
 
 
@@ -171,7 +170,7 @@ class Decoder:
 
     Every byte that is not part of an accepted frame is counted somewhere.
     A failed candidate frame gives up only its first byte: the bytes after it
-    are scanned again, so a real frame behind garbage is never lost.
+    are scanned again, so a real frame behind garbage is found at once.
     Plain good battery reports take the viper fast path; everything else goes
     through _candidate(), which keeps the rules readable and counts them.
     """
@@ -232,7 +231,7 @@ class Decoder:
             # waiting for bytes; a partial frame on a quiet line is given up
             if (st[_S_HI] - st[_S_LO] >= _HEADER
                     and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
-                self.stalled += 1
+                self.stalled = (self.stalled + 1) & _WRAP
                 self._drop(st[_S_LO])
                 continue
             break
@@ -244,7 +243,7 @@ class Decoder:
     def _drop(self, lo):
         # the candidate at lo failed: give up its first byte only
         st = self._st
-        st[_S_GARBAGE] += 1
+        st[_S_GARBAGE] = (st[_S_GARBAGE] + 1) & _WRAP
         st[_S_LO] = lo + 1
 
     def _candidate(self, w, lo, now_ms):
@@ -253,30 +252,30 @@ class Decoder:
         length = w[lo + 3]
         if (length > _MAX_LEN or (kind == _T_CELLS and length != _LEN_CELLS)
                 or (kind == _T_REQUEST and length != _LEN_REQUEST)):
-            self.bad_length += 1
+            self.bad_length = (self.bad_length + 1) & _WRAP
             self._drop(lo)
             return True
         end = lo + _HEADER + length
         if end + _TRAILER > self.hi:
             return False
         if not _crc_ok(w, lo + 2, end, _CRC):
-            self.crc_errors += 1
+            self.crc_errors = (self.crc_errors + 1) & _WRAP
             self._drop(lo)
             return True
         if kind == _T_CELLS:
             self._cells(w, lo, now_ms)
         elif kind == _T_REQUEST:
-            self.echoes += 1
+            self.echoes = (self.echoes + 1) & _WRAP
             self.pack.echo(w[lo + 4], now_ms)
         else:
-            self.unknown_type += 1
+            self.unknown_type = (self.unknown_type + 1) & _WRAP
         self._st[_S_LO] = end + _TRAILER
         return True
 
     def _cells(self, w, p, now_ms):
         addr = w[p + 4]
         if addr < 1 or addr > _MAX_ADDR or not _cells_valid(w, p):
-            self.rejected += 1
+            self.rejected = (self.rejected + 1) & _WRAP
             return
         t = w[p + 14] | w[p + 15] << 8
         if t >= 0x8000:
@@ -286,7 +285,8 @@ class Decoder:
                          w[p + 10] | w[p + 11] << 8, w[p + 12] | w[p + 13] << 8,
                          t, w[p + 16], now_ms)
         if addr <= self.pack.configured:
-            self._st[_S_OK] += 1
+            st = self._st
+            st[_S_OK] = (st[_S_OK] + 1) & _WRAP
 
 
 # room after a full scan before the next request, for the control tick's jitter
@@ -303,6 +303,7 @@ class LinkMaster:
         self.n = 0
         self.seq = 0
         self.sent = 0
+        self._started = False
         self._next_ms = 0
 
     def configure(self, count, period_ms):
@@ -312,14 +313,15 @@ class LinkMaster:
         self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):
-        if self.sent and ticks.diff(now_ms, self._next_ms) < 0:
+        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
             return False
         self.seq = (self.seq + 1) & 0xFF
         self.n = encode_request(self.buf, 0, 0, self.seq)
-        self.sent += 1
+        self.sent = (self.sent + 1) & _WRAP
         nxt = ticks.add(self._next_ms, self.period_ms)
         # keep a fixed cadence, but never try to catch up on missed slots
-        if self.sent == 1 or ticks.diff(now_ms, nxt) >= 0:
+        if not self._started or ticks.diff(now_ms, nxt) >= 0:
             nxt = ticks.add(now_ms, self.period_ms)
         self._next_ms = nxt
+        self._started = True
         return True

@@ -8,6 +8,7 @@ from bms import ticks
 
 MAX_BATTERIES = const(50)
 _CELLS = const(200)
+_WRAP = const(0x3FFFFFFF)  # counters wrap at 2**30: small ints on the boards
 
 # `lost` reason bits (0 = link fine). See docs/battery-link.md.
 LOST_STALE = const(0x01)  # a configured battery has no data younger than the timeout
@@ -44,38 +45,39 @@ def lost_names(mask):
     return out
 
 
+# ptr8 / ptr16 / ptr32 are viper-only names, hence the type: ignore comments.
 @micropython.viper
-def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
+def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:  # type: ignore[name-defined]
     # Marks each configured battery fresh or stale; counts fresh->stale
     # transitions per battery; returns the fresh count, p[_P_HAVE] = reported.
-    now = int(p[0])
-    limit = int(p[1])
-    count = int(p[2])
+    now = int(p[_P_NOW])
+    limit = int(p[_P_TIMEOUT])
+    count = int(p[_P_COUNT])
     fresh = 0
     have = 0
     i = 0
     while i < count:
         s = int(state[i])
-        if s & 1:
+        if s & _HAVE:
             have += 1
             age = ((now - int(last[i]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
             if age <= limit:
-                state[i] = 3
+                state[i] = _HAVE | _FRESH
                 fresh += 1
             else:
-                if s & 2:
+                if s & _FRESH:
                     timeouts[i] = (int(timeouts[i]) + 1) & 0xFFFF
-                state[i] = 1
+                state[i] = _HAVE
         i += 1
-    p[3] = have
+    p[_P_HAVE] = have
     return fresh
 
 
 @micropython.viper
-def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
+def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):  # type: ignore[name-defined]
     # Min/max cell and temperature, sum of cell mV and alarm count over the
     # fresh batteries; results into p[_P_MIN_MV..]. Temps are s16 in a u16 view.
-    count = int(p[2])
+    count = int(p[_P_COUNT])
     lo = 0x7FFF
     lo_at = -1
     hi = -1
@@ -86,7 +88,7 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
     alarms = 0
     b = 0
     while b < count:
-        if int(state[b]) & 2:
+        if int(state[b]) & _FRESH:
             j = b * 4
             end = j + 4
             while j < end:
@@ -109,14 +111,14 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
             if int(flags[b]) & 2:
                 alarms += 1
         b += 1
-    p[4] = lo
-    p[5] = lo_at
-    p[6] = hi
-    p[7] = hi_at
-    p[8] = tlo
-    p[9] = thi
-    p[10] = total
-    p[11] = alarms
+    p[_P_MIN_MV] = lo
+    p[_P_MIN_AT] = lo_at
+    p[_P_MAX_MV] = hi
+    p[_P_MAX_AT] = hi_at
+    p[_P_MIN_T] = tlo
+    p[_P_MAX_T] = thi
+    p[_P_SUM_MV] = total
+    p[_P_ALARM] = alarms
 
 
 class Pack:
@@ -163,14 +165,14 @@ class Pack:
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
         """Store one battery report the decoder has already range-checked."""
         if addr > self.configured:
-            self.extras += 1
+            self.extras = (self.extras + 1) & _WRAP
             self.extra_ms = now_ms
             self._extra = True
             return
         b = addr - 1
         if (self.state[b] & _FRESH and self.seq[b] == seq
                 and ticks.diff(now_ms, self.last_ms[b]) <= self.timeout_ms):
-            self.duplicates += 1
+            self.duplicates = (self.duplicates + 1) & _WRAP
             self.dup_ms = now_ms
             self._dup = True
         c = b * 4

@@ -71,6 +71,7 @@ ALT_PORT_MAX_MA = const(100000)  # port rating: 90 % of the fuse, at most 100 A
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
 FET_FLOOR_PCT = const(25)  # cap at the MOSFET trip temperature
+FET_WARN_HYST_DC = const(20)  # derating ends 2 degC below where it began (no chatter on noise)
 
 # -- limit comparators: value source, direction, paths, trip delay. Levels
 # are in _load() (same row order) because they come from the settings.
@@ -83,15 +84,17 @@ LOW = const(1)  # trips at value <= trip, releases at value >= release
 TO_CHG = const(1)
 TO_DSG = const(2)
 TO_ALT = const(4)
-TEMP_DELAY_MS = const(1000)  # battery temperatures change slowly: filter noise
-FET_DELAY_MS = const(500)
+FET_DELAY_MS = const(500)  # our own sensor on a noisy ADC
 
-# bit, source, direction, paths, trip delay
+# bit, source, direction, paths, trip delay. Battery values trip at once:
+# the batteries filter their own readings, and a delay would leave a window
+# when the temperature jumps from above the charge window to below it (the
+# high row releases at once, the low row would still be waiting).
 LIMITS = (
     (R.CELL_OV, SRC_MAX_CELL, HIGH, TO_CHG, 0),
-    (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG, TEMP_DELAY_MS),
-    (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG, TEMP_DELAY_MS),
-    (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG, TEMP_DELAY_MS),
+    (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG, 0),
+    (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG, 0),
+    (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG, 0),
     (R.BMS_OVERTEMP, SRC_FET, HIGH, TO_ALT, FET_DELAY_MS),
 )
 _NLIM = const(5)
@@ -118,6 +121,7 @@ class Protection:
         self.charge_out = False
         self.prealarm_out = False
         self.oc_trips = 0  # trips in the current series (lockout at OC_LOCK_TRIPS)
+        self.charger = False  # a charger seen for CHARGER_MS
         self._since = 0  # when the current UV state was entered
         self._emergency = False
         self._wake_req = False
@@ -125,7 +129,6 @@ class Protection:
         self._remote_rise = False
         self._chg_raw = False
         self._chg_raw_ms = 0
-        self.charger = False
         self._oc = OC_OK
         self._oc_ms = 0  # last trip
         self._over = False
@@ -135,6 +138,7 @@ class Protection:
         self._lim_ms = array("i", [0] * _NLIM)
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
+        self._fet_hot = False  # derating the alternator for MOSFET temperature
         self._ver = -1
 
     # -- commands (BLE)
@@ -375,12 +379,19 @@ class Protection:
             floor = full * CELL_HIGH_FLOOR_PCT // 100
             if cap < floor:
                 cap = floor
-        if meas.valid and meas.fet_dc >= s.fet_derate_dc:
+        if meas.valid:
+            if meas.fet_dc >= s.fet_derate_dc:
+                self._fet_hot = True
+            elif meas.fet_dc < s.fet_derate_dc - FET_WARN_HYST_DC:
+                self._fet_hot = False
+        if self._fet_hot:
             warn |= R.FET_DERATE
             span = s.fet_trip_dc - s.fet_derate_dc
             hot = meas.fet_dc - s.fet_derate_dc
             if hot > span:
                 hot = span
+            elif hot < 0:
+                hot = 0
             c = full - full * (100 - FET_FLOOR_PCT) // 100 * hot // span
             if c < cap:
                 cap = c

@@ -7,7 +7,7 @@ import struct
 try:
     from micropython import const
 except ImportError:  # CPython
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
 from bms import settings as S

@@ -3,6 +3,7 @@
 # caller passes in (the boards have no CTR mode), framed as the complete
 # 31-byte legacy advertising payload. Everything after construction works in
 # preallocated buffers and allocates nothing.
+from binascii import unhexlify
 from micropython import const
 from bms.soc import Soc
 
@@ -16,6 +17,8 @@ HEADER_LEN = const(8)  # 0x10, byte 1, model id, record, nonce, key check byte
 _FLAGS_AD = b"\x02\x01\x06"  # LE general discoverable, no BR/EDR
 _AD_MANUFACTURER = const(0xFF)
 _AD_NAME = const(0x09)  # Complete Local Name
+_AD_SHORT_NAME = const(0x08)
+_AD_UUID128 = const(0x07)  # complete list of 128-bit service UUIDs
 
 UNKNOWN = const(-0x3FFFFFFF)  # a value in our units that is not available
 
@@ -145,7 +148,7 @@ class Advert:
     the manufacturer data after the company id, as readers receive it.
     """
 
-    def __init__(self, model_id, record, plain_len, nonce):
+    def __init__(self, ecb, key_check, model_id, record, plain_len, nonce):
         self.plain_len = plain_len
         self.nonce = nonce & 0xFFFF
         n = 3 + 4 + HEADER_LEN + plain_len
@@ -166,8 +169,8 @@ class Advert:
         self._data = memoryview(a)[7 + HEADER_LEN:]
         self._sent = bytearray(plain_len)  # plaintext of the current advertisement
         self._block = bytearray(16)
-        self._ctr = None
-        self._key_check = 0
+        self._ctr = AesCtr(ecb)
+        self._key_check = key_check
         self._rekeyed = False
         self.sealed = False  # True once an advertisement has been built
         self.changes = 0  # counts every change of the advertised bytes
@@ -208,10 +211,21 @@ class Advert:
         return True
 
 
-def scan_response(name):
-    """Scan response payload: the Complete Local Name, cut to fit 31 bytes."""
-    raw = name.encode()[:29]
-    return bytes((len(raw) + 1, _AD_NAME)) + raw
+def scan_response(name, service_uuid):
+    """Scan response payload: the device name and our 128-bit service UUID
+    (so configuration tools that filter on it still find us).
+
+    The name is complete when it fits beside the UUID, else shortened.
+    service_uuid: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
+    """
+    uuid = bytes(reversed(unhexlify(service_uuid.replace("-", ""))))  # little-endian on air
+    raw = name.encode()
+    kind = _AD_NAME
+    room = 31 - 2 - (2 + len(uuid))
+    if len(raw) > room:
+        raw = raw[:room]
+        kind = _AD_SHORT_NAME
+    return bytes((len(raw) + 1, kind)) + raw + bytes((len(uuid) + 1, _AD_UUID128)) + uuid
 
 
 def _yes_no(flag):
@@ -227,8 +241,7 @@ class Readout:
         self.record = BmsRecord()
         self.soc = Soc()
         self.plain = bytearray(BMS_LEN)
-        self.advert = Advert(MODEL_SMART_BMS, RECORD_BMS, BMS_LEN, nonce)
-        self.advert.set_key(ecb, key_check)
+        self.advert = Advert(ecb, key_check, MODEL_SMART_BMS, RECORD_BMS, BMS_LEN, nonce)
         self.adv = self.advert.adv
         self.mfr = self.advert.mfr
 
@@ -306,35 +319,3 @@ class Readout:
             return WARNING
         return OK
 
-
-# -- the advertisement key as stored: 16 key bytes + Fletcher-16 of them (LE)
-
-def _fletcher16(data, n):
-    a = b = 0
-    for i in range(n):
-        a = (a + data[i]) % 255
-        b = (b + a) % 255
-    return b << 8 | a
-
-
-def key_record(key):
-    """Bytes to store for a 16-byte key."""
-    c = _fletcher16(key, 16)
-    return bytes(key) + bytes((c & 0xFF, c >> 8))
-
-
-def key_from_record(data):
-    """The key from stored bytes, or None when missing or corrupt."""
-    if data is None or len(data) != 18:
-        return None
-    if _fletcher16(data, 16) != data[16] | data[17] << 8:
-        return None
-    return bytes(data[:16])
-
-
-def next_key(old, fresh):
-    """A new key after a PIN change: random bytes, byte 0 stepped from the old
-    key so readers holding the old key see a check-byte mismatch, not garbage."""
-    k = bytearray(fresh[:16])
-    k[0] = (old[0] + 1) & 0xFF
-    return bytes(k)

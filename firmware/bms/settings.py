@@ -4,7 +4,7 @@
 try:
     from micropython import const
 except ImportError:  # CPython: the host tools share this module
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
 INT = const(0)  # integer in [lo, hi]

@@ -12,12 +12,14 @@ _MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
 FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
 FULL_HOLD_MS = const(60000)
 TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
-TTG_MIN_MA = const(100)  # below this discharge current time-to-go is unknown
+TTG_MIN_MA = const(500)  # below this discharge (sensor noise) time-to-go is unknown
 
-# Resting 4-cell LiFePO4 bank voltage (mV) -> SoC (0.1 %), ascending.
+# Resting 4-cell LiFePO4 bank voltage (mV) -> SoC (0.1 %), ascending. The
+# curve is flat in the middle: a seed from it is good to a few percent at best.
 OCV = (
-    (10000, 0), (12000, 100), (12800, 200), (12900, 300), (13000, 400), (13050, 500),
-    (13100, 600), (13200, 700), (13300, 800), (13400, 900), (13600, 1000),
+    (10000, 0), (12000, 30), (12800, 100), (13000, 200), (13100, 300), (13160, 400),
+    (13200, 500), (13240, 600), (13300, 700), (13340, 800), (13380, 900), (13480, 950),
+    (13600, 1000),
 )
 
 

@@ -3,7 +3,7 @@
 try:
     from micropython import const
 except ImportError:  # CPython: the host tools share this module
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
 PERIOD = const(0x40000000)

@@ -192,7 +192,7 @@ class BleService:
                 self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
             except OSError:
                 pass  # disconnected meanwhile
-            last, sent_ms = value, time.ticks_ms()
+            last, sent_ms = value, time.ticks_ms()  # type: ignore[assignment]  # ticks are ints
 
     def _clear(self):
         self.status.write(b"")

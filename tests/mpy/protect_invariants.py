@@ -3,7 +3,6 @@
 # bug in the state machine cannot hide itself.
 from bms import reasons as R
 
-TEMP_DELAY_MS = 1000  # the documented trip delay for battery temperatures
 CHARGER_HOLD_MS = 2000
 CHATTER_MS = 200  # a UV cut must not come back this soon after it cleared
 
@@ -14,7 +13,6 @@ class Invariants:
         self.violations = []
         self.uv_latched = False
         self.pre_since = None  # when the pre-alarm warning last came on
-        self.temp_bad_since = None
         self.charger_since = None
         self.prev_dsg = 0
         self.uv_fell_ms = None
@@ -40,14 +38,10 @@ class Invariants:
             self._bad(now_ms, "a path closed with battery data lost")
         if data and chg_closed and pack.max_cell_mv >= s.cell_ov_mv:
             self._bad(now_ms, "charge path closed with a cell at %d mV" % pack.max_cell_mv)
-        # temperature window, allowing the documented trip delay
-        if data and (pack.min_temp_dc < s.temp_charge_low_dc or pack.max_temp_dc > s.temp_charge_high_dc):
-            if self.temp_bad_since is None:
-                self.temp_bad_since = now_ms
-            if chg_closed and now_ms - self.temp_bad_since > TEMP_DELAY_MS:
-                self._bad(now_ms, "charge path closed outside the temperature window")
-        elif data:
-            self.temp_bad_since = None
+        # temperature window: battery temperatures trip in the same tick
+        if data and chg_closed and (pack.min_temp_dc < s.temp_charge_low_dc
+                                    or pack.max_temp_dc > s.temp_charge_high_dc):
+            self._bad(now_ms, "charge path closed outside the temperature window")
         # charger seen, re-derived
         if meas.valid and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:

@@ -1,0 +1,52 @@
+"""tools/flash.py's plain answers when there is nothing (or too much) to flash."""
+from types import SimpleNamespace
+
+import pytest
+
+from tools import device, flash
+
+
+def _ports(monkeypatch, *names):
+    fake = [SimpleNamespace(device=n, vid=0x2E8A, pid=0x0005, description="Board in FS mode")
+            for n in names]
+    monkeypatch.setattr(device.serial.tools.list_ports, "comports", lambda: fake)
+
+
+def test_no_board_plugged_in(monkeypatch, capsys):
+    _ports(monkeypatch)
+    assert flash.main(["--board", "esp32"]) == 1
+    assert "no board found" in capsys.readouterr().err
+
+
+def test_several_boards_need_a_port(monkeypatch, capsys):
+    _ports(monkeypatch, "/dev/ttyACM0", "/dev/ttyACM1")
+    assert flash.main(["--board", "pico_w", "--port", "auto"]) == 1
+    err = capsys.readouterr().err
+    assert "several" in err and "/dev/ttyACM0" in err and "/dev/ttyACM1" in err
+
+
+def test_one_board_is_found(monkeypatch):
+    _ports(monkeypatch, "/dev/ttyACM0")
+    assert device.detect_port() == "/dev/ttyACM0"
+
+
+def test_unknown_board(capsys):
+    assert flash.main(["--board", "esp8266", "--port", "/dev/null"]) == 1
+    assert "unknown board 'esp8266'" in capsys.readouterr().err
+
+
+def test_port_that_is_not_there(capsys):
+    assert flash.main(["--board", "esp32", "--port", "/dev/ttyNOPE9"]) == 1
+    assert "cannot open /dev/ttyNOPE9" in capsys.readouterr().err
+
+
+def test_dry_run_on_the_virtual_board_lists_and_changes_nothing(tmp_path, capsys):
+    assert flash.main(["--dry-run", "--vboard-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "would upload main.py" in err and "would upload board.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_plan_never_touches_stored_files():
+    with pytest.raises(flash.FlashError, match="settings.bin"):
+        flash.Plan({"settings.bin": b"x"}, {})
