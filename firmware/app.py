@@ -34,6 +34,12 @@ class App:
         self.running = True
 
     async def control(self):
+        try:
+            await self._loop()
+        finally:  # cancelled or stopped: open everything
+            self.controller.safe_outputs()
+
+    async def _loop(self):
         ctl = self.controller
         clock = self.clock
         nxt = clock()
@@ -56,7 +62,6 @@ class App:
                 nxt = clock()
                 delay = 0
             await asyncio.sleep_ms(delay)
-        ctl.safe_outputs()
 
 
 async def main(hw, clock=clock_ms, app=None):

@@ -19,9 +19,15 @@ def run():
     import asyncio
     import app
 
+    from bms.controller import safe_outputs
+
     name = board_name()
     board = getattr(__import__("boards." + name), name)
-    asyncio.run(app.main(board.make()))
+    hw = board.make()
+    try:
+        asyncio.run(app.main(hw))
+    finally:  # Ctrl-C at the REPL, a crash, or a restart: nothing stays on
+        safe_outputs(hw)
 
 
 if __name__ == "__main__":

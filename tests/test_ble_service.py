@@ -128,9 +128,7 @@ async def test_malformed_writes_get_codes_and_store_nothing():
     for uuid, req, want in cases:
         code = P.parse_response(await phone.request(uuid, req))[0]
         assert code == want, (req, code, want)
-    phone.write(P.SETTINGS_UUID, b"")  # empty write
-    await asyncio.sleep_ms(5)
-    assert P.parse_response(phone.read(P.SETTINGS_UUID))[0] == P.E_MALFORMED
+    assert P.parse_response(await phone.request(P.SETTINGS_UUID, b""))[0] == P.E_MALFORMED
     assert app.settings.values() == before and app.applied == []
     assert app.auth.authenticated  # the session survived all of it
     await bye(phone)
@@ -149,7 +147,7 @@ async def test_commands_and_secrets():
     assert puk == b"24681357"
     assert P.parse_response(await phone.request(P.COMMAND_UUID, b"\x05654321"))[0] == P.OK
     assert app.settings.pin == "654321" and app.auth.readout_key != bytes(range(16))
-    assert app.auth.dirty
+    assert app.auth_saves >= 1  # the new PIN and key were persisted
     await bye(phone)
     # secrets vanish with the session; the new PIN is needed now
     assert bluetooth.BLE().gatts_read(phone.handle(P.COMMAND_UUID)) == b""
@@ -180,10 +178,14 @@ async def test_cells_and_history_pages():
     assert cells["total"] == 2 and len(cells["batteries"]) == 2
     assert cells["batteries"][1]["cell_mv"] == [3304, 3305, 3306, 3307]
     assert cells["batteries"][1]["temp_dc"] == 201
-    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))
-    assert code == P.OK and body == b"\x01page0-data"
-    code, page, body = P.parse_response(await phone.request(P.HISTORY_UUID, b"\x01"))
-    assert body == b"\x00page1"
+    pages = []
+    for page in range(3):
+        code, got, body = P.parse_response(await phone.request(P.HISTORY_UUID, bytes((page,))))
+        assert code == P.OK and got == page and body[0] == (1 if page < 2 else 0)
+        pages.append(body[1:])
+    counters, events = P.decode_history(pages)
+    assert counters["lvd"] == 2 and events == app.history.events()
+    assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x03"))[0] == P.E_RANGE
     await bye(phone)
 
 
@@ -236,7 +238,8 @@ async def test_lockout_grows_and_survives_reconnect():
     assert r["code"] == P.E_BAD_PROOF and r["wait_s"] == 10
     _clock[0] += 10000
     assert (await login(phone))["code"] == P.OK
-    assert app.auth.failures == 0
+    assert app.auth.failures == 0 and not app.auth.dirty
+    assert app.auth_saves == 6  # every failure and the reset were persisted
     await bye(phone)
 
 
@@ -254,3 +257,32 @@ async def test_one_central_at_a_time():
     await bye(phone)
     await asyncio.sleep_ms(20)
     assert bluetooth.BLE().advertising[3]  # connectable again
+
+
+async def test_bad_readout_payload_and_status_fault_keep_service_up():
+    app = App()
+    app.adv_payload = lambda: (bytes(40), b"")  # longer than a legacy advertisement
+    await start(app)
+    errors = _service.errors
+    for _ in range(30):  # the payload is rebuilt every second
+        if _service.errors > errors:
+            break
+        await asyncio.sleep_ms(100)
+    await asyncio.sleep_ms(20)
+    seen = bluetooth.SimCentral().scan()
+    assert seen["connectable"] and seen["name"] == "SmartBMS"  # the fallback payload
+    assert _service.errors > errors
+    app.adv_payload = lambda: (b"\x02\x01\x06\x03\xff\xe1\x02", b"")
+    await asyncio.sleep_ms(1100)  # the payload is rebuilt every second
+    assert bluetooth.SimCentral().scan()["manufacturer"] == [(0x02E1, b"")]
+
+    def broken():
+        raise ValueError("no data")
+    app.status_bytes = broken
+    app2, phone = await connected(app)
+    assert (await login(phone))["code"] == P.OK
+    await asyncio.sleep_ms(250)
+    assert phone.read(P.STATUS_UUID) == b""
+    assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))[0] == P.OK
+    await bye(phone)
+    del app.adv_payload

@@ -97,7 +97,8 @@ def test_cells_and_history():
     code, out = cli("cells")
     assert code == 0 and "battery  2  3304 3305 3306 3307 mV  20.1 C" in out
     code, out = cli("history")
-    assert code == 0 and "page 0: " + b"page0-data".hex() in out and "page 1: " in out
+    assert code == 0 and "lvd                2" in out
+    assert out.count("event at") == 15 and "code   3  reasons 00000008  value 14" in out
     code, out = cli("command", "clear-history")
     assert code == 0 and out.strip() == "ok"
     code, out = cli("command", "wake")
@@ -109,3 +110,30 @@ def test_cells_and_history():
 def test_scan_sees_name_and_service():
     code, out = cli("scan")
     assert code == 0 and '"name": "SmartBMS"' in out and P.SERVICE_UUID in out
+
+
+def test_whole_firmware_on_the_simulated_board():
+    """The firmware App and plant behind the service (boards/sim/ble_board_app.py)."""
+    async def go():
+        link = bmsctl.BridgeLink("boards.sim.ble_board_app")
+        try:
+            await link.connect()
+            c = bmsctl.Client(link)
+            await c.login("000000")
+            st = await c.status()
+            assert st["configured"] >= 1 and 2500 < st["min_cell_mv"] < 3700
+            await c.set_settings({"alt_protect_after_s": 301})
+            assert (await c.settings())["alt_protect_after_s"] == 301
+            with pytest.raises(bmsctl.DeviceError) as e:
+                await c.command(P.CMD_WAKE)  # not in low-power off
+            assert e.value.code == P.E_REFUSED
+            counters, _events = P.decode_history(await c.history())
+            assert counters["lvd"] >= 0
+            assert len(await c.command(P.CMD_READ_PUK)) == 8
+            key = await c.command(P.CMD_READ_READOUT_KEY)
+            assert len(key) == 16
+            adv = (await link.scan())  # connected: the readout goes on, not connectable
+            assert adv == [] or not adv[0]["connectable"]
+        finally:
+            await link.close()
+    asyncio.run(go())

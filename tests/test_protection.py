@@ -617,3 +617,57 @@ def test_step_allocates_nothing():
     run(100)
     r.remote.on = False
     run(100)
+
+
+def test_charger_smaller_than_the_load_brings_loads_back_only_once():
+    r = _cut()
+    r.cells(2850)
+    r.meas.sys_ma = 20000  # charger seen while the loads are off
+    r.run(2010)
+    assert _state(r) == "normal"
+    # the load is bigger than the charger: cells sag, pre-alarm, cut again
+    r.meas.sys_ma = -10000
+    r.cells(2790)
+    r.run(31000)
+    assert _state(r) == "load_disconnect" and r.p.charger_spent
+    r.cells(2850)
+    r.meas.sys_ma = 20000
+    r.run(60000)
+    assert _state(r) == "load_disconnect", "a charger smaller than the load made the loads chatter"
+    # the cells reach the recovery level: loads back, the charger counts again
+    r.cells(3201)
+    r.tick()
+    assert _state(r) == "normal" and not r.p.charger_spent
+
+
+def test_a_cut_long_after_a_charger_return_keeps_the_charger_rule():
+    r = _cut()
+    r.cells(2850)
+    r.meas.sys_ma = 20000
+    r.run(2010)
+    r.meas.sys_ma = 0
+    r.cells(3150)
+    r.run(11 * 60000)  # probation over
+    r.cells(2790)
+    r.run(31000)
+    assert _state(r) == "load_disconnect" and not r.p.charger_spent
+    r.cells(2850)
+    r.meas.sys_ma = 20000
+    r.run(2010)
+    assert _state(r) == "normal"
+
+
+def test_clear_alarms_ends_the_probation():
+    r = _cut()
+    r.cells(2850)
+    r.meas.sys_ma = 20000
+    r.run(2010)
+    r.meas.sys_ma = -10000
+    r.cells(2790)
+    r.run(31000)
+    assert r.p.charger_spent
+    r.p.clear_alarms()
+    r.cells(2850)
+    r.meas.sys_ma = 20000
+    r.run(2010)
+    assert _state(r) == "normal"

@@ -92,3 +92,26 @@ def test_error_names_cover_codes():
         assert P.error_name(code) == S.ERROR_NAMES[code]
     assert P.error_name(P.E_LOCKED_OUT).startswith("locked")
     assert P.error_name(200) == "error 200"
+
+
+def test_history_pages_round_trip():
+    from bms.history import History
+    h = History()
+    h.lvd, h.oc_trips, h.min_cell_mv, h.alt_mah = 3, 1, 2650, 1234
+    for i in range(20):
+        h._log(1000 * i, 5, 1 << 5, -i)
+    pages = []
+    page = 0
+    while True:
+        got = P.encode_history_page(h, page)
+        assert got is not None and len(got[0]) + 3 <= P.MAX_VALUE
+        pages.append(got[0])
+        if not got[1]:
+            break
+        page += 1
+    assert len(pages) == 3 and P.encode_history_page(h, 3) is None
+    counters, events = P.decode_history(pages)
+    assert counters["lvd"] == 3 and counters["oc_trips"] == 1 and counters["alt_mah"] == 1234
+    assert counters["min_cell_mv"] == 2650
+    assert events == h.events()
+    assert P.encode_history_page(History(), 1) is None

@@ -56,3 +56,10 @@ def test_version_bumps_only_on_change():
     assert s.version == v
     assert s.update({"battery_count": 4}) == []
     assert s.version == v + 1 and s.battery_count == 4
+
+
+def test_link_timeout_must_cover_two_scans():
+    s = S.Settings()
+    errs = s.update({"scan_period_ms": 600, "link_timeout_ms": 1000})
+    assert errs and errs[0][1] == S.E_CONFLICT and errs[0][0] == "link_timeout_ms"
+    assert s.update({"scan_period_ms": 500, "link_timeout_ms": 1000}) == []

@@ -33,3 +33,9 @@ def test_check_mode_reports_a_stale_file(tmp_path, monkeypatch):
     assert gen_schema.main(["--check"]) == 1
     gen_schema.main([])
     assert gen_schema.main(["--check"]) == 0
+
+
+def test_status_names_come_from_the_firmware():
+    names = json.loads(gen_schema.render())["names"]
+    assert names == gen_schema.load_names()
+    assert names["reasons"][:2] == ["boot", "data_lost"] and "normal" in names["prot_states"]

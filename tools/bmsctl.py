@@ -49,9 +49,12 @@ class BridgeLink:
         self._recv()
 
     def _recv(self):
-        line = self.proc.stdout.readline()
-        if not line:
-            raise ConnectionError("the simulated board stopped (exit %s)" % self.proc.poll())
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise ConnectionError("the simulated board stopped (exit %s)" % self.proc.poll())
+            if line.startswith("{"):  # other lines are the simulator's own output
+                break
         ans = json.loads(line)
         if not ans.pop("ok"):
             raise ConnectionError(ans["error"])
@@ -312,8 +315,12 @@ async def run(args, out):
                     i + 1, " ".join(str(c) for c in b["cell_mv"]), b["temp_dc"] / 10, b["flags"]),
                     file=out)
         elif args.what == "history":
-            for i, page in enumerate(await client.history()):
-                print("page %d: %s" % (i, page.hex()), file=out)
+            counters, events = P.decode_history(await client.history())
+            for name in P.HISTORY_COUNTERS:
+                print("%-18s %s" % (name, counters[name]), file=out)
+            for t, code, mask, value in events:
+                print("event at %10d ms  code %3d  reasons %08x  value %d" % (t, code, mask, value),
+                      file=out)
         elif args.what == "settings" and args.action == "get":
             values = await client.settings()
             for name in args.items or values:

@@ -3,7 +3,10 @@
 # the plant, and the real BLE service (drivers/ble_service.py) on the
 # simulated radio -- and acts as the phone: each JSON line on stdin becomes a
 # SimCentral call; answers and notifications go out as JSON lines on stdout.
+# Unlike boards/sim/ble_bridge.py (bmsctl: one request at a time, a test
+# double app) the firmware runs between requests and notifications are pushed.
 #   micropython tools/gatt_bridge_mpy.py [--scenario NAME] [--store DIR] [--mtu N]
+import os
 import sys
 import json
 import asyncio
@@ -18,6 +21,8 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
+from drivers.ble_app import BleApp  # noqa: E402
+from bms import protocol as P  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
 _NOTIFY_POLL_MS = 10
@@ -39,16 +44,19 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.service = BleService(self.app, clock=self.run.clock.ticks_ms)
+        self.ble = BleApp(self.app, self.run.board.store)
+        self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None
         self.seen = 0  # notifications already forwarded
         self.uuids = {}
 
     def _uuid_of(self, handle):
-        if handle not in self.uuids:
-            self.uuids[handle] = str(bluetooth.BLE()._attr(handle).uuid)
-        return self.uuids[handle]
+        if not self.uuids:
+            for u in (P.STATUS_UUID, P.CELLS_UUID, P.SETTINGS_UUID, P.COMMAND_UUID, P.HISTORY_UUID,
+                      P.AUTH_UUID):
+                self.uuids[self.phone.handle(u)] = u
+        return self.uuids.get(handle, "handle %d" % handle)
 
     async def _wait_advertising(self):
         for _ in range(500):
@@ -63,14 +71,16 @@ class Bridge:
         if op == "ready":
             return {}
         if op == "connect":
+            # a connection attempt from the browser is a new link: the old one is over
             if self.phone is not None and self.phone.connected():
-                return {"name": self.app.settings.device_name}
+                self.phone.disconnect()
+                await asyncio.sleep_ms(5)
             await self._wait_advertising()
             self.phone = bluetooth.SimCentral().connect()
             self.seen = 0
             await asyncio.sleep_ms(5)
             self.phone.exchange_mtu(self.mtu)
-            return {"name": self.app.settings.device_name}
+            return {"name": self.ble.settings.device_name}
         if op == "disconnect":
             if self.phone is not None:
                 self.phone.disconnect()
@@ -122,10 +132,18 @@ class Bridge:
                 self.seen += 1
                 _out({"event": "notify", "uuid": self._uuid_of(h), "data": _hex(value)})
 
+    async def _watch(self, name, coro):
+        # a task that dies says why on stderr (the host shows it with the next error)
+        try:
+            await coro
+        except Exception as e:
+            sys.stderr.write("gatt bridge: %s task failed\n" % name)
+            sys.print_exception(e, sys.stderr)
+
     async def main(self):
-        asyncio.create_task(runner._plant_task(self.run, self.app, _LONG_MS))
-        asyncio.create_task(self.app.control())
-        asyncio.create_task(self.service.run())
+        asyncio.create_task(self._watch("plant", runner._plant_task(self.run, self.app, _LONG_MS)))
+        asyncio.create_task(self._watch("control", self.app.control()))
+        asyncio.create_task(self._watch("ble service", self.service.run()))
         asyncio.create_task(self.notifications())
         await self.commands()
         self.app.running = False

@@ -1,4 +1,5 @@
-"""Write web/schema.json from firmware/bms/settings.py SCHEMA.
+"""Write web/schema.json from firmware/bms/settings.py SCHEMA (plus the
+status names of bms/reasons.py, protection.py and alternator.py).
 
 The phone page builds its settings form from web/schema.json; this script is
 the only way that file is made, and tests/test_web_schema.py fails when the
@@ -19,24 +20,38 @@ SETTINGS_PY = ROOT / "firmware" / "bms" / "settings.py"
 OUT = ROOT / "web" / "schema.json"
 
 
-def load_settings():
+def _load(*names):
+    """Import firmware/bms modules in CPython (const() shim), then forget them."""
     shim = types.ModuleType("micropython")
     shim.const = lambda v: v
-    saved = sys.modules.get("micropython")
+    before = dict(sys.modules)
     sys.modules["micropython"] = shim
+    sys.path.insert(0, str(ROOT / "firmware"))
     try:
-        spec = importlib.util.spec_from_file_location("_bms_settings", SETTINGS_PY)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        return [importlib.import_module("bms." + n) for n in names]
     finally:
-        if saved is None:
-            del sys.modules["micropython"]
-        else:
-            sys.modules["micropython"] = saved
-    return mod
+        sys.path.remove(str(ROOT / "firmware"))
+        for k in list(sys.modules):
+            if k not in before:
+                del sys.modules[k]
+        sys.modules.update(before)
 
 
-def build(mod):
+def load_settings():
+    return _load("settings")[0]
+
+
+def load_names():
+    """The names status values are shown with: reason and warning bits, the
+    protection and alternator-port states."""
+    reasons, protection, alternator = _load("reasons", "protection", "alternator")
+    return {
+        "reasons": list(reasons.REASON_NAMES), "warnings": list(reasons.WARN_NAMES),
+        "prot_states": list(protection.STATE_NAMES), "alt_states": list(alternator.STATE_NAMES),
+    }
+
+
+def build(mod, names):
     kinds = {mod.INT: "int", mod.CHOICE: "choice", mod.ENUM: "enum", mod.TEXT: "text", mod.PIN: "pin"}
     settings = []
     for sid, name, kind, unit, default, lo, hi, restart, choices, label in mod.SCHEMA:
@@ -49,12 +64,13 @@ def build(mod):
         "source": "firmware/bms/settings.py",
         "errors": list(mod.ERROR_NAMES),
         "order_rules": [list(r) for r in mod.ORDER_RULES],
+        "names": names,
         "settings": settings,
     }
 
 
 def render():
-    return json.dumps(build(load_settings()), indent=1, ensure_ascii=True) + "\n"
+    return json.dumps(build(load_settings(), load_names()), indent=1, ensure_ascii=True) + "\n"
 
 
 def main(argv=None):

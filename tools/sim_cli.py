@@ -66,6 +66,8 @@ def parse_args(argv):
     ap.add_argument("--plot", help="draw cells, currents and gate/output states to this PNG")
     ap.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
     ap.add_argument("--plain", action="store_true", help="no live dashboard: plain status lines")
+    ap.add_argument("--web", type=int, metavar="PORT",
+                    help="serve the phone page on http://127.0.0.1:PORT/ with this simulator behind it")
     args = ap.parse_args(argv)
     if args.trace_ms < 10:
         ap.error("--trace-ms must be at least 10")
@@ -354,6 +356,10 @@ def main(argv=None):
     from rich.console import Console
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.web is not None:
+        from tools import web_demo
+
+        return web_demo.main(["--port", str(args.web), "--scenario", args.scenario or default_scenario()])
     return run(args, Console())
 
 

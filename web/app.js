@@ -96,7 +96,8 @@ async function onStatusBytes(bytes) {
 }
 
 async function refreshCells() {
-  if (app.cellsBusy) return;
+  // Only while the cell table is on screen: Android has one GATT operation at a time.
+  if (app.cellsBusy || app.tab !== 'status') return;
   app.cellsBusy = true;
   try {
     renderCells(await app.bms.cells(), app.status);
@@ -165,7 +166,8 @@ async function runCommand(name) {
     await app.bms.command(name);
     result($('cmd-result'), CMD_DONE[name], true);
   } catch (e) {
-    result($('cmd-result'), `${name.replace('_', ' ')}: ${e.message}`, false);
+    const what = name.replace('_', ' ');
+    result($('cmd-result'), `${what[0].toUpperCase()}${what.slice(1)}: ${e.message}`, false);
   }
 }
 
@@ -219,6 +221,7 @@ function disconnect() {
   app.transport.disconnect();
   app.pin = null;
   app.bms = null;
+  app.tab = 'status';
   setLink('not connected', false);
   $('readout-box').hidden = true;
   $('readout-key').textContent = '';

@@ -13,9 +13,7 @@ export const CHARS = {
   auth: 'b45f0006' + BASE,
 };
 
-export const OK = 0;
-export const E_MALFORMED = 16, E_NOT_AUTHENTICATED = 18, E_BAD_PROOF = 19, E_LOCKED_OUT = 20;
-export const E_REFUSED = 22;
+export const E_MALFORMED = 16, E_BAD_PROOF = 19, E_LOCKED_OUT = 20;
 const ERROR_NAMES = {
   16: 'malformed request', 17: 'unknown operation', 18: 'not authenticated',
   19: 'wrong PIN', 20: 'locked out after failed attempts', 21: 'no challenge',
@@ -26,7 +24,7 @@ export function errorName(code, schema) {
   return ERROR_NAMES[code] || 'error ' + code;
 }
 
-export const AUTH_HELLO = 1, AUTH_PIN = 2, AUTH_STATE = 4;
+export const AUTH_HELLO = 1, AUTH_PIN = 2;
 export const PIN_LABEL = 'smartbms-pin\0';
 export const SET_WRITE = 1, SET_READ = 2;
 export const COMMANDS = { clear_alarms: 1, clear_history: 2, wake: 3, restart: 4 };

@@ -5,7 +5,7 @@ const GROUPS = [[1, 'Cell voltages'], [10, 'Temperatures'], [20, 'Battery bank a
   [30, 'Behaviour'], [40, 'Alternator port'], [60, 'Bluetooth']];
 
 function unitText(s) {
-  if (s.unit === '0.1C') return '0.1 °C';
+  if (s.unit === '0.1C') return '× 0.1 °C';
   return s.unit;
 }
 

@@ -4,7 +4,7 @@ import { describe, cellName } from './reasons.js';
 
 const $ = (id) => document.getElementById(id);
 const V = (mv, d = 2) => (mv / 1000).toFixed(d) + ' V';
-const A = (ma) => (ma / 1000).toFixed(1) + ' A';
+const A = (ma) => (Math.abs(ma) < 50 ? 0 : ma / 1000).toFixed(1) + ' A'; // no "-0.0"
 const C = (dc) => (dc / 10).toFixed(1) + ' °C';
 
 const FLAGS = [

@@ -80,21 +80,29 @@ export class BleTransport {
 
   async _disconnected() {
     if (this.closing) return;
+    console.info('link lost: reconnecting');
     for (let i = 0; i < RECONNECT_TRIES; i++) {
       try {
         await this._open();
         if (this.onreconnected) await this.onreconnected();
         return;
       } catch (e) {
+        console.warn('reconnect', i + 1, e.name, e.message);
         await new Promise((r) => setTimeout(r, 500 * (i + 1)));
       }
     }
     if (this.onlost) this.onlost();
   }
 
-  // The user's "Reconnect" after automatic tries gave up.
+  // The user's "Reconnect" after the automatic tries gave up: the same
+  // device again, else the chooser (this runs in the button's user gesture).
   async reconnect() {
-    await this._open();
+    this.closing = false;
+    try {
+      await this._open();
+    } catch (e) {
+      await this.connect();
+    }
   }
 
   disconnect() {

@@ -16,6 +16,8 @@
 #   {"op": "notifications", "uuid": U}    {"ok": true, "data": [HEX, ...]}  (and forgets them)
 #   {"op": "wait", "ms": n}               {"ok": true}  (lets the firmware run)
 # Failures answer {"ok": false, "error": "..."}; the bridge keeps running.
+# Lines that are not JSON objects (the simulator's own status output) are not
+# answers: readers skip them.
 import sys
 import json
 import asyncio
@@ -72,7 +74,8 @@ async def _handle(phone, req):
 
 
 async def main(module):
-    app = __import__(module).make_app()
+    __import__(module)
+    app = sys.modules[module].make_app()
     service = BleService(app)
     asyncio.create_task(service.run())
     await asyncio.sleep_ms(20)

@@ -238,46 +238,49 @@ class Plant:
             # port cut off: a charger holds its own voltage unless the
             # loads take more than it gives
             self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
-        # starter node: the alternator regulates its voltage up to its
-        # current capability; beyond that the starter battery sags
-        drawn = self.alt_a
+        # starter node and alternator path, solved together (implicitly: the
+        # starter battery's charge resistance is high, and an explicit step
+        # would make the node ring from tick to tick). The alternator holds
+        # its regulator voltage up to its current capability; beyond that the
+        # starter battery makes up the rest and the node sags.
+        # Path: fuse, wiring, switch. A PWM'd switch gives duty * the
+        # on-current on average; the wiring inductance is a lag. The switch
+        # conducts both ways while on: keeping current from flowing back to
+        # the starter is the firmware's job, not the plant's. (The on-current
+        # sees the bank's own resistance once: reference it to the bank's
+        # open-circuit voltage plus the System+ share.)
+        other = 0.0
         if self.crank_left_ms > 0:
             self.crank_left_ms = max(0, self.crank_left_ms - dt_ms)
             if self.crank_left_ms:
-                drawn += self.p["crank_a"]
+                other = self.p["crank_a"]
             else:  # the engine runs
                 self.engine = "idle"
                 self._alt_max_a = self.p["alt_idle_a"]
         sb_ocv = self._sb_ocv
-        sb_r = self._sb_r_chg
+        r_chg = self._sb_r_chg
         i_max = self._alt_max_a
-        if i_max > 0.0:
-            need = (self._v_reg - sb_ocv) / sb_r + drawn
-            if need <= i_max:
-                v_start = self._v_reg
-                self.alt_out_a = need if need > 0.0 else 0.0
-            else:  # the starter battery takes what is left, or helps out
-                spare = i_max - drawn
-                v_start = sb_ocv + spare * (sb_r if spare > 0.0 else self.sb_r)
-                self.alt_out_a = i_max
-        else:
-            v_start = sb_ocv - drawn * self.sb_r
-            self.alt_out_a = 0.0
-        self.v_start = v_start
-        # alternator path: fuse, wiring, one-way switch. A PWM'd switch gives
-        # duty * the on-current on average; the wiring inductance is a lag.
-        # (the on-current sees the bank's own resistance once: reference it
-        # to the bank's open-circuit voltage plus the System+ share)
-        a = self.alt_a
+        lag = self._lag
+        g = self._g_path * self.alt_duty / DUTY_MAX if self.fuse_ok else 0.0
         v_ref = self._v0 + self.sys_a * self._r_bank
-        if self.fuse_ok and self.alt_duty > 0 and v_start > v_ref:
-            target = (v_start - v_ref) * self._g_path * self.alt_duty / DUTY_MAX
-            a += (target - a) * self._lag
-        elif a > 0.0:
-            a -= a * self._lag
+        decayed = self.alt_a * (1.0 - lag)
+        a = decayed + lag * g * (self._v_reg - v_ref)
+        need = (self._v_reg - sb_ocv) / r_chg + other + a
+        if i_max > 0.0 and need <= i_max:
+            v_start = self._v_reg
+            self.alt_out_a = need if need > 0.0 else 0.0
+        else:
+            for r_s in (r_chg, self.sb_r):
+                a = (decayed + lag * g * (sb_ocv + (i_max - other) * r_s - v_ref)) / (1.0 + lag * g * r_s)
+                spare = i_max - other - a  # > 0: the starter battery charges
+                if (spare > 0.0) == (r_s == r_chg):
+                    break
+            v_start = sb_ocv + spare * r_s
+            self.alt_out_a = i_max
+        self.v_start = v_start
         self.alt_a = a
         # fuse I2t: heats above its rating, cools below it
-        if a > 0.0 or self.fuse_heat > 0.0:
+        if a != 0.0 or self.fuse_heat > 0.0:
             r = a * self._fuse_inv
             h = self.fuse_heat + (r * r - 1.0) * dt
             self.fuse_heat = h if h > 0.0 else 0.0

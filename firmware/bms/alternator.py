@@ -34,7 +34,7 @@ F_VOLTAGE_RANGE = const(4)  # starter or bank voltage reading impossible
 F_TEMP_RANGE = const(8)  # MOSFET temperature reading impossible
 F_LEAK = const(16)  # current with the gate open: sensor offset or shorted MOSFET
 F_STUCK = const(32)  # no current with the gate driven and a forward voltage
-F_OVERCURRENT = const(64)  # filtered current above the fuse rating: loop failed
+F_OVERCURRENT = const(64)  # filtered current far above the fuse rating: loop failed
 FAULT_NAMES = ("invalid", "current_range", "voltage_range", "temp_range", "leak", "stuck",
                "overcurrent")
 # Faults that may come from a broken power path rather than a noisy reading:
@@ -46,6 +46,10 @@ PORT_MAX_MA = const(100000)
 FUSE_PCT = const(90)
 FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
 REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
+# Ideal-diode anticipation: a forward voltage this small with this little
+# current means the next tick may reverse (engine stopping), so open now.
+DIODE_MV = const(20)
+DIODE_MA = const(5000)
 FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
 FET_REARM_DC = const(50)  # 5 degC below trip before the port may run again
 SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
@@ -60,16 +64,25 @@ LEAK_MS = const(500)
 STUCK_DV_MV = const(1000)
 STUCK_MA = const(1000)
 STUCK_MS = const(1000)
-OVERCURRENT_MS = const(200)
+OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
+OVERCURRENT_MS = const(500)
 FAULT_CLEAR_MS = const(5000)
 FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as full output
 
 # -- loop tuning (see docs/alternator.md). Duty integrator kept in duty << 8.
 _SHIFT = const(8)
-KP = const(6)  # duty units per mA error, / 256
-KI = const(3)  # duty units per mA error per tick, / 256
-FLOOR_GAIN = const(50)  # mA of error per mV of starter voltage above its floor
+KP = const(12)  # duty units per mA error, / 256
+KI = const(6)  # duty units per mA error per tick, / 256
+FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+# Gain scheduling: the plant gain is the on-current (current at 100 % duty),
+# which depends on the bank and the wiring. The error is scaled by
+# ION_REF_MA / on-current so every bank sees the loop of the standard case.
+ION_REF_MA = const(250000)
+ION_MIN_DUTY = const(500)  # below this the estimate is too noisy to update
+ION_MIN_MA = const(2000)
+GAIN_MIN = const(64)  # scale limits, / 256
+GAIN_MAX = const(1024)
 _ACC_MAX = const(DUTY_MAX << _SHIFT)
 _MAX_DT_MS = const(1000)
 
@@ -97,6 +110,7 @@ class AlternatorPort:
         self._stuck_ms = 0
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
+        self._gain = 256  # error scale, / 256
 
     # -- target
     def _limit(self, meas, protection):
@@ -172,7 +186,7 @@ class AlternatorPort:
                 f |= F_STUCK
         else:
             self._stuck_ms = 0
-        if i > self.settings.alt_fuse_a * 1000:
+        if i > self.settings.alt_fuse_a * (10 * OVERCURRENT_PCT):
             self._oc_ms += dt
             if self._oc_ms >= OVERCURRENT_MS:
                 f |= F_OVERCURRENT
@@ -182,11 +196,22 @@ class AlternatorPort:
 
     # -- loop
     def _loop(self, meas):
-        e = self.ref_ma - self.alt_ma
+        i = self.alt_ma
+        d = self.duty
+        if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
+            # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
+            g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
+            if g < GAIN_MIN:
+                g = GAIN_MIN
+            elif g > GAIN_MAX:
+                g = GAIN_MAX
+            self._gain = g
+        e = self.ref_ma - i
         floor_e = (meas.start_mv - self.settings.alt_off_mv - FLOOR_MARGIN_MV) * FLOOR_GAIN
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
+        e = e * self._gain >> _SHIFT
         p = (e * KP) >> _SHIFT
         acc = self._acc + e * KI
         if acc > _ACC_MAX:
@@ -280,7 +305,8 @@ class AlternatorPort:
         running = st == RAMPING or st == LIMITING or st == FOLLOWING
 
         # one way only: no waiting, no delay
-        if running and (start <= bat or meas.alt_ma < -REVERSE_MA):
+        if running and (start <= bat or meas.alt_ma < -REVERSE_MA
+                        or (start < bat + DIODE_MV and self.alt_ma < DIODE_MA)):
             self._open(REVERSE_BLOCKED)
             self._protect_timer(dt, lim)
             return 0
@@ -293,10 +319,11 @@ class AlternatorPort:
                 return 0
 
         if st == WAITING:
-            if start >= s.alt_on_mv and start >= bat + FORWARD_MARGIN_MV:
-                self._on_ms += dt
-            else:
+            if start < s.alt_on_mv or start < bat + FORWARD_MARGIN_MV:
                 self._on_ms = 0
+                self._protect_timer(dt, lim)
+                return 0
+            self._on_ms += dt
             if self._on_ms < s.alt_on_delay_ms:
                 self._protect_timer(dt, lim)
                 return 0

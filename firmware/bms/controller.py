@@ -17,6 +17,16 @@ CONTROL_PERIOD_MS = const(10)
 _RXBUF = const(256)
 
 
+def safe_outputs(hw):
+    """Everything off / floating: the state at boot, on a fault and on exit."""
+    hw.alt_gate.set_duty(0)
+    hw.chg_gate.set(False)
+    hw.dsg_gate.set(False)
+    hw.load_out.set(False)
+    hw.charge_out.set(False)
+    hw.prealarm_out.set(False)
+
+
 class Controller:
     def __init__(self, settings, hw, history=None):
         self.settings = settings
@@ -24,7 +34,7 @@ class Controller:
         self.meas = Measurements()
         self.pack = Pack()
         self.decoder = Decoder(self.pack)
-        self.master = LinkMaster()
+        self.master = LinkMaster(settings.scan_period_ms, settings.link_baud)  # baud: restart setting
         self.remote = Remote()
         self.protection = Protection(settings)
         self.alternator = AlternatorPort(settings)
@@ -37,14 +47,7 @@ class Controller:
         self.safe_outputs()
 
     def safe_outputs(self):
-        """Everything off / floating: the state at boot and on a fault."""
-        hw = self.hw
-        hw.alt_gate.set_duty(0)
-        hw.chg_gate.set(False)
-        hw.dsg_gate.set(False)
-        hw.load_out.set(False)
-        hw.charge_out.set(False)
-        hw.prealarm_out.set(False)
+        safe_outputs(self.hw)
 
     def _apply_settings(self):
         s = self.settings

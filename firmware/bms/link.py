@@ -35,11 +35,11 @@ _CRC = array.array("H", CRC_TABLE)
 # differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
 _WRAP = const(0x3FFFFFFF)
 
-# ptr8 / ptr16 / ptr32 are viper-only names, hence the type: ignore comments.
+# ptr8 / ptr16 / ptr32 are viper-only names; tools/typecheck.py declares them for mypy.
 
 
 @micropython.viper
-def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:  # type: ignore[name-defined]
+def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
     # CRC-16/CCITT-FALSE over w[start:end] against the little-endian CRC at w[end]
     c = 0xFFFF
     i = start
@@ -50,7 +50,7 @@ def _crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:  # type: ignor
 
 
 @micropython.viper
-def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):  # type: ignore[name-defined]
+def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
     # forward byte copy; also safe for moving a region to a lower index
     i = 0
     while i < n:
@@ -59,7 +59,7 @@ def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):  # type: ignore[name-de
 
 
 @micropython.viper
-def _cells_valid(w: ptr8, p: int) -> bool:  # type: ignore[name-defined]
+def _cells_valid(w: ptr8, p: int) -> bool:
     # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
     j = p + 6
     while j < p + 14:
@@ -87,8 +87,8 @@ _S_SIZE = const(8)
 
 
 @micropython.viper
-def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,  # type: ignore[name-defined]
-                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:  # type: ignore[name-defined]
+def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
+                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
     # The common case at line rate: skip to each frame start and store every
     # plain good battery report straight into the pack. Returns 0 when it
     # needs more bytes, 1 when the candidate at st[_S_LO] is anything else

@@ -45,9 +45,9 @@ def lost_names(mask):
     return out
 
 
-# ptr8 / ptr16 / ptr32 are viper-only names, hence the type: ignore comments.
+# ptr8 / ptr16 / ptr32 are viper-only names; tools/typecheck.py declares them for mypy.
 @micropython.viper
-def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:  # type: ignore[name-defined]
+def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
     # Marks each configured battery fresh or stale; counts fresh->stale
     # transitions per battery; returns the fresh count, p[_P_HAVE] = reported.
     now = int(p[_P_NOW])
@@ -74,7 +74,7 @@ def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:  # t
 
 
 @micropython.viper
-def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):  # type: ignore[name-defined]
+def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
     # Min/max cell and temperature, sum of cell mV and alarm count over the
     # fresh batteries; results into p[_P_MIN_MV..]. Temps are s16 in a u16 view.
     count = int(p[_P_COUNT])

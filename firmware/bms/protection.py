@@ -24,7 +24,10 @@ C_BELOW_PREALARM = const(2)  # min cell <= pre-alarm level
 C_UV_AFTER_DELAY = const(3)  # min cell <= load disconnect and pre-alarm old enough
 C_ABOVE_PREALARM = const(4)  # min cell > pre-alarm + PREALARM_HYST_MV
 C_RECOVERED = const(5)  # min cell > recovery level
-C_CHARGER = const(6)  # a charger seen for CHARGER_MS, cells above load disconnect
+C_CHARGER = const(6)  # a charger seen for CHARGER_MS, cells above load disconnect,
+#                       and no cut since a charger last brought the loads back
+#                       (CHARGER_PROBATION_MS): a charger smaller than the load
+#                       must not switch the loads on and off for hours
 C_NO_CHARGE_LONG = const(7)  # in load disconnect for lowpower_delay_min
 C_WAKE = const(8)  # charger voltage, remote toggle, wake() or recovered
 
@@ -32,6 +35,8 @@ C_WAKE = const(8)  # charger voltage, remote toggle, wake() or recovered
 A_NONE = const(0)
 A_CUT = const(1)  # load disconnect after the pre-alarm wait
 A_CUT_EMERGENCY = const(2)  # load disconnect at once
+A_CHARGER_BACK = const(3)  # loads back on a charger: probation starts
+A_RECOVERED = const(4)  # cells recovered: a charger may bring loads back again
 
 # state, condition, next state, action. Rows of the current state are tried
 # in order; the first true condition fires; at most one transition per tick.
@@ -42,8 +47,8 @@ UV_TABLE = (
     (PREALARM, C_BELOW_EMERGENCY, LOAD_OFF, A_CUT_EMERGENCY),
     (PREALARM, C_UV_AFTER_DELAY, LOAD_OFF, A_CUT),
     (PREALARM, C_ABOVE_PREALARM, NORMAL, A_NONE),
-    (LOAD_OFF, C_RECOVERED, NORMAL, A_NONE),
-    (LOAD_OFF, C_CHARGER, NORMAL, A_NONE),
+    (LOAD_OFF, C_RECOVERED, NORMAL, A_RECOVERED),
+    (LOAD_OFF, C_CHARGER, NORMAL, A_CHARGER_BACK),
     (LOAD_OFF, C_NO_CHARGE_LONG, LOW_POWER, A_NONE),
     (LOW_POWER, C_WAKE, LOAD_OFF, A_NONE),
 )
@@ -52,6 +57,7 @@ PREALARM_HYST_MV = const(50)
 CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
 CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
+CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
 PREALARM_PERIOD_MS = const(2000)  # intermittent pre-alarm: 1 s on, 1 s off
 PREALARM_ON_MS = const(1000)
 
@@ -122,6 +128,9 @@ class Protection:
         self.prealarm_out = False
         self.oc_trips = 0  # trips in the current series (lockout at OC_LOCK_TRIPS)
         self.charger = False  # a charger seen for CHARGER_MS
+        self.charger_spent = False  # loads cut again soon after a charger brought them back
+        self._charger_back = False
+        self._charger_back_ms = 0
         self._since = 0  # when the current UV state was entered
         self._emergency = False
         self._wake_req = False
@@ -147,6 +156,7 @@ class Protection:
         self._oc = OC_OK
         self.oc_trips = 0
         self._over = False
+        self.charger_spent = False
 
     def wake(self):
         """Leave low-power off on the next step."""
@@ -289,7 +299,7 @@ class Protection:
         if c == C_CHARGER:
             # the charger must hold the cells above the cut level, or the
             # loads would be switched back onto a cell that is cut again
-            return self.charger and v > s.cell_uv_mv
+            return self.charger and v > s.cell_uv_mv and not self.charger_spent
         # C_RECOVERED, and C_WAKE on recovered cells
         return v > s.cell_uv_recover_mv
 
@@ -299,8 +309,18 @@ class Protection:
             if row[0] == st and self._cond(row[1], now_ms, pack, data_ok):
                 self.state = row[2]
                 self._since = now_ms
-                if row[3] != A_NONE:
-                    self._emergency = row[3] == A_CUT_EMERGENCY
+                a = row[3]
+                if a == A_CUT or a == A_CUT_EMERGENCY:
+                    self._emergency = a == A_CUT_EMERGENCY
+                    if self._charger_back and diff(now_ms, self._charger_back_ms) < CHARGER_PROBATION_MS:
+                        self.charger_spent = True
+                    self._charger_back = False
+                elif a == A_CHARGER_BACK:
+                    self._charger_back = True
+                    self._charger_back_ms = now_ms
+                elif a == A_RECOVERED:
+                    self.charger_spent = False
+                    self._charger_back = False
                 return
 
     def _decide(self, now_ms, pack, meas, remote_on):

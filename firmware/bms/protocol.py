@@ -202,7 +202,7 @@ def decode_records(data, start=0):
     the unknown id: its length is unknown, so parsing stops) or E_MALFORMED.
     A repeated id is malformed too.
     """
-    values = {}
+    values = {}  # type: dict
     i = start
     while i < len(data):
         wid = data[i]
@@ -302,3 +302,44 @@ def decode_auth(data):
     authed, fails, wait_s = struct.unpack("<BBH", body[:4])
     return {"code": code, "op": op, "authenticated": bool(authed), "failures": fails,
             "wait_s": wait_s, "nonce": body[4:]}
+
+
+# -- history pages ------------------------------------------------------------
+# page 0: the lifetime counters and extremes of bms/history.py, i32 each, in
+# HISTORY_COUNTERS order; pages 1..: the event log oldest first, EVENT_LEN bytes
+# per event (time_ms i32, code u8, reason mask u32, value i32).
+HISTORY_COUNTERS = ("lvd", "hv_stops", "low_temp", "high_temp", "data_losses", "oc_trips",
+                    "min_cell_mv", "max_cell_mv", "min_temp_dc", "max_temp_dc", "alt_mah")
+_EVENT = "<iBIi"
+EVENT_LEN = struct.calcsize(_EVENT)
+EVENTS_PAGE = const(13)  # 13 * 13 = 169 bytes + 3 header bytes
+
+
+def encode_history_page(history, page):
+    """(page bytes, more) for app.history_page(), or None past the end."""
+    events = history.events()
+    pages = 1 + (len(events) + EVENTS_PAGE - 1) // EVENTS_PAGE
+    if page >= pages:
+        return None
+    if page == 0:
+        body = struct.pack("<%di" % len(HISTORY_COUNTERS),
+                           *[getattr(history, n) for n in HISTORY_COUNTERS])
+    else:
+        out = bytearray()
+        for t, code, mask, value in events[(page - 1) * EVENTS_PAGE:page * EVENTS_PAGE]:
+            out += struct.pack(_EVENT, t, code, mask & 0xFFFFFFFF, value)
+        body = bytes(out)
+    return body, page + 1 < pages
+
+
+def decode_history(pages):
+    """({counter: value}, [(time_ms, code, mask, value)]) from the pages' bodies."""
+    counters = dict(zip(HISTORY_COUNTERS, struct.unpack("<%di" % len(HISTORY_COUNTERS),
+                                                        pages[0])))
+    events = []
+    for body in pages[1:]:
+        if len(body) % EVENT_LEN:
+            raise ValueError("history: bad event page length")
+        for o in range(0, len(body), EVENT_LEN):
+            events.append(struct.unpack(_EVENT, body[o:o + EVENT_LEN]))
+    return counters, events

@@ -138,6 +138,8 @@ def check_order(values):
         if not values[small] < values[large]:
             return E_CONFLICT, "%s (%d) / %s (%d): %s" % (
                 small, values[small], large, values[large], msg), small
+    if values["link_timeout_ms"] < 2 * values["scan_period_ms"]:
+        return E_CONFLICT, "link_timeout_ms must be at least two scan periods", "link_timeout_ms"
     if values["temp_charge_high_dc"] > values["temp_discharge_high_dc"]:
         return E_CONFLICT, "temp_charge_high_dc above temp_discharge_high_dc", "temp_charge_high_dc"
     return None

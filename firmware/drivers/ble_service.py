@@ -9,6 +9,7 @@
 #   app.history_page(page)       (bytes, more) or None past the end
 #   app.apply_settings(changes)  Settings.update semantics + persisting
 #   app.command(code)            result code for clear alarms/history, wake, restart
+#   app.save_auth()              persist the PIN/PUK/failure count (auth.dirty)
 #   app.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
 # Every request is answered in the characteristic's value; a bad request gets
@@ -80,7 +81,10 @@ class BleService:
             code = P.E_UNKNOWN_OP
         authed, fails, wait_s = auth.state(now)
         if authed and op != P.AUTH_STATE:  # a new session: status readable at once
-            self.status.write(self.app.status_bytes())
+            try:
+                self.status.write(self.app.status_bytes())
+            except Exception as e:  # the login stands; the notifier fills it later
+                self._fault(e)
         return P.encode_auth(code, op, authed, fails, wait_s, nonce)
 
     def _settings(self, data):
@@ -148,10 +152,12 @@ class BleService:
         if ch is not self.auth_ch and not self.app.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
-            return fn(data)
+            resp = fn(data)
+            if self.app.auth.dirty:  # a failure count must survive a reboot
+                self.app.save_auth()
+            return resp
         except Exception as e:  # a firmware fault must not end the service
-            self.errors += 1
-            self.last_error = repr(e)
+            self._fault(e)
             return P.response(P.E_INTERNAL, data[0])
 
     # -- tasks --------------------------------------------------------------
@@ -160,15 +166,15 @@ class BleService:
             conn, data = await ch.written()
             if conn is None or not conn.is_connected():
                 continue  # a write from a connection that is already gone
-            resp = self.answer(ch, data)
-            ch.write(resp)
             try:
+                resp = self.answer(ch, data)
+                ch.write(resp)
                 ch.notify(conn, resp)
-            except OSError:
-                pass  # disconnected meanwhile
+            except Exception as e:  # e.g. disconnected meanwhile: the task lives on
+                self._fault(e)
 
     async def _notify_status(self):
-        last, sent_ms, session = None, 0, None
+        last, sent_ms, session = None, time.ticks_ms(), None
         while True:
             await asyncio.sleep_ms(_POLL_MS)
             conn = self.conn
@@ -181,38 +187,44 @@ class BleService:
             try:
                 value = self.app.status_bytes()
             except Exception as e:
-                self.errors += 1
-                self.last_error = repr(e)
+                self._fault(e)
                 continue
             if value == last:
                 continue
             self.status.write(value)
-            mtu = conn.mtu or 23
+            mtu = getattr(conn, "mtu", None) or 23  # None until an MTU exchange
             try:
                 self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
             except OSError:
                 pass  # disconnected meanwhile
-            last, sent_ms = value, time.ticks_ms()  # type: ignore[assignment]  # ticks are ints
+            last, sent_ms = value, time.ticks_ms()
 
     def _clear(self):
         self.status.write(b"")
         for ch in self.handlers:
             ch.write(b"")
 
-    def _adv(self):
-        fn = getattr(self.app, "adv_payload", None)
-        if fn is not None:
-            return fn()
-        return None
+    def _fault(self, e):
+        self.errors += 1
+        self.last_error = repr(e)
 
     async def _advertise(self, connectable):
-        payload = self._adv()
+        """Advertise for up to _ADV_REFRESH_MS; the connection or None.
+
+        The app's payload (Instant Readout) when it offers one; if that
+        payload fails, the plain name + service payload, so the BMS always
+        stays reachable."""
         name = self.app.settings.device_name
+        fn = getattr(self.app, "adv_payload", None)
         try:
-            if payload:
-                return await aioble.advertise(_ADV_INTERVAL_US, adv_data=payload[0],
-                                              resp_data=payload[1], connectable=connectable,
-                                              timeout_ms=_ADV_REFRESH_MS)
+            try:
+                payload = fn() if fn is not None else None
+                if payload:
+                    return await aioble.advertise(_ADV_INTERVAL_US, adv_data=payload[0],
+                                                  resp_data=payload[1], connectable=connectable,
+                                                  timeout_ms=_ADV_REFRESH_MS)
+            except (ValueError, OSError, TypeError, IndexError) as e:
+                self._fault(e)
             return await aioble.advertise(_ADV_INTERVAL_US, name=name, connectable=connectable,
                                           services=[_uuid(P.SERVICE_UUID)],
                                           timeout_ms=_ADV_REFRESH_MS)
@@ -223,7 +235,11 @@ class BleService:
         # while a central is connected: keep the readout advertisements going,
         # not connectable, so a second central cannot come in
         while self.conn is not None:
-            await self._advertise(False)
+            try:
+                await self._advertise(False)
+            except Exception as e:
+                self._fault(e)
+                await asyncio.sleep_ms(_ADV_REFRESH_MS)
 
     async def run(self):
         self.app.auth.end_session()
@@ -232,7 +248,12 @@ class BleService:
         tasks.append(asyncio.create_task(self._notify_status()))
         try:
             while True:
-                conn = await self._advertise(True)
+                try:
+                    conn = await self._advertise(True)
+                except Exception as e:  # the stack refused: try again shortly
+                    self._fault(e)
+                    await asyncio.sleep_ms(_ADV_REFRESH_MS)
+                    continue
                 if conn is None:
                     continue
                 self.conn = conn
@@ -244,7 +265,7 @@ class BleService:
                     beacon.cancel()
                     try:
                         await beacon  # its advertising must stop before ours starts
-                    except asyncio.CancelledError:
+                    except BaseException:  # cancelled, as asked  # noqa: B036
                         pass
                     self.app.auth.end_session()
                     self._clear()

@@ -52,7 +52,7 @@ def test_test_mode_is_refused_while_a_gate_carries_current(dev, target):
     if target["board"] != "sim":
         pytest.skip("needs current through a gate: the simulated plant provides it")
     # a System+ load draws through the closed discharge gate
-    dev.run("import app, bench\nhw = app.current.hw\nhw.chg_gate.set(True); hw.dsg_gate.set(True)\n"
+    dev.run("import app, bench\nhw = app.current.hw\nhw.chg_gate.set(True); hw.dsg_gate.set(True); hw.load_out.set(True)\n"
             "hw.plant.load_a = 20.0\nhw.step(100)")
     try:
         with pytest.raises(DeviceError, match="carries current"):

@@ -33,6 +33,18 @@ def bank_ocv(soc_pct):
     return _OCV[-1][1]
 
 
+_lags = {}
+
+
+def _lag(dt_s, tau_s):
+    """Share of the way a first-order lag moves toward its input in dt_s."""
+    k = (dt_s, tau_s)
+    v = _lags.get(k)
+    if v is None:
+        v = _lags[k] = 1.0 - math.exp(-dt_s / tau_s)
+    return v
+
+
 class Fuse:
     """Thermal fuse model: normalised heat follows (I / I_rated)^2 with a time
     constant; it blows when the heat reaches 1.35^2, so 100 % is carried for
@@ -52,7 +64,7 @@ class Fuse:
             return
         r = amps / self.rating_a
         target = r * r
-        self.heat += (target - self.heat) * (1.0 - math.exp(-dt_s / self.tau_s))
+        self.heat += (target - self.heat) * _lag(dt_s, self.tau_s)
         if self.heat > self.peak_heat:
             self.peak_heat = self.heat
         if self.heat >= self.BLOW:
@@ -101,10 +113,10 @@ class AltPlant:
         self._seed = (self._seed * 1103515245 + 12345) & 0x7FFFFFFF
         return ((self._seed >> 8) % 2001 - 1000) * self.noise_ma // 1000
 
-    def _solve(self, d, alt_out):
+    def _solve(self, d, alt_out, ocv):
         """Starter node voltage and average port current for duty d (0..1)."""
         load = self.ign_a if self.engine != ENGINE_OFF else 0.0
-        vb0 = bank_ocv(self.soc_pct) + self.sys_a * self.r_bank
+        vb0 = ocv + self.sys_a * self.r_bank
         path = self.r_wire + self.r_fet
         if self.fuse.blown:
             d = 0.0
@@ -120,12 +132,13 @@ class AltPlant:
         self.duty = duty
         d = duty / 10000.0
         # regulator: the field current moves the output toward what holds vreg
-        v, i_p, vb0, gp, load = self._solve(d, self.alt_out)
+        ocv = bank_ocv(self.soc_pct)
+        v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
         need = (self.vreg - self.start_ocv) / self.r_start_chg + load + gp * (self.vreg - vb0)
         cap = self.capability()
         need = 0.0 if need < 0 else (cap if need > cap else need)
-        self.alt_out += (need - self.alt_out) * (1.0 - math.exp(-dt_s / self.tau_field_s))
-        v, i_p, vb0, gp, load = self._solve(d, self.alt_out)
+        self.alt_out += (need - self.alt_out) * _lag(dt_s, self.tau_field_s)
+        v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
         self.v_start = v - i_p * self.r_wire
         self.port_a = i_p
         self.v_bank = vb0 + i_p * self.r_bank
@@ -135,7 +148,7 @@ class AltPlant:
             self.soc_pct = 100.0
         elif self.soc_pct < 0.0:
             self.soc_pct = 0.0
-        self.sense_a += (i_p - self.sense_a) * (1.0 - math.exp(-dt_s / self.tau_adc_s))
+        self.sense_a += (i_p - self.sense_a) * _lag(dt_s, self.tau_adc_s)
 
     def read(self, meas):
         meas.start_mv = int(self.v_start * 1000)

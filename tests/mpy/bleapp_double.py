@@ -4,6 +4,7 @@
 from bms import protocol as P
 from bms.settings import Settings
 from bms.auth import Auth
+from bms.history import History
 
 
 class _Obj:
@@ -35,8 +36,12 @@ class App:
         self.ctl = make_controller()
         self.commands = []
         self.applied = []
-        self.history = [b"page0-data", b"page1"]
+        self.history = History()
+        self.history.lvd = 2
+        for i in range(15):  # two pages of events
+            self.history._log(100 * i, 3, 8, i)
         self.status_calls = 0
+        self.auth_saves = 0
 
     def status_bytes(self):
         self.status_calls += 1
@@ -46,9 +51,11 @@ class App:
         return P.encode_cells(self.ctl.pack, first)
 
     def history_page(self, page):
-        if page >= len(self.history):
-            return None
-        return self.history[page], page + 1 < len(self.history)
+        return P.encode_history_page(self.history, page)
+
+    def save_auth(self):
+        self.auth.dirty = False
+        self.auth_saves += 1
 
     def apply_settings(self, changes):
         errors = self.settings.update(changes)

@@ -203,15 +203,16 @@ class Page:
             if value:
                 return value
             if time.monotonic() > deadline:
-                shown = self.js("Array.from(document.querySelectorAll('.error, .result, #link-state'))"
+                shown = self.js("Array.from(document.querySelectorAll('.error, .result, #link-state, #lost-link span'))"
                                 ".map(e => e.id + ': ' + e.textContent).join(' | ')")
                 raise AssertionError("timed out waiting for: %s\npage: %s\nconsole: %s\nharness: %s" % (
                     expression, shown, "\n".join(self.console[-10:]), self.b.errors))
             time.sleep(0.05)
 
     def click(self, selector):
-        r = self.b.send("script.evaluate", {
-            "expression": "document.querySelector(%s)" % json.dumps(selector),
+        r = self.b.send("script.evaluate", {  # pointer input does not scroll: bring it into view
+            "expression": "(e => { e && e.scrollIntoView({block: 'center'}); return e; })(document.querySelector(%s))"
+                          % json.dumps(selector),
             "target": {"context": self.context}, "awaitPromise": False, "resultOwnership": "root"})
         ref = r["result"].get("sharedId")
         if not ref:
@@ -233,7 +234,7 @@ class Page:
 
     def screenshot(self, path):
         import base64
-        data = self.b.send("browsingContext.captureScreenshot", {"context": self.context, "origin": "document"})
+        data = self.b.send("browsingContext.captureScreenshot", {"context": self.context, "origin": "viewport"})
         with open(path, "wb") as f:
             f.write(base64.b64decode(data["data"]))
 
@@ -261,17 +262,25 @@ class Peripheral:
         self.page, self.b, self.gatt = page, page.b, gatt
         self.service, self.chars, self.address, self.name = service_uuid, chars, address, name
         self.ops = []
+        self.failed = []  # operations the firmware side could not carry out
         self.accept_prompt = True
+        self.in_range = True  # False: connection attempts fail (0x3E, failed to establish)
         self._answered = set()
         self.b.handlers.append(self._on_event)
 
-    def install(self):
+    def install(self, reset_adapter=True):
         ctx = self.page.context
         send = self.b.send
-        send("bluetooth.simulateAdapter", {"context": ctx, "state": "powered-on"})
+        if reset_adapter:  # also the per-test reset of all emulated state
+            send("bluetooth.simulateAdapter", {"context": ctx, "state": "powered-on"})
         send("bluetooth.simulatePreconnectedPeripheral", {
             "context": ctx, "address": self.address, "name": self.name, "manufacturerData": [],
             "knownServiceUuids": [self.service]})
+        self._add_gatt()
+
+    def _add_gatt(self):
+        ctx = self.page.context
+        send = self.b.send
         send("bluetooth.simulateService", {"context": ctx, "address": self.address, "uuid": self.service,
                                            "type": "add"})
         for uuid, props in self.chars.items():
@@ -288,7 +297,7 @@ class Peripheral:
             self.b.handlers.remove(self._on_event)
 
     def _answer(self, params, kind, code, data=None):
-        p = {"context": self.page.context, "address": self.address, "serviceUuid": params["serviceUuid"],
+        p = {"context": self.page.context, "address": params["address"], "serviceUuid": params["serviceUuid"],
              "characteristicUuid": params["characteristicUuid"], "type": kind, "code": code}
         if data is not None:
             p["data"] = list(data)
@@ -306,30 +315,50 @@ class Peripheral:
                 "context": self.page.context, "prompt": params["prompt"],
                 "accept": bool(self.accept_prompt and dev), "device": dev or ""})
         elif method == "bluetooth.gattConnectionAttempted":
-            self.gatt.connect()
+            if self.in_range:
+                self.gatt.connect()
             self.b.send("bluetooth.simulateGattConnectionResponse", {
-                "context": self.page.context, "address": self.address, "code": 0})
+                "context": self.page.context, "address": params["address"], "code": 0 if self.in_range else 0x3E})
         elif method == "bluetooth.characteristicEventGenerated":
-            uuid, kind = params["characteristicUuid"], params["type"]
+            self._gatt_event(params)
+
+    def _gatt_event(self, params):
+        uuid, kind = params["characteristicUuid"], params["type"]
+        data = bytes(params.get("data", []))
+        try:
             if kind == "read":
-                data = self.gatt.read(uuid)
-                self.ops.append(("read", uuid, bytes(data)))
-                self._answer(params, "read", 0, data)
+                value = self.gatt.read(uuid)
+                self.ops.append(("read", uuid, value))
+                self._answer(params, "read", 0, value)
             elif kind == "write-with-response":
-                self.ops.append(("write", uuid, bytes(params.get("data", []))))
-                self.gatt.write(uuid, bytes(params.get("data", [])))
+                self.ops.append(("write", uuid, data))
+                self.gatt.write(uuid, data)
                 self._answer(params, "write", 0)
             elif kind == "write-without-response":
-                self.ops.append(("write-nr", uuid, bytes(params.get("data", []))))
-                self.gatt.write(uuid, bytes(params.get("data", [])))
+                self.ops.append(("write-nr", uuid, data))
+                self.gatt.write(uuid, data)
             elif kind in ("subscribe-to-notifications", "unsubscribe-from-notifications"):
                 self.ops.append((kind, uuid, b""))
                 self._answer(params, kind, 0)
+        except Exception as e:  # e.g. the link dropped under it: the operation fails, as on a phone
+            self.failed.append((kind, uuid, repr(e)))
+            if kind != "write-without-response":
+                self._answer(params, "write" if kind.startswith("write") else kind, 0x0E)
+
+    def reappear(self, address):
+        """The BMS is back in range. Chromium's fake peripheral keeps no GATT
+        table after a simulated disconnection (and BiDi cannot add it again),
+        so it comes back as a new emulated device with the same table."""
+        self.address = address
+        self.in_range = True
+        self.install(reset_adapter=False)
 
     def notify(self, uuid, data):
         """Deliver a notification through the page's real listeners (shim)."""
         return self.page.js("window.__bleTestNotify(%s, %s)" % (json.dumps(uuid), json.dumps(list(data))))
 
-    def drop_link(self):
-        self.gatt.disconnect()
+    def drop_link(self, in_range=False):
+        """The link breaks; with in_range False the BMS stays unreachable."""
+        self.in_range = in_range
         self.b.send("bluetooth.simulateGattDisconnection", {"context": self.page.context, "address": self.address})
+        self.gatt.disconnect()

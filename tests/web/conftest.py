@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-WEB = ROOT / "web"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-sys.path.insert(0, str(HERE))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from webpaths import WEB  # noqa: E402
 import bidi  # noqa: E402
 
 

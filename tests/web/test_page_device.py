@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SCREENSHOTS
+from webpaths import ROOT, SCREENSHOTS
 import bidi
 
 sys.path.insert(0, str(ROOT))
@@ -39,6 +39,7 @@ class Rig:
                                              on_notify=lambda u, d: self.forward.put((u, d)))
         self.periph = bidi.Peripheral(page, self.gatt, P.SERVICE_UUID, CHARS)
         self.notified = 0
+        self.paused = threading.Event()
         threading.Thread(target=self._forwarder, daemon=True).start()
 
     def _forwarder(self):
@@ -46,6 +47,8 @@ class Rig:
             item = self.forward.get()
             if item is None:
                 return
+            if self.paused.is_set():
+                continue
             try:
                 if self.periph.notify(*item):
                     self.notified += 1
@@ -64,6 +67,20 @@ class Rig:
     def wait_status(self):
         self.page.wait("!document.getElementById('tab-status').hidden && "
                        "document.getElementById('st-pack').textContent !== '--'")
+
+    def settle(self):
+        """Wait until the page has no GATT operation in flight."""
+        quiet = 0
+        while quiet < 5:
+            quiet = quiet + 1 if self.page.js("window.__gatt.now === 0") else 0
+            time.sleep(0.02)
+
+    def quiesce(self):
+        """No notification forwarded and no GATT operation in flight: chromium's
+        emulation neither fails a pending operation nor reports the
+        disconnection while one is pending, so the link is dropped between them."""
+        self.paused.set()
+        self.settle()
 
     def close(self):
         self.periph.detach()
@@ -128,6 +145,7 @@ def test_status_notifications_update_the_page(rig):
     rig.connect()
     rig.login()
     rig.wait_status()
+    rig.settle()
     reads_before = sum(1 for op, u, _ in rig.gatt.log if op == "read" and u == P.STATUS_UUID)
     rig.gatt.sim("load_a", 30)
     page.wait("parseFloat(document.getElementById('st-sys').textContent) < -20", timeout=15)
@@ -172,7 +190,7 @@ def test_settings_round_trip_with_values_refused_by_page_and_device(rig):
     assert values["uv_disconnect_delay_s"] == 90 and values["temp_charge_high_dc"] == 500
 
 
-def test_command_clear_alarms_and_readout_key(rig):
+def test_commands_readout_key_and_pin_change(rig):
     page = rig.page
     rig.connect()
     rig.login()
@@ -186,7 +204,18 @@ def test_command_clear_alarms_and_readout_key(rig):
     assert page.text("#cmd-result") == "Alarms cleared."
     cmd_writes = [d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
     assert bytes([P.CMD_CLEAR_ALARMS]) in cmd_writes
+    page.click('[data-cmd="wake"]')  # not in low-power off: the firmware refuses
+    page.wait("document.getElementById('cmd-result').textContent.startsWith('Wake')")
+    assert page.text("#cmd-result") == "Wake: not possible right now"
     shot(page, "device")
+    # a new PIN makes a new Instant Readout key
+    page.type("#newpin", "135790")
+    page.type("#newpin2", "135790")
+    page.click("#btn-newpin")
+    page.wait("document.getElementById('newpin-result').textContent.startsWith('PIN changed')")
+    page.wait("document.getElementById('readout-key').textContent !== %r" % key)
+    assert bytes([P.CMD_CHANGE_PIN]) + b"135790" in [
+        d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
 
 
 def test_history_tab(rig):
@@ -199,7 +228,7 @@ def test_history_tab(rig):
     shot(page, "history")
 
 
-def test_lost_link_reconnects_and_logs_in_again(rig):
+def test_lost_link_is_reported_and_reconnect_logs_in_again(rig):
     page = rig.page
     rig.connect()
     rig.login()
@@ -207,11 +236,50 @@ def test_lost_link_reconnects_and_logs_in_again(rig):
     hellos = lambda: sum(1 for op, u, d in rig.gatt.log  # noqa: E731
                          if op == "write" and u == P.AUTH_UUID and d == bytes([P.AUTH_HELLO]))
     assert hellos() == 1
-    rig.periph.drop_link()
-    deadline = time.monotonic() + 10
-    while hellos() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert hellos() == 2, "the page logs in again after the reconnect"
+    rig.quiesce()
+    rig.periph.drop_link(in_range=False)  # automatic reconnects fail meanwhile
+    rig.paused.clear()
+    page.wait("!document.getElementById('lost-link').hidden", timeout=15)
+    assert page.text("#link-state") == "link lost"
+    shot(page, "link-lost")
+    rig.periph.reappear("09:09:09:09:09:02")
+    page.click("#btn-reconnect")
     page.wait("document.getElementById('link-state').textContent === 'unlocked'")
+    assert hellos() == 2, "the session ends with the link: the page logs in again"
+    assert page.js("document.getElementById('lost-link').hidden")
     rig.gatt.sim("load_a", 40)
     page.wait("parseFloat(document.getElementById('st-sys').textContent) < -30", timeout=15)
+
+
+def test_reasons_name_the_cell_in_plain_words(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    rig.gatt.sim("cell", {"battery": 2, "cell": 3, "soc_pct_delta": -59})
+    page.wait("document.getElementById('reasons').textContent.includes('cell 3 of battery 2 at')", timeout=15)
+    s = device_status(rig)
+    assert s["min_cell_at"] == (2 - 1) * 4 + (3 - 1)
+    text = page.text("#reasons")
+    assert "pre-alarm: cell 3 of battery 2 at" in text, text
+    page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className === 'min'")
+    shot(page, "status-prealarm")
+
+
+def test_disconnect_forgets_the_session_and_the_key(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    page.click('[data-tab="device"]')
+    page.wait("!document.getElementById('readout-box').hidden")
+    rig.settle()
+    page.click("#btn-disconnect")
+    page.wait("!document.getElementById('connect-screen').hidden")
+    assert page.text("#readout-key") == "" and page.js("document.getElementById('tabs').hidden")
+    page.click("#btn-connect")
+    page.wait("!document.getElementById('pin-screen').hidden")
+    rig.login()
+    rig.wait_status()
+    hellos = [d for op, u, d in rig.gatt.log if op == "write" and u == P.AUTH_UUID and d == bytes([P.AUTH_HELLO])]
+    assert len(hellos) == 2

@@ -3,7 +3,7 @@ is installable and offline-capable, and connects over the browser's
 Bluetooth emulation with the chooser filtered on the BMS service."""
 import json
 
-from conftest import SCREENSHOTS, WEB
+from webpaths import SCREENSHOTS, WEB
 import bidi
 
 SERVICE = "b45f0000-8c2e-4a71-9d3e-5c1a7e0b2f64"
@@ -79,3 +79,34 @@ def test_cancelled_chooser_says_so(page):
         assert not page.js("document.getElementById('connect-screen').hidden")
     finally:
         periph.detach()
+
+
+def test_page_codec_matches_the_firmware_codec(page):
+    """protocol.js mirrors firmware/bms/protocol.py: the same bytes for every setting's record."""
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import protocol as P
+    from bms import settings as S
+
+    values = {e[1]: e[4] for e in S.SCHEMA if e[2] != S.PIN}
+    values["device_name"] = "Van BMS"
+    values["temp_charge_low_dc"] = -55
+    got = page.js("""import('./protocol.js').then(async (m) => {
+        const schema = m.indexSchema(await (await fetch('schema.json')).json());
+        const vals = %s;
+        return Object.entries(vals).map(([k, v]) => Array.from(m.encodeSetRequest(schema, {[k]: v})));
+    })""" % json.dumps(values))
+    assert [bytes(g) for g in got] == [P.encode_set_request({k: v}) for k, v in values.items()]
+    page_reply = bytes(P.encode_settings_page(dict(values, pin="000000"), 0))
+    decoded = page.js("""import('./protocol.js').then(async (m) => {
+        const schema = m.indexSchema(await (await fetch('schema.json')).json());
+        return m.decodeSettingsPage(schema, Uint8Array.from(%s));
+    })""" % json.dumps(list(page_reply)))
+    assert decoded["values"] == {k: v for k, v in P.decode_settings_page(page_reply)[0].items()}
+
+
+def test_page_uses_only_the_non_deprecated_gatt_writes():
+    """The deprecated writeValue() is invisible to BiDi and stalls on some phones."""
+    for f in WEB.glob("*.js"):
+        assert ".writeValue(" not in f.read_text(), f.name

@@ -36,6 +36,9 @@ class _App:
     def history_page(self, page):
         return None
 
+    def save_auth(self):
+        self.auth.dirty = False
+
     def apply_settings(self, changes):
         return self.settings.update(changes)
 

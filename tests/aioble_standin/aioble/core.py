@@ -28,9 +28,9 @@ def ensure_active():
         ble.irq(_dispatch)
 
 
-def config(*args, **kw):
+def config(*args, **kwargs):
     ensure_active()
-    return ble.config(*args, **kw)
+    return ble.config(*args, **kwargs)
 
 
 def stop():

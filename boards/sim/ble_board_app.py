@@ -1,0 +1,22 @@
+# The simulated board as the app behind boards/sim/ble_bridge.py: the firmware
+# App (control task) on the plant in real time and its Instant Readout,
+# served through BleApp, so
+# `bmsctl --sim boards.sim.ble_board_app` talks to the whole firmware.
+import asyncio
+
+import app as firmware_app
+from boards.sim import runner
+from boards.sim import scenario as SC
+from boards.sim.clock import RealClock
+from drivers.ble_app import BleApp
+
+_LONG_MS = 1000000000  # runs until the bridge ends
+STORE_DIR = "/tmp/bms-ble-bridge-store"
+
+
+def make_app(scenario="idle"):
+    run = runner.Run(SC.load(scenario), RealClock(), _LONG_MS, None, 1000, STORE_DIR)
+    app = firmware_app.App(run.board, run.clock.ticks_ms)
+    asyncio.create_task(runner._plant_task(run, app, _LONG_MS))
+    asyncio.create_task(app.control())
+    return BleApp(app, run.board.store)

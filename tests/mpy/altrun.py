@@ -1,0 +1,122 @@
+# Closed-loop runs of AlternatorPort on the altplant model, shared by the
+# matrix test (tests/test_alternator_loop.py) and tools/benchmarks/limiter.py.
+from bms.settings import Settings
+from bms.measure import Measurements
+from bms import alternator as A
+from altplant import AltPlant, Permit, ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
+
+TICK_MS = 10
+BAND_PCT = 2  # settled = within +-2 % of the target
+
+
+class Rig:
+    """Plant + port + the checks that must hold on every tick."""
+
+    def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, on_delay_ms=3000,
+                 seed=1):
+        s = Settings()
+        assert s.update({"alt_fuse_a": fuse_a, "alt_on_delay_ms": on_delay_ms}) == []
+        self.s = s
+        self.plant = AltPlant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
+                              soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
+        self.port = A.AlternatorPort(s)
+        self.meas = Measurements()
+        self.permit = Permit()
+        self.now_ms = 0
+        self.trace = None  # list of (ms, true port A, target mA, state) when recording
+        self.min_a = 0.0
+        self.max_a = 0.0
+        self.low_ms = 0  # how long the starter has read below the off level
+        self.violations = []
+        self.plant.read(self.meas)
+
+    def tick(self):
+        port, plant, meas = self.port, self.plant, self.meas
+        duty = port.step(self.now_ms, meas, self.permit)
+        # gate must be open once the starter has been below the off level for
+        # the off delay (plus the tick that notices it)
+        if meas.start_mv < self.s.alt_off_mv:
+            self.low_ms += TICK_MS
+            if duty and self.low_ms > self.s.alt_off_delay_ms + TICK_MS:
+                self.violations.append(("gate on below off level", self.now_ms))
+        else:
+            self.low_ms = 0
+        plant.advance(duty, TICK_MS / 1000)
+        plant.read(meas)
+        self.now_ms += TICK_MS
+        a = plant.port_a
+        if a < self.min_a:
+            self.min_a = a
+        if a > self.max_a:
+            self.max_a = a
+        if self.trace is not None:
+            self.trace.append((self.now_ms, a, port.target_ma, port.state))
+
+    def run(self, ms):
+        for _ in range(ms // TICK_MS):
+            self.tick()
+
+    def run_until_limiting(self, max_ms=20000):
+        """Ticks until the port limits or follows; returns the ms it took."""
+        t0 = self.now_ms
+        while self.now_ms - t0 < max_ms:
+            self.tick()
+            if self.port.state in (A.LIMITING, A.FOLLOWING):
+                return self.now_ms - t0
+        return -1
+
+
+def window(rig, ms):
+    """Run ms and return the true port currents (A) of each tick."""
+    out = []
+    for _ in range(ms // TICK_MS):
+        rig.tick()
+        out.append(rig.plant.port_a)
+    return out
+
+
+def settle_ms(samples, target_a, band_pct=BAND_PCT):
+    """ms from the first sample until the signal stays within the band."""
+    band = target_a * band_pct / 100
+    last_out = -1
+    for k in range(len(samples)):
+        if abs(samples[k] - target_a) > band:
+            last_out = k
+    return (last_out + 1) * TICK_MS
+
+
+def overshoot_pct(samples, target_a, direction=1):
+    """Largest excursion past the target in `direction` (+1 above), % of target."""
+    worst = 0.0
+    for a in samples:
+        e = (a - target_a) * direction
+        if e > worst:
+            worst = e
+    return worst * 100 / target_a
+
+
+def ripple_pct(samples, target_a):
+    return (max(samples) - min(samples)) * 100 / target_a
+
+
+def error_pct(samples, target_a):
+    return abs(sum(samples) / len(samples) - target_a) * 100 / target_a
+
+
+def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
+    """Start the engine; returns the soft-start time (gate first driven ->
+    current within the band for good), or -1 when the target is not reached."""
+    rig.plant.engine = engine
+    t0 = None
+    samples = []
+    for _ in range(max_ms // TICK_MS):
+        rig.tick()
+        if t0 is None and rig.port.state == A.RAMPING:
+            t0 = rig.now_ms
+        if t0 is not None:
+            samples.append(rig.plant.port_a)
+            if rig.port.state == A.LIMITING and rig.now_ms - t0 > 4500:
+                break
+    if t0 is None or rig.port.state != A.LIMITING:
+        return -1
+    return settle_ms(samples, rig.port.target_ma / 1000)

@@ -1,0 +1,371 @@
+# micropython
+# AlternatorPort state machine, thresholds, delays, target and faults, driven
+# tick by tick with hand-set measurements (no plant).
+from bms import alternator as A
+from bms.settings import Settings, FUSE_SIZES
+from bms.measure import Measurements
+from altplant import Permit
+from mpytest import no_alloc
+
+T = 10  # control tick, ms
+
+
+class Bench:
+    """A port fed with fixed readings; the current answers the duty like a
+    plain resistive path (i = duty * amps_at_full / DUTY_MAX)."""
+
+    def __init__(self, **changes):
+        self.s = Settings()
+        assert self.s.update(changes) == []
+        self.port = A.AlternatorPort(self.s)
+        self.m = Measurements()
+        self.m.valid = True
+        self.m.start_mv = 14200
+        self.m.bat_mv = 13300
+        self.m.fet_dc = 400
+        self.p = Permit()
+        self.now = 0
+        self.full_ma = 150000  # current at 100 % duty; None: leave alt_ma alone
+
+    def step(self, n=1):
+        d = 0
+        for _ in range(n):
+            d = self.port.step(self.now, self.m, self.p)
+            if self.full_ma is not None:
+                self.m.alt_ma = d * (self.full_ma // 100) // (A.DUTY_MAX // 100)
+            self.now += T
+        return d
+
+    @property
+    def state(self):
+        return A.STATE_NAMES[self.port.state]
+
+    def run_to_limiting(self):
+        for _ in range(2000):
+            self.step()
+            if self.port.state == A.LIMITING:
+                return
+        raise AssertionError("never limiting: " + self.state)
+
+
+def test_state_names_and_limit_names():
+    assert A.STATE_NAMES == ("off", "waiting", "ramping", "limiting", "following",
+                             "reverse_blocked", "fault")
+    assert A.DUTY_MAX == 10000
+    assert len(A.LIMIT_NAMES) == 7 and len(A.FAULT_NAMES) == 7
+
+
+def test_off_until_allowed_then_waiting():
+    b = Bench(alt_on_delay_ms=0)
+    b.p.alt_allowed = False
+    assert b.step(5) == 0 and b.state == "off"
+    assert A.LIMIT_NAMES[b.port.limit_reason] == "protection" and b.port.target_ma == 0
+    b.p.alt_allowed = True
+    b.m.start_mv = 13000
+    b.step()
+    assert b.state == "waiting"
+
+
+def test_on_threshold_minus_one_zero_plus_one_mv():
+    for start, runs in ((13399, False), (13400, True), (13401, True)):
+        b = Bench(alt_on_delay_ms=0)
+        b.m.start_mv = start
+        b.step(3)
+        assert (b.state == "ramping") == runs, (start, b.state)
+
+
+def test_on_delay_before_and_after():
+    b = Bench()  # 3000 ms on delay
+    b.m.start_mv = 13400
+    b.step()  # first tick starts the clock (dt 0)
+    b.step(299)  # 2990 ms held
+    assert b.state == "waiting" and b.port.duty == 0
+    b.step()  # 3000 ms
+    assert b.state == "ramping"
+
+
+def test_on_delay_restarts_when_voltage_dips():
+    b = Bench()
+    b.m.start_mv = 13500
+    b.step(200)
+    b.m.start_mv = 13399
+    b.step()
+    b.m.start_mv = 13500
+    b.step(299)
+    assert b.state == "waiting"
+    b.step(2)
+    assert b.state == "ramping"
+
+
+def test_needs_forward_margin_over_the_bank():
+    b = Bench(alt_on_delay_ms=0)
+    b.m.bat_mv = 13500
+    b.m.start_mv = 13549
+    b.step(3)
+    assert b.state == "waiting"
+    b.m.start_mv = 13550
+    b.step()
+    assert b.state == "ramping"
+
+
+def test_off_threshold_and_delay():
+    # off level 13200 mV, 2000 ms: 13200 is not below, 13199 is
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.m.bat_mv = 12800
+    b.m.start_mv = 13200
+    b.step(400)
+    assert b.state != "waiting"
+    b.m.start_mv = 13199
+    b.step(199)  # 1990 ms below
+    assert b.state == "following"  # the floor loop has already backed off
+    b.step()  # 2000 ms
+    assert b.state == "waiting" and b.port.duty == 0
+
+
+def test_reverse_blocks_at_once_on_voltage():
+    for start, blocked in ((13301, False), (13300, True), (13299, True)):
+        b = Bench(alt_on_delay_ms=0)
+        b.run_to_limiting()
+        b.m.start_mv = start
+        d = b.step()
+        assert (b.state == "reverse_blocked") == blocked, (start, b.state)
+        assert (d == 0) == blocked
+
+
+def test_reverse_blocks_on_negative_current():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.full_ma = None
+    b.m.alt_ma = -1000
+    b.step()
+    assert b.state != "reverse_blocked"
+    b.m.alt_ma = -1001
+    assert b.step() == 0 and b.state == "reverse_blocked"
+
+
+def test_reverse_blocked_waits_for_forward_voltage_and_delay():
+    b = Bench(alt_on_delay_ms=500)
+    b.run_to_limiting()
+    b.m.start_mv = 13300
+    b.step()
+    assert b.state == "reverse_blocked"
+    b.step(100)
+    assert b.state == "reverse_blocked" and b.port.duty == 0
+    b.m.start_mv = 14000
+    b.step()  # forward again: the on delay starts, this tick counts 10 ms
+    assert b.state == "waiting"
+    b.step(48)
+    assert b.state == "waiting"
+    b.step()
+    assert b.state == "ramping"
+
+
+def test_engine_off_while_blocked_reads_waiting():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.m.start_mv = 12700
+    b.step()
+    assert b.state == "reverse_blocked"
+    b.step()
+    assert b.state == "waiting"
+
+
+def test_target_follows_every_fuse_size():
+    for fuse in FUSE_SIZES:
+        b = Bench(alt_fuse_a=fuse, alt_on_delay_ms=0)
+        b.run_to_limiting()
+        want = min(fuse * 900, 100000)
+        assert b.port.target_ma == want, (fuse, b.port.target_ma)
+        name = A.LIMIT_NAMES[b.port.limit_reason]
+        assert name == ("port_max" if fuse == 125 else "fuse"), (fuse, name)
+        b.step(100)
+        assert abs(b.m.alt_ma - want) <= want // 50, (fuse, b.m.alt_ma)
+
+
+def test_soft_start_ramps_at_the_slope():
+    b = Bench(alt_on_delay_ms=0)
+    b.step()
+    assert b.state == "ramping"
+    b.step(100)  # 1 s (the first tick had no elapsed time)
+    assert b.port.ref_ma == 25000 and b.state == "ramping"
+    assert b.m.alt_ma < 30000
+
+
+def test_fet_derating_linear_to_trip():
+    b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
+    b.run_to_limiting()
+    b.m.fet_dc = 850
+    b.step()
+    assert b.port.target_ma == 90000 and A.LIMIT_NAMES[b.port.limit_reason] == "fuse"
+    b.m.fet_dc = 950
+    b.step()
+    assert b.port.target_ma == 45000 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    b.step(50)
+    assert abs(b.m.alt_ma - 45000) <= 900
+    b.m.fet_dc = 1050
+    assert b.step() == 0 and b.state == "off"
+    assert A.LIMIT_NAMES[b.port.limit_reason] == "fet_trip"
+    b.m.fet_dc = 1001  # 4.9 C below trip: still off
+    b.step(3)
+    assert b.state == "off"
+    b.m.fet_dc = 999
+    b.step()
+    assert b.state == "ramping"  # on delay 0: straight through waiting
+
+
+def test_protection_cap_and_zero_means_no_cap():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.p.alt_limit_ma = 30000
+    b.step()
+    assert b.port.target_ma == 30000 and b.port.ref_ma == 30000  # reductions act at once
+    assert A.LIMIT_NAMES[b.port.limit_reason] == "protection"
+    b.step(50)
+    assert abs(b.m.alt_ma - 30000) <= 600
+    b.p.alt_limit_ma = 0
+    b.step()
+    assert b.port.target_ma == 90000 and b.port.ref_ma < 31000  # increases ramp
+    b.p.alt_allowed = False
+    assert b.step() == 0 and b.state == "off"
+
+
+def test_alternator_protection_reduces_after_time_at_full_output():
+    b = Bench(alt_on_delay_ms=0, alt_protect=1, alt_protect_after_s=30, alt_protect_pct=70)
+    b.run_to_limiting()
+    b.step(2990 - b.port.heat_ms // T)
+    assert b.port.target_ma == 90000 and not b.port.reduced
+    b.step(12)
+    assert b.port.reduced and b.port.target_ma == 63000
+    assert A.LIMIT_NAMES[b.port.limit_reason] == "alt_protect"
+    b.step(1000)  # held at the reduced level: stays reduced
+    assert b.port.reduced
+    b.m.start_mv = 12500  # engine off: cools down for as long as it ran
+    b.step(2000)
+    assert b.state == "waiting" and b.port.reduced
+    b.step(1100)
+    assert not b.port.reduced
+
+
+def test_alternator_protection_off_never_reduces():
+    b = Bench(alt_on_delay_ms=0, alt_protect_after_s=30)
+    b.run_to_limiting()
+    b.step(4000)
+    assert not b.port.reduced and b.port.target_ma == 90000
+
+
+def test_following_when_alternator_cannot_reach_target():
+    b = Bench(alt_on_delay_ms=0)
+    b.full_ma = 50000
+    b.step(600)
+    assert b.state == "following" and b.port.duty == A.DUTY_MAX
+    b.full_ma = 150000
+    b.step(100)
+    assert b.state == "limiting"
+
+
+def test_sensor_faults_open_and_report():
+    cases = (
+        ("current_range", lambda m: setattr(m, "alt_ma", 200001)),
+        ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
+        ("voltage_range", lambda m: setattr(m, "start_mv", 20001)),
+        ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
+        ("invalid", lambda m: setattr(m, "valid", False)),
+    )
+    for name, spoil in cases:
+        b = Bench(alt_on_delay_ms=0)
+        b.run_to_limiting()
+        b.full_ma = None
+        spoil(b.m)
+        assert b.step() == 0, name
+        bit = 1 << A.FAULT_NAMES.index(name)
+        assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
+
+
+def test_sensor_fault_clears_after_plausible_readings():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.m.fet_dc = 2000
+    b.step()
+    assert b.state == "fault"
+    b.m.fet_dc = 400
+    b.step(499)
+    assert b.state == "fault" and b.port.duty == 0
+    b.step(2)
+    assert b.state in ("waiting", "ramping") and b.port.fault == 0
+
+
+def test_current_with_gate_open_is_a_fault():
+    b = Bench()
+    b.full_ma = None
+    b.m.start_mv = 12500
+    b.m.alt_ma = 3500  # the filtered reading passes 3 A on the 3rd tick
+    b.step(50)
+    assert b.state == "waiting"
+    b.step(2)
+    assert b.state == "fault" and b.port.fault == A.F_LEAK
+
+
+def test_no_current_with_gate_driven_is_a_latched_fault():
+    b = Bench(alt_on_delay_ms=0)
+    b.m.start_mv = 14400  # 1.1 V forward
+    b.full_ma = 0  # the sensor reads nothing whatever the duty
+    b.step(80)
+    assert b.state != "fault"
+    b.step(300)
+    assert b.state == "fault" and b.port.fault == A.F_STUCK
+    b.full_ma = 150000
+    b.step(1000)  # readings look fine, but the latch holds
+    assert b.state == "fault" and b.port.duty == 0
+    b.p.alt_allowed = False  # switched off: the latch may clear
+    b.step(501)
+    b.p.alt_allowed = True
+    b.step()
+    assert b.state in ("waiting", "ramping")
+
+
+def test_overcurrent_is_a_latched_fault():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.full_ma = None
+    b.m.alt_ma = 140000  # filtered reading passes 125 % of the 100 A fuse on the 2nd tick
+    b.step(49)
+    assert b.state != "fault"
+    b.step(2)
+    assert b.state == "fault" and b.port.fault == A.F_OVERCURRENT and b.port.duty == 0
+
+
+def test_step_does_not_allocate():
+    b = Bench(alt_on_delay_ms=50)
+    port, m, p = b.port, b.m, b.p
+    for st_wanted in (A.WAITING, A.RAMPING, A.LIMITING):
+        for _ in range(1000):
+            if port.state == st_wanted:
+                break
+            b.step()
+        assert port.state == st_wanted, st_wanted
+        no_alloc(port.step, b.now, m, p)
+        b.now += T
+    m.start_mv = 13000  # reverse
+    no_alloc(port.step, b.now, m, p)
+    assert port.state == A.REVERSE_BLOCKED
+    m.alt_ma = 300000  # fault path
+    no_alloc(port.step, b.now + T, m, p)
+    assert port.state == A.FAULT
+
+
+def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
+    ticks = []
+    for full in (100000, 400000):  # current at 100 % duty: long thin wiring .. big bank
+        b = Bench(alt_on_delay_ms=0)
+        b.full_ma = full
+        b.run_to_limiting()
+        b.step(100)
+        b.p.alt_limit_ma = 45000
+        n = 0
+        while abs(b.m.alt_ma - 45000) > 900 or abs(b.port.alt_ma - 45000) > 900:
+            b.step()
+            n += 1
+            assert n < 100, full
+        ticks.append(n)
+    assert max(ticks) <= 12 and max(ticks) - min(ticks) <= 4, ticks

@@ -1,0 +1,93 @@
+# micropython
+# Closed loop: AlternatorPort on the altplant model (tests/mpy/altplant.py).
+from bms import alternator as A
+from bms.settings import Settings
+from altplant import ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
+import altrun
+from altrun import Rig, window, engine_start
+
+
+def _check_case(alt_a, fuse_a, batteries, soc):
+    # a short on delay keeps the matrix fast; delays are tested in test_alternator.py
+    rig = Rig(alt_a=alt_a, fuse_a=fuse_a, batteries=batteries, soc_pct=soc, on_delay_ms=500,
+              seed=alt_a + fuse_a + batteries)
+    tag = (alt_a, fuse_a, batteries, soc)
+    for cycle in range(2):
+        engine_start(rig, ENGINE_IDLE if cycle else ENGINE_CRUISE, max_ms=5000)
+        target = rig.port.target_ma / 1000
+        ss = window(rig, 500)
+        if rig.port.state == A.LIMITING:
+            assert altrun.error_pct(ss, target) < 2, (tag, "error", altrun.error_pct(ss, target))
+        elif rig.port.state == A.WAITING:  # too weak to lift the starter to the on level
+            assert rig.meas.start_mv < rig.s.alt_on_mv + 100, (tag, rig.meas.start_mv)
+            assert max(ss) < 0.5, (tag, "current while waiting")
+        else:  # the alternator cannot give the target: never above it
+            assert rig.port.state in (A.FOLLOWING, A.RAMPING), (tag, A.STATE_NAMES[rig.port.state])
+            assert max(ss) < target * 1.02, (tag, "following above target")
+        rig.plant.sys_a = -100.0  # System+ load on and off
+        window(rig, 600)
+        rig.plant.sys_a = 0.0
+        window(rig, 600)
+        rig.plant.engine = ENGINE_OFF
+        window(rig, 2500)
+        assert rig.port.duty == 0, (tag, "gate on with engine off")
+    assert not rig.plant.fuse.blown, (tag, "fuse blew", rig.plant.fuse.peak_heat)
+    assert rig.min_a > -1.0, (tag, "reverse current", rig.min_a)
+    # never as warm as carrying its full rating for good (blowing is 1.35^2)
+    assert rig.plant.fuse.peak_heat < 1.0, (tag, "fuse heat", rig.plant.fuse.peak_heat)
+    assert not rig.violations, (tag, rig.violations[:2])
+    return rig
+
+
+def test_matrix_alternator_fuse_bank_soc():
+    # the corners, then a middle row on each axis
+    n = 0
+    for alt_a in (40, 250):
+        for fuse_a in (20, 125):
+            for batteries in (1, 50):
+                for soc in (15, 90):
+                    _check_case(alt_a, fuse_a, batteries, soc)
+                    n += 1
+    for case in ((120, 60, 8, 50), (80, 100, 4, 50), (250, 60, 8, 30), (120, 40, 20, 70),
+                 (200, 100, 2, 95)):
+        _check_case(case[0], case[1], case[2], case[3])
+        n += 1
+    assert n == 21
+
+
+def test_standard_case_settles_to_target_and_holds_under_steps():
+    rig = Rig()
+    soft_ms = engine_start(rig)
+    assert 3000 < soft_ms < 5000, soft_ms  # 90 A at 25 A/s, then settled
+    target = rig.port.target_ma / 1000
+    assert target == 90
+    ss = window(rig, 1000)
+    assert altrun.error_pct(ss, target) < 0.5 and altrun.ripple_pct(ss, target) < 1
+    rig.plant.sys_a = -100.0
+    after = window(rig, 1000)
+    assert altrun.settle_ms(after, target) <= 250
+    rig.plant.alt_a = 130  # alternator capability falls but still covers the target
+    after = window(rig, 1000)
+    assert altrun.settle_ms(after, target) <= 250
+    assert rig.port.state == A.LIMITING
+
+
+def test_starter_voltage_below_off_level_opens_gate():
+    # a weak alternator: the floor loop holds the starter up, and once the
+    # engine stops the starter falls below the off level and the gate opens
+    rig = Rig(alt_a=40, fuse_a=100, batteries=8, soc_pct=20)
+    engine_start(rig, max_ms=7000)
+    assert rig.port.state == A.FOLLOWING
+    assert rig.meas.start_mv >= rig.s.alt_off_mv
+    rig.plant.engine = ENGINE_OFF
+    window(rig, 3000)
+    assert rig.port.duty == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
+    assert not rig.violations and rig.min_a > -1.0
+
+
+def test_full_bank_tapers_in_following():
+    rig = Rig(alt_a=200, fuse_a=100, batteries=1, soc_pct=99.6)
+    engine_start(rig, max_ms=7000)
+    window(rig, 2000)
+    assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80
+    assert rig.min_a > -1.0 and not rig.plant.fuse.blown

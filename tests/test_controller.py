@@ -1,0 +1,68 @@
+# micropython
+# The whole control tick: frames in -> pack -> protection -> limiter -> outputs,
+# against allocation-free hardware doubles.
+from bms.settings import Settings
+from bms.controller import Controller, CONTROL_PERIOD_MS
+from fakehw import Hw
+from mpytest import no_alloc
+
+
+def make(count):
+    s = Settings()
+    assert s.update({"battery_count": count}) == []
+    hw = Hw(count)
+    return Controller(s, hw), hw
+
+
+def run(ctl, t0, ticks):
+    t = t0
+    for _ in range(ticks):
+        ctl.tick(t)
+        t += CONTROL_PERIOD_MS
+    return t
+
+
+def gates(hw):
+    return hw.chg_gate.on, hw.dsg_gate.on, hw.load_out.on, hw.charge_out.on
+
+
+def test_everything_safe_until_the_first_full_scan():
+    ctl, hw = make(4)
+    hw.link.plugged = False
+    t = run(ctl, 0, 300)
+    assert gates(hw) == (False, False, False, False)
+    assert hw.alt_gate.duty == 0
+    hw.link.plugged = True
+    run(ctl, t, 100)
+    assert gates(hw) == (True, True, True, True)
+
+
+def test_tick_allocates_nothing_with_50_batteries():
+    ctl, hw = make(50)
+    t = run(ctl, 0, 300)
+    assert ctl.pack.full_scan and ctl.pack.data_ok
+    assert gates(hw) == (True, True, True, True)
+    no_alloc(run, ctl, t, 200)
+    assert ctl.pack.data_ok and gates(hw) == (True, True, True, True)
+
+
+def test_over_voltage_frame_opens_charge_within_a_scan():
+    ctl, hw = make(50)
+    t = run(ctl, 0, 300)
+    hw.link.cells[37][2] = 3750
+    t0 = t
+    while hw.chg_gate.on:
+        t = run(ctl, t, 1)
+        assert t - t0 < 300, "charge FET still on 300 ms after a 3.75 V cell was sent"
+    assert hw.dsg_gate.on and not hw.charge_out.on and hw.load_out.on
+
+
+def test_cable_unplugged_opens_both_paths_within_the_timeout():
+    ctl, hw = make(4)
+    t = run(ctl, 0, 300)
+    hw.link.plugged = False
+    t0 = t
+    while hw.chg_gate.on or hw.dsg_gate.on:
+        t = run(ctl, t, 1)
+        assert t - t0 <= ctl.settings.link_timeout_ms + 200, "paths still closed after data loss"
+    assert gates(hw) == (False, False, False, False)
