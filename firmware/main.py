@@ -16,11 +16,6 @@ def board_name():
 
 
 def run():
-    import asyncio
-    import app
-
-    from bms.controller import safe_outputs
-
     name = board_name()
     board = getattr(__import__("boards." + name), name)
     hw = board.make()  # first: every output at its safe level
@@ -30,6 +25,10 @@ def run():
         bluetooth.BLE().active(True)
     except (ImportError, OSError):
         pass  # no radio on this port: the BMS runs without Bluetooth
+    import asyncio
+    import app
+    from bms.controller import safe_outputs
+
     try:
         done = asyncio.run(app.main(hw, app=app.App(hw, restartable=True)))
     finally:  # Ctrl-C at the REPL, a crash, or a restart: nothing stays on
