@@ -369,3 +369,22 @@ def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
             assert n < 100, full
         ticks.append(n)
     assert max(ticks) <= 12 and max(ticks) - min(ticks) <= 4, ticks
+
+
+def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.step(100)
+    d0 = b.port.duty
+    b.full_ma = None
+    b.m.alt_ma = 108000  # the bank sagged under a new load: 120 % of the target
+    b.m.sys_ma = -100000
+    d = b.step()
+    assert d * 120 <= d0 * 100 + A.DUTY_MAX // 100, (d0, d)  # at least the ratio, at once
+    # the same jump without a System+ step is left to the loop (noise, sensor)
+    c = Bench(alt_on_delay_ms=0)
+    c.run_to_limiting()
+    c.step(100)
+    c.full_ma = None
+    c.m.alt_ma = 108000
+    assert c.step() > d

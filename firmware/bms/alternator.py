@@ -75,6 +75,7 @@ KP = const(12)  # duty units per mA error, / 256
 KI = const(6)  # duty units per mA error per tick, / 256
 FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+STEP_MA = const(1500)  # a change this large in one tick is a step, not noise
 # Gain scheduling: the plant gain is the on-current (current at 100 % duty),
 # which depends on the bank and the wiring. The error is scaled by
 # ION_REF_MA / on-current so every bank sees the loop of the standard case.
@@ -111,6 +112,8 @@ class AlternatorPort:
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
         self._gain = 256  # error scale, / 256
+        self._sys_step = False  # System+ and port current stepped this tick
+        self._sys_ma = 0  # System+ current of the last tick
 
     # -- target
     def _limit(self, meas, protection):
@@ -197,15 +200,31 @@ class AlternatorPort:
     # -- loop
     def _loop(self, meas):
         i = self.alt_ma
-        d = self.duty
-        if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
-            # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
-            g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
-            if g < GAIN_MIN:
-                g = GAIN_MIN
-            elif g > GAIN_MAX:
-                g = GAIN_MAX
-            self._gain = g
+        x = meas.alt_ma
+        r = self.ref_ma >> 4
+        if self._sys_step and x > ION_MIN_MA and r > 0:
+            # System+ step: the bank voltage moved and the port current with
+            # it, within this tick. Rescale the duty by target / reading at
+            # once (the gate's current is about proportional to its duty,
+            # ratio limited to 1/2..2); the error then sees half the jump,
+            # the share this rescale may miss where the plant is not linear.
+            x >>= 4
+            if x > 2 * r:
+                x = 2 * r
+            elif 2 * x < r:
+                x = r // 2
+            self._acc = (self._acc >> _SHIFT) * r // x << _SHIFT
+            self.alt_ma = i = (meas.alt_ma + self.ref_ma) >> 1
+        else:
+            d = self.duty
+            if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
+                # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
+                g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
+                if g < GAIN_MIN:
+                    g = GAIN_MIN
+                elif g > GAIN_MAX:
+                    g = GAIN_MAX
+                self._gain = g
         e = self.ref_ma - i
         floor_e = (meas.start_mv - self.settings.alt_off_mv - FLOOR_MARGIN_MV) * FLOOR_GAIN
         on_floor = floor_e < e
@@ -255,7 +274,14 @@ class AlternatorPort:
         self._last_ms = now_ms
         s = self.settings
         if meas.valid:
-            self.alt_ma += (meas.alt_ma - self.alt_ma) >> FILTER_SHIFT
+            # a System+ step that moves the port current beyond the noise
+            # within the same tick: the loop's feed-forward acts on it
+            x = meas.alt_ma
+            j = x - self.alt_ma
+            self.alt_ma += j >> FILTER_SHIFT
+            ds = meas.sys_ma - self._sys_ma
+            self._sys_ma = meas.sys_ma
+            self._sys_step = (ds > STEP_MA or ds < -STEP_MA) and (j > STEP_MA or j < -STEP_MA)
         st = self.state
 
         # faults first: any implausible reading opens the gate at once
