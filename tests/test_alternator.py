@@ -388,3 +388,21 @@ def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
     c.full_ma = None
     c.m.alt_ma = 108000
     assert c.step() > d
+
+
+def test_derating_has_one_owner_and_the_reason_names_the_winner():
+    # protection's cap no longer includes the MOSFET derating: the port's own
+    # curve applies once, and the smaller of it and a cell-high cap wins
+    b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
+    b.run_to_limiting()
+    b.m.fet_dc = 1000  # 75 % of the way: 22.5 A
+    b.p.alt_limit_ma = 45000  # protection tapering near the OV stop
+    b.step()
+    assert b.port.target_ma == 22500 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    b.p.alt_limit_ma = 9000
+    b.step()
+    assert b.port.target_ma == 9000 and A.LIMIT_NAMES[b.port.limit_reason] == "protection"
+    b.m.fet_dc = 1049
+    b.p.alt_limit_ma = 90000
+    b.step()
+    assert b.port.target_ma == 90000 * 1 // 200 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
