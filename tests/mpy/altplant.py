@@ -1,7 +1,7 @@
 # Plant model of the Alternator/Starter port for closed-loop tests and the
 # limiter benchmark (host only, floats allowed: this is not firmware).
 #
-#   alternator (regulator, capability by engine state, field lag)
+#   alternator (regulator, capability by engine state through a field lag)
 #     || starter battery (charge / discharge resistance) || ignition load
 #     -- R_wire -- fuse -- [PWM gate, R_fet] -- lithium bank (OCV(SoC), R_bank)
 #                                                 || System+ load
@@ -88,7 +88,12 @@ class AltPlant:
         self.r_start_dis = 0.008
         self.ign_a = 5.0  # ignition and engine electronics while running
         self.sys_a = 0.0  # System+ current, + into the bank (load is -)
-        self.tau_field_s = 0.06
+        self.tau_reg_s = 0.06  # regulator: output toward what holds vreg
+        # field lag: the available current follows the engine state (and a
+        # change of alt_a) with this time constant, so idle -> cruise or an
+        # engine stop is no instant step
+        self.tau_field_s = 0.2
+        self.avail_a = 0.0
         self.tau_adc_s = 0.005
         self.noise_ma = noise_ma
         self.fuse = Fuse(fuse_a)
@@ -135,9 +140,10 @@ class AltPlant:
         ocv = bank_ocv(self.soc_pct)
         v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
         need = (self.vreg - self.start_ocv) / self.r_start_chg + load + gp * (self.vreg - vb0)
-        cap = self.capability()
+        self.avail_a += (self.capability() - self.avail_a) * _lag(dt_s, self.tau_field_s)
+        cap = self.avail_a
         need = 0.0 if need < 0 else (cap if need > cap else need)
-        self.alt_out += (need - self.alt_out) * _lag(dt_s, self.tau_field_s)
+        self.alt_out += (need - self.alt_out) * _lag(dt_s, self.tau_reg_s)
         v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
         self.v_start = v - i_p * self.r_wire
         self.port_a = i_p
