@@ -75,7 +75,11 @@ KP = const(12)  # duty units per mA error, / 256
 KI = const(6)  # duty units per mA error per tick, / 256
 FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
-STEP_MA = const(1500)  # a change this large in one tick is a step, not noise
+# Feed-forward on a System+ step (see _loop): the System+ current and the
+# bank voltage must both move this much from one tick to the next.
+FF_SYS_MA = const(5000)
+FF_BAT_MV = const(10)
+FF_HOLD_TICKS = const(5)  # ticks of plain loop after a feed-forward
 # Gain scheduling: the plant gain is the on-current (current at 100 % duty),
 # which depends on the bank and the wiring. The error is scaled by
 # ION_REF_MA / on-current so every bank sees the loop of the standard case.
@@ -112,8 +116,13 @@ class AlternatorPort:
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
         self._gain = 256  # error scale, / 256
-        self._sys_step = False  # System+ and port current stepped this tick
+        self._sys_step = False  # a System+ step moved the bank this tick
+        self._ff_hold = 0
         self._sys_ma = 0  # System+ current of the last tick
+        self._start_mv = 0  # starter and bank voltages of the last tick
+        self._bat_mv = 0
+        self._ff_mv = 0  # feed-forward: gate headroom before a System+ step
+        self._ff_new_mv = 0  # and with the bank voltage after it
 
     # -- target
     def _limit(self, meas, protection):
@@ -200,21 +209,21 @@ class AlternatorPort:
     # -- loop
     def _loop(self, meas):
         i = self.alt_ma
-        x = meas.alt_ma
-        r = self.ref_ma >> 4
-        if self._sys_step and x > ION_MIN_MA and r > 0:
-            # System+ step: the bank voltage moved and the port current with
-            # it, within this tick. Rescale the duty by target / reading at
-            # once (the gate's current is about proportional to its duty,
-            # ratio limited to 1/2..2); the error then sees half the jump,
-            # the share this rescale may miss where the plant is not linear.
-            x >>= 4
-            if x > 2 * r:
-                x = 2 * r
-            elif 2 * x < r:
-                x = r // 2
-            self._acc = (self._acc >> _SHIFT) * r // x << _SHIFT
-            self.alt_ma = i = (meas.alt_ma + self.ref_ma) >> 1
+        h = self._ff_mv
+        if self._sys_step and h > 0:
+            # System+ step: the bank voltage has moved, and the port current
+            # with it, within this tick. The gate's current is duty x
+            # headroom / path resistance and the alternator's regulator
+            # brings the starter back to where it was, so rescale the duty by
+            # the old headroom over the new one at once (limited to x1/4..x2)
+            # and let the loop take the rest from the predicted current.
+            hn = self._ff_new_mv
+            if hn < h // 2:
+                hn = h // 2
+            elif hn > 4 * h:
+                hn = 4 * h
+            self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
+            self.alt_ma = i = self.ref_ma
         else:
             d = self.duty
             if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
@@ -274,14 +283,24 @@ class AlternatorPort:
         self._last_ms = now_ms
         s = self.settings
         if meas.valid:
-            # a System+ step that moves the port current beyond the noise
-            # within the same tick: the loop's feed-forward acts on it
-            x = meas.alt_ma
-            j = x - self.alt_ma
-            self.alt_ma += j >> FILTER_SHIFT
+            self.alt_ma += (meas.alt_ma - self.alt_ma) >> FILTER_SHIFT
+            # a System+ step that moved the bank voltage: the loop's
+            # feed-forward acts on it (at most every FF_HOLD_TICKS, so a
+            # noisy System+ current cannot keep the loop from its readings)
             ds = meas.sys_ma - self._sys_ma
+            dv = meas.bat_mv - self._bat_mv
             self._sys_ma = meas.sys_ma
-            self._sys_step = (ds > STEP_MA or ds < -STEP_MA) and (j > STEP_MA or j < -STEP_MA)
+            self._sys_step = False
+            if self._ff_hold:
+                self._ff_hold -= 1
+            elif (ds > FF_SYS_MA or ds < -FF_SYS_MA) and (dv > FF_BAT_MV or dv < -FF_BAT_MV):
+                self._sys_step = True
+                self._ff_hold = FF_HOLD_TICKS
+                # headroom before the step, and with the new bank voltage
+                self._ff_mv = self._start_mv - self._bat_mv
+                self._ff_new_mv = self._start_mv - meas.bat_mv
+            self._start_mv = meas.start_mv
+            self._bat_mv = meas.bat_mv
         st = self.state
 
         # faults first: any implausible reading opens the gate at once
