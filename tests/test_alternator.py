@@ -421,3 +421,16 @@ def test_derating_has_one_owner_and_the_reason_names_the_winner():
     b.p.alt_limit_ma = 90000
     b.step()
     assert b.port.target_ma == 90000 * 1 // 200 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+
+
+def test_lower_target_scales_duty_in_the_same_tick():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.step(100)
+    acc_duty = b.port._acc >> 8
+    b.p.alt_limit_ma = 30000
+    d = b.step()
+    # duty x new / old target, plus the proportional share of what is left
+    assert abs(d - acc_duty * (30000 >> 4) // (90000 >> 4)) < 100, (acc_duty, d)
+    b.step(30)
+    assert abs(b.m.alt_ma - 30000) <= 600

@@ -215,13 +215,13 @@ class AlternatorPort:
             # with it, within this tick. The gate's current is duty x
             # headroom / path resistance and the alternator's regulator
             # brings the starter back to where it was, so rescale the duty by
-            # the old headroom over the new one at once (limited to x1/4..x2)
+            # the old headroom over the new one at once (limited to x1/8..x2)
             # and let the loop take the rest from the predicted current.
             hn = self._ff_new_mv
             if hn < h // 2:
                 hn = h // 2
-            elif hn > 4 * h:
-                hn = 4 * h
+            elif hn > 8 * h:
+                hn = 8 * h
             self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
             self.alt_ma = i = self.ref_ma
         else:
@@ -241,7 +241,9 @@ class AlternatorPort:
             e = floor_e
         e = e * self._gain >> _SHIFT
         p = (e * KP) >> _SHIFT
-        acc = self._acc + e * KI
+        # right after a feed-forward the plant is still settling toward the
+        # new duty (the regulator's lag): proportional action only
+        acc = self._acc + e * KI if not self._ff_hold else self._acc
         if acc > _ACC_MAX:
             acc = _ACC_MAX
         elif acc < 0:
@@ -390,6 +392,15 @@ class AlternatorPort:
         # reference: rises at the soft-start slope, drops to the target at once
         ref = self.ref_ma + SOFT_START_MA_PER_S * dt // 1000
         if ref >= lim:
+            old = self.ref_ma >> 4
+            if lim < self.ref_ma and old > 0:
+                # a lower target: scale the duty and the current it predicts
+                # with it at once (the gate's current is about proportional
+                # to its duty) instead of a P kick that undershoots
+                new = lim >> 4
+                self._acc = (self._acc >> _SHIFT) * new // old << _SHIFT
+                self.alt_ma = (self.alt_ma >> 4) * new // old << 4
+                self._ff_hold = FF_HOLD_TICKS
             ref = lim
             if st == RAMPING:
                 st = LIMITING
