@@ -346,6 +346,16 @@ def test_step_does_not_allocate():
         assert port.state == st_wanted, st_wanted
         no_alloc(port.step, b.now, m, p)
         b.now += T
+    # the feed-forward ticks: a System+ step that moves the bank, a lower target
+    m.sys_ma = -100000
+    m.bat_mv -= 200
+    no_alloc(port.step, b.now, m, p)
+    assert port._ff_hold
+    b.now += T
+    p.alt_limit_ma = 30000
+    no_alloc(port.step, b.now, m, p)
+    assert port.ref_ma == 30000
+    b.now += T
     m.start_mv = 13000  # reverse
     no_alloc(port.step, b.now, m, p)
     assert port.state == A.REVERSE_BLOCKED
@@ -434,3 +444,21 @@ def test_lower_target_scales_duty_in_the_same_tick():
     assert abs(d - acc_duty * (30000 >> 4) // (90000 >> 4)) < 100, (acc_duty, d)
     b.step(30)
     assert abs(b.m.alt_ma - 30000) <= 600
+
+
+def test_system_step_with_no_headroom_is_left_to_the_loop():
+    # 1, 5 and 11 mV of headroom before a load-on and a load-off step (the
+    # bank rises past the old starter voltage: no headroom at all)
+    for start_mv in (13301, 13305, 13311):
+        for bat_mv, sys_ma in ((12900, -100000), (13320, 100000)):
+            b = Bench(alt_on_delay_ms=0)
+            b.run_to_limiting()
+            b.full_ma = None
+            b.m.start_mv = start_mv
+            b.m.alt_ma = 90000
+            b.step()
+            b.m.start_mv = 13400
+            b.m.bat_mv = bat_mv
+            b.m.sys_ma = sys_ma
+            d = b.step()
+            assert 0 <= d <= A.DUTY_MAX and b.state in ("limiting", "following"), (start_mv, b.state)

@@ -210,7 +210,7 @@ class AlternatorPort:
     def _loop(self, meas):
         i = self.alt_ma
         h = self._ff_mv
-        if self._sys_step and h > 0:
+        if self._sys_step and h > FF_BAT_MV:  # (h // 2 > 0 below)
             # System+ step: the bank voltage has moved, and the port current
             # with it, within this tick. The gate's current is duty x
             # headroom / path resistance and the alternator's regulator
