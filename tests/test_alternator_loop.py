@@ -105,3 +105,20 @@ def test_plant_field_lag_idle_to_cruise():
     for _ in range(19):
         p.advance(10000)
     assert 150 < p.avail_a < 160, p.avail_a  # 63 % of the way after 200 ms
+
+
+def test_load_toggling_every_tick_never_raises_the_current():
+    # the System+ feed-forward only ever cuts the duty: a big load switching
+    # on and off every tick may cost charge current, never add to it
+    for batteries in (1, 4):
+        rig = Rig(batteries=batteries, fuse_a=60)
+        engine_start(rig)
+        target = rig.port.target_ma / 1000
+        out = []
+        for k in range(300):
+            rig.plant.sys_a = -90.0 if k % 2 else -10.0
+            rig.tick()
+            out.append(rig.plant.port_a)
+        assert max(out[10:]) < target * 1.1, (batteries, max(out[10:]))
+        assert min(out[10:]) > target * 0.4, (batteries, min(out[10:]))
+        assert rig.plant.fuse.peak_heat < 1.0

@@ -77,9 +77,11 @@ FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
 # Feed-forward on a System+ step (see _loop): the System+ current and the
 # bank voltage must both move this much from one tick to the next.
-FF_SYS_MA = const(5000)
+FF_SYS_MA = const(20000)
 FF_BAT_MV = const(10)
-FF_HOLD_TICKS = const(5)  # ticks of plain loop after a feed-forward
+FF_WAIT_TICKS = const(5)  # no new cut for this many ticks after one
+FF_HOLD_TICKS = const(5)  # integrator kept from falling this long after a feed-forward
+FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed forward
 # Gain scheduling: the plant gain is the on-current (current at 100 % duty),
 # which depends on the bank and the wiring. The error is scaled by
 # ION_REF_MA / on-current so every bank sees the loop of the standard case.
@@ -116,8 +118,9 @@ class AlternatorPort:
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
         self._gain = 256  # error scale, / 256
-        self._sys_step = False  # a System+ step moved the bank this tick
-        self._ff_hold = 0
+        self._ff_cut = False  # feed-forward cut on a System+ step this tick
+        self._ff_hold = 0  # ticks left with the integrator held from falling
+        self._ff_wait = 0  # ticks left before another cut
         self._sys_ma = 0  # System+ current of the last tick
         self._start_mv = 0  # starter and bank voltages of the last tick
         self._bat_mv = 0
@@ -210,17 +213,13 @@ class AlternatorPort:
     def _loop(self, meas):
         i = self.alt_ma
         h = self._ff_mv
-        if self._sys_step and h > FF_BAT_MV:  # (h // 2 > 0 below)
-            # System+ step: the bank voltage has moved, and the port current
-            # with it, within this tick. The gate's current is duty x
-            # headroom / path resistance and the alternator's regulator
-            # brings the starter back to where it was, so rescale the duty by
-            # the old headroom over the new one at once (limited to x1/8..x2)
-            # and let the loop take the rest from the predicted current.
+        if self._ff_cut and h > FF_BAT_MV:
+            # The gate's current is duty x headroom / path resistance and the
+            # alternator's regulator brings the starter back to where it was:
+            # scale the duty by the old headroom over the new one at once
+            # (at most down to 1/8) and go on from the current it predicts.
             hn = self._ff_new_mv
-            if hn < h // 2:
-                hn = h // 2
-            elif hn > 8 * h:
+            if hn > 8 * h:
                 hn = 8 * h
             self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
             self.alt_ma = i = self.ref_ma
@@ -242,8 +241,10 @@ class AlternatorPort:
         e = e * self._gain >> _SHIFT
         p = (e * KP) >> _SHIFT
         # right after a feed-forward the plant is still settling toward the
-        # new duty (the regulator's lag): proportional action only
-        acc = self._acc + e * KI if not self._ff_hold else self._acc
+        # new duty (the regulator's lag): the integrator may rise, not fall
+        acc = self._acc + e * KI
+        if self._ff_hold and e < 0:
+            acc = self._acc
         if acc > _ACC_MAX:
             acc = _ACC_MAX
         elif acc < 0:
@@ -286,21 +287,26 @@ class AlternatorPort:
         s = self.settings
         if meas.valid:
             self.alt_ma += (meas.alt_ma - self.alt_ma) >> FILTER_SHIFT
-            # a System+ step that moved the bank voltage: the loop's
-            # feed-forward acts on it (at most every FF_HOLD_TICKS, so a
-            # noisy System+ current cannot keep the loop from its readings)
+            # a System+ load step (or a charger dropping out) that pulled the
+            # bank down: the loop's feed-forward cuts the duty in this tick.
+            # Only this direction (a rise lowers the current: harmless, left
+            # to the loop) and at most every FF_WAIT_TICKS: a load that comes
+            # and goes can only lower the current, never raise it.
             ds = meas.sys_ma - self._sys_ma
             dv = meas.bat_mv - self._bat_mv
             self._sys_ma = meas.sys_ma
-            self._sys_step = False
-            if self._ff_hold:
-                self._ff_hold -= 1
-            elif (ds > FF_SYS_MA or ds < -FF_SYS_MA) and (dv > FF_BAT_MV or dv < -FF_BAT_MV):
-                self._sys_step = True
-                self._ff_hold = FF_HOLD_TICKS
+            self._ff_cut = False
+            if self._ff_wait:
+                self._ff_wait -= 1
+            elif ds < -FF_SYS_MA and dv < -FF_BAT_MV:
+                self._ff_cut = True
+                self._ff_wait = FF_WAIT_TICKS
+                self._ff_hold = FF_HOLD_TICKS + 1  # (counted down below)
                 # headroom before the step, and with the new bank voltage
                 self._ff_mv = self._start_mv - self._bat_mv
                 self._ff_new_mv = self._start_mv - meas.bat_mv
+            if self._ff_hold:
+                self._ff_hold -= 1
             self._start_mv = meas.start_mv
             self._bat_mv = meas.bat_mv
         st = self.state
@@ -393,7 +399,7 @@ class AlternatorPort:
         ref = self.ref_ma + SOFT_START_MA_PER_S * dt // 1000
         if ref >= lim:
             old = self.ref_ma >> 4
-            if lim < self.ref_ma and old > 0:
+            if lim < self.ref_ma - (self.ref_ma >> FF_DROP_SHIFT) and old > 0:
                 # a lower target: scale the duty and the current it predicts
                 # with it at once (the gate's current is about proportional
                 # to its duty) instead of a P kick that undershoots
