@@ -245,6 +245,11 @@ class AlternatorPort:
         acc = self._acc + e * KI
         if self._ff_hold and e < 0:
             acc = self._acc
+        if self._ff_wait:
+            # after a System+ cut the headroom model may be off either way
+            # (an alternator at its limit does not bring the starter back):
+            # a gentler proportional step, so its error is not overdone
+            p >>= 1
         if acc > _ACC_MAX:
             acc = _ACC_MAX
         elif acc < 0:
