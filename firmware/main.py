@@ -16,18 +16,27 @@ def board_name():
 
 
 def run():
-    import asyncio
-    import app
-
-    from bms.controller import safe_outputs
-
     name = board_name()
     board = getattr(__import__("boards." + name), name)
-    hw = board.make()
+    hw = board.make()  # first: every output at its safe level
+    try:  # then the radio, before the heap grows: ESP32 can fail to start the radio later (micropython#14293)
+        import bluetooth
+
+        bluetooth.BLE().active(True)
+    except (ImportError, OSError):
+        pass  # no radio on this port: the BMS runs without Bluetooth
+    import asyncio
+    import app
+    from bms.controller import safe_outputs
+
     try:
-        asyncio.run(app.main(hw))
+        done = asyncio.run(app.main(hw, app=app.App(hw, restartable=True)))
     finally:  # Ctrl-C at the REPL, a crash, or a restart: nothing stays on
         safe_outputs(hw)
+    if done.restart_requested:
+        import machine
+
+        machine.reset()
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ class MicroPythonItem(pytest.Item):
     def __init__(self, *, lineno, **kw):
         super().__init__(**kw)
         self.lineno = lineno
+        # travels with the report, so the count also works under pytest-xdist
+        self.user_properties.append(("micropython", True))
 
     def runtest(self):
         res = self.parent.results()
@@ -100,14 +102,10 @@ class MicroPythonItem(pytest.Item):
         status, detail, output, us = res[self.name]
         if output:
             print(output)
-        _counts["ran"] += 1
         if status == "skip":
-            _counts["skipped"] += 1
             pytest.skip(detail or "skipped in MicroPython")
         if status == "fail":
-            _counts["failed"] += 1
             raise MicroPythonFailure(detail)
-        _counts["passed"] += 1
 
     def repr_failure(self, excinfo):
         if not isinstance(excinfo.value, MicroPythonFailure):
@@ -137,6 +135,14 @@ def pytest_collection_modifyitems(session, config, items):
             chosen.setdefault(item.parent, []).append(item.name)
     for f, names in chosen.items():
         f.selected = names
+
+
+def pytest_runtest_logreport(report):
+    if ("micropython", True) not in report.user_properties:
+        return
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        _counts["ran"] += 1
+        _counts[report.outcome] += 1
 
 
 def pytest_terminal_summary(terminalreporter):

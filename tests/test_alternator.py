@@ -346,6 +346,16 @@ def test_step_does_not_allocate():
         assert port.state == st_wanted, st_wanted
         no_alloc(port.step, b.now, m, p)
         b.now += T
+    # the feed-forward ticks: a System+ step that moves the bank, a lower target
+    m.sys_ma = -100000
+    m.bat_mv -= 200
+    no_alloc(port.step, b.now, m, p)
+    assert port._ff_hold
+    b.now += T
+    p.alt_limit_ma = 30000
+    no_alloc(port.step, b.now, m, p)
+    assert port.ref_ma == 30000
+    b.now += T
     m.start_mv = 13000  # reverse
     no_alloc(port.step, b.now, m, p)
     assert port.state == A.REVERSE_BLOCKED
@@ -369,3 +379,86 @@ def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
             assert n < 100, full
         ticks.append(n)
     assert max(ticks) <= 12 and max(ticks) - min(ticks) <= 4, ticks
+
+
+def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
+    def limiting():
+        b = Bench(alt_on_delay_ms=0)  # starter 14.2 V, bank 13.3 V: 900 mV headroom
+        b.run_to_limiting()
+        b.step(100)
+        b.full_ma = None
+        return b
+
+    b = limiting()
+    acc_duty = b.port._acc >> 8
+    b.m.alt_ma = 108000  # a 100 A load pulled the bank down 200 mV: 120 % of the target
+    b.m.bat_mv = 13100
+    b.m.sys_ma = -100000
+    d = b.step()
+    assert d == acc_duty * 900 // 1100, (acc_duty, d)  # old / new headroom, at once
+    assert b.port.alt_ma == 90000  # the loop goes on from the predicted current
+    # a second step within the hold-off is left to the loop
+    b.m.bat_mv = 12900
+    b.m.sys_ma = -200000
+    b.m.alt_ma = 100000
+    b.step()
+    assert b.port.alt_ma == 95000  # the filtered reading, no new prediction
+    # the same readings without a System+ step, or a System+ step that does
+    # not move the bank, are left to the loop
+    for sys_ma, bat_mv in ((0, 13100), (-100000, 13295)):
+        c = limiting()
+        c.m.alt_ma = 108000
+        c.m.sys_ma = sys_ma
+        c.m.bat_mv = bat_mv
+        f = c.port.alt_ma
+        c.step()
+        assert c.port.alt_ma == f + ((108000 - f) >> 1), (sys_ma, bat_mv)  # filtered reading
+
+
+def test_derating_has_one_owner_and_the_reason_names_the_winner():
+    # protection's cap no longer includes the MOSFET derating: the port's own
+    # curve applies once, and the smaller of it and a cell-high cap wins
+    b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
+    b.run_to_limiting()
+    b.m.fet_dc = 1000  # 75 % of the way: 22.5 A
+    b.p.alt_limit_ma = 45000  # protection tapering near the OV stop
+    b.step()
+    assert b.port.target_ma == 22500 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    b.p.alt_limit_ma = 9000
+    b.step()
+    assert b.port.target_ma == 9000 and A.LIMIT_NAMES[b.port.limit_reason] == "protection"
+    b.m.fet_dc = 1049
+    b.p.alt_limit_ma = 90000
+    b.step()
+    assert b.port.target_ma == 90000 * 1 // 200 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+
+
+def test_lower_target_scales_duty_in_the_same_tick():
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.step(100)
+    acc_duty = b.port._acc >> 8
+    b.p.alt_limit_ma = 30000
+    d = b.step()
+    # duty x new / old target, plus the proportional share of what is left
+    assert abs(d - acc_duty * (30000 >> 4) // (90000 >> 4)) < 100, (acc_duty, d)
+    b.step(30)
+    assert abs(b.m.alt_ma - 30000) <= 600
+
+
+def test_system_step_with_no_headroom_is_left_to_the_loop():
+    # 1, 5 and 11 mV of headroom before a load-on and a load-off step (the
+    # bank rises past the old starter voltage: no headroom at all)
+    for start_mv in (13301, 13305, 13311):
+        for bat_mv, sys_ma in ((12900, -100000), (13320, 100000)):
+            b = Bench(alt_on_delay_ms=0)
+            b.run_to_limiting()
+            b.full_ma = None
+            b.m.start_mv = start_mv
+            b.m.alt_ma = 90000
+            b.step()
+            b.m.start_mv = 13400
+            b.m.bat_mv = bat_mv
+            b.m.sys_ma = sys_ma
+            d = b.step()
+            assert 0 <= d <= A.DUTY_MAX and b.state in ("limiting", "following"), (start_mv, b.state)

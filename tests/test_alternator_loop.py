@@ -91,3 +91,34 @@ def test_full_bank_tapers_in_following():
     window(rig, 2000)
     assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80
     assert rig.min_a > -1.0 and not rig.plant.fuse.blown
+
+
+def test_plant_field_lag_idle_to_cruise():
+    from altplant import AltPlant
+    p = AltPlant(alt_a=200, batteries=8, soc_pct=20, engine=ENGINE_IDLE)
+    for _ in range(300):
+        p.advance(10000)
+    assert abs(p.avail_a - 90) < 0.1  # 45 % at idle
+    p.engine = ENGINE_CRUISE
+    p.advance(10000)
+    assert p.avail_a < 100  # no instant step to 200 A
+    for _ in range(19):
+        p.advance(10000)
+    assert 150 < p.avail_a < 160, p.avail_a  # 63 % of the way after 200 ms
+
+
+def test_load_toggling_every_tick_never_raises_the_current():
+    # the System+ feed-forward only ever cuts the duty: a big load switching
+    # on and off every tick may cost charge current, never add to it
+    for batteries in (1, 4):
+        rig = Rig(batteries=batteries, fuse_a=60)
+        engine_start(rig)
+        target = rig.port.target_ma / 1000
+        out = []
+        for k in range(300):
+            rig.plant.sys_a = -90.0 if k % 2 else -10.0
+            rig.tick()
+            out.append(rig.plant.port_a)
+        assert max(out[10:]) < target * 1.1, (batteries, max(out[10:]))
+        assert min(out[10:]) > target * 0.4, (batteries, min(out[10:]))
+        assert rig.plant.fuse.peak_heat < 1.0

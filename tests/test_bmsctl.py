@@ -37,6 +37,9 @@ def test_status_shows_decoded_fields():
     code, out = cli("status")
     assert code == 0
     assert "min_cell_mv        3301" in out and "sys_ma             -12345" in out
+    # reason masks by name: 0x24 = cell_uv + temp_low_charge, 0x200 = overcurrent
+    assert "block_dsg          cell_uv, temp_low_charge" in out
+    assert "block_sys          overcurrent" in out and "link_crc_errors    3" in out
 
 
 def test_settings_set_validated_locally_nothing_sent():

@@ -8,7 +8,7 @@ from mpytest import raises
 def test_status_round_trip_every_field():
     ctl = make_controller()
     b = P.encode_status(ctl)
-    assert len(b) == P.STATUS_LEN == 58
+    assert len(b) == P.STATUS_LEN == 80
     d = P.decode_status(b)
     want = {"prot_state": 1, "alt_state": 3, "remote_mode": 1, "configured": 2, "seen": 2,
             "pack_mv": 13250, "min_cell_mv": 3301, "min_cell_at": 5, "max_cell_mv": 3340,
@@ -18,11 +18,15 @@ def test_status_round_trip_every_field():
             "alt_limit_reason": 2, "alt_fault": 0, "uptime_ms": 123456, "atc": True,
             "atd": True, "chg_fet": True, "dsg_fet": False, "alt_allowed": True,
             "load_out": True, "charge_out": False, "prealarm_out": True, "data_ok": True,
-            "full_scan": True, "battery_alarm": False, "remote_on": True}
+            "full_scan": True, "battery_alarm": False, "remote_on": True, "block_alt": 0x124,
+            "block_sys": 0x200, "link_frames_ok": 12345, "link_crc_errors": 3,
+            "link_rejected": 2, "link_garbage_bytes": 77}
     for k in want:
         assert d[k] == want[k], k
     with raises(ValueError):
         P.decode_status(b[:-1])
+    with raises(ValueError):  # format 1 is refused, not misread
+        P.decode_status(bytes((1,)) + b[1:58])
 
 
 def test_settings_page_round_trip_and_paging():

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(ROOT))
 from bms import auth as A  # noqa: E402
 from bms import protocol as P  # noqa: E402
+from bms import reasons as R  # noqa: E402
 from bms import settings as S  # noqa: E402
 
 
@@ -308,6 +309,10 @@ async def run(args, out):
         await client.login(args.pin)
         if args.what == "status":
             for k, v in (await client.status()).items():
+                if k.startswith("block_"):
+                    v = ", ".join(R.names(v)) or "-"
+                elif k == "warn":
+                    v = ", ".join(R.warn_names(v)) or "-"
                 print("%-18s %s" % (k, v), file=out)
         elif args.what == "cells":
             for i, b in enumerate(await client.cells()):

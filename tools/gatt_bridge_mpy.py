@@ -21,7 +21,6 @@ from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
-from drivers.ble_app import BleApp  # noqa: E402
 from bms import protocol as P  # noqa: E402
 
 _LONG_MS = 1000000000  # the bridge runs until stdin closes
@@ -41,12 +40,11 @@ class Bridge:
         scn = SC.load(scenario)
         self.run = runner.Run(scn, RealClock(), _LONG_MS, None, 1000, store_dir)
         self.app = firmware_app.App(self.run.board, self.run.clock.ticks_ms)
-        self.ble = BleApp(self.app, self.run.board.store)
-        # BleApp restores the settings file; the scenario's settings (battery
-        # count etc.) describe the simulated plant, so they go on top of it.
-        errors = self.ble.apply_settings(scn.settings)
+        errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
+        self.ble = self.app  # the App serves the BLE seam
+        self.app.start_readout()
         self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu
         self.phone = None

@@ -1,6 +1,6 @@
 # The simulated board as the app behind boards/sim/ble_bridge.py: the firmware
 # App (control task) on the plant in real time and its Instant Readout,
-# served through BleApp, so
+# which serves the BLE seam itself, so
 # `bmsctl --sim boards.sim.ble_board_app` talks to the whole firmware.
 import asyncio
 
@@ -8,7 +8,6 @@ import app as firmware_app
 from boards.sim import runner
 from boards.sim import scenario as SC
 from boards.sim.clock import RealClock
-from drivers.ble_app import BleApp
 
 _LONG_MS = 1000000000  # runs until the bridge ends
 STORE_DIR = "/tmp/bms-ble-bridge-store"
@@ -19,4 +18,5 @@ def make_app(scenario="idle"):
     app = firmware_app.App(run.board, run.clock.ticks_ms)
     asyncio.create_task(runner._plant_task(run, app, _LONG_MS))
     asyncio.create_task(app.control())
-    return BleApp(app, run.board.store)
+    app.start_readout()
+    return app

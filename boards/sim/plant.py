@@ -36,6 +36,7 @@ PARAMS = {
     "alt_reg_mv": (14300.0, 13500.0, 15000.0, "mV", "alternator regulator voltage"),
     "alt_idle_a": (50.0, 0.0, 400.0, "A", "alternator current capability at idle"),
     "alt_cruise_a": (120.0, 0.0, 400.0, "A", "alternator current capability at cruise"),
+    "alt_field_ms": (200.0, 10.0, 2000.0, "ms", "field lag: time constant of the alternator's available current"),
     "alt_wire_mohm": (4.0, 0.2, 200.0, "mOhm", "starter battery to BMS wiring (both poles)"),
     "alt_lag_ms": (20.0, 1.0, 2000.0, "ms", "electrical time constant of the alternator path"),
     "fuse_a": (None, 5.0, 400.0, "A", "alternator path fuse fitted (default: the alt_fuse_a setting)"),
@@ -45,8 +46,8 @@ PARAMS = {
     "fet_rth_k_per_w": (2.5, 0.1, 50.0, "K/W", "MOSFET heatsink thermal resistance"),
     "fet_tau_s": (90.0, 1.0, 3600.0, "s", "MOSFET heatsink thermal time constant"),
     "ambient_c": (25.0, -40.0, 85.0, "C", "air temperature around the BMS"),
-    "load_on_load_out": (1, 0, 1, "", "1: System+ loads obey the Load disconnect output (inverter remote)"),
-    "charger_on_charge_out": (1, 0, 1, "", "1: System+ chargers obey the Charge disconnect output"),
+    "load_on_load_out": (0, 0, 1, "", "1: System+ loads obey the Load disconnect output (inverter remote)"),
+    "charger_on_charge_out": (0, 0, 1, "", "1: System+ chargers obey the Charge disconnect output"),
     "charger_mv": (14200.0, 12000.0, 15000.0, "mV", "constant-voltage level of a System+ charger"),
     "charger_mohm": (20.0, 1.0, 1000.0, "mOhm", "charger voltage droop (CV slope)"),
     "crank_a": (150.0, 0.0, 1000.0, "A", "starter motor current while cranking"),
@@ -176,7 +177,9 @@ class Plant:
         self._fuse_inv = 1.0 / p["fuse_a"]
         self._fuse_melt = p["fuse_melt_s"]
         self._bms_a = p["bms_ma"] / 1000.0
-        self._alt_max_a = 0.0
+        self._alt_max_a = 0.0  # capability of the engine state
+        self._alt_avail_a = 0.0  # what the field lets the alternator give now
+        self._field = 0.0
         self.bat_mv = self.start_mv = self.sys_mv = self.alt_ma = self.sys_ma = 0
         self._starter_state()
         self._update_cells(0.0)
@@ -216,6 +219,7 @@ class Plant:
         dt = dt_ms / 1000.0
         if dt_ms != self._lag_dt_ms:
             self._lag = dt / (self.p["alt_lag_ms"] / 1000.0 + dt)
+            self._field = dt / (self.p["alt_field_ms"] / 1000.0 + dt)
             self._lag_dt_ms = dt_ms
         v_bank = self.v_bank
         # System+: chargers and loads meet at the port; what is left over
@@ -259,7 +263,10 @@ class Plant:
                 self._alt_max_a = self.p["alt_idle_a"]
         sb_ocv = self._sb_ocv
         r_chg = self._sb_r_chg
-        i_max = self._alt_max_a
+        # field lag: engine speed and field current take a while to follow
+        # an engine-state change, so idle -> cruise is no instant step
+        i_max = self._alt_avail_a + (self._alt_max_a - self._alt_avail_a) * self._field
+        self._alt_avail_a = i_max
         lag = self._lag
         g = self._g_path * self.alt_duty / DUTY_MAX if self.fuse_ok else 0.0
         v_ref = self._v0 + self.sys_a * self._r_bank

@@ -75,6 +75,13 @@ KP = const(12)  # duty units per mA error, / 256
 KI = const(6)  # duty units per mA error per tick, / 256
 FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
 FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+# Feed-forward on a System+ step (see _loop): the System+ current and the
+# bank voltage must both move this much from one tick to the next.
+FF_SYS_MA = const(20000)
+FF_BAT_MV = const(10)
+FF_WAIT_TICKS = const(5)  # no new cut for this many ticks after one
+FF_HOLD_TICKS = const(5)  # integrator kept from falling this long after a feed-forward
+FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed forward
 # Gain scheduling: the plant gain is the on-current (current at 100 % duty),
 # which depends on the bank and the wiring. The error is scaled by
 # ION_REF_MA / on-current so every bank sees the loop of the standard case.
@@ -111,6 +118,14 @@ class AlternatorPort:
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
         self._gain = 256  # error scale, / 256
+        self._ff_cut = False  # feed-forward cut on a System+ step this tick
+        self._ff_hold = 0  # ticks left with the integrator held from falling
+        self._ff_wait = 0  # ticks left before another cut
+        self._sys_ma = 0  # System+ current of the last tick
+        self._start_mv = 0  # starter and bank voltages of the last tick
+        self._bat_mv = 0
+        self._ff_mv = 0  # feed-forward: gate headroom before a System+ step
+        self._ff_new_mv = 0  # and with the bank voltage after it
 
     # -- target
     def _limit(self, meas, protection):
@@ -197,15 +212,27 @@ class AlternatorPort:
     # -- loop
     def _loop(self, meas):
         i = self.alt_ma
-        d = self.duty
-        if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
-            # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
-            g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
-            if g < GAIN_MIN:
-                g = GAIN_MIN
-            elif g > GAIN_MAX:
-                g = GAIN_MAX
-            self._gain = g
+        h = self._ff_mv
+        if self._ff_cut and h > FF_BAT_MV:
+            # The gate's current is duty x headroom / path resistance and the
+            # alternator's regulator brings the starter back to where it was:
+            # scale the duty by the old headroom over the new one at once
+            # (at most down to 1/8) and go on from the current it predicts.
+            hn = self._ff_new_mv
+            if hn > 8 * h:
+                hn = 8 * h
+            self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
+            self.alt_ma = i = self.ref_ma
+        else:
+            d = self.duty
+            if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
+                # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
+                g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
+                if g < GAIN_MIN:
+                    g = GAIN_MIN
+                elif g > GAIN_MAX:
+                    g = GAIN_MAX
+                self._gain = g
         e = self.ref_ma - i
         floor_e = (meas.start_mv - self.settings.alt_off_mv - FLOOR_MARGIN_MV) * FLOOR_GAIN
         on_floor = floor_e < e
@@ -213,7 +240,16 @@ class AlternatorPort:
             e = floor_e
         e = e * self._gain >> _SHIFT
         p = (e * KP) >> _SHIFT
+        # right after a feed-forward the plant is still settling toward the
+        # new duty (the regulator's lag): the integrator may rise, not fall
         acc = self._acc + e * KI
+        if self._ff_hold and e < 0:
+            acc = self._acc
+        if self._ff_wait:
+            # after a System+ cut the headroom model may be off either way
+            # (an alternator at its limit does not bring the starter back):
+            # a gentler proportional step, so its error is not overdone
+            p >>= 1
         if acc > _ACC_MAX:
             acc = _ACC_MAX
         elif acc < 0:
@@ -256,6 +292,28 @@ class AlternatorPort:
         s = self.settings
         if meas.valid:
             self.alt_ma += (meas.alt_ma - self.alt_ma) >> FILTER_SHIFT
+            # a System+ load step (or a charger dropping out) that pulled the
+            # bank down: the loop's feed-forward cuts the duty in this tick.
+            # Only this direction (a rise lowers the current: harmless, left
+            # to the loop) and at most every FF_WAIT_TICKS: a load that comes
+            # and goes can only lower the current, never raise it.
+            ds = meas.sys_ma - self._sys_ma
+            dv = meas.bat_mv - self._bat_mv
+            self._sys_ma = meas.sys_ma
+            self._ff_cut = False
+            if self._ff_wait:
+                self._ff_wait -= 1
+            elif ds < -FF_SYS_MA and dv < -FF_BAT_MV:
+                self._ff_cut = True
+                self._ff_wait = FF_WAIT_TICKS
+                self._ff_hold = FF_HOLD_TICKS + 1  # (counted down below)
+                # headroom before the step, and with the new bank voltage
+                self._ff_mv = self._start_mv - self._bat_mv
+                self._ff_new_mv = self._start_mv - meas.bat_mv
+            if self._ff_hold:
+                self._ff_hold -= 1
+            self._start_mv = meas.start_mv
+            self._bat_mv = meas.bat_mv
         st = self.state
 
         # faults first: any implausible reading opens the gate at once
@@ -345,6 +403,15 @@ class AlternatorPort:
         # reference: rises at the soft-start slope, drops to the target at once
         ref = self.ref_ma + SOFT_START_MA_PER_S * dt // 1000
         if ref >= lim:
+            old = self.ref_ma >> 4
+            if lim < self.ref_ma - (self.ref_ma >> FF_DROP_SHIFT) and old > 0:
+                # a lower target: scale the duty and the current it predicts
+                # with it at once (the gate's current is about proportional
+                # to its duty) instead of a P kick that undershoots
+                new = lim >> 4
+                self._acc = (self._acc >> _SHIFT) * new // old << _SHIFT
+                self.alt_ma = (self.alt_ma >> 4) * new // old << 4
+                self._ff_hold = FF_HOLD_TICKS
             ref = lim
             if st == RAMPING:
                 st = LIMITING

@@ -146,6 +146,10 @@ class Pack:
         self.data_ok = False
         self.lost = LOST_STALE | LOST_NO_ECHO
         self.full_scan = False
+        self._no_extremes()
+        self.configure(count)
+
+    def _no_extremes(self):
         self.min_cell_mv = 0
         self.min_cell_at = -1
         self.max_cell_mv = 0
@@ -154,7 +158,6 @@ class Pack:
         self.max_temp_dc = 0
         self.pack_mv = 0
         self.battery_alarm = False
-        self.configure(count)
 
     def configure(self, count):
         """Set the configured battery count (1..50); data already held stays."""
@@ -213,14 +216,7 @@ class Pack:
             self.pack_mv = p[_P_SUM_MV] // seen
             self.battery_alarm = p[_P_ALARM] > 0
         else:  # nothing trustworthy: no extremes (callers check data_ok first)
-            self.min_cell_mv = 0
-            self.min_cell_at = -1
-            self.max_cell_mv = 0
-            self.max_cell_at = -1
-            self.min_temp_dc = 0
-            self.max_temp_dc = 0
-            self.pack_mv = 0
-            self.battery_alarm = False
+            self._no_extremes()
         lost = 0
         if seen < self.configured:
             lost |= LOST_STALE

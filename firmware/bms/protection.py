@@ -76,8 +76,7 @@ OC_LOCKED = const(2)
 ALT_PORT_MAX_MA = const(100000)  # port rating: 90 % of the fuse, at most 100 A
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
-FET_FLOOR_PCT = const(25)  # cap at the MOSFET trip temperature
-FET_WARN_HYST_DC = const(20)  # derating ends 2 degC below where it began (no chatter on noise)
+FET_WARN_HYST_DC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
 
 # -- limit comparators: value source, direction, paths, trip delay. Levels
 # are in _load() (same row order) because they come from the settings.
@@ -147,7 +146,7 @@ class Protection:
         self._lim_ms = array("i", [0] * _NLIM)
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
-        self._fet_hot = False  # derating the alternator for MOSFET temperature
+        self._fet_hot = False  # FET_DERATE warning (the alternator port derates)
         self._ver = -1
 
     # -- commands (BLE)
@@ -383,7 +382,7 @@ class Protection:
         else:
             pre = False
         self.prealarm_out = pre
-        # alternator cap: port rating, reduced near the OV stop and when hot
+        # alternator cap: port rating, reduced near the OV stop
         if not self.alt_allowed:
             self.alt_limit_ma = 0
             self.warn = warn
@@ -405,15 +404,7 @@ class Protection:
             elif meas.fet_dc < s.fet_derate_dc - FET_WARN_HYST_DC:
                 self._fet_hot = False
         if self._fet_hot:
+            # the alternator port derates the current itself (alternator.py)
             warn |= R.FET_DERATE
-            span = s.fet_trip_dc - s.fet_derate_dc
-            hot = meas.fet_dc - s.fet_derate_dc
-            if hot > span:
-                hot = span
-            elif hot < 0:
-                hot = 0
-            c = full - full * (100 - FET_FLOOR_PCT) // 100 * hot // span
-            if c < cap:
-                cap = c
         self.alt_limit_ma = cap
         self.warn = warn

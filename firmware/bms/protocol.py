@@ -23,7 +23,7 @@ AUTH_UUID = "b45f0006-8c2e-4a71-9d3e-5c1a7e0b2f64"
 MAX_WRITE = const(64)  # longest request any characteristic accepts
 MAX_VALUE = const(180)  # longest value any characteristic holds
 STATUS_NOTIFY_MS = const(1000)  # at most one status notification per second
-STATUS_FORMAT = const(1)
+STATUS_FORMAT = const(2)
 
 # Error codes: 0..6 are the settings codes (bms/settings.py), the rest are ours.
 OK = S.OK
@@ -106,13 +106,15 @@ def parse_response(data):
 
 # -- status ------------------------------------------------------------------
 # flags byte 3: gate and output levels; byte 4: pack and remote state.
-_STATUS = "<BBBBBBBBHHBHBhhiiIIHHHHiiBBI"
+_STATUS = "<BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIII"
 STATUS_LEN = struct.calcsize(_STATUS)
 STATUS_FIELDS = (
     "format", "prot_state", "alt_state", "outputs", "pack_flags", "remote_mode", "configured",
     "seen", "pack_mv", "min_cell_mv", "min_cell_at", "max_cell_mv", "max_cell_at", "min_temp_dc",
     "max_temp_dc", "alt_ma", "sys_ma", "block_chg", "block_dsg", "warn", "lost", "start_mv",
     "alt_duty", "alt_target_ma", "alt_limit_ma", "alt_limit_reason", "alt_fault", "uptime_ms",
+    "block_alt", "block_sys", "link_frames_ok", "link_crc_errors", "link_rejected",
+    "link_garbage_bytes",
 )
 OUTPUT_BITS = ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out", "charge_out",
                "prealarm_out")
@@ -129,7 +131,7 @@ def _bits(obj, names):
 
 def encode_status(ctl):
     """The status value from a Controller (docs/architecture.md attributes)."""
-    p, pr, a, m, r = ctl.pack, ctl.protection, ctl.alternator, ctl.meas, ctl.remote
+    p, pr, a, m, r, d = ctl.pack, ctl.protection, ctl.alternator, ctl.meas, ctl.remote, ctl.decoder
     pack_flags = _bits(p, PACK_BITS[:3]) | (8 if r.on else 0)
     return struct.pack(
         _STATUS, STATUS_FORMAT, pr.state, a.state, _bits(pr, OUTPUT_BITS), pack_flags, r.mode,
@@ -137,7 +139,8 @@ def encode_status(ctl):
         p.max_cell_mv & 0xFFFF, p.max_cell_at & 0xFF, p.min_temp_dc, p.max_temp_dc, m.alt_ma,
         m.sys_ma, pr.block_chg, pr.block_dsg, pr.warn & 0xFFFF, p.lost & 0xFFFF,
         m.start_mv & 0xFFFF, a.duty, a.target_ma, pr.alt_limit_ma, a.limit_reason & 0xFF,
-        a.fault & 0xFF, ctl.now_ms & 0xFFFFFFFF)
+        a.fault & 0xFF, ctl.now_ms & 0xFFFFFFFF, pr.block_alt, pr.block_sys & 0xFFFF,
+        d.frames_ok, d.crc_errors, d.rejected, d.garbage_bytes)
 
 
 def decode_status(data):

@@ -1,7 +1,11 @@
 # Why a path is closed: one bit per reason. Protection keeps four masks
 # (block_chg = not ATC, block_dsg = not ATD, block_alt, block_sys) and a
 # warning mask; status, trace and history turn them into names here.
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: bmsctl names the reasons
+    def const(x):  # type: ignore[misc]
+        return x
 
 # -- blocking reasons (bit number = index in REASON_NAMES)
 BOOT = const(1 << 0)  # no full scan of the configured batteries yet

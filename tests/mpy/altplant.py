@@ -1,7 +1,7 @@
 # Plant model of the Alternator/Starter port for closed-loop tests and the
 # limiter benchmark (host only, floats allowed: this is not firmware).
 #
-#   alternator (regulator, capability by engine state, field lag)
+#   alternator (regulator, capability by engine state through a field lag)
 #     || starter battery (charge / discharge resistance) || ignition load
 #     -- R_wire -- fuse -- [PWM gate, R_fet] -- lithium bank (OCV(SoC), R_bank)
 #                                                 || System+ load
@@ -88,7 +88,12 @@ class AltPlant:
         self.r_start_dis = 0.008
         self.ign_a = 5.0  # ignition and engine electronics while running
         self.sys_a = 0.0  # System+ current, + into the bank (load is -)
-        self.tau_field_s = 0.06
+        self.tau_reg_s = 0.06  # regulator: output toward what holds vreg
+        # field lag: the available current follows the engine state (and a
+        # change of alt_a) with this time constant, so idle -> cruise or an
+        # engine stop is no instant step
+        self.tau_field_s = 0.2
+        self.avail_a = 0.0
         self.tau_adc_s = 0.005
         self.noise_ma = noise_ma
         self.fuse = Fuse(fuse_a)
@@ -100,6 +105,7 @@ class AltPlant:
         self.v_bank = bank_ocv(soc_pct)
         self.duty = 0
         self._seed = seed
+        self._dt_s = 0.0
 
     def capability(self):
         if self.engine == ENGINE_OFF:
@@ -113,32 +119,40 @@ class AltPlant:
         self._seed = (self._seed * 1103515245 + 12345) & 0x7FFFFFFF
         return ((self._seed >> 8) % 2001 - 1000) * self.noise_ma // 1000
 
-    def _solve(self, d, alt_out, ocv):
-        """Starter node voltage and average port current for duty d (0..1)."""
+    def _path(self, d, ocv):
+        """Gate path conductance at duty d (0..1), the bank's source voltage
+        and the ignition load: what the starter node sees of the rest."""
         load = self.ign_a if self.engine != ENGINE_OFF else 0.0
         vb0 = ocv + self.sys_a * self.r_bank
-        path = self.r_wire + self.r_fet
-        if self.fuse.blown:
-            d = 0.0
-        gp = d / (path + d * self.r_bank) if d > 0 else 0.0
+        if self.fuse.blown or d <= 0:
+            return 0.0, vb0, load
+        return d / (self.r_wire + self.r_fet + d * self.r_bank), vb0, load
+
+    def _solve(self, gp, vb0, load):
+        """Starter node voltage and average port current."""
         r_s = self.r_start_chg
-        v = (alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
+        v = (self.alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
         if v < self.start_ocv:
             r_s = self.r_start_dis
-            v = (alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
-        return v, gp * (v - vb0), vb0, gp, load
+            v = (self.alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
+        return v, gp * (v - vb0)
 
     def advance(self, duty, dt_s=0.01):
         self.duty = duty
-        d = duty / 10000.0
-        # regulator: the field current moves the output toward what holds vreg
-        ocv = bank_ocv(self.soc_pct)
-        v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
+        if dt_s != self._dt_s:  # lag factors for this step length
+            self._dt_s = dt_s
+            self._k_field = _lag(dt_s, self.tau_field_s)
+            self._k_reg = _lag(dt_s, self.tau_reg_s)
+            self._k_adc = _lag(dt_s, self.tau_adc_s)
+        gp, vb0, load = self._path(duty / 10000.0, bank_ocv(self.soc_pct))
+        # regulator: the output moves toward what holds vreg, within what the
+        # field makes available
         need = (self.vreg - self.start_ocv) / self.r_start_chg + load + gp * (self.vreg - vb0)
-        cap = self.capability()
+        self.avail_a += (self.capability() - self.avail_a) * self._k_field
+        cap = self.avail_a
         need = 0.0 if need < 0 else (cap if need > cap else need)
-        self.alt_out += (need - self.alt_out) * _lag(dt_s, self.tau_field_s)
-        v, i_p, vb0, gp, load = self._solve(d, self.alt_out, ocv)
+        self.alt_out += (need - self.alt_out) * self._k_reg
+        v, i_p = self._solve(gp, vb0, load)
         self.v_start = v - i_p * self.r_wire
         self.port_a = i_p
         self.v_bank = vb0 + i_p * self.r_bank
@@ -148,7 +162,7 @@ class AltPlant:
             self.soc_pct = 100.0
         elif self.soc_pct < 0.0:
             self.soc_pct = 0.0
-        self.sense_a += (i_p - self.sense_a) * _lag(dt_s, self.tau_adc_s)
+        self.sense_a += (i_p - self.sense_a) * self._k_adc
 
     def read(self, meas):
         meas.start_mv = int(self.v_start * 1000)

@@ -6,7 +6,9 @@ from bms import alternator as A
 from altplant import AltPlant, Permit, ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
 
 TICK_MS = 10
+_TICK_S = TICK_MS / 1000
 BAND_PCT = 2  # settled = within +-2 % of the target
+SETTLED_TICKS = 50  # the soft start is over once limiting within the band this long
 
 
 class Rig:
@@ -28,6 +30,8 @@ class Rig:
         self.max_a = 0.0
         self.low_ms = 0  # how long the starter has read below the off level
         self.violations = []
+        self._off_mv = s.alt_off_mv
+        self._off_limit_ms = s.alt_off_delay_ms + TICK_MS
         self.plant.read(self.meas)
 
     def tick(self):
@@ -35,19 +39,19 @@ class Rig:
         duty = port.step(self.now_ms, meas, self.permit)
         # gate must be open once the starter has been below the off level for
         # the off delay (plus the tick that notices it)
-        if meas.start_mv < self.s.alt_off_mv:
+        if meas.start_mv < self._off_mv:
             self.low_ms += TICK_MS
-            if duty and self.low_ms > self.s.alt_off_delay_ms + TICK_MS:
+            if duty and self.low_ms > self._off_limit_ms:
                 self.violations.append(("gate on below off level", self.now_ms))
         else:
             self.low_ms = 0
-        plant.advance(duty, TICK_MS / 1000)
+        plant.advance(duty, _TICK_S)
         plant.read(meas)
         self.now_ms += TICK_MS
         a = plant.port_a
         if a < self.min_a:
             self.min_a = a
-        if a > self.max_a:
+        elif a > self.max_a:
             self.max_a = a
         if self.trace is not None:
             self.trace.append((self.now_ms, a, port.target_ma, port.state))
@@ -109,14 +113,21 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
     rig.plant.engine = engine
     t0 = None
     samples = []
+    held = 0  # ticks limiting within the band
     for _ in range(max_ms // TICK_MS):
         rig.tick()
         if t0 is None and rig.port.state == A.RAMPING:
             t0 = rig.now_ms
         if t0 is not None:
-            samples.append(rig.plant.port_a)
-            if rig.port.state == A.LIMITING and rig.now_ms - t0 > 4500:
-                break
+            a = rig.plant.port_a
+            samples.append(a)
+            target_a = rig.port.target_ma / 1000
+            if rig.port.state == A.LIMITING and abs(a - target_a) <= target_a * BAND_PCT / 100:
+                held += 1
+                if held >= SETTLED_TICKS:
+                    break
+            else:
+                held = 0
     if t0 is None or rig.port.state != A.LIMITING:
         return -1
     return settle_ms(samples, rig.port.target_ma / 1000)

@@ -1,0 +1,167 @@
+# micropython
+# The firmware App on the simulated board: settings, secrets and history
+# persist across a boot through the atomic Store; the BLE seam reaches the
+# controller; the control task and a restart leave every output open.
+import sys
+import asyncio
+from boards.sim import bluetooth
+
+sys.modules["bluetooth"] = bluetooth
+import app as firmware_app  # noqa: E402
+from boards.sim import runner  # noqa: E402
+from boards.sim import scenario as SC  # noqa: E402
+from boards.sim.clock import VirtualClock  # noqa: E402
+from bms import protocol as P  # noqa: E402
+from bms import auth as A  # noqa: E402
+from bms.protection import LOW_POWER  # noqa: E402
+from drivers.storage import Store  # noqa: E402
+from memfs import MemFs  # noqa: E402
+
+
+def rand(n):
+    return bytes((i * 37 + 11) % 250 for i in range(n))
+
+
+def board(fs=None, scenario="idle"):
+    clock = VirtualClock()
+    run = runner.Run(SC.load(scenario), clock, 5000, None, 1000, "/tmp/bms-app-test")
+    run.board.store = Store("", fs if fs is not None else MemFs())
+    app = firmware_app.App(run.board, clock.ticks_ms, rand)
+    assert app.settings.update(run.scn.settings) == []  # as the sim runner does
+    for _ in range(200):  # two seconds of control ticks
+        clock.advance(10)
+        app.controller.tick(clock.ticks_ms())
+    return app
+
+
+def test_status_cells_history_from_the_real_controller():
+    app = board()
+    st = P.decode_status(app.status_bytes())
+    pack = app.controller.pack
+    assert st["configured"] == pack.configured and st["min_cell_mv"] == pack.min_cell_mv
+    assert st["prot_state"] == app.controller.protection.state
+    cells = P.decode_cells(app.cells_bytes(0))
+    assert cells["batteries"][0]["cell_mv"] == [pack.cell_mv[i] for i in range(4)]
+    body, more = app.history_page(0)
+    counters, _events = P.decode_history([body])
+    assert counters["lvd"] == app.history.lvd
+
+
+def test_first_boot_writes_secrets_and_reports_nothing():
+    fs = MemFs()
+    app = board(fs)
+    assert app.problems == [] and len(app.auth.puk) == 8
+    assert firmware_app.SETTINGS_FILE in fs.files
+
+
+def test_settings_and_secrets_persist_across_boot():
+    fs = MemFs()
+    app = board(fs)
+    puk = app.auth.puk
+    assert app.apply_settings({"battery_count": 1, "device_name": "Boat"}) == []
+    assert app.apply_settings({"cell_ov_mv": 9999})[0][1] == P.E_RANGE
+    app.auth.failures = 5
+    app.auth.dirty = True
+    app.save_auth()
+    app2 = board(fs)
+    assert app2.settings.device_name == "Boat" and app2.settings.cell_ov_mv == 3750
+    assert app2.auth.puk == puk and app2.auth.failures == 5
+    assert app2.auth.readout_key == app.auth.readout_key
+    assert app2.auth.hello(0, bytes(16)) == P.E_LOCKED_OUT  # the lockout came back
+    # a corrupt file: the last good copy, reported
+    raw = bytearray(fs.files[firmware_app.SETTINGS_FILE])
+    raw[10] ^= 1
+    fs.files[firmware_app.SETTINGS_FILE] = bytes(raw)
+    app3 = board(fs)
+    assert app3.settings.device_name == "Boat"
+    assert "settings.bin.bak" in app3.store.problems[0]
+
+
+def test_corrupt_settings_without_a_copy_fall_back_to_defaults_reported():
+    fs = MemFs()
+    fs.files[firmware_app.SETTINGS_FILE] = b"\x00garbage\xff" * 5
+    app = board(fs)
+    assert app.settings.values()["device_name"] == "SmartBMS"
+    assert app.problems or app.store.problems
+
+
+def test_history_persists_across_boot_and_survives_corruption():
+    fs = MemFs()
+    app = board(fs)
+    app.history.lvd = 7
+    app.save_history()
+    assert board(fs).history.lvd == 7
+    raw = bytearray(fs.files[firmware_app.HISTORY_FILE])
+    raw[len(raw) // 2] ^= 0x40
+    fs.files[firmware_app.HISTORY_FILE] = bytes(raw)
+    for suffix in (".bak", ".new"):
+        fs.files.pop(firmware_app.HISTORY_FILE + suffix, None)
+    app3 = board(fs)
+    assert app3.history.lvd == 0
+    assert app3.problems or app3.store.problems
+
+
+def test_commands_reach_the_controller():
+    app = board()
+    prot = app.controller.protection
+    assert prot.state != LOW_POWER and app.command(P.CMD_WAKE) == P.E_REFUSED
+    prot.oc_trips = 2
+    assert app.command(P.CMD_CLEAR_ALARMS) == P.OK and prot.oc_trips == 0
+    app.history.lvd = 3
+    assert app.command(P.CMD_CLEAR_HISTORY) == P.OK and app.history.lvd == 0
+    assert app.command(P.CMD_RESTART) == P.E_REFUSED  # not restartable here
+    assert app.command(77) == P.E_UNKNOWN_OP
+
+
+def test_readout_payload_follows_the_key():
+    fs = MemFs()
+    app = board(fs)
+    app.start_readout()
+    key = app.auth.readout_key
+    adv, resp = app.adv_payload()
+    assert len(adv) <= 31 and len(resp) <= 31
+    app.auth.hello(0, bytes(16))
+    app.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)))
+    assert app.auth.change_pin("112233", bytes(16)) == P.OK
+    app.save_auth()
+    assert app.auth.readout_key != key
+    again = board(fs)  # the new key is stored
+    assert again.auth.readout_key == app.auth.readout_key and again.settings.pin == "112233"
+
+
+def test_restart_command_ends_main_with_everything_open():
+    fs = MemFs()
+    app = board(fs)
+    app.restartable = True
+    hw = app.hw
+
+    async def go():
+        task = asyncio.create_task(firmware_app.main(hw, app.clock, app, bluetooth=False))
+        await asyncio.sleep_ms(300)
+        assert hw.chg_gate.on and hw.dsg_gate.on  # running normally
+        app.history.lvd = 4
+        app.history.dirty = True
+        assert app.command(P.CMD_RESTART) == P.OK
+        await task
+        return task
+
+    asyncio.run(go())
+    assert app.restart_requested
+    assert not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on)
+    assert hw.alt_gate.duty == 0
+    assert board(fs).history.lvd == 4  # flushed on the way out
+
+
+def test_cancelled_control_task_opens_everything():
+    app = board()
+    hw = app.hw
+
+    async def go():
+        task = asyncio.create_task(app.control())
+        await asyncio.sleep_ms(300)
+        assert hw.dsg_gate.on
+        task.cancel()
+        await asyncio.sleep_ms(20)
+
+    asyncio.run(go())
+    assert not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on)
