@@ -40,10 +40,11 @@ export function parseResponse(data) {
   return { code: data[0], op: data[1], body: data.subarray(2) };
 }
 
-// -- status: 58 bytes, struct <BBBBBBBBHHBHBhhiiIIHHHHiiBBI
-export const STATUS_LEN = 58;
+// -- status: format 2, 80 bytes, struct <BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIII
+export const STATUS_FORMAT = 2;
+export const STATUS_LEN = 80;
 export const OUTPUT_BITS = ['atc', 'atd', 'chg_fet', 'dsg_fet', 'alt_allowed', 'load_out', 'charge_out', 'prealarm_out'];
-const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on'];
+export const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on'];
 const STATUS_LAYOUT = [
   ['format', 'u8'], ['prot_state', 'u8'], ['alt_state', 'u8'], ['outputs', 'u8'], ['pack_flags', 'u8'],
   ['remote_mode', 'u8'], ['configured', 'u8'], ['seen', 'u8'], ['pack_mv', 'u16'], ['min_cell_mv', 'u16'],
@@ -51,7 +52,10 @@ const STATUS_LAYOUT = [
   ['max_temp_dc', 'i16'], ['alt_ma', 'i32'], ['sys_ma', 'i32'], ['block_chg', 'u32'], ['block_dsg', 'u32'],
   ['warn', 'u16'], ['lost', 'u16'], ['start_mv', 'u16'], ['alt_duty', 'u16'], ['alt_target_ma', 'i32'],
   ['alt_limit_ma', 'i32'], ['alt_limit_reason', 'u8'], ['alt_fault', 'u8'], ['uptime_ms', 'u32'],
+  ['block_alt', 'u32'], ['block_sys', 'u16'], ['link_frames_ok', 'u32'], ['link_crc_errors', 'u32'],
+  ['link_rejected', 'u32'], ['link_garbage_bytes', 'u32'],
 ];
+export const STATUS_FIELDS = STATUS_LAYOUT.map(([name]) => name);
 const SIZE = { u8: 1, u16: 2, i16: 2, i32: 4, u32: 4 };
 function get(dv, off, t) {
   switch (t) {
@@ -65,7 +69,9 @@ function get(dv, off, t) {
 
 export function decodeStatus(data) {
   data = u8(data);
-  if (data.length !== STATUS_LEN || data[0] !== 1) throw new Error('status: unexpected format');
+  if (data.length !== STATUS_LEN || data[0] !== STATUS_FORMAT) {
+    throw new Error(`status: expected ${STATUS_LEN} bytes of format ${STATUS_FORMAT}`);
+  }
   const dv = view(data), s = {};
   let off = 0;
   for (const [name, t] of STATUS_LAYOUT) { s[name] = get(dv, off, t); off += SIZE[t]; }

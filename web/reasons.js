@@ -15,8 +15,8 @@ const WHY = {
   temp_high_charge: (s) => `battery too hot (${C(s.max_temp_dc)})`,
   temp_high_discharge: (s) => `battery too hot (${C(s.max_temp_dc)})`,
   bms_overtemp: () => 'BMS too hot',
-  overcurrent: () => 'System+ overcurrent, retrying',
-  oc_lockout: () => 'System+ overcurrent too often: clear alarms or toggle remote',
+  overcurrent: () => 'overcurrent, retrying',
+  oc_lockout: () => 'overcurrent too often: clear alarms or toggle remote',
   remote_off: () => 'remote on/off is off',
   low_power_off: () => 'low-power off (press Wake or start charging)',
   battery_alarm: () => 'a battery reports an alarm',
@@ -42,6 +42,8 @@ export function describe(s, names) {
   };
   say('charging stopped', s.block_chg);
   say('loads disconnected', s.block_dsg);
+  say('alternator stopped', s.block_alt & ~s.block_chg); // it also stops for every charge reason
+  say('System+ off', s.block_sys);
   for (const n of bitNames(s.warn, names.warnings)) lines.push({ kind: 'warn', text: WARN[n] ? WARN[n](s) : n.replace(/_/g, ' ') });
   if (!lines.length) lines.push({ kind: 'ok', text: 'All good: charging and discharging allowed' });
   return lines;

@@ -119,6 +119,7 @@ def test_page_constants_match_the_firmware(page):
     P, _ = _firmware_codec()
     got = _in_page(page, "return {service: m.SERVICE_UUID, chars: m.CHARS, status_len: m.STATUS_LEN, "
                          "counters: m.HISTORY_COUNTERS, event_len: m.EVENT_LEN, outputs: m.OUTPUT_BITS, "
+                         "pack_bits: m.PACK_BITS, fields: m.STATUS_FIELDS, format: m.STATUS_FORMAT, "
                          "max_write: m.MAX_WRITE, set: [m.SET_WRITE, m.SET_READ], commands: m.COMMANDS, "
                          "auth: [m.AUTH_HELLO, m.AUTH_PIN, m.PIN_LABEL], cmd: [m.CMD_CHANGE_PIN, "
                          "m.CMD_READ_READOUT_KEY], errors: [m.E_MALFORMED, m.E_BAD_PROOF, m.E_LOCKED_OUT]};", 0)
@@ -127,7 +128,8 @@ def test_page_constants_match_the_firmware(page):
         "chars": {"status": P.STATUS_UUID, "cells": P.CELLS_UUID, "settings": P.SETTINGS_UUID,
                   "command": P.COMMAND_UUID, "history": P.HISTORY_UUID, "auth": P.AUTH_UUID},
         "status_len": P.STATUS_LEN, "counters": list(P.HISTORY_COUNTERS), "event_len": P.EVENT_LEN,
-        "outputs": list(P.OUTPUT_BITS), "max_write": P.MAX_WRITE, "set": [P.SET_WRITE, P.SET_READ],
+        "outputs": list(P.OUTPUT_BITS), "pack_bits": list(P.PACK_BITS), "fields": list(P.STATUS_FIELDS),
+        "format": P.STATUS_FORMAT, "max_write": P.MAX_WRITE, "set": [P.SET_WRITE, P.SET_READ],
         "commands": {P.COMMAND_NAMES[c]: c for c in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE,
                                                      P.CMD_RESTART)},
         "auth": [P.AUTH_HELLO, P.AUTH_PIN, P.PIN_LABEL.decode()],
@@ -159,7 +161,11 @@ def _status_sources(rnd):
                  rnd.randint(0, 200000), limit_reason=rnd.randint(0, 255), fault=rnd.randint(0, 255))
         meas = NS(alt_ma=-rnd.randint(1, 2 ** 31) if edge else rnd.randint(0, 2 ** 31 - 1),
                   sys_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1), start_mv=rnd.randint(0, 65535))
-        out.append(NS(pack=pack, protection=prot, alternator=alt, meas=meas,
+        prot.block_alt = 0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1)
+        prot.block_sys = rnd.randint(0, 65535)
+        decoder = NS(**{name: (2 ** 32 - 1 if edge else rnd.randint(0, 2 ** 30 - 1))
+                        for name in ("frames_ok", "crc_errors", "rejected", "garbage_bytes")})
+        out.append(NS(pack=pack, protection=prot, alternator=alt, meas=meas, decoder=decoder,
                       remote=NS(on=bit(), mode=rnd.randint(0, 3)), now_ms=rnd.randint(0, 2 ** 32 - 1)))
     return out
 
@@ -171,7 +177,8 @@ def test_page_status_decoder_matches_the_firmware(page):
     got = _in_page(page, "return arg.map((b) => m.decodeStatus(Uint8Array.from(b)));", [list(v) for v in values])
     assert got == [P.decode_status(v) for v in values]
     # what the firmware's decoder refuses, the page refuses too
-    bad = [values[0][:-1], values[0] + b"\0", b"\x02" + values[0][1:], b""]
+    other_format = bytes((P.STATUS_FORMAT + 1,)) + values[0][1:]
+    bad = [values[0][:-1], values[0] + b"\0", other_format, b"\x01" + values[0][1:58], b""]
     for b in bad:
         with pytest.raises(ValueError):
             P.decode_status(b)
@@ -242,3 +249,21 @@ def test_page_uses_only_the_non_deprecated_gatt_writes():
     """The deprecated writeValue() is invisible to BiDi and stalls on some phones."""
     for f in WEB.glob("*.js"):
         assert ".writeValue(" not in f.read_text(), f.name
+
+
+def test_reasons_of_every_path_in_plain_words(page):
+    """Format 2's alternator-path and System+ masks are told apart from the charge reasons."""
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import reasons as R
+    status = {"block_chg": R.CELL_OV, "block_dsg": 0, "block_alt": R.CELL_OV | R.BMS_OVERTEMP,
+              "block_sys": R.OVERCURRENT, "warn": 0, "min_cell_at": 0, "min_cell_mv": 3300,
+              "max_cell_at": 6, "max_cell_mv": 3650, "min_temp_dc": 200, "max_temp_dc": 210}
+    lines = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return m.describe(%s, schema.names).map((l) => l.kind + ' ' + l.text);
+    })""" % json.dumps(status))
+    assert lines == ["stop charging stopped: cell 3 of battery 2 at 3.65 V",
+                     "stop alternator stopped: BMS too hot",
+                     "stop System+ off: overcurrent, retrying"]
