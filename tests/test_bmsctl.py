@@ -123,8 +123,13 @@ def test_whole_firmware_on_the_simulated_board():
             await link.connect()
             c = bmsctl.Client(link)
             await c.login("000000")
-            st = await c.status()
-            assert st["configured"] >= 1 and 2500 < st["min_cell_mv"] < 3700
+            for _ in range(30):  # the bank is configured from the scenario: data gets fresh
+                st = await c.status()
+                if st["data_ok"]:
+                    break
+                await asyncio.sleep(0.1)
+            assert st["data_ok"] and st["configured"] == st["seen"] >= 1
+            assert 2500 < st["min_cell_mv"] < 3700
             await c.set_settings({"alt_protect_after_s": 301})
             assert (await c.settings())["alt_protect_after_s"] == 301
             with pytest.raises(bmsctl.DeviceError) as e:
