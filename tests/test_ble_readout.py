@@ -10,45 +10,18 @@ sys.modules["bluetooth"] = bluetooth
 from bms import protocol as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms import readout as R  # noqa: E402
-from bms.measure import Measurements  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402
 from bleapp_double import App  # noqa: E402
-
-
-class Obj:
-    pass
+from readout_double import make_ctl  # noqa: E402
 
 
 def randoms(n):
     return bytes(range(0x40, 0x40 + n))
 
 
-def make_ctl(settings):
-    c = Obj()
-    c.now_ms = 0
-    c.meas = Measurements()
-    c.meas.valid = True
-    c.meas.bat_mv = 13200
-    c.meas.alt_ma = 1000
-    c.meas.sys_ma = -3000
-    c.meas.fet_dc = 300
-    p = c.pack = Obj()
-    p.seen = 0
-    p.lost = 0
-    pr = c.protection = Obj()
-    pr.atc = pr.atd = pr.load_out = pr.alt_allowed = True
-    pr.prealarm_out = False
-    c.alternator = Obj()
-    c.alternator.fault = 0
-    c.remote = Obj()
-    c.remote.on = True
-    c.settings = settings
-    return c
-
-
 def rig():
     app = App()
-    ctl = make_ctl(app.settings)
+    ctl = make_ctl(app.settings, bat_mv=13200, alt_ma=1000, sys_ma=-3000, seen=0)
     ro = BleReadout(ctl, app.auth, randoms)
     return app, ctl, ro
 

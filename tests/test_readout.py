@@ -2,9 +2,8 @@
 import cryptolib
 from binascii import hexlify, unhexlify
 from bms import readout as R
-from bms.measure import Measurements
-from bms.settings import Settings
 from mpytest import no_alloc
+from readout_double import make_ctl
 
 KEY = unhexlify("0df4d0995b7d1e176c0c33ecb9e70dcd")
 
@@ -15,35 +14,6 @@ def field(buf, bit, width, signed=False):
     if signed and v >> (width - 1):
         v -= 1 << width
     return v
-
-
-class Obj:
-    pass
-
-
-def make_ctl():
-    c = Obj()
-    c.meas = Measurements()
-    c.meas.valid = True
-    c.meas.bat_mv = 13250
-    c.meas.alt_ma = 20000
-    c.meas.sys_ma = -5000
-    c.meas.fet_dc = 300
-    p = c.pack = Obj()
-    p.seen = 1
-    p.pack_mv = 13260
-    p.min_cell_mv = 3300
-    p.max_temp_dc = 215
-    p.lost = 0
-    pr = c.protection = Obj()
-    pr.atc = pr.atd = pr.load_out = pr.alt_allowed = True
-    pr.prealarm_out = False
-    c.alternator = Obj()
-    c.alternator.fault = 0
-    c.remote = Obj()
-    c.remote.on = True
-    c.settings = Settings()
-    return c
 
 
 def readout(nonce=0x1234):

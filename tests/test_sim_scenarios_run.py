@@ -1,35 +1,17 @@
 # micropython
 # The shipped scenarios run the real controller on the sim board and show
 # what they promise (checked on the trace records, as a user would read them).
-import json
-
 from boards.sim import scenario as SC
 from boards.sim.runner import run_fast
-from boards.sim.trace_schema import check
+from trace_records import Records
 
 
 KEEP = ("t_ms", "prealarm_out", "load_out", "dsg_fet", "block_dsg", "sys_ma", "atc",
         "alt_ma", "block_chg", "fuse_ok")
 
 
-class Records:
-    """A trace stream that checks each record and keeps a few of its keys."""
-
-    def __init__(self):
-        self.part = ""
-        self.recs = []
-
-    def write(self, s):
-        self.part += s
-        if s == "\n":
-            rec = json.loads(self.part)
-            self.part = ""
-            assert check(rec) == [], check(rec)
-            self.recs.append(dict((k, rec[k]) for k in KEEP))
-
-
 def run(name, seconds):
-    out = Records()
+    out = Records(KEEP)
     run_fast(SC.load(name), seconds * 1000, out, 1000, "/tmp/bms-sim-test-store")
     assert len(out.recs) == seconds + 1
     return out.recs

@@ -8,37 +8,7 @@ import json
 import time
 import cryptolib
 from bms import readout as R
-from bms.measure import Measurements
-from bms.settings import Settings
-
-
-class Obj:
-    pass
-
-
-def controller():
-    c = Obj()
-    m = c.meas = Measurements()
-    m.valid = True
-    m.bat_mv = 13250
-    m.alt_ma = 30000
-    m.sys_ma = -12000
-    m.fet_dc = 350
-    p = c.pack = Obj()
-    p.seen = 4
-    p.pack_mv = 13262
-    p.min_cell_mv = 3310
-    p.max_temp_dc = 231
-    p.lost = 0
-    pr = c.protection = Obj()
-    pr.atc = pr.atd = pr.load_out = pr.alt_allowed = True
-    pr.prealarm_out = False
-    c.alternator = Obj()
-    c.alternator.fault = 0
-    c.remote = Obj()
-    c.remote.on = True
-    c.settings = Settings()
-    return c
+from readout_double import make_ctl  # tests/mpy is on the bench path
 
 
 def main():
@@ -47,7 +17,8 @@ def main():
     per = 50
     key = bytes(range(16))
     ro = R.Readout(cryptolib.aes(key, 1), key[0], 0x4321)
-    ctl = controller()
+    ctl = make_ctl(alt_ma=30000, sys_ma=-12000, fet_dc=350, seen=4, pack_mv=13262,
+                   min_cell_mv=3310, max_temp_dc=231)
     m = ctl.meas
     now = 0
     ro.update(now, ctl)
