@@ -77,6 +77,37 @@ async function login(ev) {
   }
 }
 
+function usePuk(on) {
+  $('pin-form').hidden = on;
+  $('puk-form').hidden = !on;
+  $('btn-forgot').textContent = on ? 'Back to PIN' : 'Forgot PIN? Use PUK';
+  $('pin-error').textContent = '';
+  $(on ? 'puk' : 'pin').focus();
+}
+
+async function recover(ev) {
+  ev.preventDefault();
+  const puk = $('puk').value;
+  $('pin-error').textContent = '';
+  if (!/^[0-9]{8}$/.test(puk)) { $('pin-error').textContent = 'The PUK is 8 digits.'; return; }
+  $('btn-puk-reset').disabled = true;
+  try {
+    await app.bms.recoverWithPuk(puk);
+    app.pin = '000000'; // the device reset it; kept for a reconnect like a typed PIN
+    $('puk').value = '';
+    usePuk(false);
+    setLink('unlocked', true);
+    app.tab = 'device'; // where the new PIN is set
+    show('app');
+    result($('newpin-result'), 'PIN reset to 000000. Set a new PIN now.', true);
+    await startLive();
+  } catch (e) {
+    $('pin-error').textContent = e instanceof AuthError ? e.message : 'PUK reset failed: ' + e.message;
+  } finally {
+    $('btn-puk-reset').disabled = false;
+  }
+}
+
 async function startLive() {
   await app.transport.subscribe('status', (bytes) => onStatusBytes(bytes));
   onStatusBytes(await app.transport.read('status'));
@@ -157,6 +188,16 @@ async function loadReadoutKey() {
   }
 }
 
+async function showPuk() {
+  try {
+    $('puk-value').textContent = await app.bms.readPuk();
+    $('puk-box').hidden = false;
+    $('puk-result').textContent = '';
+  } catch (e) {
+    result($('puk-result'), 'Could not read the PUK: ' + e.message, false);
+  }
+}
+
 const CMD_DONE = { clear_alarms: 'Alarms cleared.', clear_history: 'History cleared.', wake: 'BMS woken up.',
   restart: 'The BMS restarts now.' };
 
@@ -225,6 +266,9 @@ function disconnect() {
   setLink('not connected', false);
   $('readout-box').hidden = true;
   $('readout-key').textContent = '';
+  $('puk-box').hidden = true;
+  $('puk-value').textContent = '';
+  usePuk(false);
   show('connect-screen');
 }
 
@@ -236,6 +280,9 @@ async function init() {
   $('btn-demo').addEventListener('click', () => connectWith(new SimTransport()));
   if (await SimTransport.available()) $('btn-demo').hidden = false;
   $('pin-form').addEventListener('submit', login);
+  $('puk-form').addEventListener('submit', recover);
+  $('btn-forgot').addEventListener('click', () => usePuk($('puk-form').hidden));
+  $('btn-show-puk').addEventListener('click', showPuk);
   $('settings-form').addEventListener('submit', saveSettings);
   $('btn-history').addEventListener('click', loadHistory);
   $('newpin-form').addEventListener('submit', changePin);

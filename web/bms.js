@@ -2,7 +2,7 @@
 // the simulator). Each request characteristic is write-request-then-read-
 // response; the transport serialises the calls.
 import * as P from './protocol.js';
-import { pinProof } from './auth.js';
+import { pinProof, pukProof } from './auth.js';
 
 export class AuthError extends Error {
   constructor(message, state) { super(message); this.state = state; }
@@ -23,19 +23,30 @@ export class Bms {
     return this.t.read(char);
   }
 
-  // HELLO -> nonce -> proof. Throws AuthError with the device's state
+  // HELLO -> nonce -> PIN proof. Throws AuthError with the device's state
   // (failures, wait_s) for a wrong PIN or a lockout.
   async authenticate(pin) {
+    return this.prove(P.AUTH_PIN, pinProof, pin, 'PIN');
+  }
+
+  // The same with the PUK: on success the device has reset the PIN to 000000,
+  // made a new Instant Readout key and opened the session. A wrong PUK counts
+  // as a failed try towards the same lockout as a wrong PIN.
+  async recoverWithPuk(puk) {
+    return this.prove(P.AUTH_PUK, pukProof, puk, 'PUK');
+  }
+
+  async prove(op, makeProof, secret, what) {
     const hello = P.decodeAuth(await this.request('auth', Uint8Array.of(P.AUTH_HELLO)));
     if (hello.code === P.E_LOCKED_OUT) {
       throw new AuthError(`Too many wrong PINs. Try again in ${hello.wait_s} s.`, hello);
     }
     if (hello.code) throw new AuthError('Login refused: ' + P.errorName(hello.code), hello);
-    const mac = await pinProof(pin, hello.nonce);
-    const res = P.decodeAuth(await this.request('auth', P.concat([Uint8Array.of(P.AUTH_PIN), mac])));
+    const mac = await makeProof(secret, hello.nonce);
+    const res = P.decodeAuth(await this.request('auth', P.concat([Uint8Array.of(op), mac])));
     if (res.code === P.E_BAD_PROOF) {
       const wait = res.wait_s ? ` Locked for ${res.wait_s} s.` : '';
-      throw new AuthError(`Wrong PIN (${res.failures} failed ${res.failures === 1 ? 'try' : 'tries'}).${wait}`, res);
+      throw new AuthError(`Wrong ${what} (${res.failures} failed ${res.failures === 1 ? 'try' : 'tries'}).${wait}`, res);
     }
     if (res.code === P.E_LOCKED_OUT) throw new AuthError(`Too many wrong PINs. Try again in ${res.wait_s} s.`, res);
     if (res.code || !res.authenticated) throw new AuthError('Login refused: ' + P.errorName(res.code), res);
@@ -101,6 +112,14 @@ export class Bms {
     const { code, body } = P.parseResponse(await this.request('command', Uint8Array.of(P.CMD_READ_READOUT_KEY)));
     if (code) throw new DeviceError(P.errorName(code, this.schema), code);
     return Array.from(body, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  async readPuk() {
+    const { code, body } = P.parseResponse(await this.request('command', Uint8Array.of(P.CMD_READ_PUK)));
+    if (code) throw new DeviceError(P.errorName(code, this.schema), code);
+    const puk = new TextDecoder().decode(body);
+    if (!/^[0-9]{8}$/.test(puk)) throw new DeviceError('the PUK from the BMS is not 8 digits', P.E_MALFORMED);
+    return puk;
   }
 
   // {counters, events} from every history page.

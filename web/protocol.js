@@ -24,11 +24,11 @@ export function errorName(code, schema) {
   return ERROR_NAMES[code] || 'error ' + code;
 }
 
-export const AUTH_HELLO = 1, AUTH_PIN = 2;
-export const PIN_LABEL = 'smartbms-pin\0';
+export const AUTH_HELLO = 1, AUTH_PIN = 2, AUTH_PUK = 3;
+export const PIN_LABEL = 'smartbms-pin\0', PUK_LABEL = 'smartbms-puk\0';
 export const SET_WRITE = 1, SET_READ = 2;
 export const COMMANDS = { clear_alarms: 1, clear_history: 2, wake: 3, restart: 4 };
-export const CMD_CHANGE_PIN = 5, CMD_READ_READOUT_KEY = 6;
+export const CMD_CHANGE_PIN = 5, CMD_READ_READOUT_KEY = 6, CMD_READ_PUK = 7;
 export const MAX_WRITE = 64;
 
 const u8 = (a) => (a instanceof Uint8Array ? a : new Uint8Array(a));

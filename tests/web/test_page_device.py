@@ -2,7 +2,9 @@
 write the page makes in the browser's Bluetooth emulation is carried out by
 drivers/ble_service.py on the simulated board and radio (tools/gatt_bridge.py),
 not by canned bytes. Screenshots of the main screens go to docs/screenshots/."""
+import json
 import queue
+import struct
 import sys
 import threading
 import time
@@ -20,6 +22,9 @@ if gatt_bridge.missing():
     pytest.skip(gatt_bridge.missing(), allow_module_level=True)
 
 from bms import protocol as P  # noqa: E402  (the firmware's codec, run in CPython)
+from bms.auth import DEFAULT_PIN  # noqa: E402
+
+SETTINGS_FILE = "settings.bin"
 
 CHARS = {
     P.STATUS_UUID: {"read": True, "notify": True},
@@ -34,6 +39,7 @@ class Rig:
 
     def __init__(self, page, store_dir, scenario="idle"):
         self.page = page
+        self.store_dir = store_dir
         self.forward = queue.Queue()
         self.gatt = gatt_bridge.FirmwareGatt(scenario=scenario, store_dir=store_dir,
                                              on_notify=lambda u, d: self.forward.put((u, d)))
@@ -101,6 +107,14 @@ def rig(page, tmp_path):
 def shot(page, name, full=False):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(SCREENSHOTS / (name + ".png"), full)
+
+
+def stored_puk(rig):
+    """The PUK as the firmware stored it at first boot (bms/settingsfile.py:
+    magic, u16 body length, JSON body, hash)."""
+    blob = (rig.store_dir / SETTINGS_FILE).read_bytes()
+    n = struct.unpack("<H", blob[4:6])[0]
+    return json.loads(blob[6:6 + n])["puk"]
 
 
 def device_status(rig):
@@ -301,3 +315,95 @@ def test_disconnect_forgets_the_session_and_the_key(rig):
     rig.wait_status()
     hellos = [d for op, u, d in rig.gatt.log if op == "write" and u == P.AUTH_UUID and d == bytes([P.AUTH_HELLO])]
     assert len(hellos) == 2
+
+
+def test_show_puk_reads_it_from_the_device(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    page.click('[data-tab="device"]')
+    page.wait("!document.getElementById('readout-box').hidden")
+    assert page.js("document.getElementById('puk-box').hidden")
+    page.click("#btn-show-puk")
+    page.wait("!document.getElementById('puk-box').hidden")
+    assert page.text("#puk-value") == stored_puk(rig)
+    assert "Write it down" in page.text("#puk-box")
+    assert bytes([P.CMD_READ_PUK]) in [d for op, u, d in rig.gatt.log if op == "write" and u == P.COMMAND_UUID]
+    rig.settle()
+    page.click("#btn-disconnect")
+    page.wait("!document.getElementById('connect-screen').hidden")
+    assert page.text("#puk-value") == "" and page.js("document.getElementById('puk-box').hidden")
+
+
+def test_forgotten_pin_is_reset_with_the_puk(rig):
+    page = rig.page
+    puk = stored_puk(rig)
+    rig.connect()
+    # the owner set a PIN and forgot it
+    rig.login()
+    rig.wait_status()
+    page.click('[data-tab="device"]')
+    page.type("#newpin", "246802")
+    page.type("#newpin2", "246802")
+    page.click("#btn-newpin")
+    page.wait("document.getElementById('newpin-result').textContent.startsWith('PIN changed')")
+    key = page.text("#readout-key")
+    rig.settle()
+    page.click("#btn-disconnect")
+    page.wait("!document.getElementById('connect-screen').hidden")
+    page.click("#btn-connect")
+    page.wait("!document.getElementById('pin-screen').hidden")
+    page.click("#btn-forgot")
+    page.wait("!document.getElementById('puk-form').hidden")
+    assert page.js("document.getElementById('pin-form').hidden")
+    page.type("#puk", puk)
+    page.click("#btn-puk-reset")
+    page.wait("!document.getElementById('tab-device').hidden")
+    assert page.text("#newpin-result") == "PIN reset to 000000. Set a new PIN now."
+    assert page.text("#link-state") == "unlocked"
+    auth_writes = [d for op, u, d in rig.gatt.log if op == "write" and u == P.AUTH_UUID]
+    assert auth_writes[-1][0] == P.AUTH_PUK and len(auth_writes[-1]) == 1 + P.MAC_LEN
+    page.wait("document.getElementById('readout-key').textContent.length === 32 && "
+              "document.getElementById('readout-key').textContent !== %r" % key)
+    shot(page, "puk-reset")
+    # the PIN is 000000 again: a fresh login with it opens the session
+    rig.settle()
+    page.click("#btn-disconnect")
+    page.wait("!document.getElementById('connect-screen').hidden")
+    page.click("#btn-connect")
+    page.wait("!document.getElementById('pin-screen').hidden")
+    assert not page.js("document.getElementById('pin-form').hidden")
+    rig.login(DEFAULT_PIN)
+    rig.wait_status()
+
+
+def test_wrong_puk_is_refused_and_counts_as_a_failure(rig):
+    page = rig.page
+    puk = stored_puk(rig)
+    wrong = "%08d" % ((int(puk) + 1) % 10 ** 8)
+    rig.connect()
+    page.click("#btn-forgot")
+    page.wait("!document.getElementById('puk-form').hidden")
+    page.type("#puk", "1234")  # too short: the form refuses it, nothing is sent
+    page.click("#btn-puk-reset")
+    assert not page.js("document.getElementById('puk').validity.valid")
+    rig.settle()
+    assert not [d for op, u, d in rig.gatt.log if op == "write" and u == P.AUTH_UUID]
+    for n in (1, 2, 3):
+        page.type("#puk", wrong)
+        page.click("#btn-puk-reset")
+        page.wait("document.getElementById('pin-error').textContent.startsWith('Wrong PUK (%d failed')" % n)
+    # the PIN and the PUK share one failure count: the next wrong PIN locks
+    page.click("#btn-forgot")
+    page.wait("!document.getElementById('pin-form').hidden")
+    rig.login("123456")
+    page.wait("document.getElementById('pin-error').textContent.includes('Locked for')")
+    assert page.text("#pin-error").startswith("Wrong PIN (4 failed tries)")
+    page.click("#btn-forgot")
+    page.type("#puk", puk)  # even the right PUK waits out the lockout
+    page.click("#btn-puk-reset")
+    page.wait("document.getElementById('pin-error').textContent.startsWith('Too many wrong PINs')")
+    assert page.js("document.getElementById('tabs').hidden")
+    rig.settle()
+    assert not P.decode_auth(rig.gatt.read(P.AUTH_UUID))["authenticated"]

@@ -121,8 +121,8 @@ def test_page_constants_match_the_firmware(page):
                          "counters: m.HISTORY_COUNTERS, event_len: m.EVENT_LEN, outputs: m.OUTPUT_BITS, "
                          "pack_bits: m.PACK_BITS, fields: m.STATUS_FIELDS, format: m.STATUS_FORMAT, "
                          "max_write: m.MAX_WRITE, set: [m.SET_WRITE, m.SET_READ], commands: m.COMMANDS, "
-                         "auth: [m.AUTH_HELLO, m.AUTH_PIN, m.PIN_LABEL], cmd: [m.CMD_CHANGE_PIN, "
-                         "m.CMD_READ_READOUT_KEY], errors: [m.E_MALFORMED, m.E_BAD_PROOF, m.E_LOCKED_OUT]};", 0)
+                         "auth: [m.AUTH_HELLO, m.AUTH_PIN, m.AUTH_PUK, m.PIN_LABEL, m.PUK_LABEL], "
+                         "cmd: [m.CMD_CHANGE_PIN, m.CMD_READ_READOUT_KEY, m.CMD_READ_PUK], errors: [m.E_MALFORMED, m.E_BAD_PROOF, m.E_LOCKED_OUT]};", 0)
     assert got == {
         "service": P.SERVICE_UUID,
         "chars": {"status": P.STATUS_UUID, "cells": P.CELLS_UUID, "settings": P.SETTINGS_UUID,
@@ -132,8 +132,8 @@ def test_page_constants_match_the_firmware(page):
         "format": P.STATUS_FORMAT, "max_write": P.MAX_WRITE, "set": [P.SET_WRITE, P.SET_READ],
         "commands": {P.COMMAND_NAMES[c]: c for c in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE,
                                                      P.CMD_RESTART)},
-        "auth": [P.AUTH_HELLO, P.AUTH_PIN, P.PIN_LABEL.decode()],
-        "cmd": [P.CMD_CHANGE_PIN, P.CMD_READ_READOUT_KEY],
+        "auth": [P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.PIN_LABEL.decode(), P.PUK_LABEL.decode()],
+        "cmd": [P.CMD_CHANGE_PIN, P.CMD_READ_READOUT_KEY, P.CMD_READ_PUK],
         "errors": [P.E_MALFORMED, P.E_BAD_PROOF, P.E_LOCKED_OUT],
     }
 
