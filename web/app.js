@@ -100,7 +100,8 @@ async function recover(ev) {
     app.tab = 'device'; // where the new PIN is set
     show('app');
     result($('newpin-result'), 'PIN reset to 000000. Set a new PIN now.', true);
-    await startLive();
+    await startLive(); // after the readout key is read (one GATT queue): the layout stands
+    $('newpin-result').scrollIntoView({ block: 'center' });
   } catch (e) {
     $('pin-error').textContent = e instanceof AuthError ? e.message : 'PUK reset failed: ' + e.message;
   } finally {

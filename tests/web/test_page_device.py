@@ -366,7 +366,6 @@ def test_forgotten_pin_is_reset_with_the_puk(rig):
     assert auth_writes[-1][0] == P.AUTH_PUK and len(auth_writes[-1]) == 1 + P.MAC_LEN
     page.wait("document.getElementById('readout-key').textContent.length === 32 && "
               "document.getElementById('readout-key').textContent !== %r" % key)
-    shot(page, "puk-reset")
     # the PIN is 000000 again: a fresh login with it opens the session
     rig.settle()
     page.click("#btn-disconnect")
