@@ -80,6 +80,7 @@ async function login(ev) {
 function usePuk(on) {
   $('pin-form').hidden = on;
   $('puk-form').hidden = !on;
+  $('pin-title').textContent = on ? 'Reset PIN with PUK' : 'Enter PIN';
   $('btn-forgot').textContent = on ? 'Back to PIN' : 'Forgot PIN? Use PUK';
   $('pin-error').textContent = '';
   $(on ? 'puk' : 'pin').focus();

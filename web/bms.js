@@ -39,7 +39,7 @@ export class Bms {
   async prove(op, makeProof, secret, what) {
     const hello = P.decodeAuth(await this.request('auth', Uint8Array.of(P.AUTH_HELLO)));
     if (hello.code === P.E_LOCKED_OUT) {
-      throw new AuthError(`Too many wrong PINs. Try again in ${hello.wait_s} s.`, hello);
+      throw new AuthError(`Too many failed tries. Try again in ${hello.wait_s} s.`, hello);
     }
     if (hello.code) throw new AuthError('Login refused: ' + P.errorName(hello.code), hello);
     const mac = await makeProof(secret, hello.nonce);
@@ -48,7 +48,7 @@ export class Bms {
       const wait = res.wait_s ? ` Locked for ${res.wait_s} s.` : '';
       throw new AuthError(`Wrong ${what} (${res.failures} failed ${res.failures === 1 ? 'try' : 'tries'}).${wait}`, res);
     }
-    if (res.code === P.E_LOCKED_OUT) throw new AuthError(`Too many wrong PINs. Try again in ${res.wait_s} s.`, res);
+    if (res.code === P.E_LOCKED_OUT) throw new AuthError(`Too many failed tries. Try again in ${res.wait_s} s.`, res);
     if (res.code || !res.authenticated) throw new AuthError('Login refused: ' + P.errorName(res.code), res);
     return res;
   }

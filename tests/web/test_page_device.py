@@ -148,7 +148,7 @@ def test_wrong_pin_is_refused_and_repeated_failures_lock_out(rig):
     rig.login("123456")
     page.wait("document.getElementById('pin-error').textContent.includes('Locked for')")
     rig.login("000000")  # even the right PIN waits out the lockout
-    page.wait("document.getElementById('pin-error').textContent.startsWith('Too many wrong PINs')")
+    page.wait("document.getElementById('pin-error').textContent.startsWith('Too many failed tries')")
     assert not page.js("document.getElementById('pin-screen').hidden")
     assert page.js("document.getElementById('tabs').hidden")
     shot(page, "lockout")
@@ -402,7 +402,7 @@ def test_wrong_puk_is_refused_and_counts_as_a_failure(rig):
     page.click("#btn-forgot")
     page.type("#puk", puk)  # even the right PUK waits out the lockout
     page.click("#btn-puk-reset")
-    page.wait("document.getElementById('pin-error').textContent.startsWith('Too many wrong PINs')")
+    page.wait("document.getElementById('pin-error').textContent.startsWith('Too many failed tries')")
     assert page.js("document.getElementById('tabs').hidden")
     rig.settle()
     assert not P.decode_auth(rig.gatt.read(P.AUTH_UUID))["authenticated"]
