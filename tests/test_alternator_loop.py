@@ -1,5 +1,6 @@
 # micropython
-# Closed loop: AlternatorPort on the altplant model (tests/mpy/altplant.py).
+# Closed loop: AlternatorPort on both plant models (altrun.PLANTS: the stiff
+# tests/mpy/altplant.py and the simulator's boards/sim/plant.py).
 from bms import alternator as A
 from bms.settings import Settings
 from altplant import ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
@@ -7,11 +8,11 @@ import altrun
 from altrun import Rig, window, engine_start
 
 
-def _check_case(alt_a, fuse_a, batteries, soc):
+def _check_case(plant, alt_a, fuse_a, batteries, soc):
     # a short on delay keeps the matrix fast; delays are tested in test_alternator.py
     rig = Rig(alt_a=alt_a, fuse_a=fuse_a, batteries=batteries, soc_pct=soc, on_delay_ms=500,
-              seed=alt_a + fuse_a + batteries)
-    tag = (alt_a, fuse_a, batteries, soc)
+              seed=alt_a + fuse_a + batteries, plant=plant)
+    tag = (plant.__name__, alt_a, fuse_a, batteries, soc)
     for cycle in range(2):
         engine_start(rig, ENGINE_IDLE if cycle else ENGINE_CRUISE, max_ms=5000)
         target = rig.port.target_ma / 1000
@@ -42,55 +43,59 @@ def _check_case(alt_a, fuse_a, batteries, soc):
 def test_matrix_alternator_fuse_bank_soc():
     # the corners, then a middle row on each axis
     n = 0
-    for alt_a in (40, 250):
-        for fuse_a in (20, 125):
-            for batteries in (1, 50):
-                for soc in (15, 90):
-                    _check_case(alt_a, fuse_a, batteries, soc)
-                    n += 1
-    for case in ((120, 60, 8, 50), (80, 100, 4, 50), (250, 60, 8, 30), (120, 40, 20, 70),
-                 (200, 100, 2, 95)):
-        _check_case(case[0], case[1], case[2], case[3])
-        n += 1
-    assert n == 21
+    for plant in altrun.PLANTS:
+        for alt_a in (40, 250):
+            for fuse_a in (20, 125):
+                for batteries in (1, 50):
+                    for soc in (15, 90):
+                        _check_case(plant, alt_a, fuse_a, batteries, soc)
+                        n += 1
+        for case in ((120, 60, 8, 50), (80, 100, 4, 50), (250, 60, 8, 30), (120, 40, 20, 70),
+                     (200, 100, 2, 95)):
+            _check_case(plant, case[0], case[1], case[2], case[3])
+            n += 1
+    assert n == 42
 
 
 def test_standard_case_settles_to_target_and_holds_under_steps():
-    rig = Rig()
-    soft_ms = engine_start(rig)
-    assert 3000 < soft_ms < 5000, soft_ms  # 90 A at 25 A/s, then settled
-    target = rig.port.target_ma / 1000
-    assert target == 90
-    ss = window(rig, 1000)
-    assert altrun.error_pct(ss, target) < 0.5 and altrun.ripple_pct(ss, target) < 1
-    rig.plant.sys_a = -100.0
-    after = window(rig, 1000)
-    assert altrun.settle_ms(after, target) <= 250
-    rig.plant.alt_a = 130  # alternator capability falls but still covers the target
-    after = window(rig, 1000)
-    assert altrun.settle_ms(after, target) <= 250
-    assert rig.port.state == A.LIMITING
+    for plant in altrun.PLANTS:
+        rig = Rig(plant=plant)
+        soft_ms = engine_start(rig)
+        assert 3000 < soft_ms < 5000, soft_ms  # 90 A at 25 A/s, then settled
+        target = rig.port.target_ma / 1000
+        assert target == 90
+        ss = window(rig, 1000)
+        assert altrun.error_pct(ss, target) < 0.5 and altrun.ripple_pct(ss, target) < 1
+        rig.plant.sys_a = -100.0
+        after = window(rig, 1000)
+        assert altrun.settle_ms(after, target) <= 250
+        rig.plant.alt_a = 130  # alternator capability falls but still covers the target
+        after = window(rig, 1000)
+        assert altrun.settle_ms(after, target) <= 250
+        assert rig.port.state == A.LIMITING, plant.__name__
 
 
 def test_starter_voltage_below_off_level_opens_gate():
     # a weak alternator: the floor loop holds the starter up, and once the
     # engine stops the starter falls below the off level and the gate opens
-    rig = Rig(alt_a=40, fuse_a=100, batteries=8, soc_pct=20)
-    engine_start(rig, max_ms=7000)
-    assert rig.port.state == A.FOLLOWING
-    assert rig.meas.start_mv >= rig.s.alt_off_mv
-    rig.plant.engine = ENGINE_OFF
-    window(rig, 3000)
-    assert rig.port.duty == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
-    assert not rig.violations and rig.min_a > -1.0
+    for plant in altrun.PLANTS:
+        rig = Rig(alt_a=40, fuse_a=100, batteries=8, soc_pct=20, plant=plant)
+        engine_start(rig, max_ms=7000)
+        assert rig.port.state == A.FOLLOWING, plant.__name__
+        assert rig.meas.start_mv >= rig.s.alt_off_mv
+        rig.plant.engine = ENGINE_OFF
+        window(rig, 3000)
+        assert rig.port.duty == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
+        assert not rig.violations and rig.min_a > -1.0
 
 
 def test_full_bank_tapers_in_following():
-    rig = Rig(alt_a=200, fuse_a=100, batteries=1, soc_pct=99.6)
-    engine_start(rig, max_ms=7000)
-    window(rig, 2000)
-    assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80
-    assert rig.min_a > -1.0 and not rig.plant.fuse.blown
+    for plant in altrun.PLANTS:
+        rig = Rig(alt_a=200, fuse_a=100, batteries=1, soc_pct=99.6, plant=plant)
+        engine_start(rig, max_ms=7000)
+        window(rig, 2000)
+        assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80, plant.__name__
+        assert rig.min_a > -1.0 and not rig.plant.fuse.blown
 
 
 def test_plant_field_lag_idle_to_cruise():
@@ -110,15 +115,47 @@ def test_plant_field_lag_idle_to_cruise():
 def test_load_toggling_every_tick_never_raises_the_current():
     # the System+ feed-forward only ever cuts the duty: a big load switching
     # on and off every tick may cost charge current, never add to it
-    for batteries in (1, 4):
-        rig = Rig(batteries=batteries, fuse_a=60)
-        engine_start(rig)
-        target = rig.port.target_ma / 1000
-        out = []
-        for k in range(300):
-            rig.plant.sys_a = -90.0 if k % 2 else -10.0
-            rig.tick()
-            out.append(rig.plant.port_a)
-        assert max(out[10:]) < target * 1.1, (batteries, max(out[10:]))
-        assert min(out[10:]) > target * 0.4, (batteries, min(out[10:]))
-        assert rig.plant.fuse.peak_heat < 1.0
+    for plant in altrun.PLANTS:
+        for batteries in (1, 4):
+            rig = Rig(batteries=batteries, fuse_a=60, plant=plant)
+            engine_start(rig)
+            target = rig.port.target_ma / 1000
+            out = []
+            for k in range(300):
+                rig.plant.sys_a = -90.0 if k % 2 else -10.0
+                rig.tick()
+                out.append(rig.plant.port_a)
+            tag = (plant.__name__, batteries)
+            assert max(out[10:]) < target * 1.1, (tag, max(out[10:]))
+            assert min(out[10:]) > target * 0.4, (tag, min(out[10:]))
+            assert rig.plant.fuse.peak_heat < 1.0
+
+
+def test_both_plants_answer_the_rig_commands_alike():
+    # the simulator's plant behind simaltplant must react to engine, System+
+    # load and capability like altplant, or the runs on it check nothing
+    from bms.measure import Measurements
+    for plant in altrun.PLANTS:
+        p = plant(alt_a=200, fuse_a=100, batteries=4, soc_pct=50, engine=ENGINE_CRUISE)
+        meas = Measurements()
+        for _ in range(100):
+            p.advance(3000)
+        base = p.port_a
+        assert 20 < base < 200, (plant.__name__, base)
+        p.read(meas)
+        assert abs(meas.alt_ma - base * 1000) < 2000 and meas.start_mv > meas.bat_mv
+        p.sys_a = -100.0
+        for _ in range(10):
+            p.advance(3000)
+        assert p.port_a > base * 1.05, (plant.__name__, "load step", base, p.port_a)
+        p.read(meas)
+        assert meas.sys_ma < -95000
+        p.sys_a = 0.0
+        p.alt_a = 40  # below what the path takes at this duty
+        for _ in range(100):
+            p.advance(3000)
+        assert p.port_a < 40, (plant.__name__, "capability", p.port_a)
+        p.engine = ENGINE_OFF
+        for _ in range(200):
+            p.advance(0)
+        assert abs(p.port_a) < 0.5 and not p.fuse.blown

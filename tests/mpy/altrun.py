@@ -1,9 +1,14 @@
-# Closed-loop runs of AlternatorPort on the altplant model, shared by the
-# matrix test (tests/test_alternator_loop.py) and tools/benchmarks/limiter.py.
+# Closed-loop runs of AlternatorPort on a plant model, shared by the matrix
+# test (tests/test_alternator_loop.py) and tools/benchmarks/limiter.py. The
+# loop is checked on both models: altplant (stiff wiring, lagging regulator)
+# and the simulator's plant (simaltplant).
 from bms.settings import Settings
 from bms.measure import Measurements
 from bms import alternator as A
 from altplant import AltPlant, Permit, ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
+from simaltplant import SimAltPlant
+
+PLANTS = (AltPlant, SimAltPlant)
 
 TICK_MS = 10
 _TICK_S = TICK_MS / 1000
@@ -15,12 +20,12 @@ class Rig:
     """Plant + port + the checks that must hold on every tick."""
 
     def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, on_delay_ms=3000,
-                 seed=1):
+                 seed=1, plant=AltPlant):
         s = Settings()
         assert s.update({"alt_fuse_a": fuse_a, "alt_on_delay_ms": on_delay_ms}) == []
         self.s = s
-        self.plant = AltPlant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
-                              soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
+        self.plant = plant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
+                           soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
         self.port = A.AlternatorPort(s)
         self.meas = Measurements()
         self.permit = Permit()
