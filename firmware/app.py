@@ -53,6 +53,8 @@ class App:
         self.controller = Controller(self.settings, hw, self.history)
         self.readout = None  # Instant Readout, made when Bluetooth starts
         self.overruns = 0
+        self.tick_us = 0  # cost of the last control tick, and the largest since boot:
+        self.tick_us_max = 0  # the board's own figure against CONTROL_PERIOD_MS
         self.faults = 0
         self.last_fault = None
         self.running = True
@@ -156,7 +158,12 @@ class App:
         faulty = 0
         while self.running:
             try:
+                t0 = time.ticks_us()
                 ctl.tick(clock())
+                us = time.ticks_diff(time.ticks_us(), t0)
+                self.tick_us = us
+                if us > self.tick_us_max:
+                    self.tick_us_max = us
                 faulty = 0
             except Exception as e:  # never leave a gate on after a logic fault
                 ctl.safe_outputs()

@@ -10,7 +10,7 @@ def info(dev):
 
 def test_status_prints_every_field(dev):
     out = dev.run("import bench; bench.status()")
-    for key in ("version", "board", "state", "alt_state", "bat_mv", "ticks"):
+    for key in ("version", "board", "state", "alt_state", "bat_mv", "ticks", "tick_us_max"):
         assert key in out
 
 
