@@ -126,7 +126,7 @@ def fuzz(nbytes):
         # happen to equal the next bytes on the line is whole again
         "link_fuzz_frames_intact": intact,
         "link_fuzz_frames_stored": d.frames_ok,
-        "link_fuzz_clean": pack.corrupt == 0,
+        "link_fuzz_clean": 1 if pack.corrupt == 0 else 0,
         "link_fuzz_crc_errors": d.crc_errors,
         "link_fuzz_garbage_bytes": d.garbage_bytes,
     }
