@@ -74,6 +74,14 @@ class Rig:
         self.page.wait("!document.getElementById('tab-status').hidden && "
                        "document.getElementById('st-pack').textContent !== '--'")
 
+    def open_device_tab(self):
+        """Connected, logged in, status flowing, device tab open with the key shown."""
+        self.connect()
+        self.login()
+        self.wait_status()
+        self.page.click('[data-tab="device"]')
+        self.page.wait("!document.getElementById('readout-box').hidden")
+
     def settle(self):
         """Wait until the page has no GATT operation in flight."""
         quiet = 0
@@ -207,11 +215,7 @@ def test_settings_round_trip_with_values_refused_by_page_and_device(rig):
 
 def test_commands_readout_key_and_pin_change(rig):
     page = rig.page
-    rig.connect()
-    rig.login()
-    rig.wait_status()
-    page.click('[data-tab="device"]')
-    page.wait("!document.getElementById('readout-box').hidden")
+    rig.open_device_tab()
     key = page.text("#readout-key")
     assert len(key) == 32
     page.click('[data-cmd="clear_alarms"]')
@@ -300,11 +304,7 @@ def test_prealarm_in_plain_words_and_in_the_history(rig):
 
 def test_disconnect_forgets_the_session_and_the_key(rig):
     page = rig.page
-    rig.connect()
-    rig.login()
-    rig.wait_status()
-    page.click('[data-tab="device"]')
-    page.wait("!document.getElementById('readout-box').hidden")
+    rig.open_device_tab()
     rig.settle()
     page.click("#btn-disconnect")
     page.wait("!document.getElementById('connect-screen').hidden")
@@ -319,11 +319,7 @@ def test_disconnect_forgets_the_session_and_the_key(rig):
 
 def test_show_puk_reads_it_from_the_device(rig):
     page = rig.page
-    rig.connect()
-    rig.login()
-    rig.wait_status()
-    page.click('[data-tab="device"]')
-    page.wait("!document.getElementById('readout-box').hidden")
+    rig.open_device_tab()
     assert page.js("document.getElementById('puk-box').hidden")
     page.click("#btn-show-puk")
     page.wait("!document.getElementById('puk-box').hidden")
