@@ -41,8 +41,38 @@ def test_invalid_stored_values_fall_back_reported():
     v["cell_prealarm_mv"] = 2850
     v["cell_uv_recover_mv"] = 3000
     v["cell_prealarm_mv"] = 3150  # in range, but above recovery: conflict
+    v["pin"] = "424242"
+    v["device_name"] = "Boat"
     values, _s, problems = F.decode(F.encode(v, SECRETS))
-    assert values == S.Settings().values() and "defaults" in problems[0]
+    d = S.Settings().values()
+    # only the rule's settings go back; the PIN and the rest stay
+    assert values["cell_prealarm_mv"] == d["cell_prealarm_mv"]
+    assert values["cell_uv_recover_mv"] == d["cell_uv_recover_mv"]
+    assert values["cell_uv_mv"] == 2800 and values["pin"] == "424242"
+    assert values["device_name"] == "Boat"
+    assert "back to defaults" in problems[0] and S.check_order(values) is None
+
+
+def test_a_default_that_breaks_a_rule_resets_only_that_chain():
+    # an out-of-range value falls back to its default, which then conflicts
+    # with a stored neighbour: that neighbour goes back too, nothing else
+    v = S.Settings().values()
+    v["cell_prealarm_mv"] = 3160  # out of range: default 3100 kept
+    v["cell_uv_recover_mv"] = 3050  # valid alone, now below the pre-alarm
+    v["pin"] = "424242"
+    v["battery_count"] = 8
+    values, _s, problems = F.decode(F.encode(v, SECRETS))
+    assert S.check_order(values) is None
+    assert values["pin"] == "424242" and values["battery_count"] == 8
+    assert len(problems) == 2
+
+
+def test_link_timeout_conflict_resets_the_link_settings_only():
+    v = S.Settings().values()
+    v.update({"battery_count": 50, "link_baud": 19200, "link_timeout_ms": 1000, "pin": "424242"})
+    values, _s, problems = F.decode(F.encode(v, SECRETS))
+    assert S.check_order(values) is None and values["pin"] == "424242"
+    assert "link_timeout_ms" in problems[0]
 
 
 def test_bad_secrets_rejected():

@@ -5,7 +5,7 @@ import array
 import micropython
 from micropython import const
 from bms import ticks
-from bms.linkframe import CRC_TABLE, encode_request, scan_ms
+from bms.linkframe import CRC_TABLE, encode_request, min_period_ms
 
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
@@ -289,10 +289,6 @@ class Decoder:
             st[_S_OK] = (st[_S_OK] + 1) & _WRAP
 
 
-# room after a full scan before the next request, for the control tick's jitter
-_SCAN_MARGIN_MS = const(10)
-
-
 class LinkMaster:
     """Decides when the BMS sends the next scan request (buf[:n])."""
 
@@ -309,7 +305,7 @@ class LinkMaster:
     def configure(self, count, period_ms):
         """Scan every period_ms, but never faster than `count` batteries can
         answer at this baud rate: requests must not overlap a running scan."""
-        floor = scan_ms(count, self.baud) + _SCAN_MARGIN_MS
+        floor = min_period_ms(count, self.baud)
         self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):

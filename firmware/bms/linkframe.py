@@ -55,6 +55,15 @@ def scan_ms(count, baud):
     return (nbytes * BITS_PER_BYTE * 1000 + baud - 1) // baud
 
 
+SCAN_MARGIN_MS = const(10)  # room after a full scan for the control tick's jitter
+
+
+def min_period_ms(count, baud):
+    """The shortest scan period `count` batteries allow at `baud`: requests
+    must not overlap a running scan."""
+    return scan_ms(count, baud) + SCAN_MARGIN_MS
+
+
 def _make_table():
     t = []
     for i in range(256):

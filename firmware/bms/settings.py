@@ -7,6 +7,8 @@ except ImportError:  # CPython: the host tools share this module
     def const(x):  # type: ignore[misc]  # CPython stand-in, same behaviour
         return x
 
+from bms.linkframe import min_period_ms
+
 INT = const(0)  # integer in [lo, hi]
 CHOICE = const(1)  # integer from an explicit list
 ENUM = const(2)  # index into a list of names
@@ -133,15 +135,24 @@ def check_value(entry, value):
 
 
 def check_order(values):
-    """(code, message, name) for the first violated cross-field rule, or None."""
+    """(code, message, names) for the first violated cross-field rule, or
+    None; names are the settings the rule ties together, the one to blame
+    first."""
     for small, large, msg in ORDER_RULES:
         if not values[small] < values[large]:
             return E_CONFLICT, "%s (%d) / %s (%d): %s" % (
-                small, values[small], large, values[large], msg), small
-    if values["link_timeout_ms"] < 2 * values["scan_period_ms"]:
-        return E_CONFLICT, "link_timeout_ms must be at least two scan periods", "link_timeout_ms"
+                small, values[small], large, values[large], msg), (small, large)
+    # the period the link really runs at: a long chain at a low baud rate
+    # scans slower than scan_period_ms asks (bms/link.py LinkMaster.configure)
+    period = min_period_ms(values["battery_count"], values["link_baud"])
+    if period < values["scan_period_ms"]:
+        period = values["scan_period_ms"]
+    if values["link_timeout_ms"] < 2 * period:
+        return (E_CONFLICT, "link_timeout_ms must be at least two scan periods (%d ms)" % (2 * period),
+                ("link_timeout_ms", "scan_period_ms", "battery_count", "link_baud"))
     if values["temp_charge_high_dc"] > values["temp_discharge_high_dc"]:
-        return E_CONFLICT, "temp_charge_high_dc above temp_discharge_high_dc", "temp_charge_high_dc"
+        return (E_CONFLICT, "temp_charge_high_dc above temp_discharge_high_dc",
+                ("temp_charge_high_dc", "temp_discharge_high_dc"))
     return None
 
 
@@ -180,7 +191,7 @@ class Settings:
         if not errors:
             bad = check_order(merged)
             if bad:
-                errors.append((bad[2], bad[0], bad[1]))
+                errors.append((bad[2][0], bad[0], bad[1]))
         if errors:
             return errors
         changed = False

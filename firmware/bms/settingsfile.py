@@ -2,7 +2,8 @@
 # truncated SHA-256 over all of it. decode() rejects anything corrupt (raises
 # ValueError) and checks every stored value against the schema again, so a
 # file written by an older firmware with a now-invalid value falls back to the
-# default for that value, reported, never applied.
+# default for that value (and a broken cross-field rule for the settings of
+# that rule), reported, never applied.
 import hashlib
 import json
 import struct
@@ -71,17 +72,26 @@ def decode(data):
             problems.append(msg + ", default kept")
         else:
             values[name] = stored[name]
-    bad = S.check_order(values)
-    if bad:
-        problems.append(bad[1] + ": all settings back to defaults")
-        values = S.Settings().values()
+    # a conflict (a rule added, or a value above replaced by its default):
+    # only the settings of that rule go back to their defaults, never the
+    # rest (the PIN least of all). Defaults pass every rule, so each pass
+    # puts at least one more setting back and the loop ends.
+    defaults = S.Settings().values()
+    for _ in range(len(values)):
+        bad = S.check_order(values)
+        if bad is None:
+            break
+        for name in bad[2]:
+            values[name] = defaults[name]
+        problems.append(bad[1] + ": " + ", ".join(bad[2]) + " back to defaults")
     return values, secrets, problems
 
 
 def new_secrets(rand):
-    """Secrets for a first boot: a PUK and a readout key from the RNG."""
+    """Secrets for a first boot: a PUK and a readout key from the RNG
+    ("new" tells the app to show the PUK once)."""
     from bms.auth import make_puk
-    return {"puk": make_puk(rand(32)), "readout_key": bytes(rand(16)), "failures": 0}
+    return {"puk": make_puk(rand(32)), "readout_key": bytes(rand(16)), "failures": 0, "new": True}
 
 
 def load(blob, rand):
