@@ -91,6 +91,47 @@ def test_lockout_across_tick_wrap():
     assert a.wait_ms(t + 4000 - (1 << 30)) == 1000
 
 
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def test_lockout_over_stays_over_after_days_idle():
+    # the lockout ended long ago; a tick counter past half its period (6.2
+    # days) must not bring it back, checked or not in between
+    for checked in (False, True):
+        a = fresh()
+        for _ in range(4):
+            login(a, 0, "111111")
+        if checked:
+            a.expire(6000)
+        for days in (1, 6, 7, 10, 12):
+            now = (days * DAY_MS) & 0x3FFFFFFF
+            assert a.wait_ms(now) == 0, days
+        assert a.hello((7 * DAY_MS) & 0x3FFFFFFF, NONCE) == P.OK
+
+
+def test_expire_ends_a_lockout_before_the_counter_wraps_back():
+    a = fresh()
+    for _ in range(4):
+        login(a, 0, "111111")
+    for s in range(1, 20):  # the persistence task, once a second
+        a.expire(s * 1000)
+    # a whole tick period later the counter reads a few seconds after the start
+    assert a.wait_ms((1 << 30) + 1000 & 0x3FFFFFFF) == 0
+
+
+def test_old_nonce_refused_after_the_counter_wraps():
+    a = fresh()
+    a.hello(0, NONCE)
+    mac = A.proof("000000", P.PIN_LABEL, NONCE)
+    assert a.prove_pin((1 << 29) + 40000 & 0x3FFFFFFF, mac) == P.E_NO_CHALLENGE
+    a.hello(0, NONCE)
+    a.expire(A.NONCE_TTL_MS + 1000)  # nobody proved in time: gone
+    assert a.prove_pin(1000, mac) == P.E_NO_CHALLENGE
+    a.hello(0, NONCE)
+    a.expire(A.NONCE_TTL_MS)  # still within its time
+    assert a.prove_pin(A.NONCE_TTL_MS, mac) == P.OK
+
 def test_puk_resets_pin_and_key():
     a = fresh()
     a.settings.update({"pin": "555555"})

@@ -75,15 +75,33 @@ class Auth:
         self.authenticated = False
         self._nonce = None
         self._nonce_ms = 0
-        self._lock_from = None  # None: the stored lockout starts at the next check
+        # a lockout is pending or running; after a reboot it starts in full at
+        # the next check (_lock_from None)
+        self._locked = lock_ms(failures) > 0
+        self._lock_from = None
 
     def wait_ms(self, now_ms):
-        total = lock_ms(self.failures)
-        if total == 0:
+        """ms left of the lockout. Once over it stays over until the next
+        failure: ticks wrap, so an old start must never count again."""
+        if not self._locked:
             return 0
-        if self._lock_from is None:  # restored after a reboot: full lockout again
+        total = lock_ms(self.failures)
+        if self._lock_from is None:
             self._lock_from = now_ms
-        return max(0, total - diff(now_ms, self._lock_from))
+        # a negative elapsed time means over half a tick period (6 days) ago
+        left = total - diff(now_ms, self._lock_from)
+        if left <= 0 or left > total:
+            self._locked = False
+            return 0
+        return left
+
+    def expire(self, now_ms):
+        """Called every second or so (the app's persistence task): ends a
+        lockout or a challenge that ran out while nobody asked, long before
+        the tick counter wraps back over its start."""
+        self.wait_ms(now_ms)
+        if self._nonce is not None and not 0 <= diff(now_ms, self._nonce_ms) <= NONCE_TTL_MS:
+            self._nonce = None
 
     def state(self, now_ms):
         """(authenticated, failures, wait_s) for the auth response."""
@@ -116,15 +134,17 @@ class Auth:
         if self.wait_ms(now_ms):
             return P.E_LOCKED_OUT
         nonce, self._nonce = self._nonce, None  # one proof per nonce
-        if nonce is None or diff(now_ms, self._nonce_ms) > NONCE_TTL_MS:
+        if nonce is None or not 0 <= diff(now_ms, self._nonce_ms) <= NONCE_TTL_MS:
             return P.E_NO_CHALLENGE
         if not _same(proof(secret, label, nonce), mac):
             self.failures += 1
             self._lock_from = now_ms
+            self._locked = lock_ms(self.failures) > 0
             self.dirty = True
             return P.E_BAD_PROOF
         if self.failures:
             self.failures = 0
+            self._locked = False
             self.dirty = True
         self.authenticated = True
         return P.OK
