@@ -45,6 +45,9 @@ class App:
         if errors:  # load() checked every rule: only a schema change gets here
             self.problems.append("stored settings refused: " + errors[0][2])
         self.auth = Auth(self.settings, secrets["puk"], secrets["readout_key"], secrets["failures"])
+        self.first_boot = "new" in secrets
+        if self.first_boot:  # the USB console is the owner's; the air is not
+            print("BMS: new PUK %s - keep it, it resets a forgotten PIN" % self.auth.puk)
         self.history = History()
         blob = self.store.read(HISTORY_FILE)
         if blob is not None and not self.history.from_bytes(blob):
@@ -62,20 +65,26 @@ class App:
 
     # -- persistence ----------------------------------------------------------
     def save_settings(self):
-        """Settings and secrets to flash; the store skips unchanged bytes."""
-        self.auth.dirty = False
-        return self.store.write(SETTINGS_FILE, settingsfile.snapshot(self.settings, self.auth))
+        """Settings and secrets to flash (the store skips unchanged bytes);
+        False when the flash refused them: auth stays dirty, so the
+        persistence task tries again."""
+        ok = self.store.write(SETTINGS_FILE, settingsfile.snapshot(self.settings, self.auth))
+        self.auth.dirty = not ok
+        return ok
 
     def save_history(self):
         ok = self.store.write(HISTORY_FILE, self.history.to_bytes())
-        self.history.saved(self.clock())
+        if ok:
+            self.history.saved(self.clock())
         return ok
 
     async def persist(self):
         """History when its policy asks (important events, else every few
-        minutes), secrets when auth changed; never from the control task."""
+        minutes), secrets when auth changed (again after a failed write);
+        never from the control task."""
         while True:
             await asyncio.sleep_ms(_PERSIST_MS)
+            self.auth.expire(self.clock())
             if self.auth.dirty:
                 self.save_settings()
             if self.history.dirty:
@@ -92,10 +101,15 @@ class App:
         return P.encode_history_page(self.history, page)
 
     def apply_settings(self, changes):
+        """Settings.update, then flash; a change the flash refuses is undone
+        (E_INTERNAL), so what the phone is told matches what a reboot keeps."""
+        old = self.settings.values()
         errors = self.settings.update(changes)
-        if not errors:
-            self.save_settings()
-        return errors
+        if errors or self.save_settings():
+            return errors
+        self.settings.update({n: old[n] for n in changes})
+        first = list(changes)[:1] or [""]
+        return [(first[0], P.E_INTERNAL, "settings not stored (flash write failed); unchanged")]
 
     def save_auth(self):
         self.save_settings()

@@ -52,6 +52,8 @@ def test_first_boot_writes_secrets_and_reports_nothing():
     app = board(fs)
     assert app.problems == [] and len(app.auth.puk) == 8
     assert firmware_app.SETTINGS_FILE in fs.files
+    assert app.first_boot  # the PUK went to the console once
+    assert not board(fs).first_boot
 
 
 def test_settings_and_secrets_persist_across_boot():
@@ -167,3 +169,41 @@ def test_cancelled_control_task_opens_everything():
 
     asyncio.run(go())
     assert not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on)
+
+
+def test_a_failed_flash_write_is_retried_and_never_reported_as_stored():
+    fs = MemFs()
+    app = board(fs)
+    fs.full = True
+    # a wrong PIN: the count must reach flash, so it stays pending
+    app.auth.hello(0, bytes(16))
+    app.auth.prove_pin(0, bytes(16))
+    assert not app.save_settings() and app.auth.dirty
+    # a settings change the flash refuses is undone, and the phone is told
+    errors = app.apply_settings({"device_name": "Boat"})
+    assert errors and errors[0][1] == P.E_INTERNAL
+    assert app.settings.device_name == "SmartBMS"
+    assert app.auth.dirty  # the failure count is still waiting
+    fs.full = False
+
+    async def one_persist_round():
+        task = asyncio.create_task(app.persist())
+        await asyncio.sleep_ms(1100)
+        task.cancel()
+    asyncio.run(one_persist_round())
+    assert not app.auth.dirty
+    again = board(fs)
+    assert again.auth.failures == 1 and again.settings.device_name == "SmartBMS"
+    assert again.apply_settings({"device_name": "Boat"}) == []
+    assert board(fs).settings.device_name == "Boat"
+
+
+def test_history_stays_dirty_until_flash_takes_it():
+    fs = MemFs()
+    app = board(fs)
+    app.history.lvd = 2
+    app.history.dirty = True
+    fs.full = True
+    assert not app.save_history() and app.history.dirty
+    fs.full = False
+    assert app.save_history() and not app.history.dirty

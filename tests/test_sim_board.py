@@ -120,14 +120,14 @@ def test_watchdog_starves_without_feeding():
     assert not b.wdt.starved(clock.ticks_ms())
 
 
-def test_store_reads_back_and_replaces_atomically():
+def test_store_is_the_boards_atomic_store_in_a_folder():
     b, _ = board()
-    b.store.write("settings", b"one")
-    b.store.write("settings", b"two")
+    assert b.store.write("settings", b"one") and b.store.write("settings", b"two")
     assert b.store.read("settings") == b"two"
     assert b.store.read("missing") is None
-    with raises(ValueError):
-        b.store.write("../x", b"")
+    b.store.fs.write(b.store.root + "settings", b"torn")  # a damaged copy
+    assert b.store.read("settings") == b"one"  # the .bak, reported
+    assert "settings.bak" in b.store.problems[-1]
 
 
 def test_led_counts_changes():

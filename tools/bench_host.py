@@ -63,10 +63,16 @@ def _stage_host(folder):
         path.write_bytes(data)
 
 
-def _run(code, heap_bytes, staged):
+def _run(code, heap_bytes, staged, mark):
+    """Exit code and the words of the last output line that starts with
+    `mark` (the firmware prints its own lines too, e.g. the first-boot PUK)."""
     cmd = mpy.command() + ["-X", "heapsize=%dw" % heap_bytes, "-c", code]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=mpy.env(staged), timeout=120)
-    return proc.returncode, proc.stdout.split()
+    words = []
+    for line in proc.stdout.splitlines():
+        if line.startswith(mark + " "):
+            words = line.split()
+    return proc.returncode, words
 
 
 def mpy_bytes(board):
@@ -74,7 +80,7 @@ def mpy_bytes(board):
 
 
 def _scenario_runs(heap_bytes, ticks, staged, store):
-    code, out = _run(_SCENARIO % ("engine-cycles", store, ticks), heap_bytes, staged)
+    code, out = _run(_SCENARIO % ("engine-cycles", store, ticks), heap_bytes, staged, "ran")
     return code == 0 and out[:1] == ["ran"] and out[2] == "0"
 
 
@@ -92,7 +98,7 @@ def min_heap_bytes(ticks, staged, store, lo=8 * 1024, hi=1024 * 1024):
 
 
 def boot_heap(staged, store):
-    code, out = _run(_BOOT % (store + "/", _WORD, _WORD), BOARD_HEAP_BYTES, staged)
+    code, out = _run(_BOOT % (store + "/", _WORD, _WORD), BOARD_HEAP_BYTES, staged, "heap")
     if code != 0 or out[:1] != ["heap"] or out[3] != "0":
         raise RuntimeError("the ESP32 firmware did not boot in %d bytes: %s"
                            % (BOARD_HEAP_BYTES, " ".join(out)))

@@ -6,6 +6,7 @@ import os
 from micropython import const
 
 from boards.sim.plant import CELL_STEP_MS, DUTY_MAX
+from drivers.storage import Store
 
 # ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
 _V_LSB_UV = const(4883)  # 20 V full scale
@@ -114,33 +115,14 @@ class Watchdog:
         return diff(now_ms, self.last_feed_ms) > self.timeout_ms
 
 
-class Store:
-    """Settings storage in a folder: one file per name, replaced atomically."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        try:
-            os.mkdir(folder)
-        except OSError:
-            pass  # already there
-
-    def _path(self, name):
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError("bad store name %r" % name)
-        return self.folder + "/" + name
-
-    def read(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def write(self, name, data):
-        path = self._path(name)
-        with open(path + ".tmp", "wb") as f:
-            f.write(data)
-        os.rename(path + ".tmp", path)
+def folder_store(folder):
+    """The board's own atomic Store (drivers/storage.py) in a host folder,
+    the simulated flash."""
+    try:
+        os.mkdir(folder)
+    except OSError:
+        pass  # already there
+    return Store(folder + "/")
 
 
 class SimBoard:
@@ -160,7 +142,7 @@ class SimBoard:
         self.link = LinkPort(chain, clock)
         self.led = Led()
         self.wdt = Watchdog(clock)
-        self.store = Store(store_dir)
+        self.store = folder_store(store_dir)
         self._since_push_ms = 0
         self.push_batteries()
 

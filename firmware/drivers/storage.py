@@ -89,11 +89,12 @@ class Store:
         return None
 
     def write(self, name, data):
-        """Store data atomically; False (nothing written) when it is unchanged
-        or the write failed (reported; the old copy stays)."""
+        """Store data atomically. True once the store holds `data` (an
+        unchanged copy is not written again); False when the write failed
+        (reported; the old copy stays)."""
         data = bytes(data)
         if self._good(name, "") == data:
-            return False
+            return True
         path, new, bak = self._path(name), self._path(name, ".new"), self._path(name, ".bak")
         try:
             self.fs.write(new, _frame(data))

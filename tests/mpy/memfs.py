@@ -12,6 +12,7 @@ class MemFs:
         self.budget = -1  # operations left before the cut; -1 = never
         self.ops = 0
         self.fail_reads = ()
+        self.full = False  # writes raise ENOSPC, as a worn or full flash does
 
     def _step(self):
         if self.budget == 0:
@@ -26,6 +27,8 @@ class MemFs:
         return self.files.get(path)
 
     def write(self, path, data):
+        if self.full:
+            raise OSError(28)
         if self.budget == 0:
             self.files[path] = bytes(data[:len(data) // 2])  # torn write
             raise PowerCut()
