@@ -286,3 +286,36 @@ async def test_bad_readout_payload_and_status_fault_keep_service_up():
     assert P.parse_response(await phone.request(P.HISTORY_UUID, b"\x00"))[0] == P.OK
     await bye(phone)
     del app.adv_payload
+
+
+async def test_a_central_that_never_logs_in_is_sent_away():
+    await start()
+    _service.login_grace_ms = 200
+    try:
+        app, phone = await connected()
+        await asyncio.sleep_ms(300)
+        assert not phone.connected() and _service.login_timeouts == 1
+        await asyncio.sleep_ms(20)
+        assert bluetooth.BLE().advertising[3]  # the slot is free again
+        app, phone = await connected()  # the owner logs in in time and stays
+        assert (await login(phone))["code"] == P.OK
+        await asyncio.sleep_ms(300)
+        assert phone.connected() and _service.login_timeouts == 1
+        await bye(phone)
+    finally:
+        _service.login_grace_ms = 60000
+
+
+async def test_any_readout_fault_falls_back_to_the_plain_advertisement():
+    app = App()
+
+    def broken():
+        raise KeyError("readout")
+    app.adv_payload = broken
+    await start(app)
+    errors = _service.errors
+    await asyncio.sleep_ms(1100)  # the payload is rebuilt every second
+    seen = bluetooth.SimCentral().scan()
+    assert seen["connectable"] and seen["name"] == "SmartBMS"
+    assert _service.errors > errors
+    del app.adv_payload

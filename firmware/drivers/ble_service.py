@@ -28,6 +28,7 @@ from bms import settings as S
 _ADV_INTERVAL_US = 250000
 _ADV_REFRESH_MS = 1000  # the advertised payload is rebuilt this often
 _POLL_MS = 100
+_LOGIN_GRACE_MS = 60000  # a central that has not logged in by then is sent away
 
 
 def _uuid(s):
@@ -42,6 +43,8 @@ class BleService:
         self.errors = 0  # requests that raised inside the firmware
         self.last_error = None
         self.conn = None
+        self.login_grace_ms = _LOGIN_GRACE_MS
+        self.login_timeouts = 0  # centrals sent away for not logging in
         svc = aioble.Service(_uuid(P.SERVICE_UUID))
         self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
         self.handlers = {}  # characteristic -> request handler
@@ -216,20 +219,39 @@ class BleService:
         stays reachable."""
         name = self.app.settings.device_name
         fn = getattr(self.app, "adv_payload", None)
+        payload = None
         try:
-            try:
-                payload = fn() if fn is not None else None
-                if payload:
+            payload = fn() if fn is not None else None
+        except Exception as e:  # whatever the readout's fault, stay discoverable
+            self._fault(e)
+        try:
+            if payload:
+                try:
                     return await aioble.advertise(_ADV_INTERVAL_US, adv_data=payload[0],
                                                   resp_data=payload[1], connectable=connectable,
                                                   timeout_ms=_ADV_REFRESH_MS)
-            except (ValueError, OSError, TypeError, IndexError) as e:
-                self._fault(e)
+                except (ValueError, OSError, TypeError, IndexError) as e:  # refused by the stack
+                    self._fault(e)
             return await aioble.advertise(_ADV_INTERVAL_US, name=name, connectable=connectable,
                                           services=[_uuid(P.SERVICE_UUID)],
                                           timeout_ms=_ADV_REFRESH_MS)
         except asyncio.TimeoutError:
             return None
+
+    async def _hold(self, conn):
+        """Until the central leaves. One that has not logged in within
+        login_grace_ms is disconnected: the service has one connection,
+        and a stranger must not keep the owner out of it."""
+        try:
+            await conn.disconnected(timeout_ms=self.login_grace_ms)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if not self.app.auth.authenticated:
+            self.login_timeouts += 1
+            await conn.disconnect()
+            return
+        await conn.disconnected(timeout_ms=None)
 
     async def _beacon(self):
         # while a central is connected: keep the readout advertisements going,
@@ -259,7 +281,7 @@ class BleService:
                 self.conn = conn
                 beacon = asyncio.create_task(self._beacon())
                 try:
-                    await conn.disconnected(timeout_ms=None)
+                    await self._hold(conn)
                 finally:
                     self.conn = None
                     beacon.cancel()
