@@ -247,6 +247,36 @@ def test_alternator_protection_reduces_after_time_at_full_output():
     assert not b.port.reduced
 
 
+def test_alternator_protection_cools_down_in_fault():
+    b = Bench(alt_on_delay_ms=0, alt_protect=1, alt_protect_after_s=30)
+    b.run_to_limiting()
+    b.step(1000)
+    heat = b.port.heat_ms
+    assert heat >= 10000
+    b.m.fet_dc = 2000  # NTC reading impossible: fault, gate open
+    b.step(500)
+    assert b.state == "fault" and b.port.heat_ms == heat - 5000
+    b.m.fet_dc = 400  # plausible again: the 5 s before the fault clears count too
+    b.step(499)
+    assert b.state == "fault" and b.port.heat_ms == heat - 9990
+
+
+def test_fault_timers_stop_at_their_limit():
+    # a lasting fault (a shorted MOSFET passing 150 A with the gate open)
+    # keeps the leak and overcurrent conditions true for days; at 1 s per
+    # step (the longest dt counted) the timers would pass 2**30 in 12.4 days
+    b = Bench()
+    b.full_ma = None
+    b.m.alt_ma = 150000
+    b.step(100)
+    assert b.state == "fault" and b.port.fault == A.F_LEAK | A.F_OVERCURRENT
+    for _ in range(3000):
+        b.port.step(b.now, b.m, b.p)
+        b.now += 1000
+    assert b.port._leak_ms < A.LEAK_MS + 1000 and b.port._oc_ms < A.OVERCURRENT_MS + 1000
+    assert b.state == "fault"
+
+
 def test_alternator_protection_off_never_reduces():
     b = Bench(alt_on_delay_ms=0, alt_protect_after_s=30)
     b.run_to_limiting()

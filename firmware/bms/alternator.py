@@ -188,21 +188,26 @@ class AlternatorPort:
         if not FET_MIN_DC <= meas.fet_dc <= FET_MAX_DC:
             f |= F_TEMP_RANGE
         i = self.alt_ma
+        # the fault timers stop at their limit: in a lasting fault they would
+        # otherwise pass the small-int range after 12 days
         if self.duty == 0 and (i > LEAK_MA or i < -LEAK_MA):
-            self._leak_ms += dt
+            if self._leak_ms < LEAK_MS:
+                self._leak_ms += dt
             if self._leak_ms >= LEAK_MS:
                 f |= F_LEAK
         else:
             self._leak_ms = 0
         if (self.duty >= DUTY_MAX // 2 and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
                 and -STUCK_MA < i < STUCK_MA):
-            self._stuck_ms += dt
+            if self._stuck_ms < STUCK_MS:
+                self._stuck_ms += dt
             if self._stuck_ms >= STUCK_MS:
                 f |= F_STUCK
         else:
             self._stuck_ms = 0
         if i > self.settings.alt_fuse_a * (10 * OVERCURRENT_PCT):
-            self._oc_ms += dt
+            if self._oc_ms < OVERCURRENT_MS:
+                self._oc_ms += dt
             if self._oc_ms >= OVERCURRENT_MS:
                 f |= F_OVERCURRENT
         else:
@@ -325,6 +330,7 @@ class AlternatorPort:
             self.limit_reason = LR_NONE
             if st != FAULT:
                 self._open(FAULT)
+            self._protect_timer(dt, 0)  # the alternator cools while the gate is open
             return 0
         if st == FAULT:
             latched = self.fault & _LATCHED
@@ -333,6 +339,7 @@ class AlternatorPort:
             if not latched:
                 self._ok_ms += dt
             if self._ok_ms < FAULT_CLEAR_MS:
+                self._protect_timer(dt, 0)
                 return 0
             self.fault = 0
             self._open(WAITING)
