@@ -298,7 +298,7 @@ def test_sensor_faults_open_and_report():
     cases = (
         ("current_range", lambda m: setattr(m, "alt_ma", 200001)),
         ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
-        ("voltage_range", lambda m: setattr(m, "start_mv", 20001)),
+        ("voltage_range", lambda m: setattr(m, "start_mv", 19001)),
         ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
         ("invalid", lambda m: setattr(m, "valid", False)),
     )
@@ -310,6 +310,20 @@ def test_sensor_faults_open_and_report():
         assert b.step() == 0, name
         bit = 1 << A.FAULT_NAMES.index(name)
         assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
+
+
+def test_starter_channel_at_full_scale_is_a_fault():
+    # a failed starter divider reads the 20 V full scale of both boards: the
+    # port must not take it for a running engine and drain the starter
+    b = Bench()
+    b.m.bat_mv = 13000
+    b.m.start_mv = 20000
+    b.full_ma = 100000
+    assert b.step(1000) == 0 and b.port.duty == 0
+    assert b.state == "fault" and b.port.fault == A.F_VOLTAGE_RANGE
+    b.m.start_mv = 19000  # the highest reading still taken as a starter voltage
+    b.step(501)
+    assert b.state != "fault"
 
 
 def test_sensor_fault_clears_after_plausible_readings():
