@@ -64,10 +64,23 @@ def test_ntc_table_points_and_interpolation():
     assert ch.read() == 500
     ADC.levels[33] = (50511 + 43816) // 2
     assert 40 <= ch.read() <= 60
-    ADC.levels[33] = 65535
+    ADC.levels[33] = 63944  # the table ends: -40 and 130 degC
     assert ch.read() == -400
-    ADC.levels[33] = 0
+    ADC.levels[33] = 2015
     assert ch.read() == 1300
+
+
+def test_ntc_open_or_shorted_reads_outside_every_plausible_range():
+    # an open thermistor pulls the pin to 3.3 V; clamped to the table end it
+    # read -40.0 degC, which the alternator port accepted: no derating, no trip
+    from bms import alternator as A
+    ch = analog.Ntc(ADC(Pin(33)))
+    for raw, want in ((63945, analog.NTC_OPEN_DC), (65535, analog.NTC_OPEN_DC),
+                      (2014, analog.NTC_SHORT_DC), (0, analog.NTC_SHORT_DC)):
+        ADC.levels[33] = raw
+        v = ch.read()
+        assert v == want, (raw, v)
+        assert not A.FET_MIN_DC <= v <= A.FET_MAX_DC, (raw, v)
 
 
 def test_sense_read_allocates_nothing():
