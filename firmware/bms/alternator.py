@@ -284,6 +284,12 @@ class AlternatorPort:
         self._on_ms = 0
         self._off_ms = 0
 
+    def reset(self):
+        """Gate open, integrator cleared: after a failed control tick the next
+        run starts from waiting with a new soft start (a fault stays latched)."""
+        if self.state != OFF and self.state != FAULT:
+            self._open(WAITING)
+
     def step(self, now_ms, meas, protection):
         """Advance one control tick; returns the gate duty 0..DUTY_MAX."""
         if self._started:
