@@ -74,7 +74,9 @@ class Ntc:
 
 
 class Sense:
-    """Fills a Measurements from eight channels; `poll` advances a slow ADC."""
+    """Fills a Measurements from eight channels; `poll` advances a slow ADC
+    and returns False while its values are stale (the readings are then not
+    valid: the alternator port opens, protection keeps its FET verdict)."""
 
     def __init__(self, bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h, poll=None):
         self.bat = bat
@@ -88,8 +90,7 @@ class Sense:
         self._poll = poll
 
     def read(self, m):
-        if self._poll is not None:
-            self._poll()
+        fresh = self._poll is None or self._poll()
         m.bat_mv = self.bat.read()
         m.start_mv = self.start.read()
         m.sys_mv = self.sys.read()
@@ -98,4 +99,4 @@ class Sense:
         m.fet_dc = self.fet.read()
         m.remote_l_mv = self.remote_l.read()
         m.remote_h_mv = self.remote_h.read()
-        m.valid = True
+        m.valid = fresh
