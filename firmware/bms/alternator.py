@@ -63,9 +63,14 @@ FET_MIN_DC = const(-400)
 FET_MAX_DC = const(1500)
 LEAK_MA = const(3000)
 LEAK_MS = const(500)
-STUCK_DV_MV = const(1000)
+# Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
+# may not raise the duty past STUCK_DUTY, and there a forward voltage of
+# STUCK_DV_MV with no current is impossible. A real current that low at 10 %
+# duty needs the starter within ~0.15 V of the bank (10-15 mOhm path).
+STUCK_DUTY = const(1000)
+STUCK_DV_MV = const(300)
 STUCK_MA = const(1000)
-STUCK_MS = const(1000)
+STUCK_MS = const(200)
 OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
 OVERCURRENT_MS = const(500)
 FAULT_CLEAR_MS = const(5000)
@@ -199,7 +204,7 @@ class AlternatorPort:
                 f |= F_LEAK
         else:
             self._leak_ms = 0
-        if (self.duty >= DUTY_MAX // 2 and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
+        if (self.duty >= STUCK_DUTY and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
                 and -STUCK_MA < i < STUCK_MA):
             if self._stuck_ms < STUCK_MS:
                 self._stuck_ms += dt
@@ -272,9 +277,18 @@ class AlternatorPort:
             u = 0
             if e < 0:
                 acc = self._acc
+        # no current confirmed: the duty stays low (a sensor stuck at zero
+        # would otherwise take it to 100 %, 150 A and more on a stiff path,
+        # before any voltage shows it); a real current this low means the
+        # alternator gives nothing or the bank is full, so the port follows
+        capped = i < STUCK_MA and u > STUCK_DUTY
+        if capped:
+            u = STUCK_DUTY
+            if acc > STUCK_DUTY << _SHIFT:
+                acc = STUCK_DUTY << _SHIFT
         self._acc = acc
         self.duty = u
-        return on_floor
+        return on_floor or capped
 
     def _open(self, state):
         self.state = state
@@ -431,9 +445,9 @@ class AlternatorPort:
             if st == RAMPING:
                 st = LIMITING
         self.ref_ma = ref
-        on_floor = self._loop(meas)
+        follows = self._loop(meas)
         if st != RAMPING:
-            st = FOLLOWING if on_floor or self.duty == DUTY_MAX else LIMITING
+            st = FOLLOWING if follows or self.duty == DUTY_MAX else LIMITING
         self.state = st
         self._protect_timer(dt, lim)
         return self.duty
