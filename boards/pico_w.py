@@ -22,8 +22,9 @@ class _TwoAdcs:
         self._b = b
 
     def poll(self):
-        self._a.poll()
-        self._b.poll()
+        a = self._a.poll()  # both advance every tick
+        b = self._b.poll()
+        return a and b
 
 
 def make(baud=115200, root="/"):

@@ -247,6 +247,36 @@ def test_alternator_protection_reduces_after_time_at_full_output():
     assert not b.port.reduced
 
 
+def test_alternator_protection_cools_down_in_fault():
+    b = Bench(alt_on_delay_ms=0, alt_protect=1, alt_protect_after_s=30)
+    b.run_to_limiting()
+    b.step(1000)
+    heat = b.port.heat_ms
+    assert heat >= 10000
+    b.m.fet_dc = 2000  # NTC reading impossible: fault, gate open
+    b.step(500)
+    assert b.state == "fault" and b.port.heat_ms == heat - 5000
+    b.m.fet_dc = 400  # plausible again: the 5 s before the fault clears count too
+    b.step(499)
+    assert b.state == "fault" and b.port.heat_ms == heat - 9990
+
+
+def test_fault_timers_stop_at_their_limit():
+    # a lasting fault (a shorted MOSFET passing 150 A with the gate open)
+    # keeps the leak and overcurrent conditions true for days; at 1 s per
+    # step (the longest dt counted) the timers would pass 2**30 in 12.4 days
+    b = Bench()
+    b.full_ma = None
+    b.m.alt_ma = 150000
+    b.step(100)
+    assert b.state == "fault" and b.port.fault == A.F_LEAK | A.F_OVERCURRENT
+    for _ in range(3000):
+        b.port.step(b.now, b.m, b.p)
+        b.now += 1000
+    assert b.port._leak_ms < A.LEAK_MS + 1000 and b.port._oc_ms < A.OVERCURRENT_MS + 1000
+    assert b.state == "fault"
+
+
 def test_alternator_protection_off_never_reduces():
     b = Bench(alt_on_delay_ms=0, alt_protect_after_s=30)
     b.run_to_limiting()
@@ -268,7 +298,7 @@ def test_sensor_faults_open_and_report():
     cases = (
         ("current_range", lambda m: setattr(m, "alt_ma", 200001)),
         ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
-        ("voltage_range", lambda m: setattr(m, "start_mv", 20001)),
+        ("voltage_range", lambda m: setattr(m, "start_mv", 19001)),
         ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
         ("invalid", lambda m: setattr(m, "valid", False)),
     )
@@ -280,6 +310,20 @@ def test_sensor_faults_open_and_report():
         assert b.step() == 0, name
         bit = 1 << A.FAULT_NAMES.index(name)
         assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
+
+
+def test_starter_channel_at_full_scale_is_a_fault():
+    # a failed starter divider reads the 20 V full scale of both boards: the
+    # port must not take it for a running engine and drain the starter
+    b = Bench()
+    b.m.bat_mv = 13000
+    b.m.start_mv = 20000
+    b.full_ma = 100000
+    assert b.step(1000) == 0 and b.port.duty == 0
+    assert b.state == "fault" and b.port.fault == A.F_VOLTAGE_RANGE
+    b.m.start_mv = 19000  # the highest reading still taken as a starter voltage
+    b.step(501)
+    assert b.state != "fault"
 
 
 def test_sensor_fault_clears_after_plausible_readings():
@@ -308,12 +352,16 @@ def test_current_with_gate_open_is_a_fault():
 
 def test_no_current_with_gate_driven_is_a_latched_fault():
     b = Bench(alt_on_delay_ms=0)
-    b.m.start_mv = 14400  # 1.1 V forward
+    b.m.start_mv = 13600  # 0.3 V forward: the least the rule judges
     b.full_ma = 0  # the sensor reads nothing whatever the duty
-    b.step(80)
-    assert b.state != "fault"
-    b.step(300)
-    assert b.state == "fault" and b.port.fault == A.F_STUCK
+    capped = 0  # ticks at the cap before the fault
+    while b.state != "fault":
+        d = b.step()
+        assert d <= A.STUCK_DUTY, d  # no current confirmed: the duty stays low
+        if d == A.STUCK_DUTY:
+            capped += 1
+        assert capped <= 20, b.state
+    assert capped == 20 and b.port.fault == A.F_STUCK  # STUCK_MS at the cap
     b.full_ma = 150000
     b.step(1000)  # readings look fine, but the latch holds
     assert b.state == "fault" and b.port.duty == 0
@@ -322,6 +370,22 @@ def test_no_current_with_gate_driven_is_a_latched_fault():
     b.p.alt_allowed = True
     b.step()
     assert b.state in ("waiting", "ramping")
+
+
+def test_low_current_at_low_headroom_is_no_stuck_fault():
+    # a full bank or an alternator that gives nothing: little current, and
+    # the starter within a few 100 mV of the bank. The duty stays capped
+    # (the port follows) and no fault is raised
+    b = Bench(alt_on_delay_ms=0)
+    b.m.start_mv = 13599  # 1 mV under the rule's forward voltage
+    b.full_ma = 0
+    b.step(500)
+    assert b.state == "following" and b.port.duty == A.STUCK_DUTY and b.port.fault == 0
+    b.full_ma = 20000  # the current comes: the cap lifts without a jump
+    d = b.step()
+    assert b.port.duty <= d + 200 and b.port.fault == 0
+    b.step(500)
+    assert b.state == "following" and b.port.duty == A.DUTY_MAX
 
 
 def test_overcurrent_is_a_latched_fault():

@@ -98,6 +98,44 @@ def test_full_bank_tapers_in_following():
         assert rig.min_a > -1.0 and not rig.plant.fuse.blown
 
 
+def _stuck_at_zero(rig):
+    real = rig.plant.read
+
+    def read(meas):
+        real(meas)
+        meas.alt_ma = 0
+    rig.plant.read = read
+
+
+def test_current_sensor_stuck_at_zero_faults_at_a_low_current():
+    # with the gate at 100 % a stiff path drops far less than a volt even at
+    # 170 A: the sensor stuck at zero, from the start or while limiting,
+    # must neither blow the fuse nor let more than a low probe current flow
+    for plant in altrun.PLANTS:
+        for alt_a, fuse_a, batteries in ((200, 100, 4), (250, 20, 50), (120, 60, 1)):
+            for midway in (False, True):
+                rig = Rig(alt_a=alt_a, fuse_a=fuse_a, batteries=batteries, soc_pct=30,
+                          plant=plant)
+                tag = (plant.__name__, alt_a, fuse_a, batteries, midway)
+                if midway:
+                    engine_start(rig)
+                    assert rig.port.state == A.LIMITING, tag
+                else:
+                    rig.plant.engine = ENGINE_CRUISE
+                _stuck_at_zero(rig)
+                target = rig.port.target_ma / 1000
+                out = window(rig, 6000)
+                assert rig.port.fault == A.F_STUCK and rig.port.duty == 0, (tag, rig.port.fault)
+                assert max(out[-100:]) < 0.5, tag
+                # while limiting, the filtered reading takes about 7 ticks to
+                # fall below 1 A and the loop pushes the duty up meanwhile;
+                # then, as from the start, at most the current of the 10 %
+                # probe duty flows (40 A on 50 batteries) until the fault
+                peak = max(out[15:]) if midway else max(out)
+                assert peak < (45 if midway else 35), (tag, peak)
+                assert not rig.plant.fuse.blown, tag
+
+
 def test_plant_field_lag_idle_to_cruise():
     from altplant import AltPlant
     p = AltPlant(alt_a=200, batteries=8, soc_pct=20, engine=ENGINE_IDLE)

@@ -3,6 +3,7 @@
 # against allocation-free hardware doubles.
 from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
+from bms import alternator as A
 from fakehw import Hw
 from mpytest import no_alloc
 
@@ -66,3 +67,55 @@ def test_cable_unplugged_opens_both_paths_within_the_timeout():
         t = run(ctl, t, 1)
         assert t - t0 <= ctl.settings.link_timeout_ms + 200, "paths still closed after data loss"
     assert gates(hw) == (False, False, False, False)
+
+
+def _limiting():
+    # the alternator path as a resistive load: 150 A at 100 % duty
+    s = Settings()
+    assert s.update({"battery_count": 4, "alt_on_delay_ms": 0}) == []
+    hw = Hw(4)
+    ctl = Controller(s, hw)
+    hw.sense.start_mv = 14200
+    hw.sense.bat_mv = 13300
+    t = 0
+    for _ in range(600):
+        ctl.tick(t)
+        hw.sense.alt_ma = hw.alt_gate.duty * 15
+        t += CONTROL_PERIOD_MS
+    assert ctl.alternator.state == A.LIMITING and hw.alt_gate.duty > 0
+    return ctl, hw, t
+
+
+def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
+    # what app.py does: tick(), and on an exception safe_outputs()
+    ctl, hw, t = _limiting()
+    hist = ctl.history.step
+    writes = []
+    gate = hw.alt_gate.set_duty
+
+    def spy(d):
+        writes.append(d)
+        gate(d)
+
+    def broken(now_ms, c):
+        raise ValueError("history bug")
+
+    hw.alt_gate.set_duty = spy
+    ctl.history.step = broken
+    for _ in range(300):
+        try:
+            ctl.tick(t)
+        except ValueError:
+            ctl.safe_outputs()
+        hw.sense.alt_ma = hw.alt_gate.duty * 15  # the gate stayed open
+        t += CONTROL_PERIOD_MS
+    assert writes and max(writes) == 0, max(writes)  # no pulse from a tick that failed
+    assert ctl.alternator.duty == 0 and ctl.alternator._acc == 0
+    ctl.history.step = hist  # fixed: the port starts again from a soft start
+    peak = 0
+    for _ in range(100):
+        ctl.tick(t)
+        hw.sense.alt_ma = hw.alt_gate.duty * 15
+        peak = max(peak, hw.sense.alt_ma)
+        t += CONTROL_PERIOD_MS
+    assert ctl.alternator.state == A.RAMPING and peak < 30000, peak  # 25 A/s

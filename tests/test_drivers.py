@@ -8,6 +8,7 @@ from fake_machine import ADC, I2C, Pin  # noqa: E402
 from drivers.switch import Switch  # noqa: E402
 from drivers.pwm_gate import PwmGate, DUTY_MAX  # noqa: E402
 from drivers import analog  # noqa: E402
+from drivers import ads1115  # noqa: E402
 from drivers.ads1115 import Ads1115, AdsInput  # noqa: E402
 from mpytest import no_alloc  # noqa: E402
 
@@ -64,10 +65,23 @@ def test_ntc_table_points_and_interpolation():
     assert ch.read() == 500
     ADC.levels[33] = (50511 + 43816) // 2
     assert 40 <= ch.read() <= 60
-    ADC.levels[33] = 65535
+    ADC.levels[33] = 63944  # the table ends: -40 and 130 degC
     assert ch.read() == -400
-    ADC.levels[33] = 0
+    ADC.levels[33] = 2015
     assert ch.read() == 1300
+
+
+def test_ntc_open_or_shorted_reads_outside_every_plausible_range():
+    # an open thermistor pulls the pin to 3.3 V; clamped to the table end it
+    # read -40.0 degC, which the alternator port accepted: no derating, no trip
+    from bms import alternator as A
+    ch = analog.Ntc(ADC(Pin(33)))
+    for raw, want in ((63945, analog.NTC_OPEN_DC), (65535, analog.NTC_OPEN_DC),
+                      (2014, analog.NTC_SHORT_DC), (0, analog.NTC_SHORT_DC)):
+        ADC.levels[33] = raw
+        v = ch.read()
+        assert v == want, (raw, v)
+        assert not A.FET_MIN_DC <= v <= A.FET_MAX_DC, (raw, v)
 
 
 def test_sense_read_allocates_nothing():
@@ -94,3 +108,59 @@ def test_ads1115_round_robin():
     ads.poll()
     assert AdsInput(ads, 1).read_u16() == 0
     assert I2C.regs[(0x48, 1)] == b"\xc3\xe3"
+
+
+class _Bus(I2C):
+    """An I2C bus that can die: every transfer raises OSError while dead."""
+
+    dead = False
+
+    def writeto_mem(self, addr, reg, buf):
+        if self.dead:
+            raise OSError(5)
+        I2C.writeto_mem(self, addr, reg, buf)
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        if self.dead:
+            raise OSError(5)
+        I2C.readfrom_mem_into(self, addr, reg, buf)
+
+
+def test_dead_i2c_bus_makes_the_readings_invalid():
+    # a dead bus kept the last ADS1115 values for ever with valid = True:
+    # bank voltage, MOSFET temperature and remote terminals froze unnoticed
+    from bms.measure import Measurements
+    bus = _Bus(0)
+    ads = Ads1115(bus, addr=0x48, channels=2)
+    fast = analog.voltage(ADC(Pin(36)), 20000)
+    s = analog.Sense(analog.voltage(AdsInput(ads, 0), 20000), fast, fast,
+                     analog.current(ADC(Pin(35)), 250), analog.current(ADC(Pin(32)), 500),
+                     analog.Ntc(AdsInput(ads, 1)), fast, fast, poll=ads.poll)
+    I2C.regs[(0x48, 0)] = b"\x40\x00"
+    m = Measurements()
+    for _ in range(4):
+        s.read(m)
+    assert m.valid and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
+    bus.dead = True
+    for _ in range(ads1115.STALE_POLLS - 1):  # a glitch: the last values still count
+        s.read(m)
+        assert m.valid
+    s.read(m)
+    assert not m.valid
+    no_alloc(s.read, m)
+    assert not m.valid and ads.errors == ads1115.STALE_POLLS + 1
+    bus.dead = False
+    s.read(m)  # converts the channel again: the register may hold another's result
+    assert not m.valid and I2C.regs[(0x48, 1)] == b"\xc3\xe3"
+    s.read(m)
+    assert m.valid
+
+
+def test_ads1115_error_count_stays_a_small_int():
+    bus = _Bus(0)
+    ads = Ads1115(bus)
+    bus.dead = True
+    ads.errors = (1 << 30) - 2
+    for _ in range(3):
+        ads.poll()
+    assert ads.errors == (1 << 30) - 1

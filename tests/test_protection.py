@@ -417,6 +417,26 @@ def test_fet_trip_works_without_battery_data():
     assert r.p.block_alt & R.BMS_OVERTEMP
 
 
+def test_implausible_fet_temperature_blocks_the_alternator():
+    # an open NTC reads -100 degC, a shorted one 300 degC (drivers/analog.py):
+    # the MOSFET temperature is unknown, so the alternator path is blocked
+    # as if hot, and opens again once the reading is plausible and cool
+    for bad in (-1000, -401, 1501, 3000):
+        r = rig()
+        r.meas.fet_dc = bad
+        r.run(P.FET_DELAY_MS)
+        assert r.p.alt_allowed, bad
+        p = r.tick()
+        assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
+        assert p.atc and p.atd and p.chg_fet and p.dsg_fet  # the battery is fine
+        r.meas.fet_dc = 400
+        assert r.tick().alt_allowed, bad
+    r = rig()
+    r.meas.fet_dc = -400  # the coldest plausible reading is a temperature
+    r.run(5000)
+    assert r.p.alt_allowed
+
+
 # -- battery data lost
 
 def test_data_lost_opens_both_in_the_same_tick_and_recovers():

@@ -56,14 +56,21 @@ SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
 SENSOR_MAX_MA = const(200000)
 BAT_MIN_MV = const(8000)
 BAT_MAX_MV = const(17500)
-START_MAX_MV = const(20000)
+# below the 20 V full scale of the port dividers (docs/boards.md): a divider
+# whose low side opened reads full scale, which must not look like an engine
+START_MAX_MV = const(19000)
 FET_MIN_DC = const(-400)
 FET_MAX_DC = const(1500)
 LEAK_MA = const(3000)
 LEAK_MS = const(500)
-STUCK_DV_MV = const(1000)
+# Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
+# may not raise the duty past STUCK_DUTY, and there a forward voltage of
+# STUCK_DV_MV with no current is impossible. A real current that low at 10 %
+# duty needs the starter within ~0.15 V of the bank (10-15 mOhm path).
+STUCK_DUTY = const(1000)
+STUCK_DV_MV = const(300)
 STUCK_MA = const(1000)
-STUCK_MS = const(1000)
+STUCK_MS = const(200)
 OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
 OVERCURRENT_MS = const(500)
 FAULT_CLEAR_MS = const(5000)
@@ -188,21 +195,26 @@ class AlternatorPort:
         if not FET_MIN_DC <= meas.fet_dc <= FET_MAX_DC:
             f |= F_TEMP_RANGE
         i = self.alt_ma
+        # the fault timers stop at their limit: in a lasting fault they would
+        # otherwise pass the small-int range after 12 days
         if self.duty == 0 and (i > LEAK_MA or i < -LEAK_MA):
-            self._leak_ms += dt
+            if self._leak_ms < LEAK_MS:
+                self._leak_ms += dt
             if self._leak_ms >= LEAK_MS:
                 f |= F_LEAK
         else:
             self._leak_ms = 0
-        if (self.duty >= DUTY_MAX // 2 and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
+        if (self.duty >= STUCK_DUTY and meas.start_mv - meas.bat_mv >= STUCK_DV_MV
                 and -STUCK_MA < i < STUCK_MA):
-            self._stuck_ms += dt
+            if self._stuck_ms < STUCK_MS:
+                self._stuck_ms += dt
             if self._stuck_ms >= STUCK_MS:
                 f |= F_STUCK
         else:
             self._stuck_ms = 0
         if i > self.settings.alt_fuse_a * (10 * OVERCURRENT_PCT):
-            self._oc_ms += dt
+            if self._oc_ms < OVERCURRENT_MS:
+                self._oc_ms += dt
             if self._oc_ms >= OVERCURRENT_MS:
                 f |= F_OVERCURRENT
         else:
@@ -265,9 +277,18 @@ class AlternatorPort:
             u = 0
             if e < 0:
                 acc = self._acc
+        # no current confirmed: the duty stays low (a sensor stuck at zero
+        # would otherwise take it to 100 %, 150 A and more on a stiff path,
+        # before any voltage shows it); a real current this low means the
+        # alternator gives nothing or the bank is full, so the port follows
+        capped = i < STUCK_MA and u > STUCK_DUTY
+        if capped:
+            u = STUCK_DUTY
+            if acc > STUCK_DUTY << _SHIFT:
+                acc = STUCK_DUTY << _SHIFT
         self._acc = acc
         self.duty = u
-        return on_floor
+        return on_floor or capped
 
     def _open(self, state):
         self.state = state
@@ -276,6 +297,12 @@ class AlternatorPort:
         self.ref_ma = 0
         self._on_ms = 0
         self._off_ms = 0
+
+    def reset(self):
+        """Gate open, integrator cleared: after a failed control tick the next
+        run starts from waiting with a new soft start (a fault stays latched)."""
+        if self.state != OFF and self.state != FAULT:
+            self._open(WAITING)
 
     def step(self, now_ms, meas, protection):
         """Advance one control tick; returns the gate duty 0..DUTY_MAX."""
@@ -325,6 +352,7 @@ class AlternatorPort:
             self.limit_reason = LR_NONE
             if st != FAULT:
                 self._open(FAULT)
+            self._protect_timer(dt, 0)  # the alternator cools while the gate is open
             return 0
         if st == FAULT:
             latched = self.fault & _LATCHED
@@ -333,6 +361,7 @@ class AlternatorPort:
             if not latched:
                 self._ok_ms += dt
             if self._ok_ms < FAULT_CLEAR_MS:
+                self._protect_timer(dt, 0)
                 return 0
             self.fault = 0
             self._open(WAITING)
@@ -416,9 +445,9 @@ class AlternatorPort:
             if st == RAMPING:
                 st = LIMITING
         self.ref_ma = ref
-        on_floor = self._loop(meas)
+        follows = self._loop(meas)
         if st != RAMPING:
-            st = FOLLOWING if on_floor or self.duty == DUTY_MAX else LIMITING
+            st = FOLLOWING if follows or self.duty == DUTY_MAX else LIMITING
         self.state = st
         self._protect_timer(dt, lim)
         return self.duty

@@ -1,5 +1,5 @@
 # One control tick: battery frames in -> pack -> remote -> protection ->
-# alternator limiter -> gates and outputs. The app calls tick() every
+# alternator limiter -> LED, history -> gates and outputs. The app calls tick() every
 # CONTROL_PERIOD_MS from one task; the simulator calls it from its virtual
 # clock. Nothing here allocates once constructed.
 from micropython import const
@@ -47,7 +47,10 @@ class Controller:
         self.safe_outputs()
 
     def safe_outputs(self):
+        """Outputs safe, and the alternator port restarts with a soft start:
+        after an exception in tick() its integrator would carry on winding up."""
         safe_outputs(self.hw)
+        self.alternator.reset()
 
     def _apply_settings(self):
         s = self.settings
@@ -75,13 +78,15 @@ class Controller:
         p = self.protection
         p.step(now_ms, pack, meas, self.remote)
         duty = self.alternator.step(now_ms, meas, p)
+        self.led_code = ledcode.code_for(p, pack, self.alternator)
+        hw.led.set(ledcode.lit(self.led_code, now_ms))
+        self.history.step(now_ms, self)
+        # outputs last: an exception above leaves them as safe_outputs() set
+        # them, never a gate pulse computed in a tick that did not finish
         hw.alt_gate.set_duty(duty)
         hw.chg_gate.set(p.chg_fet)
         hw.dsg_gate.set(p.dsg_fet)
         hw.load_out.set(p.load_out)
         hw.charge_out.set(p.charge_out)
         hw.prealarm_out.set(p.prealarm_out)
-        self.led_code = ledcode.code_for(p, pack, self.alternator)
-        hw.led.set(ledcode.lit(self.led_code, now_ms))
-        self.history.step(now_ms, self)
         hw.wdt.feed()

@@ -7,6 +7,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
+from bms.alternator import FET_MIN_DC, FET_MAX_DC
 from bms.ticks import diff
 
 # -- under-voltage sequence states (STATE_NAMES order)
@@ -206,6 +207,8 @@ class Protection:
                 if not meas.valid:
                     continue
                 v = meas.fet_dc
+                if not FET_MIN_DC <= v <= FET_MAX_DC:
+                    v = trip[i]  # open or shorted NTC: the MOSFETs may be hot
             elif not data_ok:
                 continue  # keep the last verdict; data_lost blocks anyway
             elif src == SRC_MAX_CELL:

@@ -9,6 +9,9 @@ _REG_CFG = const(1)
 # single-shot, +-4.096 V range, 860 SPS, comparator off; channel in bits 14..12
 _CFG_HI = const(0xC3)  # OS=1, MUX=100 (AIN0 vs GND) | PGA=001, MODE=1
 _CFG_LO = const(0xE3)
+# this many failed polls in a row and the values are stale: at 4 channels a
+# channel is then at least 3 refreshes old (30 ms at the 10 ms tick)
+STALE_POLLS = const(3)
 
 
 class Ads1115:
@@ -20,7 +23,9 @@ class Ads1115:
         self._rx = bytearray(2)
         self.value = [0] * channels  # read_u16 scale: 0..65535 over 0..3.3 V
         self._ch = 0
-        self.errors = 0
+        self.errors = 0  # failed polls, counted up to 2**30 - 1
+        self._fails = 0  # failed polls in a row, up to STALE_POLLS
+        self._resync = False
         self._start(0)
 
     def _start(self, ch):
@@ -29,18 +34,34 @@ class Ads1115:
         self._i2c.writeto_mem(self._addr, _REG_CFG, self._cfg)
 
     def poll(self):
+        """One step of the round robin; False while the values are stale
+        (STALE_POLLS failed polls in a row, until a read succeeds again)."""
         try:
-            self._i2c.readfrom_mem_into(self._addr, _REG_CONV, self._rx)
-            raw = (self._rx[0] << 8) | self._rx[1]
-            if raw & 0x8000:
-                raw = 0  # below ground: clamp, the inputs are single-ended
-            # 4.096 V full scale -> 3.3 V read_u16 scale
-            u16 = raw * 8192 // 3300
-            self.value[self._ch] = 65535 if u16 > 65535 else u16
-            self._ch = (self._ch + 1) % self._n
-            self._start(self._ch)
+            if self._resync:
+                # after a failed transfer the conversion register may hold
+                # another channel's result: convert this channel again first
+                self._start(self._ch)
+                self._resync = False
+            else:
+                self._i2c.readfrom_mem_into(self._addr, _REG_CONV, self._rx)
+                raw = (self._rx[0] << 8) | self._rx[1]
+                if raw & 0x8000:
+                    raw = 0  # below ground: clamp, the inputs are single-ended
+                # 4.096 V full scale -> 3.3 V read_u16 scale
+                u16 = raw * 8192 // 3300
+                self.value[self._ch] = 65535 if u16 > 65535 else u16
+                self._fails = 0
+                self._ch = (self._ch + 1) % self._n
+                self._start(self._ch)
         except OSError:
-            self.errors += 1  # a bus glitch keeps the last values; counted
+            # a glitch keeps the last values for a poll or two; a dead bus
+            # makes them stale, so the readings stop counting as valid
+            if self.errors < 0x3FFFFFFF:
+                self.errors += 1
+            if self._fails < STALE_POLLS:
+                self._fails += 1
+            self._resync = True
+        return self._fails < STALE_POLLS
 
 
 class AdsInput:

@@ -48,6 +48,12 @@ _NTC = ((63944, -400), (62417, -300), (59855, -200), (55932, -100), (50511, 0),
         (3293, 1100), (2563, 1200), (2015, 1300))
 
 
+# Beyond the table ends the sensor is open (pulled to 3.3 V) or shorted: the
+# reading is one no MOSFET can have, so every range check rejects it.
+NTC_OPEN_DC = const(-1000)
+NTC_SHORT_DC = const(3000)
+
+
 class Ntc:
     """Thermistor channel: piecewise-linear over the table, in 0.1 degC."""
 
@@ -57,18 +63,20 @@ class Ntc:
     def read(self):
         raw = self._read()
         t = _NTC
-        if raw >= t[0][0]:
-            return t[0][1]
+        if raw > t[0][0]:
+            return NTC_OPEN_DC
         for i in range(1, len(t)):
             hi_raw, hi_dc = t[i]
             if raw >= hi_raw:
                 lo_raw, lo_dc = t[i - 1]
                 return lo_dc + (lo_raw - raw) * (hi_dc - lo_dc) // (lo_raw - hi_raw)
-        return t[-1][1]
+        return NTC_SHORT_DC
 
 
 class Sense:
-    """Fills a Measurements from eight channels; `poll` advances a slow ADC."""
+    """Fills a Measurements from eight channels; `poll` advances a slow ADC
+    and returns False while its values are stale (the readings are then not
+    valid: the alternator port opens, protection keeps its FET verdict)."""
 
     def __init__(self, bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h, poll=None):
         self.bat = bat
@@ -82,8 +90,7 @@ class Sense:
         self._poll = poll
 
     def read(self, m):
-        if self._poll is not None:
-            self._poll()
+        fresh = self._poll is None or self._poll()
         m.bat_mv = self.bat.read()
         m.start_mv = self.start.read()
         m.sys_mv = self.sys.read()
@@ -92,4 +99,4 @@ class Sense:
         m.fet_dc = self.fet.read()
         m.remote_l_mv = self.remote_l.read()
         m.remote_h_mv = self.remote_h.read()
-        m.valid = True
+        m.valid = fresh
