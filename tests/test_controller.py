@@ -3,6 +3,7 @@
 # against allocation-free hardware doubles.
 from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
+from bms import ticks
 from fakehw import Hw
 from mpytest import no_alloc
 
@@ -66,3 +67,18 @@ def test_cable_unplugged_opens_both_paths_within_the_timeout():
         t = run(ctl, t, 1)
         assert t - t0 <= ctl.settings.link_timeout_ms + 200, "paths still closed after data loss"
     assert gates(hw) == (False, False, False, False)
+
+
+def test_cable_unplugged_for_13_days_keeps_both_paths_open():
+    # 6.2 days on, the last report's stamp would read as young again
+    ctl, hw = make(4)
+    t = run(ctl, 0, 300)
+    hw.link.plugged = False
+    t = run(ctl, t, 200)
+    for _ in range(13 * 24 * 60):  # a tick a minute: the clock wraps at 2**30 ms
+        t = ticks.add(t, 60000)
+        ctl.tick(t)
+        assert gates(hw) == (False, False, False, False), t
+    hw.link.plugged = True
+    run(ctl, t, 100)
+    assert gates(hw) == (True, True, True, True)
