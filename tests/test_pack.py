@@ -198,6 +198,21 @@ def test_one_stray_extra_and_duplicate_are_forgotten_for_13_days():
     assert p.extras == 1 and p.duplicates == 1
 
 
+def test_battery_left_out_of_the_count_is_stale_when_back_days_later():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    p.evaluate(0, 1000)
+    p.configure(1)
+    t = 0
+    while t < 7 * DAY_MS:
+        t += 60000
+        p.evaluate(t, 1000)
+    p.configure(2)
+    full_scan(p, 1, 2, t, ring=2)  # battery 2 does not answer
+    p.evaluate(t, 1000)
+    assert p.seen == 1 and p.lost == P.LOST_STALE
+
+
 def test_lost_names():
     assert P.lost_names(0) == []
     assert P.lost_names(P.LOST_STALE | P.LOST_DUPLICATE) == ["stale", "duplicate"]

@@ -162,10 +162,14 @@ class Pack:
         self.battery_alarm = False
 
     def configure(self, count):
-        """Set the configured battery count (1..50); data already held stays."""
+        """Set the configured battery count (1..50); data already held stays,
+        but batteries above the count are stale until they report again."""
         if not 1 <= count <= MAX_BATTERIES:
             raise ValueError("battery count outside 1..50")
         self.configured = count
+        # evaluate() stops ageing batteries above the count: they go stale now
+        for b in range(count, MAX_BATTERIES):
+            self.state[b] &= ~_FRESH
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
         """Store one battery report the decoder has already range-checked."""
