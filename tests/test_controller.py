@@ -4,6 +4,7 @@
 from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
 from bms import alternator as A
+from bms import ticks
 from fakehw import Hw
 from mpytest import no_alloc
 
@@ -119,3 +120,18 @@ def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
         peak = max(peak, hw.sense.alt_ma)
         t += CONTROL_PERIOD_MS
     assert ctl.alternator.state == A.RAMPING and peak < 30000, peak  # 25 A/s
+
+
+def test_cable_unplugged_for_13_days_keeps_both_paths_open():
+    # 6.2 days on, the last report's stamp would read as young again
+    ctl, hw = make(4)
+    t = run(ctl, 0, 300)
+    hw.link.plugged = False
+    t = run(ctl, t, 200)
+    for _ in range(13 * 24 * 60):  # a tick a minute: the clock wraps at 2**30 ms
+        t = ticks.add(t, 60000)
+        ctl.tick(t)
+        assert gates(hw) == (False, False, False, False), t
+    hw.link.plugged = True
+    run(ctl, t, 100)
+    assert gates(hw) == (True, True, True, True)

@@ -244,3 +244,20 @@ def test_step_allocates_nothing():
     r.pack.data_ok = False
     go(100)
     assert h.count >= 5 and h.alt_mah > 0
+    for _ in range(2):  # the save stamp held past ticks.AGE_MAX
+        r.now += 2 * 86400000
+        go(20)
+
+
+def test_urgent_event_after_quiet_days_saves_at_once():
+    # the last save is days old: a stamp 2**29 ms (6.2 days) old reads as
+    # negative unless held (bms/ticks.py hold())
+    for days in (7, 13):
+        c = Ctl()
+        h = c.run(100)
+        h.saved(c.rig.now)
+        h = c.run(days * 86400000, 60000)
+        assert not h.dirty, days
+        c.rig.cells(2400)  # load disconnect: important
+        h = c.run(10)
+        assert h.lvd == 1 and h.dirty, days

@@ -87,9 +87,15 @@ def test_staleness_per_battery_and_timeout_counts():
 def test_timeout_is_configurable():
     p = Pack(1)
     full_scan(p, 1, 1, 0)
+    p.evaluate(400, 500)
+    assert p.data_ok
     p.evaluate(400, 300)
     assert p.lost == P.LOST_STALE | P.LOST_NO_ECHO
+    # stale is latched: a longer timeout does not revive old data, a report does
     p.evaluate(400, 500)
+    assert p.lost == P.LOST_STALE | P.LOST_NO_ECHO
+    full_scan(p, 1, 2, 410)
+    p.evaluate(410, 500)
     assert p.data_ok
 
 
@@ -152,6 +158,59 @@ def test_across_tick_wrap():
     assert p.data_ok
     p.evaluate(t0 + 1001 - PERIOD, 1000)
     assert p.lost & P.LOST_STALE
+
+
+DAY_MS = 86400000
+
+
+def test_dead_link_stays_lost_for_13_days():
+    # a stamp 2**29 ms (6.2 days) old reads as young again: stale must stick
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    p.evaluate(0, 1000)
+    assert p.data_ok
+    t = 0
+    while t < 13 * DAY_MS:
+        t += 60000  # the clock moves on; the link stays dead
+        p.evaluate(t, 1000)
+        assert p.lost == P.LOST_STALE | P.LOST_NO_ECHO and p.seen == 0, t
+    assert list(p.timeouts[:2]) == [1, 1]
+    full_scan(p, 2, 2, t)  # the cable is back
+    p.evaluate(t, 1000)
+    assert p.data_ok and p.seen == 2
+
+
+def test_one_stray_extra_and_duplicate_are_forgotten_for_13_days():
+    p = Pack(1)
+    full_scan(p, 1, 1, 0)
+    report(p, 1, 1, 0)  # a duplicate
+    report(p, 7, 1, 0)  # a stray report from an unconfigured address
+    p.evaluate(0, 1000)
+    assert p.lost == P.LOST_EXTRA | P.LOST_DUPLICATE
+    t = 0
+    seq = 1
+    while t < 13 * DAY_MS:
+        t += 60000
+        seq = (seq + 1) & 0xFF
+        full_scan(p, 1, seq, t)
+        p.evaluate(t, 1000)
+        assert p.data_ok, (t, p.lost)
+    assert p.extras == 1 and p.duplicates == 1
+
+
+def test_battery_left_out_of_the_count_is_stale_when_back_days_later():
+    p = Pack(2)
+    full_scan(p, 2, 1, 0)
+    p.evaluate(0, 1000)
+    p.configure(1)
+    t = 0
+    while t < 7 * DAY_MS:
+        t += 60000
+        p.evaluate(t, 1000)
+    p.configure(2)
+    full_scan(p, 1, 2, t, ring=2)  # battery 2 does not answer
+    p.evaluate(t, 1000)
+    assert p.seen == 1 and p.lost == P.LOST_STALE
 
 
 def test_lost_names():

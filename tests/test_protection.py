@@ -639,6 +639,12 @@ def test_step_allocates_nothing():
     run(100)
     r.remote.on = False
     run(100)
+    r.meas.sys_ma = 5000  # a charger, then stamps held past ticks.AGE_MAX
+    r.meas.fet_dc = 1100
+    run(100)
+    for _ in range(2):
+        r.now += 2 * 86400000
+        run(100)
 
 
 def test_charger_smaller_than_the_load_brings_loads_back_only_once():
@@ -693,3 +699,65 @@ def test_clear_alarms_ends_the_probation():
     r.meas.sys_ma = 20000
     r.run(2010)
     assert _state(r) == "normal"
+
+
+# -- states that last for days: ticks wrap at 2**30, and a stamp 2**29 ms
+# (6.2 days) old reads as negative unless it is held (bms/ticks.py hold())
+
+DAY_MS = 86400000
+MINUTE_MS = 60000  # big steps: the delays under test are seconds long
+
+
+def test_prealarm_held_for_days_still_cuts_and_blinks():
+    for days in (7, 13):
+        r = rig({"prealarm_mode": 1})
+        r.cells(3000)
+        r.tick()
+        r.run(days * DAY_MS, MINUTE_MS)
+        assert _state(r) == "prealarm", days
+        # still 1 s on / 1 s off, in step with the start of the pre-alarm
+        levels = [r.tick(500).prealarm_out for _ in range(8)]
+        assert levels == [True, False, False, True] * 2, (days, levels)
+        r.cells(2700)  # the pre-alarm wait is long over: cut at once
+        p = r.tick()
+        assert _state(r) == "load_disconnect" and not p.atd and not p.load_out, days
+
+
+def test_charger_seen_for_13_days_stays_seen():
+    r = rig()
+    r.meas.sys_ma = 5000
+    r.run(P.CHARGER_MS + 10)
+    end = r.now + 13 * DAY_MS
+    while r.now < end:
+        assert r.tick(MINUTE_MS).charger, r.now
+
+
+def test_charger_probation_is_over_days_later():
+    for days in (7, 13):
+        r = _cut()
+        r.cells(2850)
+        r.meas.sys_ma = 20000  # a charger brings the loads back
+        r.run(2010)
+        assert _state(r) == "normal"
+        r.meas.sys_ma = 0
+        r.cells(3150)
+        r.run(days * DAY_MS, MINUTE_MS)
+        r.cells(2790)
+        r.run(31000)
+        assert _state(r) == "load_disconnect" and not r.p.charger_spent, days
+        r.cells(2850)
+        r.meas.sys_ma = 20000
+        r.run(2010)
+        assert _state(r) == "normal", days
+
+
+def test_fet_trip_delay_survives_a_long_sensor_gap():
+    for days in (7, 13):
+        r = rig()
+        r.meas.fet_dc = 1100
+        r.tick()  # over the trip level: the delay starts
+        r.meas.valid = False
+        r.run(days * DAY_MS, MINUTE_MS)
+        r.meas.valid = True  # still hot
+        r.run(P.FET_DELAY_MS + 10)
+        assert r.p.block_alt & R.BMS_OVERTEMP, days

@@ -1,5 +1,6 @@
 # micropython
 from bms import soc as S
+from bms import ticks
 from mpytest import no_alloc
 
 CAP = 200000  # mAh
@@ -95,6 +96,19 @@ def test_largest_bank_stays_in_small_ints():
     assert s.remaining_mah * 10 < 1 << 30  # the largest product _publish forms
     s.step(1000, 13200, -3600000, cap)
     assert s.remaining_mah == cap // 2 - 1000
+
+
+def test_13_days_on_float_stays_full_in_small_ints():
+    s = seeded(13100)
+    t = 0
+    for _ in range(13 * 86400 // 5):  # 13 days in 5 s steps; 2**30 ms is 12.4 days
+        t = ticks.add(t, 5000)
+        s.step(t, S.FULL_MV, 100, CAP)
+    assert s.soc_pm == 1000
+    d = s.__dict__
+    for k in d:
+        if isinstance(d[k], int):
+            assert -(1 << 30) < d[k] < 1 << 30, (k, d[k])
 
 
 def test_capacity_change_keeps_the_percentage():

@@ -11,7 +11,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
-from bms.ticks import diff
+from bms.ticks import diff, hold
 
 LOG_LEN = const(32)
 SAVE_GAP_MS = const(60000)
@@ -116,6 +116,7 @@ class History:
             self._started = True
             self._last_ms = now_ms
             self._saved_ms = now_ms - SAVE_GAP_MS
+        self._saved_ms = hold(now_ms, self._saved_ms)  # a quiet week between saves
         mask = p.block_chg | p.block_dsg | p.block_alt | p.block_sys
         rise = mask & ~self._mask
         self._mask = mask

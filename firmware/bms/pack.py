@@ -20,7 +20,7 @@ LOST_NAMES = ("stale", "no echo", "missing", "extra", "duplicate")
 
 # per-battery state bits
 _HAVE = const(1)  # reported at least once since boot
-_FRESH = const(2)  # last report younger than the timeout
+_FRESH = const(2)  # reported since the last timeout (cleared by evaluate)
 
 # slots of the shared int array handed to the viper loops
 _P_NOW = const(0)
@@ -48,8 +48,11 @@ def lost_names(mask):
 # ptr8 / ptr16 / ptr32 are viper-only names; tools/typecheck.py declares them for mypy.
 @micropython.viper
 def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
-    # Marks each configured battery fresh or stale; counts fresh->stale
-    # transitions per battery; returns the fresh count, p[_P_HAVE] = reported.
+    # Ages each fresh battery and marks it stale past the limit, counting the
+    # fresh->stale transitions; returns the fresh count, p[_P_HAVE] = reported.
+    # Stale is latched: only accept() makes a battery fresh again, so last[]
+    # is never read once older than the limit (a stamp 2**29 ms old would read
+    # as young again, see bms/ticks.py).
     now = int(p[_P_NOW])
     limit = int(p[_P_TIMEOUT])
     count = int(p[_P_COUNT])
@@ -60,14 +63,13 @@ def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
         s = int(state[i])
         if s & _HAVE:
             have += 1
-            age = ((now - int(last[i]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
-            if age <= limit:
-                state[i] = _HAVE | _FRESH
-                fresh += 1
-            else:
-                if s & _FRESH:
+            if s & _FRESH:
+                age = ((now - int(last[i]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+                if age <= limit:
+                    fresh += 1
+                else:
                     timeouts[i] = (int(timeouts[i]) + 1) & 0xFFFF
-                state[i] = _HAVE
+                    state[i] = _HAVE
         i += 1
     p[_P_HAVE] = have
     return fresh
@@ -160,10 +162,14 @@ class Pack:
         self.battery_alarm = False
 
     def configure(self, count):
-        """Set the configured battery count (1..50); data already held stays."""
+        """Set the configured battery count (1..50); data already held stays,
+        but batteries above the count are stale until they report again."""
         if not 1 <= count <= MAX_BATTERIES:
             raise ValueError("battery count outside 1..50")
         self.configured = count
+        # evaluate() stops ageing batteries above the count: they go stale now
+        for b in range(count, MAX_BATTERIES):
+            self.state[b] &= ~_FRESH
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
         """Store one battery report the decoder has already range-checked."""
@@ -217,18 +223,26 @@ class Pack:
             self.battery_alarm = p[_P_ALARM] > 0
         else:  # nothing trustworthy: no extremes (callers check data_ok first)
             self._no_extremes()
+        # each window (echo, extra, duplicate) closes for good on the first
+        # tick past it: its stamp is not read again until the next event
+        if self._echoed and ticks.diff(now_ms, self.echo_ms) > timeout_ms:
+            self._echoed = False
+        if self._extra and ticks.diff(now_ms, self.extra_ms) > timeout_ms:
+            self._extra = False
+        if self._dup and ticks.diff(now_ms, self.dup_ms) > timeout_ms:
+            self._dup = False
         lost = 0
         if seen < self.configured:
             lost |= LOST_STALE
-        if not self._echoed or ticks.diff(now_ms, self.echo_ms) > timeout_ms:
+        if not self._echoed:
             lost |= LOST_NO_ECHO
         elif self.ring_count < self.configured:
             lost |= LOST_MISSING
         elif self.ring_count > self.configured:
             lost |= LOST_EXTRA
-        if self._extra and ticks.diff(now_ms, self.extra_ms) <= timeout_ms:
+        if self._extra:
             lost |= LOST_EXTRA
-        if self._dup and ticks.diff(now_ms, self.dup_ms) <= timeout_ms:
+        if self._dup:
             lost |= LOST_DUPLICATE
         self.lost = lost
         self.data_ok = lost == 0

@@ -8,7 +8,7 @@ from micropython import const
 
 from bms import reasons as R
 from bms.alternator import FET_MIN_DC, FET_MAX_DC
-from bms.ticks import diff
+from bms.ticks import MASK, diff, hold
 
 # -- under-voltage sequence states (STATE_NAMES order)
 BOOT = const(0)
@@ -132,6 +132,7 @@ class Protection:
         self._charger_back = False
         self._charger_back_ms = 0
         self._since = 0  # when the current UV state was entered
+        self._blink_ms = 0  # start of the current intermittent pre-alarm period
         self._emergency = False
         self._wake_req = False
         self._remote_prev = False
@@ -202,6 +203,9 @@ class Protection:
         rel = self._rel
         for i in range(_NLIM):
             row = LIMITS[i]
+            bit = 1 << i
+            if self._lim_pending & bit:  # may wait out a data gap of any length
+                self._lim_ms[i] = hold(now_ms, self._lim_ms[i])
             src = row[1]
             if src == SRC_FET:
                 if not meas.valid:
@@ -217,7 +221,6 @@ class Protection:
                 v = pack.min_temp_dc
             else:
                 v = pack.max_temp_dc
-            bit = 1 << i
             if row[2] == HIGH:
                 over = v >= trip[i]
                 clear = v <= rel[i]
@@ -247,6 +250,7 @@ class Protection:
         if not self._chg_raw:
             self._chg_raw = True
             self._chg_raw_ms = now_ms
+        self._chg_raw_ms = hold(now_ms, self._chg_raw_ms)  # charging may last weeks
         self.charger = diff(now_ms, self._chg_raw_ms) >= CHARGER_MS
 
     def _overcurrent(self, now_ms, meas):
@@ -306,11 +310,16 @@ class Protection:
         return v > s.cell_uv_recover_mv
 
     def _uv_step(self, now_ms, pack, data_ok):
+        # a state and a charger's probation can last for weeks
+        self._since = hold(now_ms, self._since)
+        if self._charger_back:
+            self._charger_back_ms = hold(now_ms, self._charger_back_ms)
         st = self.state
         for row in UV_TABLE:
             if row[0] == st and self._cond(row[1], now_ms, pack, data_ok):
                 self.state = row[2]
                 self._since = now_ms
+                self._blink_ms = now_ms
                 a = row[3]
                 if a == A_CUT or a == A_CUT_EMERGENCY:
                     self._emergency = a == A_CUT_EMERGENCY
@@ -376,12 +385,18 @@ class Protection:
         self.alt_allowed = alt == 0
         self.charge_out = self.atc
         self.load_out = self.atd
+        # intermittent pre-alarm phase: its stamp moves on by whole periods,
+        # so it never ages (the held _since would freeze the phase)
+        phase = diff(now_ms, self._blink_ms)
+        if phase >= PREALARM_PERIOD_MS:
+            phase %= PREALARM_PERIOD_MS
+            self._blink_ms = (now_ms - phase) & MASK
         warn = 0
         pre = st == PREALARM
         if pre:
             warn = R.PREALARM
         if pre and (remote_on or fn != 2):  # full_off silences everything
-            pre = s.prealarm_mode == 0 or diff(now_ms, self._since) % PREALARM_PERIOD_MS < PREALARM_ON_MS
+            pre = s.prealarm_mode == 0 or phase < PREALARM_ON_MS
         else:
             pre = False
         self.prealarm_out = pre

@@ -102,6 +102,7 @@ class Soc:
         if bank_mv >= FULL_MV and 0 <= current_ma <= cap // TAIL_DIV:
             self._full_ms += dt
             if self._full_ms >= FULL_HOLD_MS:
+                self._full_ms = FULL_HOLD_MS  # a float charge can last past 2**30 ms
                 rem = cap
                 frac = 0
         else:
