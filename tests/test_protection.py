@@ -761,3 +761,27 @@ def test_fet_trip_delay_survives_a_long_sensor_gap():
         r.meas.valid = True  # still hot
         r.run(P.FET_DELAY_MS + 10)
         assert r.p.block_alt & R.BMS_OVERTEMP, days
+
+
+def test_stale_readings_count_the_mosfets_as_hot():
+    # a dead I2C bus (drivers/ads1115.py) leaves the MOSFET temperature
+    # unknown: after the trip delay the alternator path is blocked, and it
+    # comes back once fresh readings show the MOSFETs cool
+    r = rig()
+    r.meas.valid = False
+    r.run(P.FET_DELAY_MS)
+    assert r.p.alt_allowed
+    p = r.tick()
+    assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
+    assert p.chg_fet and p.dsg_fet  # the battery itself is fine
+    r.meas.valid = True
+    r.meas.fet_dc = 400
+    assert r.tick().alt_allowed
+
+
+def test_overcurrent_trips_while_a_slow_adc_is_stale():
+    r = rig()
+    r.meas.valid = False
+    r.meas.sys_ma = -400001
+    p = r.tick()
+    assert not p.dsg_fet and p.block_sys == R.OVERCURRENT

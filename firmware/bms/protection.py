@@ -208,11 +208,11 @@ class Protection:
                 self._lim_ms[i] = hold(now_ms, self._lim_ms[i])
             src = row[1]
             if src == SRC_FET:
-                if not meas.valid:
-                    continue
                 v = meas.fet_dc
-                if not FET_MIN_DC <= v <= FET_MAX_DC:
-                    v = trip[i]  # open or shorted NTC: the MOSFETs may be hot
+                # stale readings (a dead I2C bus), an open or a shorted NTC:
+                # the MOSFETs may be hot, so count them as at the trip level
+                if not meas.valid or not FET_MIN_DC <= v <= FET_MAX_DC:
+                    v = trip[i]
             elif not data_ok:
                 continue  # keep the last verdict; data_lost blocks anyway
             elif src == SRC_MAX_CELL:
@@ -262,7 +262,9 @@ class Protection:
             return
         if self.oc_trips and diff(now_ms, self._oc_ms) >= OC_FORGET_MS:
             self.oc_trips = 0
-        a = meas.sys_ma if meas.valid else 0
+        # the System+ shunt is on a native ADC channel read every tick (both
+        # boards), so a slow ADC going stale must not blind this trip
+        a = meas.sys_ma
         if a < 0:
             a = -a
         if a > OC_PEAK_MA:

@@ -76,7 +76,7 @@ class Ntc:
 class Sense:
     """Fills a Measurements from eight channels; `poll` advances a slow ADC
     and returns False while its values are stale (the readings are then not
-    valid: the alternator port opens, protection keeps its FET verdict)."""
+    valid: the alternator port opens, protection counts the MOSFETs as hot)."""
 
     def __init__(self, bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h, poll=None):
         self.bat = bat
