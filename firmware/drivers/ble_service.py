@@ -238,20 +238,15 @@ class BleService:
         except asyncio.TimeoutError:
             return None
 
-    async def _hold(self, conn):
-        """Until the central leaves. One that has not logged in within
-        login_grace_ms is disconnected: the service has one connection,
-        and a stranger must not keep the owner out of it."""
-        try:
-            await conn.disconnected(timeout_ms=self.login_grace_ms)
-            return
-        except asyncio.TimeoutError:
-            pass
-        if not self.app.auth.authenticated:
+    async def _evict_if_silent(self, conn):
+        """A central that has not logged in within login_grace_ms is
+        disconnected: the service has one connection, and a stranger must not
+        keep the owner out of it. (A task of its own: timing out aioble's
+        disconnected() would cancel the task that waits on the connection.)"""
+        await asyncio.sleep_ms(self.login_grace_ms)
+        if conn.is_connected() and not self.app.auth.authenticated:
             self.login_timeouts += 1
             await conn.disconnect()
-            return
-        await conn.disconnected(timeout_ms=None)
 
     async def _beacon(self):
         # while a central is connected: keep the readout advertisements going,
@@ -280,10 +275,12 @@ class BleService:
                     continue
                 self.conn = conn
                 beacon = asyncio.create_task(self._beacon())
+                evict = asyncio.create_task(self._evict_if_silent(conn))
                 try:
-                    await self._hold(conn)
+                    await conn.disconnected(timeout_ms=None)
                 finally:
                     self.conn = None
+                    evict.cancel()
                     beacon.cancel()
                     try:
                         await beacon  # its advertising must stop before ours starts
