@@ -97,10 +97,13 @@ def test_sense_read_allocates_nothing():
 
 def test_ads1115_round_robin():
     i2c = I2C(0)
+    I2C.regs.pop((0x48, 1), None)
     ads = Ads1115(i2c, addr=0x48, channels=2)
+    assert (0x48, 1) not in I2C.regs  # the bus is first touched by poll()
+    assert not ads.poll()  # stale until the first conversion is read
     assert I2C.regs[(0x48, 1)] == b"\xc3\xe3"  # channel 0 started
     I2C.regs[(0x48, 0)] = b"\x40\x00"  # 0x4000 = 2.048 V
-    ads.poll()
+    assert ads.poll()
     assert I2C.regs[(0x48, 1)] == b"\xd3\xe3"  # channel 1 started next
     v = AdsInput(ads, 0).read_u16()
     assert abs(v - 65535 * 2048 // 3300) < 40
@@ -138,7 +141,7 @@ def test_dead_i2c_bus_makes_the_readings_invalid():
                      analog.Ntc(AdsInput(ads, 1)), fast, fast, poll=ads.poll)
     I2C.regs[(0x48, 0)] = b"\x40\x00"
     m = Measurements()
-    for _ in range(4):
+    for _ in range(3):  # start channel 0, read it, read channel 1: channel 0 is next
         s.read(m)
     assert m.valid and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
     bus.dead = True
@@ -164,3 +167,14 @@ def test_ads1115_error_count_stays_a_small_int():
     for _ in range(3):
         ads.poll()
     assert ads.errors == (1 << 30) - 1
+
+
+def test_ads1115_dead_at_boot_only_makes_the_readings_invalid():
+    bus = _Bus(0)
+    bus.dead = True
+    ads = Ads1115(bus, addr=0x48, channels=2)  # no bus transfer here: no exception
+    for _ in range(5):
+        assert not ads.poll()
+    bus.dead = False
+    assert not ads.poll()  # starts a conversion
+    assert ads.poll()  # and reads it

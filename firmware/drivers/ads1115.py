@@ -24,9 +24,11 @@ class Ads1115:
         self.value = [0] * channels  # read_u16 scale: 0..65535 over 0..3.3 V
         self._ch = 0
         self.errors = 0  # failed polls, counted up to 2**30 - 1
-        self._fails = 0  # failed polls in a row, up to STALE_POLLS
-        self._resync = False
-        self._start(0)
+        # stale until the first conversion is read, and the bus is first
+        # touched by poll(): a dead ADC at boot must not stop the board
+        # from booting, it only makes the readings invalid
+        self._fails = STALE_POLLS  # failed polls in a row, up to STALE_POLLS
+        self._resync = True
 
     def _start(self, ch):
         self._cfg[0] = _CFG_HI | (ch << 4)
