@@ -1,7 +1,7 @@
 # micropython
 from bms import linkframe as F
 from bms.link import Decoder, LinkMaster
-from bms.pack import Pack
+from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO
 from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
 
@@ -36,6 +36,7 @@ def test_round_trip_every_field_at_its_limits():
     for addr, seq, cells, temp, flags in cases:
         pack = Pack(50)
         d = Decoder(pack)
+        d.expect(seq)
         b = cells_frame(addr, seq, cells, temp, flags)
         d.feed(b, len(b), 5)
         assert d.frames_ok == 1, (addr, cells, temp)
@@ -72,6 +73,7 @@ def test_impossible_values_rejected_and_counted():
     )
     pack = Pack(50)
     d = Decoder(pack)
+    d.expect(9)
     for addr, cells, temp, flags in bad:
         b = cells_frame(addr, 9, cells, temp, flags)
         d.feed(b, len(b), 1)
@@ -85,6 +87,7 @@ def test_every_single_bit_error_is_caught():
     for bit in range(len(good) * 8):
         pack = Pack(50)
         d = Decoder(pack)
+        d.expect(3)
         b = bytearray(good)
         b[bit >> 3] ^= 1 << (bit & 7)
         d.feed(b, len(b), 1)
@@ -101,6 +104,7 @@ def test_any_chunking_gives_the_same_result():
     for chunk in (1, 2, 3, 7, 19, 64, 256, 500, len(stream)):
         pack = Pack(50)
         d = Decoder(pack)
+        d.expect(42)
         i = 0
         while i < len(stream):
             k = min(chunk, len(stream) - i)
@@ -124,6 +128,7 @@ def test_unknown_type_skipped_by_length_and_counted():
     stream = bytes(b[:n]) + frame(1, 1)
     pack = Pack(1)
     d = Decoder(pack)
+    d.expect(1)
     d.feed(stream, len(stream), 1)
     assert d.unknown_type == 1 and d.frames_ok == 1 and d.garbage_bytes == 0
 
@@ -134,6 +139,7 @@ def test_bad_length_counted_and_resynced():
     stream = bytes(b) + frame(2, 1)
     pack = Pack(2)
     d = Decoder(pack)
+    d.expect(1)
     d.feed(stream, len(stream), 1)
     assert d.bad_length == 1 and d.frames_ok == 1 and pack.seq[1] == 1
     b[3] = 200  # longer than any version allows
@@ -152,6 +158,7 @@ def test_resync_within_one_frame_after_garbage():
         stream = junk + frame(3, trial & 0xFF)
         pack = Pack(3)
         d = Decoder(pack)
+        d.expect(trial & 0xFF)
         d.feed(stream, len(stream), 1)
         assert d.frames_ok == 1 and pack.seq[2] == trial & 0xFF, trial
 
@@ -161,6 +168,7 @@ def test_stalled_partial_frame_is_abandoned_and_rescanned():
     stream = bytearray(b"\xaa\x55\x41\x30") + frame(4, 9)
     pack = Pack(4)
     d = Decoder(pack)
+    d.expect(9)
     d.feed(stream, len(stream), 100)
     assert d.frames_ok == 0
     d.feed(stream, 0, 130)
@@ -171,9 +179,10 @@ def test_stalled_partial_frame_is_abandoned_and_rescanned():
 
 def test_fuzz_fixed_seed_no_corrupt_value_no_lost_frame():
     rng = Rng(20261123)
-    stream, intact = fuzz_stream(rng, 3000)
+    stream, intact, stale = fuzz_stream(rng, 3000, 0)  # wrap: replies of 0 and 255
     pack = CheckingPack()
     d = Decoder(pack)
+    d.expect(0)
     i = 0
     now = 0
     while i < len(stream):
@@ -183,9 +192,11 @@ def test_fuzz_fixed_seed_no_corrupt_value_no_lost_frame():
         i += k
         now += 1
     d.feed(stream, 0, now + 1000)  # flush a trailing partial frame
-    # every intact frame stored (so resync never cost one), nothing else
+    # every intact frame stored (so resync never cost one), nothing else;
+    # every replay of another scan refused
     assert pack.corrupt == 0
     assert d.frames_ok == intact, (d.frames_ok, intact)
+    assert d.stale_seq == stale > 0, (d.stale_seq, stale)
     assert d.crc_errors > 0 and d.garbage_bytes > 0 and d.resyncs > 0
 
 
@@ -201,27 +212,32 @@ def test_decoding_a_chunk_and_updating_the_pack_allocates_nothing():
     b = scan(50, 2)
     noisy = bytearray(b)
     noisy[100] ^= 0x10  # a CRC error and a resync on the way
+    d.expect(1)
     step(d, a, len(a), 10)  # warm up
+    no_alloc(d.expect, 2)
     no_alloc(step, d, b, len(b), 110)
     assert pack.data_ok and pack.seen == 50 and d.frames_ok == 100
     no_alloc(step, d, noisy, len(noisy), 210)
     assert d.crc_errors == 1 and d.frames_ok == 149
     # every slow path: garbage, bad length, unknown type, rejected value,
-    # an extra address, then a partial frame given up on a quiet line
+    # an extra address, a replay of an old scan, then a partial frame given
+    # up on a quiet line
     odd = bytearray(b"\x00\xaa\x55\x21\x0c\x13")
     odd += cells_frame(3, 5, (3300, 3300, 3300, 5001), 0, 0)
     odd += cells_frame(51, 5, (3300, 3300, 3300, 3300), 0, 0)
     odd += cells_frame(45, 5, (3300, 3300, 3300, 3300), 0, 0)  # above the configured 40
+    odd += frame(7, 3)  # two scans old
     unknown = bytearray(12)
     F._seal(unknown, 0, 0x32, 6)
     odd += unknown
     odd += b"\xaa\x55\x21\x0d\x01"
     pack.configure(40)
+    d.expect(5)
     before = (d.bad_length, d.rejected, d.unknown_type)
     no_alloc(step, d, odd, len(odd), 300)
     no_alloc(step, d, odd, 0, 400)
     assert (d.bad_length, d.rejected, d.unknown_type) == (before[0] + 1, before[1] + 2, before[2] + 1)
-    assert d.stalled == 1 and pack.extras == 1
+    assert d.stalled == 1 and pack.extras == 1 and d.stale_seq == 1
     no_alloc(step, d, a, 0, 5000)  # everything times out
     assert pack.lost and pack.seen == 0
     m = LinkMaster(100)
@@ -251,6 +267,7 @@ def test_counters_wrap_at_2_pow_30():
     d._st[5] = 0x3FFFFFFF  # frames_ok slot
     d._st[6] = 0x3FFFFFFF  # garbage slot
     d.crc_errors = 0x3FFFFFFF
+    d.expect(1)
     bad = frame(2, 1)
     bad[10] ^= 1
     stream = b"\x00" + frame(1, 1) + bad
@@ -275,3 +292,43 @@ def test_master_never_scans_faster_than_the_ring_can_answer():
     assert slow.period_ms == 535
     slow.configure(4, 100)
     assert slow.period_ms == 100
+
+
+def test_only_reports_of_the_latest_request_or_the_one_before_are_stored():
+    pack = Pack(2)
+    d = Decoder(pack)
+    before = frame(1, 0) + frame(2, 255)
+    d.feed(before, len(before), 1)  # nothing asked yet: nothing answers
+    assert d.stale_seq == 2 and d.frames_ok == 0 and pack.state[0] == pack.state[1] == 0, (d.stale_seq, d.frames_ok, pack.state[0], pack.state[1])
+    for expect, good, bad in ((10, (10, 9), (8, 11, 138)),
+                              (0, (0, 255), (254, 1)),  # wrap 255 -> 0
+                              (1, (1, 0), (255, 2))):
+        d.expect(expect)
+        for seq in good:
+            ok = d.frames_ok
+            f = frame(1, seq) + frame(9, seq)  # fast path, then an extra address
+            d.feed(f, len(f), 2)
+            assert d.frames_ok == ok + 1 and pack.seq[0] == seq, (expect, seq)
+        for seq in bad:
+            stale = d.stale_seq
+            f = frame(2, seq) + frame(9, seq)
+            d.feed(f, len(f), 2)
+            assert d.stale_seq == stale + 2 and pack.seq[1] != seq, (expect, seq)
+    assert pack.extras == 6 and pack.state[1] == 0 and pack.last_ms[1] == 0
+
+
+def test_a_replayed_old_report_is_refused_and_the_battery_goes_stale():
+    # battery 2 keeps sending its report of scan 1: frozen cells must not look live
+    pack = Pack(2)
+    d = Decoder(pack)
+    old = frame(2, 1)
+    for k in range(15):
+        seq = k + 1
+        now = k * 100
+        d.expect(seq)
+        f = frame(1, seq) + old
+        step(d, f, len(f), now + 20)
+        assert pack.seq[1] == 1 and pack.last_ms[1] == 20 + (100 if k else 0)
+    assert d.stale_seq == 13 and d.frames_ok == 15 + 2
+    assert pack.lost == LOST_STALE | LOST_NO_ECHO and pack.seen == 1
+    assert pack.timeouts[1] == 1 and pack.timeouts[0] == 0

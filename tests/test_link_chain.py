@@ -17,18 +17,25 @@ class Rig:
         self.buf = bytearray(256)
         self.t = 0
         self.last_rx = 0
+        self.ok_ticks = 0  # ticks that ended with pack.data_ok
+
+    def tick(self, t, timeout_ms=1000):
+        # in the order of Controller.tick
+        n = self.chain.readinto(self.buf, t)
+        if n:
+            self.dec.feed(self.buf, n, t)
+            self.last_rx = t
+        if self.master.poll(t):
+            self.chain.write(self.master.buf, self.master.n, t)
+            self.dec.expect(self.master.seq)
+        self.pack.evaluate(t, timeout_ms)
+        if self.pack.data_ok:
+            self.ok_ticks += 1
 
     def run(self, ms, timeout_ms=1000):
         end = self.t + ms
         while self.t < end:
-            t = self.t
-            n = self.chain.readinto(self.buf, t)
-            if n:
-                self.dec.feed(self.buf, n, t)
-                self.last_rx = t
-            if self.master.poll(t):
-                self.chain.write(self.master.buf, self.master.n, t)
-            self.pack.evaluate(t, timeout_ms)
+            self.tick(self.t, timeout_ms)
             self.t += 10  # the control tick
 
 
@@ -39,11 +46,12 @@ def test_full_scan_of_50_batteries_fits_100_ms():
     m = LinkMaster()
     m.poll(0)
     c.write(m.buf, m.n, 0)
+    pack = Pack(50)
+    d = Decoder(pack)
+    d.expect(m.seq)
     buf = bytearray(2048)
     early = c.readinto(buf, done_ms - 1)
     assert 0 < early < 8 + 50 * 19  # still arriving a millisecond before
-    pack = Pack(50)
-    d = Decoder(pack)
     d.feed(buf, early, done_ms - 1)
     n = c.readinto(buf, done_ms)
     assert early + n == 8 + 50 * 19
@@ -127,3 +135,18 @@ def test_fewer_batteries_on_the_ring_than_configured():
     r = Rig(3, configured=4)
     r.run(300)
     assert r.pack.lost == LOST_STALE | LOST_MISSING and r.pack.ring_count == 3
+
+
+def test_tail_of_a_scan_read_after_the_next_request_is_kept():
+    # a late tick finds more than the 256-byte buffer waiting: the rest of
+    # scan S is decoded only after request S+1 went out
+    r = Rig(50)
+    r.run(310)  # scan S requested at 300
+    ok = r.dec.frames_ok
+    r.tick(400)  # no tick for 100 ms: all of scan S waiting, 256 bytes read
+    assert r.master.seq == 5 and r.dec.frames_ok < ok + 50  # S+1 sent
+    r.t = 410
+    r.run(300)
+    assert r.dec.stale_seq == 0 and r.dec.frames_ok == ok + 4 * 50
+    assert r.pack.data_ok
+

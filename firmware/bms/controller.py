@@ -70,6 +70,7 @@ class Controller:
         master = self.master
         if master.poll(now_ms):
             hw.link.write(master.buf, master.n)
+            self.decoder.expect(master.seq)
         meas = self.meas
         hw.sense.read(meas)
         pack = self.pack

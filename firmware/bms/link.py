@@ -83,7 +83,11 @@ _S_LIMIT = const(4)  # staleness timeout, for the duplicate test
 _S_OK = const(5)  # frames_ok
 _S_GARBAGE = const(6)
 _S_RESYNCS = const(7)
-_S_SIZE = const(8)
+_S_SEQ = const(8)  # sequence of the latest request sent, or _NO_SEQ
+_S_SIZE = const(9)
+# before the first request; not negative: ptr32 loads do not sign-extend
+# on 64-bit ports
+_NO_SEQ = const(0x100)
 
 
 @micropython.viper
@@ -93,12 +97,14 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
     # plain good battery report straight into the pack. Returns 0 when it
     # needs more bytes, 1 when the candidate at st[_S_LO] is anything else
     # (other type, bad length or CRC, rejected, extra, duplicate): the
-    # Python path then handles and counts that one candidate.
+    # Python path then handles and counts that one candidate, and also a
+    # report that does not answer the latest request or the one before.
     lo = int(st[_S_LO])
     hi = int(st[_S_HI])
     now = int(st[_S_NOW])
     count = int(st[_S_COUNT])
     limit = int(st[_S_LIMIT])
+    expect = int(st[_S_SEQ])
     result = 0
     while True:
         s = lo
@@ -141,8 +147,11 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         if bad or t < _TEMP_DC_MIN or t > _TEMP_DC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
-        b = addr - 1
         seq = int(w[lo + 5])
+        if expect == _NO_SEQ or ((expect - seq) & 0xFF) > 1:
+            result = 1
+            break
+        b = addr - 1
         if int(state[b]) & 2 and int(seqs[b]) == seq:  # fresh, same scan
             age = ((now - int(last[b]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
             if age <= limit:
@@ -181,16 +190,24 @@ class Decoder:
         self.lo = 0  # first byte not yet decoded
         self.hi = 0  # end of received bytes
         self._st = array.array("i", bytes(4 * _S_SIZE))
+        self._st[_S_SEQ] = _NO_SEQ  # no report answers a request not sent
         self._rx_ms = 0  # when bytes last arrived
         self.frames_ok = 0  # battery reports stored in the pack
         self.echoes = 0  # own scan requests back round the ring
         self.crc_errors = 0
         self.bad_length = 0  # length byte impossible for its type
         self.rejected = 0  # CRC good but a value out of range / bad address
+        self.stale_seq = 0  # good reports answering no recent request (replays)
         self.unknown_type = 0  # CRC good, type not known to this version
         self.stalled = 0  # partial frames abandoned after the line went quiet
         self.garbage_bytes = 0  # bytes dropped while looking for a frame start
         self.resyncs = 0  # times bytes had to be dropped to find a frame start
+
+    def expect(self, seq):
+        """A scan request with sequence `seq` was just sent. From now on only
+        reports of this scan, or of the one before (its tail may still be
+        in the UART), are stored."""
+        self._st[_S_SEQ] = seq
 
     def feed(self, buf, n, now_ms):
         w = self.win
@@ -276,6 +293,10 @@ class Decoder:
         addr = w[p + 4]
         if addr < 1 or addr > _MAX_ADDR or not _cells_valid(w, p):
             self.rejected = (self.rejected + 1) & _WRAP
+            return
+        expect = self._st[_S_SEQ]
+        if expect == _NO_SEQ or (expect - w[p + 5]) & 0xFF > 1:  # as in _fast_reports
+            self.stale_seq = (self.stale_seq + 1) & _WRAP
             return
         t = w[p + 14] | w[p + 15] << 8
         if t >= 0x8000:

@@ -46,19 +46,27 @@ def scan(count, seq):
     return out
 
 
+def answers(expect, seq):
+    """A report of scan `seq` may be stored while `expect` is the latest request."""
+    return (expect - seq) & 0xFF <= 1
+
+
 class CheckingPack(Pack):
     """Counts stored reports whose values were not really sent for that
-    address and scan (`corrupt`). The decoder's fast path writes the arrays
+    address and scan, or that do not answer the request in `expect` or the
+    one before (`corrupt`). The decoder's fast path writes the arrays
     directly, so verify(now_ms) checks every battery stored at now_ms; the
     slow path is checked in accept()."""
 
     def __init__(self):
         super().__init__(50)
         self.corrupt = 0
+        self.expect = 0  # set with the decoder's, see fuzz_stream
 
     def _genuine(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
         cells, temp, fl = values(addr, seq)
-        return (mv1, mv2, mv3, mv4) == cells and temp_dc == temp and flags == fl
+        return (answers(self.expect, seq) and (mv1, mv2, mv3, mv4) == cells
+                and temp_dc == temp and flags == fl)
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
         if not self._genuine(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
@@ -75,14 +83,21 @@ class CheckingPack(Pack):
                     self.corrupt += 1
 
 
-def fuzz_stream(rng, events):
+def fuzz_stream(rng, events, expect):
     """Random mix of intact, truncated, duplicated, bit-flipped (1..3 bits)
-    frames and noise; returns (stream, number of intact frames in it)."""
+    frames answering request `expect` or the one before, intact replays of
+    any other scan, and noise; returns (stream, intact frames of the two
+    scans, intact replays)."""
     out = bytearray()
     intact = 0
+    stale = 0
     for _ in range(events):
-        kind = rng.below(10)
-        f = frame(rng.below(50) + 1, rng.below(256))
+        kind = rng.below(11)
+        if kind == 10:
+            out += frame(rng.below(50) + 1, (expect + 1 + rng.below(254)) & 0xFF)
+            stale += 1
+            continue
+        f = frame(rng.below(50) + 1, (expect - rng.below(2)) & 0xFF)
         if kind < 4:
             out += f
             intact += 1
@@ -103,4 +118,4 @@ def fuzz_stream(rng, events):
         else:
             for _ in range(rng.below(40) + 1):
                 out.append(rng.below(256))
-    return out, intact
+    return out, intact, stale

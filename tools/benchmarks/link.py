@@ -34,8 +34,9 @@ def decode_rate(repeats):
     best = None
     for _ in range(repeats):
         t0 = time.ticks_us()
-        for chunks in parts:
-            for c in chunks:
+        for seq in range(len(parts)):
+            d.expect(seq)  # as the controller does after sending the request
+            for c in parts[seq]:
                 d.feed(c, len(c), 0)
         dt = time.ticks_diff(time.ticks_us(), t0)
         if best is None or dt < best:
@@ -50,6 +51,7 @@ def evaluate_us(repeats):
     pack = Pack(50)
     d = Decoder(pack)
     s = scan(50, 1)
+    d.expect(1)
     d.feed(s, len(s), 0)
     best = None
     for _ in range(repeats):
@@ -72,6 +74,7 @@ def full_scan_ms():
     m.configure(50, 100)
     m.poll(0)
     chain.write(m.buf, m.n, 0)
+    d.expect(m.seq)
     buf = bytearray(CHUNK)
     for t in range(1, 1000):
         n = chain.readinto(buf, t)
@@ -86,12 +89,15 @@ def alloc_per_frame(scans):
     pack = Pack(50)
     d = Decoder(pack)
     streams = [scan(50, s) for s in range(scans)]
+    d.expect(0)
     d.feed(streams[0], len(streams[0]), 0)
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()
     t = 0
-    for s in streams:
+    for seq in range(scans):
+        s = streams[seq]
+        d.expect(seq)
         d.feed(s, len(s), t)
         pack.evaluate(t, 1000)
         t += 100
@@ -106,10 +112,16 @@ def fuzz(nbytes):
     d = Decoder(pack)
     fed = 0
     intact = 0
+    stale = 0
     now = 0
+    seq = 0
     while fed < nbytes:
-        stream, k = fuzz_stream(rng, 500)
+        seq = (seq + 1) & 0xFF  # a new request for every piece of the stream
+        d.expect(seq)
+        pack.expect = seq
+        stream, k, r = fuzz_stream(rng, 500, seq)
         intact += k
+        stale += r
         i = 0
         while i < len(stream):
             c = min(rng.below(CHUNK) + 1, len(stream) - i)
@@ -126,6 +138,8 @@ def fuzz(nbytes):
         # happen to equal the next bytes on the line is whole again
         "link_fuzz_frames_intact": intact,
         "link_fuzz_frames_stored": d.frames_ok,
+        "link_fuzz_replays": stale,
+        "link_fuzz_replays_refused": d.stale_seq,
         "link_fuzz_clean": 1 if pack.corrupt == 0 else 0,
         "link_fuzz_crc_errors": d.crc_errors,
         "link_fuzz_garbage_bytes": d.garbage_bytes,
