@@ -3,7 +3,7 @@
 # line rate and every fault the scenarios can inject.
 from bms.link import Decoder, LinkMaster
 from bms.linkframe import scan_ms, F_ALARM
-from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING
+from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING, LOST_DUPLICATE
 from boards.sim.chain import BatteryChain
 
 
@@ -150,3 +150,35 @@ def test_tail_of_a_scan_read_after_the_next_request_is_kept():
     assert r.dec.stale_seq == 0 and r.dec.frames_ok == ok + 4 * 50
     assert r.pack.data_ok
 
+
+def test_a_battery_replaying_an_old_report_goes_stale():
+    r = Rig(3)
+    r.run(300)
+    r.chain.replay(2, True)
+    r.run(200)  # the report of the next scan is replayed from then on
+    r.chain.set_cells(2, 3300, 3650, 3300, 3300)  # its cells move on; its reports do not
+    ok = r.dec.frames_ok
+    r.run(1100)
+    d, p = r.dec, r.pack
+    assert d.stale_seq >= 10 and d.frames_ok == ok + 2 * 11
+    assert p.lost == LOST_STALE and p.seen == 2 and list(p.timeouts[:3]) == [0, 1, 0]
+    assert p.cell_mv[5] == 3300
+    r.chain.replay(2, False)
+    r.run(200)
+    assert p.data_ok and p.cell_mv[5] == 3650
+
+
+def test_a_replay_matching_the_sequence_after_a_wrap_is_a_duplicate():
+    # every 256 scans the replayed sequence number is current again for one
+    # scan; in the next one it comes again, as a duplicate
+    r = Rig(2)
+    r.run(300)
+    r.chain.replay(1, True)
+    r.run(2000)
+    assert r.pack.duplicates == 1  # the first replay answered S-1: a duplicate
+    r.ok_ticks = 0
+    r.run(256 * 100)
+    d, p = r.dec, r.pack
+    assert d.stale_seq >= 250 and p.duplicates == 2
+    assert r.ok_ticks == 10  # data ok for the one scan that matches, no longer
+    assert p.lost & (LOST_DUPLICATE | LOST_STALE)

@@ -27,6 +27,7 @@ class BatteryChain:
         self.scans = 0  # scan requests answered
         self.frames_sent = 0  # battery reports put on the line
         self._silent = [False] * count
+        self._replay = [None] * count  # per battery: the report it repeats
         self._unplugged = False
         self._drop = 0
         self._flips = 0
@@ -67,6 +68,12 @@ class BatteryChain:
     def silence(self, addr, on):
         """Battery addr stops reporting (it still forwards: the ring stays closed)."""
         self._silent[addr - 1] = bool(on)
+
+    def replay(self, addr, on):
+        """Battery addr sends its report of the next scan again in every scan
+        after it (a module stuck replaying a cached report: old sequence
+        number, frozen values)."""
+        self._replay[addr - 1] = bytearray() if on else None
 
     def unplug(self, on):
         """Cable unplugged: requests go nowhere, nothing comes back."""
@@ -136,8 +143,15 @@ class BatteryChain:
             if self._drop:
                 self._drop -= 1
                 continue
-            encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_dc[i], self.flags[i])
-            out += f
+            cached = self._replay[i]
+            if cached:
+                out += cached
+            else:
+                encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_dc[i],
+                             self.flags[i])
+                if cached is not None:
+                    cached += f  # the report replayed from now on
+                out += f
             self.frames_sent += 1
         while self._flips:
             self._flips -= 1
