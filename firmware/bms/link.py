@@ -83,10 +83,10 @@ _S_LIMIT = const(4)  # staleness timeout, for the duplicate test
 _S_OK = const(5)  # frames_ok
 _S_GARBAGE = const(6)
 _S_RESYNCS = const(7)
-_S_SEQ = const(8)  # sequence of the latest request sent, or _NO_SEQ
+_S_SEQ = const(8)  # sequence of the latest request sent
 _S_SIZE = const(9)
-# before the first request; not negative: ptr32 loads do not sign-extend
-# on 64-bit ports
+# _S_SEQ before the first request; not -1: a ptr32 load does not
+# sign-extend on 64-bit ports
 _NO_SEQ = const(0x100)
 
 
