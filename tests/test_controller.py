@@ -133,5 +133,5 @@ def test_cable_unplugged_for_13_days_keeps_both_paths_open():
         ctl.tick(t)
         assert gates(hw) == (False, False, False, False), t
     hw.link.plugged = True
-    run(ctl, t, 100)
+    run(ctl, t, 200)  # a scan, then DATA_RECOVER_MS of good data
     assert gates(hw) == (True, True, True, True)

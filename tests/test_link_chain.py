@@ -182,3 +182,43 @@ def test_a_replay_matching_the_sequence_after_a_wrap_is_a_duplicate():
     assert d.stale_seq >= 250 and p.duplicates == 2
     assert r.ok_ticks == 10  # data ok for the one scan that matches, no longer
     assert p.lost & (LOST_DUPLICATE | LOST_STALE)
+
+
+class _GuardedRig(Rig):
+    """Rig + the real Protection on its pack: counts ticks with a gate on."""
+
+    def __init__(self, count):
+        from bms.measure import Measurements
+        from bms.protection import Protection
+        from bms.settings import Settings
+        super().__init__(count)
+        s = Settings()
+        assert s.update({"battery_count": count}) == []
+        self.prot = Protection(s)
+        self.meas = Measurements()
+        self.meas.valid = True
+        self.meas.fet_dc = 250
+        self.remote = type("Remote", (), {"on": True})()
+        self.gate_ticks = 0
+
+    def tick(self, t, timeout_ms=1000):
+        super().tick(t, timeout_ms)
+        p = self.prot
+        p.step(t, self.pack, self.meas, self.remote)
+        if p.chg_fet or p.dsg_fet:
+            self.gate_ticks += 1
+
+
+def test_a_replaying_battery_never_reopens_the_paths():
+    # the scan that matches the replayed sequence number (once in 256) makes
+    # the data good for one scan; protection must not pulse the gates for it
+    r = _GuardedRig(2)
+    r.run(2000)
+    assert r.prot.chg_fet and r.prot.dsg_fet
+    r.chain.replay(1, True)
+    r.run(2000)
+    assert not r.prot.chg_fet and not r.prot.dsg_fet
+    r.ok_ticks = r.gate_ticks = 0
+    r.run(2 * 256 * 100)
+    assert r.ok_ticks >= 10  # the matching scans came
+    assert r.gate_ticks == 0

@@ -447,8 +447,40 @@ def test_data_lost_opens_both_in_the_same_tick_and_recovers():
     r.run(10000)
     assert _all_off(r.p)
     r.pack.data_ok = True
+    r.run(P.DATA_RECOVER_MS - 10)  # good data, but not yet for long enough
+    assert _all_off(r.p) and r.p.block_chg == R.DATA_LOST
     p = r.tick()
     assert p.atc and p.atd and p.dsg_fet and p.chg_fet
+
+
+def test_data_back_for_one_scan_does_not_pulse_the_gates():
+    # a flaky cable, or a replayed report that matches the scan number once
+    # every 256 scans (docs/battery-link.md): good for a scan, lost again
+    r = rig()
+    r.pack.data_ok = False
+    r.run(5000)
+    for _ in range(20):
+        r.pack.data_ok = True
+        for _ in range(10):  # one 100 ms scan
+            assert _all_off(r.tick())
+        r.pack.data_ok = False
+        for _ in range(100):
+            assert _all_off(r.tick())
+
+
+def test_a_cut_is_not_delayed_by_the_data_recovery():
+    # while the paths wait for data to stay good, fresh data still decides:
+    # cells that came back low cut the loads at once
+    r = rig()
+    r.cells(2700)
+    r.tick()
+    r.pack.data_ok = False
+    r.run(40000)
+    r.pack.data_ok = True
+    r.tick()
+    assert _state(r) == "load_disconnect"
+    r.run(P.DATA_RECOVER_MS)
+    assert not r.p.dsg_fet and r.p.block_dsg & R.CELL_UV
 
 
 def test_data_lost_freezes_the_uv_sequence():

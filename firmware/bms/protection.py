@@ -55,6 +55,10 @@ UV_TABLE = (
 )
 
 PREALARM_HYST_MV = const(50)
+# after a loss, battery data must be good this long before the paths reopen:
+# a flaky cable, or a replayed report that matches the scan number once per
+# 256 scans, must not pulse the gates for a scan
+DATA_RECOVER_MS = const(1000)
 CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
 CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
@@ -139,6 +143,9 @@ class Protection:
         self._remote_rise = False
         self._chg_raw = False
         self._chg_raw_ms = 0
+        self.data_held = False  # battery data good (after a loss: for DATA_RECOVER_MS)
+        self._recovering = False
+        self._data_bad_ms = 0  # last tick the data was not good
         self._oc = OC_OK
         self._oc_ms = 0  # last trip
         self._over = False
@@ -186,6 +193,7 @@ class Protection:
         if s.version != self._ver:
             self._load()
         data_ok = pack.full_scan and pack.data_ok
+        self._data_recovery(now_ms, data_ok)
         self._limits(now_ms, pack, meas, data_ok)
         self._charger_seen(now_ms, meas)
         on = remote.on
@@ -197,6 +205,21 @@ class Protection:
         self._uv_step(now_ms, pack, data_ok)
         self._wake_req = False
         self._decide(now_ms, pack, meas, on)
+
+    def _data_recovery(self, now_ms, data_ok):
+        # verdicts use fresh data at once (a cut is never delayed); only the
+        # data_lost block waits for the data to stay good
+        if not data_ok:
+            self.data_held = False
+            self._recovering = self.state != BOOT
+            self._data_bad_ms = now_ms
+        elif not self._recovering:
+            self.data_held = True
+        else:
+            self._data_bad_ms = hold(now_ms, self._data_bad_ms)
+            if diff(now_ms, self._data_bad_ms) >= DATA_RECOVER_MS:
+                self._recovering = False
+                self.data_held = True
 
     def _limits(self, now_ms, pack, meas, data_ok):
         trip = self._trip
@@ -342,7 +365,7 @@ class Protection:
         both = 0  # reasons against charge and discharge
         if st == BOOT:
             both |= R.BOOT
-        elif not pack.data_ok:
+        elif not self.data_held:
             both |= R.DATA_LOST
         if st != BOOT and pack.battery_alarm:
             both |= R.BATTERY_ALARM
