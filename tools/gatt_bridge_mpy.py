@@ -58,14 +58,6 @@ class Bridge:
                 self.uuids[self.phone.handle(u)] = u
         return self.uuids.get(handle, "handle %d" % handle)
 
-    async def _wait_advertising(self):
-        for _ in range(500):
-            adv = bluetooth.BLE().advertising
-            if adv and adv[3]:
-                return
-            await asyncio.sleep_ms(2)
-        raise OSError("the BMS is not advertising connectable")
-
     async def op(self, msg):
         op = msg["op"]
         if op == "ready":
@@ -75,8 +67,7 @@ class Bridge:
             if self.phone is not None and self.phone.connected():
                 self.phone.disconnect()
                 await asyncio.sleep_ms(5)
-            await self._wait_advertising()
-            self.phone = bluetooth.SimCentral().connect()
+            self.phone = await bluetooth.SimCentral().connect_when_advertising()
             self.seen = 0
             await asyncio.sleep_ms(5)
             self.phone.exchange_mtu(self.mtu)

@@ -44,7 +44,7 @@ async def _handle(phone, req):
                    "adv_data": _hex(adv["adv_data"]), "resp_data": _hex(adv["resp_data"])}
         return {"adv": adv}
     if op == "connect":
-        phone.connect()
+        await phone.connect_when_advertising()
         await asyncio.sleep_ms(10)
         return {"mtu": phone.exchange_mtu(req.get("mtu", 247))}
     if op == "disconnect":

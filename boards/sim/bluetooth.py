@@ -305,6 +305,17 @@ class SimCentral:
         b._irq(_IRQ_CENTRAL_CONNECT, (c.handle, 0, memoryview(addr)), (addr,))
         return self
 
+    async def connect_when_advertising(self, timeout_ms=1000):
+        """Connect once the device advertises connectable, as a phone's scan
+        waits for it (after a disconnect the service restarts advertising a
+        moment later); OSError if it does not within timeout_ms."""
+        for _ in range(timeout_ms // 2):
+            adv = self.ble.advertising
+            if adv and adv[3]:
+                break
+            await asyncio.sleep_ms(2)
+        return self.connect()
+
     def disconnect(self):
         if self.conn is not None:
             self.ble._drop(self.conn)
