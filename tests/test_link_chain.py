@@ -191,6 +191,7 @@ class _GuardedRig(Rig):
         from bms.measure import Measurements
         from bms.protection import Protection
         from bms.settings import Settings
+        from protect_rig import FakeRemote
         super().__init__(count)
         s = Settings()
         assert s.update({"battery_count": count}) == []
@@ -198,7 +199,7 @@ class _GuardedRig(Rig):
         self.meas = Measurements()
         self.meas.valid = True
         self.meas.fet_dc = 250
-        self.remote = type("Remote", (), {"on": True})()
+        self.remote = FakeRemote()
         self.gate_ticks = 0
 
     def tick(self, t, timeout_ms=1000):
