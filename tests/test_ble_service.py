@@ -64,6 +64,16 @@ async def test_advertises_name_and_service():
     assert bluetooth.UUID(P.SERVICE_UUID) in seen["services"]
 
 
+async def test_device_information_is_readable_without_login():
+    from version import VERSION
+    _app, phone = await connected()
+    assert phone.read(bluetooth.UUID(0x2A26)) == VERSION.encode()  # firmware revision
+    assert phone.read(bluetooth.UUID(0x2A29)) == b"mpy-smartbms"  # manufacturer
+    assert phone.read(bluetooth.UUID(0x2A24)) == b"SmartBMS 12 V"  # model
+    assert phone.read(bluetooth.UUID(0x2A28)).startswith(b"MicroPython 1.")
+    await bye(phone)
+
+
 async def test_unauthenticated_writes_rejected_and_values_empty():
     app, phone = await connected()
     for uuid, req in ((P.SETTINGS_UUID, b"\x01\x14\x04\x00\x00\x00"), (P.COMMAND_UUID, b"\x01"),
