@@ -173,6 +173,10 @@ def test_the_wrapper_installs_what_each_command_needs(tmp_path):
     assert _pip_calls(tmp_path) == ["-m pip install --quiet matplotlib>=3.8,<4"]
     assert run("ctl", "--help").returncode == 0
     assert _pip_calls(tmp_path) == ["-m pip install --quiet bleak>=0.22,<4 cryptography>=42,<51"]
+    r = run("flash", "--help")
+    assert r.returncode == 0 and "--board" in r.stdout and _pip_calls(tmp_path) == []  # the base set
+    r = run("help")
+    assert r.returncode == 0 and "./bms flash" in r.stdout and "./bms ctl" in r.stdout
     os.utime(root / "pyproject.toml", (4e9, 4e9))  # changed: installed again when next needed
     assert run("sim", "--list").returncode == 0
     assert len(_pip_calls(tmp_path)) == 1
