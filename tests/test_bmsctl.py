@@ -150,7 +150,12 @@ def test_commands_change_pin_and_puk_reset():
 
 def test_cells_and_history():
     code, out = cli("cells")
-    assert code == 0 and "battery  2  3304 3305 3306 3307 mV  20.1 °C  flags 0x00" in out
+    assert code == 0 and "battery  2  3304 3305 3306 3307 mV  20.1 °C  -" in out
+    code, out = cli("--json", "cells")
+    assert json.loads(out)[1] == {"flags": [], "temp_dc": 201, "cell_mv": [3304, 3305, 3306, 3307]}
+    from tools import bmsview
+    assert bmsview.cells_lines([{"flags": 3, "temp_dc": -5, "cell_mv": [1, 2, 3, 4]}]) == [
+        "battery  1     1    2    3    4 mV  -0.5 °C  balancing, alarm"]
     code, out = cli("history")
     assert code == 0 and "low-voltage disconnects    2" in out and "lowest cell ever           --" in out
     events = [ln for ln in out.splitlines() if ln.startswith("at ")]

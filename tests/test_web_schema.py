@@ -50,6 +50,7 @@ def test_status_names_come_from_the_firmware():
     assert names["alt_faults"] == list(alternator.FAULT_NAMES)
     assert names["remote_modes"] == list(remote.MODE_NAMES)
     assert names["link_lost"][0] == "stale" and names["event_warn_base"] == 32
+    assert names["battery_flags"] == ["balancing", "alarm"]
 
 
 def test_every_schema_unit_has_a_display_or_is_shown_as_is():

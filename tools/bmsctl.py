@@ -492,7 +492,7 @@ async def _run(args, link, to_set, key, out):
     elif args.what == "cells":
         batteries = await client.cells()
         if emit:
-            emit(batteries)
+            emit(V.cells_json(batteries))
         else:
             for line in V.cells_lines(batteries):
                 print(line, file=out)

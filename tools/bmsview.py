@@ -197,9 +197,14 @@ def status_lines(st):
 
 # -- cells and history ----------------------------------------------------
 def cells_lines(batteries):
-    return ["battery %2d  %s mV  %s  flags 0x%02x" % (
-        i + 1, " ".join("%4d" % c for c in b["cell_mv"]), celsius(b["temp_dc"]), b["flags"])
+    return ["battery %2d  %s mV  %s  %s" % (
+        i + 1, " ".join("%4d" % c for c in b["cell_mv"]), celsius(b["temp_dc"]),
+        ", ".join(bit_names("battery_flags", b["flags"])) or "-")
         for i, b in enumerate(batteries)]
+
+
+def cells_json(batteries):
+    return [dict(b, flags=bit_names("battery_flags", b["flags"])) for b in batteries]
 
 
 _UNSEEN = 32767  # history.py UNSEEN_MIN / -UNSEEN_MAX: no battery data yet

@@ -67,8 +67,8 @@ def constants(module, *names):
 def load_names():
     """The names status values are shown with: reason and warning bits, the
     protection and alternator-port states, the alternator's limit reasons and
-    fault bits, the remote modes, the link-fault bits and where warning events
-    start in the history's event codes."""
+    fault bits, the remote modes, the link-fault bits, a battery's own flag
+    bits and where warning events start in the history's event codes."""
     reasons, warnings = constants("reasons", "REASON_NAMES", "WARN_NAMES")
     alt_states, alt_limits, alt_faults = constants("alternator", "STATE_NAMES", "LIMIT_NAMES",
                                                    "FAULT_NAMES")
@@ -79,8 +79,18 @@ def load_names():
         "alt_faults": list(alt_faults),
         "remote_modes": list(constants("remote", "MODE_NAMES")[0]),
         "link_lost": list(constants("pack", "LOST_NAMES")[0]),
+        "battery_flags": _flag_names(),
         "event_warn_base": constants("history", "EV_WARN")[0],
     }
+
+
+def _flag_names():
+    """A battery report's flag bits (bms/linkframe.py F_BALANCING, F_ALARM), by bit."""
+    balancing, alarm = constants("linkframe", "F_BALANCING", "F_ALARM")
+    out = ["bit %d" % i for i in range(max(balancing, alarm).bit_length())]
+    out[balancing.bit_length() - 1] = "balancing"
+    out[alarm.bit_length() - 1] = "alarm"
+    return out
 
 
 # How people see each unit of the schema and the status: integers in the
