@@ -90,6 +90,13 @@ def test_status_shows_state_of_charge_from_the_firmware(served):
     assert re.match(r"state of charge +\d+\.\d %, \d+\.\d Ah used", soc), soc
 
 
+def test_a_port_in_use_is_one_line(served):
+    r = subprocess.run([BMS, "sim", "--serve", str(served["port"])], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("bms-sim: cannot serve on 127.0.0.1:%d" % served["port"])
+    assert "Traceback" not in r.stderr
+
+
 def test_ctrl_c_ends_the_session_quietly(served):
     proc = served["proc"]
     os.killpg(proc.pid, signal.SIGINT)

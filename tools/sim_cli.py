@@ -538,7 +538,11 @@ def serve(args, console):
     from tools import sim_session
 
     scenario = args.scenario or default_scenario()
-    server, session = sim_session.serve(args.serve, scenario)
+    try:
+        server, session = sim_session.serve(args.serve, scenario)
+    except OSError as e:
+        print("bms-sim: cannot serve on 127.0.0.1:%d: %s" % (args.serve, e.strerror or e), file=sys.stderr)
+        return 2
     port = server.server_address[1]
     console.print("bms-sim: simulated BMS (scenario %s) for bmsctl on 127.0.0.1:%d, PIN 000000\n"
                   "  try: ./bms ctl --sim-port %d status      (Ctrl-C here ends it)"

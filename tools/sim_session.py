@@ -65,6 +65,7 @@ class Session:
 
 class _Handler(socketserver.StreamRequestHandler):
     session = None
+    timeout = 120  # a client silent this long lets the next one in
 
     def handle(self):
         s = self.session

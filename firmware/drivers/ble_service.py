@@ -1,5 +1,6 @@
 # The BLE configuration service on aioble: registers the GATT service of
-# docs/ble-protocol.md and serves one central at a time through bms.protocol
+# docs/ble-protocol.md (and beside it the standard Device Information
+# service) and serves one central at a time through bms.protocol
 # and bms.auth. It reaches the rest of the firmware only through `app`:
 #
 #   app.settings                 bms.settings.Settings (read for settings pages)
