@@ -157,6 +157,10 @@ class App:
         from drivers.ble_readout import BleReadout
 
         self.readout = BleReadout(self.controller, self.auth, self.rand)
+        # the status reads the state of charge from controller.soc (protocol.py);
+        # until the controller counts it itself, it is the readout's
+        if getattr(self.controller, "soc", None) is None:
+            self.controller.soc = self.readout.readout.soc  # type: ignore[attr-defined]
 
     # -- control ----------------------------------------------------------------
     async def control(self):

@@ -16,6 +16,7 @@ from bms import auth as A  # noqa: E402
 from bms.protection import LOW_POWER  # noqa: E402
 from drivers.storage import Store  # noqa: E402
 from memfs import MemFs  # noqa: E402
+from version import VERSION  # noqa: E402
 
 
 def rand(n):
@@ -45,6 +46,19 @@ def test_status_cells_history_from_the_real_controller():
     body, more = app.history_page(0)
     counters, _events = P.decode_history([body])
     assert counters["lvd"] == app.history.lvd
+
+
+def test_status_carries_state_of_charge_and_version():
+    app = board()
+    st = P.decode_status(app.status_bytes())
+    assert st["soc_pm"] == P.SOC_UNKNOWN  # no state of charge counted yet
+    app.start_readout()
+    assert app.adv_payload() is not None  # the readout counts the charge as it advertises
+    st = P.decode_status(app.status_bytes())
+    soc = app.controller.soc
+    assert soc.known and st["soc_pm"] == soc.soc_pm and 0 < st["soc_pm"] <= 1000
+    assert st["consumed_mah"] == soc.consumed_mah
+    assert (st["fw_major"], st["fw_minor"], st["fw_patch"]) == tuple(P._version_numbers(VERSION))
 
 
 def test_first_boot_writes_secrets_and_reports_nothing():

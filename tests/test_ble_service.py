@@ -37,7 +37,7 @@ async def connected(app=None, mtu=247):
     for left in list(bluetooth.BLE().centrals.values()):  # a failed test's phone
         left.disconnect()
     app = await start(app)
-    phone = bluetooth.SimCentral().connect()
+    phone = await bluetooth.SimCentral().connect_when_advertising()  # a loaded host is slow to re-advertise
     await asyncio.sleep_ms(5)
     if mtu:
         phone.exchange_mtu(mtu)
@@ -62,6 +62,16 @@ async def test_advertises_name_and_service():
     assert seen["connectable"]
     assert seen["name"] == "SmartBMS"
     assert bluetooth.UUID(P.SERVICE_UUID) in seen["services"]
+
+
+async def test_device_information_is_readable_without_login():
+    from version import VERSION
+    _app, phone = await connected()
+    assert phone.read(bluetooth.UUID(0x2A26)) == VERSION.encode()  # firmware revision
+    assert phone.read(bluetooth.UUID(0x2A29)) == b"mpy-smartbms"  # manufacturer
+    assert phone.read(bluetooth.UUID(0x2A24)) == b"SmartBMS 12 V"  # model
+    assert phone.read(bluetooth.UUID(0x2A28)).startswith(b"MicroPython 1.")
+    await bye(phone)
 
 
 async def test_unauthenticated_writes_rejected_and_values_empty():
@@ -151,7 +161,7 @@ async def test_commands_and_secrets():
     await bye(phone)
     # secrets vanish with the session; the new PIN is needed now
     assert bluetooth.BLE().gatts_read(phone.handle(P.COMMAND_UUID)) == b""
-    phone.connect()
+    await phone.connect_when_advertising()
     await asyncio.sleep_ms(5)
     assert (await login(phone, "000000"))["code"] == P.E_BAD_PROOF
     assert (await login(phone, "654321"))["code"] == P.OK
@@ -229,7 +239,7 @@ async def test_lockout_grows_and_survives_reconnect():
     r = await login(phone, "222222")
     assert r["code"] == P.E_BAD_PROOF and r["wait_s"] == 5 and r["failures"] == 4
     await bye(phone)
-    phone.connect()
+    await phone.connect_when_advertising()
     await asyncio.sleep_ms(5)
     r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
     assert r["code"] == P.E_LOCKED_OUT and r["nonce"] == b"" and r["wait_s"] == 5

@@ -2,6 +2,7 @@
 # on the simulated radio inside MicroPython (boards/sim/ble_bridge.py).
 import asyncio
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tools import bmsctl  # noqa: E402
 from bms import protocol as P  # noqa: E402  (bmsctl put firmware/ on the path)
+from version import VERSION  # noqa: E402
 
 SIM = ["--sim", "bridge_app", "--sim-path", str(ROOT / "tests" / "mpy")]
 
@@ -33,13 +35,47 @@ def session(fn):
     return asyncio.run(go())
 
 
-def test_status_shows_decoded_fields():
+def test_status_in_words_and_units():
     code, out = cli("status")
-    assert code == 0
-    assert "min_cell_mv        3301" in out and "sys_ma             -12345" in out
+    assert code == 0, out
+    lines = dict((ln[:18].strip(), ln[19:]) for ln in out.splitlines())
+    assert lines["state"] == "normal"  # prot_state 1, by name
+    assert lines["lowest cell"] == "3.301 V (battery 2 cell 2)"  # 3301 mV at flat index 5
+    assert lines["System+"].startswith("-12.3 A")
     # reason masks by name: 0x24 = cell_uv + temp_low_charge, 0x200 = overcurrent
-    assert "block_dsg          cell_uv, temp_low_charge" in out
-    assert "block_sys          overcurrent" in out and "link_crc_errors    3" in out
+    assert lines["discharge"] == "blocked: cell_uv, temp_low_charge"
+    assert lines["System+ port"] == "blocked: overcurrent"
+    assert lines["alternator"].startswith("+45.7 A, port limiting") and "port max" in lines["alternator"]
+    assert lines["battery link"] == "12345 reports, 3 CRC errors, 2 rejected, 77 stray bytes"
+    assert lines["temperature"] == "-5.2 °C .. 23.1 °C"
+    assert lines["remote"] == "on (terminals bridged)" and lines["warnings"] == "prealarm"
+    assert lines["firmware"] == VERSION
+    assert lines["state of charge"].startswith("unknown")  # the double counts no charge
+    assert lines["uptime"].startswith("2 min 03 s")
+
+
+def test_status_json_for_scripts():
+    code, out = cli("--json", "status")
+    assert code == 0, out
+    st = json.loads(out)
+    assert st["prot_state"] == "normal" and st["alt_state"] == "limiting"
+    assert st["block_dsg"] == ["cell_uv", "temp_low_charge"] and st["warn"] == ["prealarm"]
+    assert st["min_cell_mv"] == 3301 and st["sys_ma"] == -12345 and st["firmware"] == VERSION
+    assert st["soc_pm"] is None and st["ttg_min"] is None and st["remote_mode"] == "bridged"
+    code, out = cli("--json", "settings", "get", "cell_ov_mv", "readout_enabled")
+    assert json.loads(out) == {"cell_ov_mv": 3750, "readout_enabled": 1}
+    code, out = cli("--json", "history")
+    hist = json.loads(out)
+    assert hist["counters"]["lvd"] == 2 and hist["counters"]["min_cell_mv"] is None  # never seen
+    assert hist["events"][3] == {"time_ms": 300, "event": "cell_uv_emergency",
+                                 "active": ["cell_uv_emergency"], "value": 3, "unit": "mV"}
+
+
+def test_info_reads_device_information_without_pin():
+    code, out = cli("--pin", "999999", "info")  # a wrong PIN does not matter: no login
+    assert code == 0, out
+    assert "firmware           %s" % VERSION in out and "manufacturer       mpy-smartbms" in out
+    assert "software           MicroPython 1." in out
 
 
 def test_settings_set_validated_locally_nothing_sent():
@@ -47,6 +83,22 @@ def test_settings_set_validated_locally_nothing_sent():
     assert code == 2
     assert "cell_ov_mv: 3800 mV outside 3500..3750" in out
     assert "nope: unknown setting" in out and "change-pin" in out
+    code, out = cli("settings", "set", "cell_ov_mv=3.6505V", "temp_charge_low_dc=warm")
+    assert code == 2 and "more than 3 decimals" in out and "'warm' is not a number" in out
+
+
+def test_settings_in_shown_units_and_back():
+    values = bmsctl.parse_assignments(["cell_ov_mv=3.65V", "cell_uv_mv=2.75 V", "temp_charge_low_dc=7.5C",
+                                       "temp_hyst_dc=2 °C", "alt_on_delay_ms=2.5s", "alt_off_mv=13100",
+                                       "prealarm_mode=intermittent"])
+    assert values == {"cell_ov_mv": 3650, "cell_uv_mv": 2750, "temp_charge_low_dc": 75, "temp_hyst_dc": 20,
+                      "alt_on_delay_ms": 2500, "alt_off_mv": 13100, "prealarm_mode": 1}
+    code, out = cli("settings", "get", "cell_ov_mv", "temp_charge_low_dc", "link_timeout_ms",
+                    "prealarm_mode", "battery_capacity_ah")
+    assert code == 0
+    assert out.split("\n")[:5] == ["cell_ov_mv               3.750 V", "temp_charge_low_dc       5.0 °C",
+                                   "link_timeout_ms          1.000 s", "prealarm_mode            continuous",
+                                   "battery_capacity_ah      200 Ah"]
 
 
 def test_settings_round_trip_and_device_refusal():
@@ -98,10 +150,18 @@ def test_commands_change_pin_and_puk_reset():
 
 def test_cells_and_history():
     code, out = cli("cells")
-    assert code == 0 and "battery  2  3304 3305 3306 3307 mV  20.1 C" in out
+    assert code == 0 and "battery  2  3304 3305 3306 3307 mV  20.1 °C  -" in out
+    code, out = cli("--json", "cells")
+    assert json.loads(out)[1] == {"flags": [], "temp_dc": 201, "cell_mv": [3304, 3305, 3306, 3307]}
+    from tools import bmsview
+    assert bmsview.cells_lines([{"flags": 3, "temp_dc": -5, "cell_mv": [1, 2, 3, 4]}]) == [
+        "battery  1     1    2    3    4 mV  -0.5 °C  balancing, alarm"]
     code, out = cli("history")
-    assert code == 0 and "lvd                2" in out
-    assert out.count("event at") == 15 and "code   3  reasons 00000008  value 14" in out
+    assert code == 0 and "low-voltage disconnects    2" in out and "lowest cell ever           --" in out
+    events = [ln for ln in out.splitlines() if ln.startswith("at ")]
+    # code 3 = cell_uv_emergency, mask 8 = the same bit, value 14 mV (the double's numbers)
+    assert len(events) == 15 and events[-1] == \
+        "at        1.4 s  cell_uv_emergency     0.014 V  (active: cell_uv_emergency)"
     code, out = cli("command", "clear-history")
     assert code == 0 and out.strip() == "ok"
     code, out = cli("command", "wake")
@@ -112,7 +172,10 @@ def test_cells_and_history():
 
 def test_scan_sees_name_and_service():
     code, out = cli("scan")
-    assert code == 0 and '"name": "SmartBMS"' in out and P.SERVICE_UUID in out
+    assert code == 0 and out.startswith("device             SmartBMS")
+    code, out = cli("--json", "scan")
+    dev = json.loads(out)
+    assert dev["name"] == "SmartBMS" and P.SERVICE_UUID in dev["services"]
 
 
 def test_whole_firmware_on_the_simulated_board():

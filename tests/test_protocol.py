@@ -1,14 +1,16 @@
 # micropython
 from bms import protocol as P
 from bms import settings as S
+from bms.soc import Soc
 from bleapp_double import make_controller
+from version import VERSION
 from mpytest import raises
 
 
 def test_status_round_trip_every_field():
     ctl = make_controller()
     b = P.encode_status(ctl)
-    assert len(b) == P.STATUS_LEN == 80
+    assert len(b) == P.STATUS_LEN == 91 and b[0] == P.STATUS_FORMAT == 3
     d = P.decode_status(b)
     want = {"prot_state": 1, "alt_state": 3, "remote_mode": 1, "configured": 2, "seen": 2,
             "pack_mv": 13250, "min_cell_mv": 3301, "min_cell_at": 5, "max_cell_mv": 3340,
@@ -20,13 +22,51 @@ def test_status_round_trip_every_field():
             "load_out": True, "charge_out": False, "prealarm_out": True, "data_ok": True,
             "full_scan": True, "battery_alarm": False, "remote_on": True, "block_alt": 0x124,
             "block_sys": 0x200, "link_frames_ok": 12345, "link_crc_errors": 3,
-            "link_rejected": 2, "link_garbage_bytes": 77}
+            "link_rejected": 2, "link_garbage_bytes": 77,
+            # no state-of-charge object on this controller: unknown, not 0 %
+            "soc_pm": P.SOC_UNKNOWN, "consumed_mah": 0, "ttg_min": P.TTG_NONE}
     for k in want:
         assert d[k] == want[k], k
+    assert [d["fw_major"], d["fw_minor"], d["fw_patch"]] == P._version_numbers(VERSION)
     with raises(ValueError):
         P.decode_status(b[:-1])
     with raises(ValueError):  # format 1 is refused, not misread
         P.decode_status(bytes((1,)) + b[1:58])
+
+
+def test_status_format_2_still_reads():
+    """A newer tool reading older firmware: the first 80 bytes are format 2."""
+    b = P.encode_status(make_controller())
+    d = P.decode_status(bytes((2,)) + b[1:P.STATUS_LEN_2])
+    assert d["format"] == 2 and d["min_cell_mv"] == 3301 and d["link_garbage_bytes"] == 77
+    assert d["soc_pm"] is None and d["fw_major"] is None
+    with raises(ValueError):  # the lengths belong to their formats
+        P.decode_status(bytes((2,)) + b[1:])
+
+
+def test_status_state_of_charge_from_the_controller():
+    ctl = make_controller()
+    ctl.soc = Soc()
+    ctl.meas.alt_ma, ctl.meas.sys_ma = 0, -20000  # 20 A out of the bank
+    d = P.decode_status(P.encode_status(ctl))
+    assert d["soc_pm"] == P.SOC_UNKNOWN  # not seeded yet
+    ctl.soc.step(0, 13200, -20000, 400000)  # 400 Ah bank at 13.2 V: 50 %
+    ctl.soc.step(3600000, 13200, -20000, 400000)
+    d = P.decode_status(P.encode_status(ctl))
+    assert d["soc_pm"] == ctl.soc.soc_pm and d["consumed_mah"] == ctl.soc.consumed_mah > 0
+    assert d["ttg_min"] == ctl.soc.ttg_min(-20000) > 0
+    ctl.meas.sys_ma = 3000  # charging: no time to go
+    assert P.decode_status(P.encode_status(ctl))["ttg_min"] == P.TTG_NONE
+    ctl.meas.sys_ma = -600  # a trickle: days to go, clamped below the "none" marker
+    ctl.soc.remaining_mah = 2000000  # 2000 Ah at 0.6 A: 139 days
+    assert P.decode_status(P.encode_status(ctl))["ttg_min"] == 0xFFFE
+
+
+def test_version_numbers_never_fail():
+    assert P._version_numbers("1.2.3") == [1, 2, 3]
+    assert P._version_numbers("0.2.0rc1") == [0, 2, 0]
+    assert P._version_numbers("2") == [2, 0, 0]
+    assert P._version_numbers("x.300.") == [0, 255, 0]
 
 
 def test_settings_page_round_trip_and_paging():

@@ -39,3 +39,22 @@ def test_status_names_come_from_the_firmware():
     names = json.loads(gen_schema.render())["names"]
     assert names == gen_schema.load_names()
     assert names["reasons"][:2] == ["boot", "data_lost"] and "normal" in names["prot_states"]
+    # read from the source, they are the tables the firmware runs with
+    reasons, protection, alternator, remote = gen_schema._load("reasons", "protection", "alternator",
+                                                               "remote")
+    assert names["reasons"] == list(reasons.REASON_NAMES)
+    assert names["warnings"] == list(reasons.WARN_NAMES)
+    assert names["prot_states"] == list(protection.STATE_NAMES)
+    assert names["alt_states"] == list(alternator.STATE_NAMES)
+    assert names["alt_limits"] == list(alternator.LIMIT_NAMES)
+    assert names["alt_faults"] == list(alternator.FAULT_NAMES)
+    assert names["remote_modes"] == list(remote.MODE_NAMES)
+    assert names["link_lost"][0] == "stale" and names["event_warn_base"] == 32
+    assert names["battery_flags"] == ["balancing", "alarm"]
+
+
+def test_every_schema_unit_has_a_display_or_is_shown_as_is():
+    data = json.loads(gen_schema.render())
+    shown_as_is = {"", "s", "min", "A", "Ah", "%", "baud"}
+    for s in data["settings"]:
+        assert s["unit"] in data["units"] or s["unit"] in shown_as_is, s["name"]

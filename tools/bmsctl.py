@@ -1,18 +1,23 @@
 """bmsctl: talk to the BMS configuration service from a computer.
 
-    bmsctl scan
-    bmsctl [--address ADDR | --sim MODULE] [--pin PIN] status|cells|history
+    bmsctl scan [--key KEY]                      find BMSes, decode Instant Readout
+    bmsctl [--address ADDR | --sim-port PORT] info      model and firmware (no PIN)
+    bmsctl ... [--pin PIN] status|cells|history
     bmsctl ... settings get [NAME ...]
-    bmsctl ... settings set NAME=VALUE [NAME=VALUE ...]
+    bmsctl ... settings set NAME=VALUE [NAME=VALUE ...]   (3650 or 3.65V for a mV setting)
     bmsctl ... command clear-alarms|clear-history|wake|restart|read-readout-key|read-puk
     bmsctl ... command change-pin NEWPIN
     bmsctl ... puk-reset PUK
+    --json before the command: JSON for scripts instead of text
 
-The byte layout comes from firmware/bms/protocol.py, the same module the
-firmware runs. --sim MODULE runs the firmware's BLE service on the simulated
-radio (boards/sim/ble_bridge.py) with MODULE.make_app() as the app, so the tool
-is tested end to end without a radio. Exit status: 0 ok, 1 refused by the
-device, 2 bad input (nothing sent).
+Run it as `./bms ctl ...` (that installs bleak). The byte layout comes from
+firmware/bms/protocol.py, the same module the firmware runs; the words and
+units from web/schema.json (tools/bmsview.py). Without a BMS: `./bms sim
+--serve PORT` keeps one simulated BMS running and --sim-port PORT talks to it,
+call after call; --sim MODULE starts a fresh simulated board for one call
+(boards/sim/ble_bridge.py, MODULE.make_app() as the app: the tests use it).
+Exit status: 0 ok, 1 refused by the device, 2 bad input (nothing sent),
+3 no Bluetooth or no simulator to talk to.
 """
 import argparse
 import asyncio
@@ -22,12 +27,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, "") and sys.path[0] == str(ROOT / "tools"):
+    del sys.path[0]  # run as a script: tools/packaging.py must not shadow the real packaging
 sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(ROOT))
 from bms import auth as A  # noqa: E402
 from bms import protocol as P  # noqa: E402
-from bms import reasons as R  # noqa: E402
 from bms import settings as S  # noqa: E402
+from tools import bmsview as V  # noqa: E402
+from tools import readout_decode as R  # noqa: E402
 
 
 class DeviceError(Exception):
@@ -38,34 +46,37 @@ class DeviceError(Exception):
         self.code = code
 
 
-class BridgeLink:
-    """The simulated board over JSON lines (see boards/sim/ble_bridge.py)."""
+class NoLink(Exception):
+    """No way to the BMS: no Bluetooth, no simulator. One sentence for the user."""
 
-    def __init__(self, module, extra_path=()):
-        from tools import mpy
-        self.proc = subprocess.Popen(
-            mpy.command() + [str(ROOT / "boards" / "sim" / "ble_bridge.py"), module],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env=mpy.env(*extra_path), cwd=str(ROOT))
-        self._recv()
 
-    def _recv(self):
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise ConnectionError("the simulated board stopped (exit %s)" % self.proc.poll())
-            if line.startswith("{"):  # other lines are the simulator's own output
-                break
-        ans = json.loads(line)
-        if not ans.pop("ok"):
-            raise ConnectionError(ans["error"])
-        return ans
+# The Device Information service (0x180A), as bleak names characteristics
+DEVICE_INFO = (("manufacturer", "00002a29-0000-1000-8000-00805f9b34fb"),
+               ("model", "00002a24-0000-1000-8000-00805f9b34fb"),
+               ("firmware", "00002a26-0000-1000-8000-00805f9b34fb"),
+               ("software", "00002a28-0000-1000-8000-00805f9b34fb"))
+
+
+class _JsonLink:
+    """A simulated BMS over JSON lines: connect, read, request, scan."""
 
     def call(self, op, **kw):
         kw["op"] = op
-        self.proc.stdin.write(json.dumps(kw) + "\n")
-        self.proc.stdin.flush()
+        self._send(json.dumps(kw) + "\n")
         return self._recv()
+
+    def _recv(self):
+        while True:
+            line = self._readline()
+            if not line:
+                raise ConnectionError("the simulated board stopped")
+            if line.startswith("{"):  # other lines are the simulator's own output
+                ans = json.loads(line)
+                if "event" not in ans:  # pushed notifications are not answers
+                    break
+        if not ans.pop("ok"):
+            raise ConnectionError(ans["error"])
+        return ans
 
     async def scan(self):
         adv = self.call("scan")["adv"]
@@ -85,6 +96,25 @@ class BridgeLink:
         self.call("disconnect")
         self.call("connect", mtu=247)
 
+
+class BridgeLink(_JsonLink):
+    """A simulated board of its own for this call (boards/sim/ble_bridge.py)."""
+
+    def __init__(self, module, extra_path=()):
+        from tools import mpy
+        self.proc = subprocess.Popen(
+            mpy.command() + [str(ROOT / "boards" / "sim" / "ble_bridge.py"), module],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=mpy.env(*extra_path), cwd=str(ROOT), start_new_session=True)  # Ctrl-C: ours to handle
+        self._recv()
+
+    def _send(self, text):
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def _readline(self):
+        return self.proc.stdout.readline()
+
     async def close(self):
         try:
             self.call("disconnect")
@@ -93,38 +123,108 @@ class BridgeLink:
             self.proc.wait(timeout=10)
 
 
+class SessionLink(_JsonLink):
+    """The simulated BMS that `./bms sim --serve PORT` keeps running
+    (tools/sim_session.py): settings stay from one call to the next."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        import socket
+        try:
+            self.sock = socket.create_connection((host, port), timeout=30)
+        except OSError:
+            raise NoLink("no simulated BMS on %s:%d: start one with `./bms sim --serve %d`"
+                         % (host, port, port)) from None
+        self.file = self.sock.makefile("rw", encoding="utf-8", newline="\n")
+
+    def _send(self, text):
+        self.file.write(text)
+        self.file.flush()
+
+    def _readline(self):
+        return self.file.readline()
+
+    async def close(self):
+        try:
+            self.call("disconnect")
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            self.file.close()
+            self.sock.close()
+
+
+def bluetooth_problem(e, address=None):
+    """One sentence for what bleak or BlueZ raised; None for other errors."""
+    import bleak.exc as X
+
+    hint = "; without a BMS: `./bms sim --serve PORT`, then bmsctl --sim-port PORT"
+    if isinstance(e, X.BleakDeviceNotFoundError):
+        return "no BMS answers at %s: out of range, switched off, or connected to a phone" % address
+    if isinstance(e, getattr(X, "BleakBluetoothNotAvailableError", ())):
+        return "no Bluetooth: %s%s" % (str(e.args[0]).rstrip("."), hint)
+    if isinstance(e, X.BleakDBusError):
+        if "ServiceUnknown" in e.dbus_error:
+            return "no Bluetooth: BlueZ (bluetoothd) is not running" + hint
+        return "Bluetooth refused: %s" % e
+    if isinstance(e, X.BleakError):
+        return "Bluetooth: %s" % e
+    if isinstance(e, (FileNotFoundError, ConnectionRefusedError, PermissionError)):
+        return ("no Bluetooth: cannot reach BlueZ, no D-Bus system bus (%s)%s"
+                % (e.strerror or e, hint))
+    return None
+
+
+def _bleak():
+    try:
+        import bleak
+    except ImportError:
+        raise NoLink("bleak is not installed: run bmsctl as `./bms ctl ...`, which installs it") from None
+    return bleak
+
+
 class BleakLink:
-    """A real BMS over the computer's Bluetooth adapter."""
+    """A real BMS over the computer's Bluetooth adapter. What bleak or BlueZ
+    raise about the adapter becomes NoLink with one sentence."""
 
     def __init__(self, address):
         self.address = address
         self.client = None
 
+    async def _guard(self, coro):
+        try:
+            return await coro
+        except Exception as e:
+            why = bluetooth_problem(e, self.address)
+            if why is None:
+                raise
+            raise NoLink(why) from None
+
     async def scan(self):
-        from bleak import BleakScanner
-        found = await BleakScanner.discover(timeout=5.0, return_adv=True)
+        bleak = _bleak()
+        found = await self._guard(bleak.BleakScanner.discover(timeout=5.0, return_adv=True))
         out = []
         for dev, adv in found.values():
-            if P.SERVICE_UUID in [u.lower() for u in adv.service_uuids] or 0x02E1 in adv.manufacturer_data:
+            services = [u.lower() for u in adv.service_uuids]
+            if P.SERVICE_UUID in services or 0x02E1 in adv.manufacturer_data:
                 out.append({"name": adv.local_name or dev.name, "address": dev.address,
-                            "rssi": adv.rssi,
+                            "rssi": adv.rssi, "services": services,
                             "manufacturer": [[k, v.hex()] for k, v in adv.manufacturer_data.items()]})
         return out
 
     async def connect(self):
-        from bleak import BleakClient
-        self.client = BleakClient(self.address)
-        await self.client.connect()
+        bleak = _bleak()
+        self.client = bleak.BleakClient(self.address)
+        await self._guard(self.client.connect())
 
     async def request(self, uuid, data):
-        await self.client.write_gatt_char(uuid, bytes(data), response=True)
-        return bytes(await self.client.read_gatt_char(uuid))
+        await self._guard(self.client.write_gatt_char(uuid, bytes(data), response=True))
+        return bytes(await self._guard(self.client.read_gatt_char(uuid)))
 
     async def read(self, uuid):
-        return bytes(await self.client.read_gatt_char(uuid))
+        return bytes(await self._guard(self.client.read_gatt_char(uuid)))
 
     async def close(self):
-        if self.client is not None:
+        if self.client is not None and self.client.is_connected:
             await self.client.disconnect()
 
 
@@ -203,10 +303,17 @@ class Client:
     async def command(self, op, arg=b""):
         return await self._ok(P.COMMAND_UUID, bytes((op,)) + arg, P.COMMAND_NAMES[op])
 
+    async def device_info(self):
+        """The Device Information service: readable without login."""
+        return {name: (await self.link.read(uuid)).decode("utf-8", "replace")
+                for name, uuid in DEVICE_INFO}
+
 
 def parse_assignments(items):
     """NAME=VALUE strings -> {name: value}, checked against the schema here,
-    so a typo never reaches the device. Raises ValueError with every problem."""
+    so a typo never reaches the device. VALUE is the firmware's integer unit
+    or the shown one (cell_ov_mv=3650 or cell_ov_mv=3.65V; temp_charge_low_dc=5C).
+    Raises ValueError with every problem."""
     values, problems = {}, []
     for item in items:
         name, sep, text = item.partition("=")
@@ -224,9 +331,9 @@ def parse_assignments(items):
             value = entry[8].index(text)
         else:
             try:
-                value = int(text)
-            except ValueError:
-                problems.append("%s: %r is not a number%s" % (
+                value = V.parse_value(V.schema()["by_name"][name], text)
+            except ValueError as e:
+                problems.append(str(e) if str(e).startswith(name) else "%s: %r is not a number%s" % (
                     name, text, " or one of " + ", ".join(entry[8]) if kind == S.ENUM else ""))
                 continue
         code, msg = S.check_value(entry, value)
@@ -239,13 +346,6 @@ def parse_assignments(items):
     return values
 
 
-def show_value(name, value):
-    entry = S.BY_NAME[name]
-    if entry[2] == S.ENUM:
-        return "%s (%d)" % (entry[8][value], value)
-    return "%s %s" % (value, entry[3]) if entry[3] else str(value)
-
-
 _COMMANDS = {"clear-alarms": P.CMD_CLEAR_ALARMS, "clear-history": P.CMD_CLEAR_HISTORY,
              "wake": P.CMD_WAKE, "restart": P.CMD_RESTART, "change-pin": P.CMD_CHANGE_PIN,
              "read-readout-key": P.CMD_READ_READOUT_KEY, "read-puk": P.CMD_READ_PUK}
@@ -255,12 +355,18 @@ def build_parser():
     ap = argparse.ArgumentParser(prog="bmsctl", description=__doc__.split("\n")[0])
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--address", help="Bluetooth address of the BMS")
-    where.add_argument("--sim", metavar="MODULE", help="use the simulated board with this app module")
+    where.add_argument("--sim-port", type=int, metavar="PORT",
+                       help="the simulated BMS of `./bms sim --serve PORT` (lasts across calls)")
+    where.add_argument("--sim", metavar="MODULE",
+                       help="a fresh simulated board for this call, MODULE.make_app() as the app")
     ap.add_argument("--sim-path", action="append", default=[],
                     help="extra MicroPython module path for --sim")
     ap.add_argument("--pin", default="000000")
+    ap.add_argument("--json", action="store_true", help="JSON for scripts instead of text")
     sub = ap.add_subparsers(dest="what", required=True)
-    sub.add_parser("scan")
+    sc = sub.add_parser("scan", help="find BMSes; with --key, decode their Instant Readout")
+    sc.add_argument("--key", help="Instant Readout key, 32 hex digits (command read-readout-key)")
+    sub.add_parser("info", help="manufacturer, model and firmware version (no PIN needed)")
     sub.add_parser("status")
     sub.add_parser("cells")
     sub.add_parser("history")
@@ -275,88 +381,169 @@ def build_parser():
     return ap
 
 
+def _table(rows, out):
+    for label, text in rows:
+        print("%-18s %s" % (label, text), file=out)
+
+
+def _scan_rows(dev, key):
+    name = dev.get("name") or "(no name)"
+    where = " ".join(str(x) for x in (dev.get("address"), "%s dBm" % dev["rssi"] if "rssi" in dev
+                                      else None) if x)
+    rows = [("device", "%s %s" % (name, where) if where else name)]
+    readout = [bytes.fromhex(d) for cid, d in dev["manufacturer"] if cid == R.COMPANY_ID]
+    if not readout:
+        rows.append(("instant readout", "none (off, or no data yet)"))
+    elif key is None:
+        rows.append(("instant readout", "encrypted: give --key to decode it"))
+    else:
+        try:
+            rows += R.lines(R.decode(readout[0], key))
+        except R.ReadoutError as e:
+            rows.append(("instant readout", str(e)))
+    return rows
+
+
+def _scan_json(dev, key):
+    out = dict(dev)
+    for cid, d in dev["manufacturer"]:
+        if cid == R.COMPANY_ID and key is not None:
+            try:
+                out["readout"] = R.decode(bytes.fromhex(d), key)
+            except R.ReadoutError as e:
+                out["readout"] = {"error": str(e)}
+    return out
+
+
+def _link(args):
+    if args.sim_port is not None:
+        return SessionLink(args.sim_port)
+    if args.sim:
+        return BridgeLink(args.sim, args.sim_path)
+    if not args.address and args.what != "scan":
+        raise NoLink("give --address (see `bmsctl scan`), or --sim-port PORT for the simulator")
+    return BleakLink(args.address)
+
+
 async def run(args, out):
     """Execute one bmsctl command; returns the exit status."""
-    to_set = None
-    if args.what == "settings" and args.action == "set":
-        try:
+    to_set = key = None
+    try:
+        if args.what == "settings" and args.action == "set":
             to_set = parse_assignments(args.items)
             if not to_set:
                 raise ValueError("nothing to set: give NAME=VALUE")
             P.encode_set_request(to_set)
-        except ValueError as e:
-            print("not sent:\n" + str(e), file=out)
-            return 2
-    if args.what == "command" and args.name == "change-pin":
-        if args.arg is None or S.check_value(S.BY_NAME["pin"], args.arg)[0]:
-            print("not sent: the new PIN must be six digits", file=out)
-            return 2
-    link = BridgeLink(args.sim, args.sim_path) if args.sim else BleakLink(args.address)
+        if args.what == "command" and args.name == "change-pin":
+            if args.arg is None or S.check_value(S.BY_NAME["pin"], args.arg)[0]:
+                raise ValueError("the new PIN must be six digits")
+        if args.what == "scan" and args.key is not None:
+            key = R.parse_key(args.key)
+    except (ValueError, R.ReadoutError) as e:
+        print("not sent:\n" + str(e), file=out)
+        return 2
     try:
-        if args.what == "scan":
-            for dev in await link.scan():
-                print(json.dumps(dev), file=out)
-            return 0
-        if not args.sim and not args.address:
-            print("give --address (see `bmsctl scan`) or --sim", file=out)
-            return 2
-        await link.connect()
-        client = Client(link)
-        if args.what == "puk-reset":
-            await client.puk_reset(args.puk)
-            print("PIN reset to 000000; set a new one with `command change-pin`", file=out)
-            return 0
-        await client.login(args.pin)
-        if args.what == "status":
-            for k, v in (await client.status()).items():
-                if k.startswith("block_"):
-                    v = ", ".join(R.names(v)) or "-"
-                elif k == "warn":
-                    v = ", ".join(R.warn_names(v)) or "-"
-                print("%-18s %s" % (k, v), file=out)
-        elif args.what == "cells":
-            for i, b in enumerate(await client.cells()):
-                print("battery %2d  %s mV  %.1f C  flags %02x" % (
-                    i + 1, " ".join(str(c) for c in b["cell_mv"]), b["temp_dc"] / 10, b["flags"]),
-                    file=out)
-        elif args.what == "history":
-            counters, events = P.decode_history(await client.history())
-            for name in P.HISTORY_COUNTERS:
-                print("%-18s %s" % (name, counters[name]), file=out)
-            for t, code, mask, value in events:
-                print("event at %10d ms  code %3d  reasons %08x  value %d" % (t, code, mask, value),
-                      file=out)
-        elif args.what == "settings" and args.action == "get":
-            values = await client.settings()
-            for name in args.items or values:
-                if name not in values:
-                    print("%s: unknown setting" % name, file=out)
-                    return 2
-                print("%-24s %s" % (name, show_value(name, values[name])), file=out)
-        elif args.what == "settings":
-            await client.set_settings(to_set)
-            print("ok: " + ", ".join(to_set), file=out)
-        else:
-            op = _COMMANDS[args.name]
-            arg = args.arg.encode() if op == P.CMD_CHANGE_PIN else b""
-            payload = await client.command(op, arg)
-            if op == P.CMD_READ_READOUT_KEY:
-                print(payload.hex(), file=out)
-            elif op == P.CMD_READ_PUK:
-                print(payload.decode(), file=out)
-            else:
-                print("ok", file=out)
-        return 0
+        link = _link(args)
+    except NoLink as e:
+        print("bmsctl: %s" % e, file=out)
+        return 3
+    try:
+        return await _run(args, link, to_set, key, out)
     except DeviceError as e:
         print("refused: %s" % e, file=out)
         return 1
+    except NoLink as e:
+        print("bmsctl: %s" % e, file=out)
+        return 3
     finally:
         await link.close()
 
 
+async def _run(args, link, to_set, key, out):
+    emit = (lambda obj: print(json.dumps(obj), file=out)) if args.json else None
+    if args.what == "scan":
+        for dev in await link.scan():
+            if emit:
+                emit(_scan_json(dev, key))
+            else:
+                _table(_scan_rows(dev, key), out)
+        return 0
+    await link.connect()
+    client = Client(link)
+    if args.what == "info":
+        info = await client.device_info()
+        if emit:
+            emit(info)
+        else:
+            _table(info.items(), out)
+        return 0
+    if args.what == "puk-reset":
+        await client.puk_reset(args.puk)
+        print("PIN reset to 000000 and a new Instant Readout key made; set a new PIN with "
+              "`command change-pin`", file=out)
+        return 0
+    await client.login(args.pin)
+    if args.what == "status":
+        st = await client.status()
+        if emit:
+            emit(V.status_json(st))
+        else:
+            _table(V.status_lines(st), out)
+    elif args.what == "cells":
+        batteries = await client.cells()
+        if emit:
+            emit(V.cells_json(batteries))
+        else:
+            for line in V.cells_lines(batteries):
+                print(line, file=out)
+    elif args.what == "history":
+        counters, events = P.decode_history(await client.history())
+        if emit:
+            emit(V.history_json(counters, events))
+        else:
+            for line in V.history_lines(counters, events):
+                print(line, file=out)
+    elif args.what == "settings" and args.action == "get":
+        values = await client.settings()
+        for name in args.items:
+            if name not in values:
+                print("%s: unknown setting" % name, file=out)
+                return 2
+        chosen = {n: values[n] for n in (args.items or values)}
+        if emit:
+            emit(chosen)
+        else:
+            for name, value in chosen.items():
+                print("%-24s %s" % (name, V.setting_text(name, value)), file=out)
+    elif args.what == "settings":
+        await client.set_settings(to_set)
+        print("ok: " + ", ".join("%s = %s" % (n, V.setting_text(n, v)) for n, v in to_set.items()),
+              file=out)
+    else:
+        op = _COMMANDS[args.name]
+        if op == P.CMD_CHANGE_PIN:
+            print("note: a new PIN also makes a new Instant Readout key: Home Assistant needs "
+                  "the new key (command read-readout-key)", file=sys.stderr)
+        arg = args.arg.encode() if op == P.CMD_CHANGE_PIN else b""
+        payload = await client.command(op, arg)
+        if op == P.CMD_READ_READOUT_KEY:
+            print(payload.hex(), file=out)
+        elif op == P.CMD_READ_PUK:
+            print(payload.decode(), file=out)
+        else:
+            print("ok", file=out)
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return asyncio.run(run(args, sys.stdout))
+    try:
+        return asyncio.run(run(args, sys.stdout))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `bmsctl history | head`
+        sys.stdout = None
+        return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Used by the phone page's browser tests (tests/web/) and by the demo server
     -> {"id": 4, "op": "subscribe", "uuid": U}         <- {"id": 4, "ok": true}
     -> {"id": 5, "op": "disconnect"}                   <- {"id": 5, "ok": true}
     -> {"id": 6, "op": "event", "kind": "load_a", "arg": 30}  (a scenario event)
+    -> {"id": 7, "op": "scan"}                         <- {"id": 7, "ok": true, "adv": {...} or null}
                                                        <- {"event": "notify", "uuid": U, "data": HEX}
 """
 import json
@@ -48,9 +49,11 @@ class FirmwareGatt:
         args = [str(CHILD), "--scenario", scenario]
         if store_dir:
             args += ["--store", str(store_dir)]
+        # its own session: a Ctrl-C at the terminal stops the host, which then
+        # ends the bridge by closing its stdin
         self.proc = subprocess.Popen(mpy.command() + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=mpy.env(), cwd=str(ROOT),
-                                     bufsize=1)
+                                     bufsize=1, start_new_session=True)
         self.on_notify = on_notify
         self._id = 0
         self._lock = threading.Lock()
@@ -116,6 +119,11 @@ class FirmwareGatt:
 
     def disconnect(self):
         self._call("disconnect")
+
+    def scan(self):
+        """What a phone's scan sees now: None, or {name, connectable, services,
+        manufacturer: [[company id, hex]], adv_data, resp_data}."""
+        return self._call("scan")["adv"]
 
     def sim(self, kind, arg):
         """A scenario event on the simulated board (boards/sim/scenario.py apply)."""

@@ -35,6 +35,27 @@ def _hex(b):
     return binascii.hexlify(bytes(b)).decode()
 
 
+_SIG_BASE = "-0000-1000-8000-00805f9b34fb"
+
+
+def _uuid(text):
+    """A characteristic UUID as the radio registered it: the Bluetooth SIG
+    ones (0000xxxx-0000-1000-8000-00805f9b34fb) are 16-bit."""
+    if text.startswith("0000") and text.endswith(_SIG_BASE):
+        return bluetooth.UUID(int(text[4:8], 16))
+    return bluetooth.UUID(text)
+
+
+def advert(seen):
+    """What a scan sees (SimCentral.scan()) as JSON: name, services, manufacturer data."""
+    if seen is None:
+        return None
+    return {"name": seen.get("name"), "connectable": seen["connectable"],
+            "services": [str(u) for u in seen["services"]],
+            "manufacturer": [[cid, _hex(d)] for cid, d in seen["manufacturer"]],
+            "adv_data": _hex(seen["adv_data"]), "resp_data": _hex(seen["resp_data"])}
+
+
 class Bridge:
     def __init__(self, scenario, store_dir, mtu):
         scn = SC.load(scenario)
@@ -81,9 +102,11 @@ class Bridge:
         if op == "event":
             SC.apply(self.run.board, msg["kind"], msg["arg"])
             return {}
+        if op == "scan":
+            return {"adv": advert(bluetooth.SimCentral().scan())}
         if self.phone is None or not self.phone.connected():
             raise OSError("not connected")
-        uuid = msg["uuid"]
+        uuid = _uuid(msg["uuid"])
         if op == "read":
             return {"data": _hex(self.phone.read(uuid))}
         if op == "write":

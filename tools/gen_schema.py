@@ -1,14 +1,18 @@
-"""Write web/schema.json from firmware/bms/settings.py SCHEMA (plus the
-status names of bms/reasons.py, protection.py and alternator.py).
+"""Write web/schema.json from firmware/bms/settings.py SCHEMA, plus the
+names status values are shown with (reasons, states, faults, modes; read from
+the firmware's own tables) and how each unit is shown to people.
 
-The phone page builds its settings form from web/schema.json; this script is
-the only way that file is made, and tests/test_web_schema.py fails when the
-committed file differs from what it produces. The firmware module runs here in
-CPython with a tiny `micropython` shim (const() is the identity).
+The phone page builds its settings form and its words from web/schema.json,
+and bmsctl reads the same file (tools/bmsview.py): this script is the only way
+it is made, and tests/test_web_schema.py fails when the committed file
+differs from what it produces. settings.py runs here in CPython with a tiny
+`micropython` shim (const() is the identity); the name tables are read from
+the other modules' source without running them.
 
     python tools/gen_schema.py           # rewrite web/schema.json
     python tools/gen_schema.py --check   # exit 1 when it is out of date
 """
+import ast
 import importlib.util
 import json
 import sys
@@ -41,14 +45,71 @@ def load_settings():
     return _load("settings")[0]
 
 
+def constants(module, *names):
+    """Top-level constants of firmware/bms/<module>.py (literals, or const()
+    of a literal), read from the source: the firmware's own tables, without
+    importing code written for MicroPython (viper, machine)."""
+    tree = ast.parse((ROOT / "firmware" / "bms" / (module + ".py")).read_text(encoding="utf-8"))
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
+                isinstance(node.targets[0], ast.Name) and node.targets[0].id in names:
+            v = node.value
+            if isinstance(v, ast.Call) and getattr(v.func, "id", None) == "const":
+                v = v.args[0]
+            found[node.targets[0].id] = ast.literal_eval(v)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise KeyError("firmware/bms/%s.py has no %s" % (module, ", ".join(missing)))
+    return [found[n] for n in names]
+
+
 def load_names():
     """The names status values are shown with: reason and warning bits, the
-    protection and alternator-port states."""
-    reasons, protection, alternator = _load("reasons", "protection", "alternator")
+    protection and alternator-port states, the alternator's limit reasons and
+    fault bits, the remote modes, the link-fault bits, a battery's own flag
+    bits and where warning events start in the history's event codes."""
+    reasons, warnings = constants("reasons", "REASON_NAMES", "WARN_NAMES")
+    alt_states, alt_limits, alt_faults = constants("alternator", "STATE_NAMES", "LIMIT_NAMES",
+                                                   "FAULT_NAMES")
     return {
-        "reasons": list(reasons.REASON_NAMES), "warnings": list(reasons.WARN_NAMES),
-        "prot_states": list(protection.STATE_NAMES), "alt_states": list(alternator.STATE_NAMES),
+        "reasons": list(reasons), "warnings": list(warnings),
+        "prot_states": list(constants("protection", "STATE_NAMES")[0]),
+        "alt_states": list(alt_states), "alt_limits": list(alt_limits),
+        "alt_faults": list(alt_faults),
+        "remote_modes": list(constants("remote", "MODE_NAMES")[0]),
+        "link_lost": list(constants("pack", "LOST_NAMES")[0]),
+        "battery_flags": _flag_names(),
+        "event_warn_base": constants("history", "EV_WARN")[0],
     }
+
+
+def _flag_names():
+    """A battery report's flag bits (bms/linkframe.py F_BALANCING, F_ALARM), by bit."""
+    balancing, alarm = constants("linkframe", "F_BALANCING", "F_ALARM")
+    out = ["bit %d" % i for i in range(max(balancing, alarm).bit_length())]
+    out[balancing.bit_length() - 1] = "balancing"
+    out[alarm.bit_length() - 1] = "alarm"
+    return out
+
+
+# How people see each unit of the schema and the status: integers in the
+# firmware's unit, shown as value / scale with this many decimals.
+DISPLAY_UNITS = {
+    "mV": {"unit": "V", "scale": 1000, "decimals": 3},
+    "0.1C": {"unit": "°C", "scale": 10, "decimals": 1},
+    "ms": {"unit": "s", "scale": 1000, "decimals": 3},
+    "mA": {"unit": "A", "scale": 1000, "decimals": 1},
+    "mAh": {"unit": "Ah", "scale": 1000, "decimals": 1},
+}
+
+# The unit of the value each history event carries (bms/history.py _events),
+# for the events whose value says something.
+EVENT_UNITS = {
+    "cell_uv": "mV", "cell_uv_emergency": "mV", "cell_ov": "mV", "prealarm": "mV",
+    "temp_low_charge": "0.1C", "temp_high_charge": "0.1C", "temp_high_discharge": "0.1C",
+    "bms_overtemp": "0.1C", "overcurrent": "mA", "oc_lockout": "mA",
+}
 
 
 def build(mod, names):
@@ -65,6 +126,8 @@ def build(mod, names):
         "errors": list(mod.ERROR_NAMES),
         "order_rules": [list(r) for r in mod.ORDER_RULES],
         "names": names,
+        "units": DISPLAY_UNITS,
+        "event_units": EVENT_UNITS,
         "settings": settings,
     }
 

@@ -12,6 +12,7 @@ import functools
 import http.server
 import json
 import queue
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -126,25 +127,40 @@ def serve(port, scenario="idle", host="127.0.0.1", store_dir=None):
         raise SystemExit("web demo: " + reason)
     demo = Demo(scenario, store_dir)
     handler = functools.partial(type("DemoHandler", (Handler,), {"demo": demo}), directory=str(WEB))
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError:  # the port is taken: do not leave the simulator running
+        demo.gatt.close()
+        raise
     server.daemon_threads = True
     return server, demo
 
 
 def main(argv=None):
+    """Serve until Ctrl-C, which ends it quietly (exit status 0)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--scenario", default="idle")
     args = ap.parse_args(argv)
-    server, demo = serve(args.port, args.scenario)
-    print("phone page with the simulated BMS: http://127.0.0.1:%d/ (PIN 000000)" % server.server_address[1])
+    try:
+        server, demo = serve(args.port, args.scenario)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as e:
+        print("web demo: cannot serve on 127.0.0.1:%d: %s" % (args.port, e.strerror), file=sys.stderr)
+        return 2
+    print("phone page with the simulated BMS: http://127.0.0.1:%d/ (PIN 000000; Ctrl-C ends it)"
+          % server.server_address[1], flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        print("web demo: stopped")
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the cleanup
+        server.server_close()
         demo.gatt.close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

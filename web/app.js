@@ -3,13 +3,20 @@
 import { BleTransport } from './transport-ble.js';
 import { SimTransport } from './transport-sim.js';
 import { Bms, AuthError } from './bms.js';
-import { indexSchema, decodeStatus } from './protocol.js';
-import { renderStatus, renderCells } from './status-view.js';
+import { indexSchema, decodeStatus, firmwareVersion } from './protocol.js';
+import { renderStatus, renderCells, renderAlarms } from './status-view.js';
+import { activeAlarms } from './reasons.js';
+import { addSample, renderTrends } from './trend-view.js';
 import { buildSettingsForm, readChanges, showFieldErrors, fillSettings } from './settings-view.js';
 import { renderHistory } from './history-view.js';
 
 const $ = (id) => document.getElementById(id);
-const app = { schema: null, transport: null, bms: null, pin: null, status: null, cellsBusy: false };
+const app = {
+  schema: null, transport: null, bms: null, pin: null, status: null, cellsBusy: false, settingsRead: null,
+  samples: [], // status values of the last hour, for the trends
+  alarmSince: {}, // active alarm -> when the page first saw it (ms, page clock)
+  newPin: null, // a checked new PIN waiting for the owner's confirmation
+};
 window.bmsApp = app; // for the browser tests and the console
 
 function show(screen) {
@@ -113,6 +120,31 @@ async function recover(ev) {
 async function startLive() {
   await app.transport.subscribe('status', (bytes) => onStatusBytes(bytes));
   onStatusBytes(await app.transport.read('status'));
+  if (!app.values) { // the cell colours follow the device's limits
+    try {
+      app.values = await readSettings();
+    } catch (e) {
+      console.warn('settings', e);
+    }
+  }
+}
+
+// One settings read at a time: a second would interleave its pages with the
+// first on the one characteristic. Callers share the read in flight.
+function readSettings() {
+  if (!app.settingsRead) app.settingsRead = app.bms.settings().finally(() => { app.settingsRead = null; });
+  return app.settingsRead;
+}
+
+function showAlarms(s, now) {
+  const alarms = activeAlarms(s, app.schema.names || {});
+  const since = {};
+  for (const a of alarms) {
+    if (!(a.key in app.alarmSince)) app.alarmSince[a.key] = now;
+    since[a.key] = now - app.alarmSince[a.key];
+  }
+  for (const k of Object.keys(app.alarmSince)) if (!(k in since)) delete app.alarmSince[k];
+  renderAlarms(alarms, since);
 }
 
 async function onStatusBytes(bytes) {
@@ -120,12 +152,26 @@ async function onStatusBytes(bytes) {
     // An empty notification means "changed, read it" (small MTU).
     if (!bytes.length) bytes = await app.transport.read('status');
     if (!bytes.length) return; // no session (yet)
+    const now = Date.now();
     app.status = decodeStatus(bytes);
     renderStatus(app.status, app.schema);
+    showAlarms(app.status, now);
+    renderTrends(addSample(app.samples, app.status, now), now);
+    $('fw-version').textContent = 'Firmware: ' + (firmwareVersion(app.status) || 'unknown (older firmware)');
     refreshCells();
   } catch (e) {
     console.warn('status', e);
   }
+}
+
+// The protection limits the cell colours compare with: the device's
+// settings once read, else the schema's defaults.
+function cellLimits() {
+  const out = {};
+  for (const n of ['cell_uv_mv', 'cell_prealarm_mv', 'cell_ov_release_mv', 'cell_ov_mv']) {
+    out[n] = app.values && n in app.values ? app.values[n] : app.schema.byName[n].default;
+  }
+  return out;
 }
 
 async function refreshCells() {
@@ -133,7 +179,7 @@ async function refreshCells() {
   if (app.cellsBusy || app.tab !== 'status') return;
   app.cellsBusy = true;
   try {
-    renderCells(await app.bms.cells(), app.status);
+    renderCells(await app.bms.cells(), app.status, cellLimits());
   } catch (e) {
     console.warn('cells', e);
   } finally {
@@ -143,7 +189,7 @@ async function refreshCells() {
 
 async function loadSettings() {
   try {
-    app.values = await app.bms.settings();
+    app.values = await readSettings();
     fillSettings($('settings-form'), app.schema, app.values);
     $('settings-note').textContent = 'Values from the BMS. Changed fields are outlined in blue.';
   } catch (e) {
@@ -214,16 +260,35 @@ async function runCommand(name) {
   }
 }
 
-async function changePin(ev) {
+// Two steps: the PINs are checked, then the owner confirms knowing that the
+// Instant Readout key changes too (Home Assistant needs the new one).
+function changePin(ev) {
   ev.preventDefault();
   const a = $('newpin').value, b = $('newpin2').value;
   if (!/^[0-9]{6}$/.test(a)) { result($('newpin-result'), 'The PIN is 6 digits.', false); return; }
   if (a !== b) { result($('newpin-result'), 'The two PINs differ.', false); return; }
+  app.newPin = a;
+  $('newpin-result').textContent = '';
+  $('newpin-confirm').hidden = false;
+  $('btn-newpin-confirm').focus();
+}
+
+function cancelPin() {
+  app.newPin = null;
+  $('newpin-confirm').hidden = true;
+  result($('newpin-result'), 'PIN not changed.', true);
+}
+
+async function confirmPin() {
+  const pin = app.newPin;
+  $('newpin-confirm').hidden = true;
+  app.newPin = null;
+  if (!pin) return;
   try {
-    await app.bms.changePin(a);
-    app.pin = a;
+    await app.bms.changePin(pin);
+    app.pin = pin;
     $('newpin').value = $('newpin2').value = '';
-    result($('newpin-result'), 'PIN changed. The Instant Readout key is new too.', true);
+    result($('newpin-result'), 'PIN changed. The Instant Readout key is new too: give it to Home Assistant.', true);
     loadReadoutKey();
   } catch (e) {
     result($('newpin-result'), 'PIN not changed: ' + e.message, false);
@@ -270,6 +335,11 @@ function disconnect() {
   $('readout-key').textContent = '';
   $('puk-box').hidden = true;
   $('puk-value').textContent = '';
+  $('newpin-confirm').hidden = true;
+  app.newPin = null;
+  app.values = null;
+  app.samples = [];
+  app.alarmSince = {};
   usePuk(false);
   show('connect-screen');
 }
@@ -288,6 +358,8 @@ async function init() {
   $('settings-form').addEventListener('submit', saveSettings);
   $('btn-history').addEventListener('click', loadHistory);
   $('newpin-form').addEventListener('submit', changePin);
+  $('btn-newpin-confirm').addEventListener('click', confirmPin);
+  $('btn-newpin-cancel').addEventListener('click', cancelPin);
   $('btn-reconnect').addEventListener('click', reconnectClicked);
   $('btn-disconnect').addEventListener('click', disconnect);
   $('btn-copy-key').addEventListener('click', async () => {

@@ -1,7 +1,6 @@
 // History tab: the lifetime counters and the event log (bms/history.py), as
 // the device serves them in history pages (protocol.js decodeHistory).
 const $ = (id) => document.getElementById(id);
-const EV_WARN = 32; // event code: reason bit, or EV_WARN + warning bit
 const UNSEEN = 32767; // min/max before any battery data (history.py UNSEEN_MIN/MAX)
 const TICKS_MASK = 0x3FFFFFFF, TICKS_HALF = 0x20000000; // bms/ticks.py
 
@@ -18,12 +17,9 @@ const COUNTERS = [
   ['alt_mah', 'Alternator charge', (v) => (v / 1000).toFixed(1) + ' Ah'],
 ];
 
-// What each event's value is (history.py _events): shown where it says something.
-const EVENT_VALUE = {
-  cell_uv: V, cell_uv_emergency: V, cell_ov: V, prealarm: V,
-  temp_low_charge: C, temp_high_charge: C, temp_high_discharge: C, bms_overtemp: C,
-  overcurrent: A, oc_lockout: A,
-};
+// An event's value by its unit (schema.event_units, from history.py _events):
+// shown for the events whose value says something.
+const BY_UNIT = { mV: V, '0.1C': C, mA: A };
 
 // Event names (bms/reasons.py) in plain words; others show their name.
 const PLAIN = {
@@ -37,7 +33,8 @@ const PLAIN = {
 };
 
 function eventName(code, names) {
-  const n = code >= EV_WARN ? (names.warnings || [])[code - EV_WARN] : (names.reasons || [])[code];
+  const base = names.event_warn_base; // event code: reason bit, or base + warning bit
+  const n = code >= base ? (names.warnings || [])[code - base] : (names.reasons || [])[code];
   return n || 'event ' + code;
 }
 
@@ -73,7 +70,7 @@ export function renderHistory({ counters, events }, schema, nowMs) {
   const names = schema.names || {};
   const items = events.slice().reverse().map((e) => {
     const name = eventName(e.code, names);
-    const fmt = EVENT_VALUE[name];
+    const fmt = BY_UNIT[(schema.event_units || {})[name]];
     const li = document.createElement('li');
     const text = PLAIN[name] || name.replace(/_/g, ' ');
     li.textContent = `${when(e.time_ms, nowMs)}: ${text}${fmt ? ' (' + fmt(e.value) + ')' : ''}`;

@@ -40,9 +40,12 @@ export function parseResponse(data) {
   return { code: data[0], op: data[1], body: data.subarray(2) };
 }
 
-// -- status: format 2, 80 bytes, struct <BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIII
-export const STATUS_FORMAT = 2;
-export const STATUS_LEN = 80;
+// -- status: format 3, 91 bytes, struct <BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIIIHIHBBB.
+// Format 2 (older firmware) is its first 80 bytes: read too, the rest null.
+export const STATUS_FORMAT = 3;
+export const STATUS_LEN = 91;
+export const STATUS_LEN_2 = 80;
+export const SOC_UNKNOWN = 0xFFFF, TTG_NONE = 0xFFFF;
 export const OUTPUT_BITS = ['atc', 'atd', 'chg_fet', 'dsg_fet', 'alt_allowed', 'load_out', 'charge_out', 'prealarm_out'];
 export const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on'];
 const STATUS_LAYOUT = [
@@ -54,6 +57,9 @@ const STATUS_LAYOUT = [
   ['alt_limit_ma', 'i32'], ['alt_limit_reason', 'u8'], ['alt_fault', 'u8'], ['uptime_ms', 'u32'],
   ['block_alt', 'u32'], ['block_sys', 'u16'], ['link_frames_ok', 'u32'], ['link_crc_errors', 'u32'],
   ['link_rejected', 'u32'], ['link_garbage_bytes', 'u32'],
+  // format 3
+  ['soc_pm', 'u16'], ['consumed_mah', 'u32'], ['ttg_min', 'u16'], ['fw_major', 'u8'], ['fw_minor', 'u8'],
+  ['fw_patch', 'u8'],
 ];
 export const STATUS_FIELDS = STATUS_LAYOUT.map(([name]) => name);
 const SIZE = { u8: 1, u16: 2, i16: 2, i32: 4, u32: 4 };
@@ -69,15 +75,22 @@ function get(dv, off, t) {
 
 export function decodeStatus(data) {
   data = u8(data);
-  if (data.length !== STATUS_LEN || data[0] !== STATUS_FORMAT) {
-    throw new Error(`status: expected ${STATUS_LEN} bytes of format ${STATUS_FORMAT}`);
-  }
+  const v3 = data.length === STATUS_LEN && data[0] === STATUS_FORMAT;
+  if (!v3 && !(data.length === STATUS_LEN_2 && data[0] === 2)) throw new Error('status: unknown format');
   const dv = view(data), s = {};
   let off = 0;
-  for (const [name, t] of STATUS_LAYOUT) { s[name] = get(dv, off, t); off += SIZE[t]; }
+  for (const [name, t] of STATUS_LAYOUT) {
+    s[name] = off < data.length ? get(dv, off, t) : null;
+    off += SIZE[t];
+  }
   OUTPUT_BITS.forEach((n, i) => { s[n] = !!((s.outputs >> i) & 1); });
   PACK_BITS.forEach((n, i) => { s[n] = !!((s.pack_flags >> i) & 1); });
   return s;
+}
+
+// "0.1.0" from the status, or null for firmware without the field (format 2).
+export function firmwareVersion(s) {
+  return s.fw_major == null ? null : `${s.fw_major}.${s.fw_minor}.${s.fw_patch}`;
 }
 
 // -- cells: code, first, count, total, then per battery flags u8, temp_dc i16, cell_mv u16 x4

@@ -48,3 +48,28 @@ export function describe(s, names) {
   if (!lines.length) lines.push({ kind: 'ok', text: 'All good: charging and discharging allowed' });
   return lines;
 }
+
+// Reasons that are states the owner chose or a start-up step, not alarms.
+const NOT_ALARMS = { boot: 'info', remote_off: 'warning' };
+
+// The active alarms, each once however many paths it blocks:
+// [{key, level: 'alarm'|'warning'|'info', text}], alarms first.
+export function activeAlarms(s, names) {
+  const out = [];
+  const masks = [['block_chg', 'charging stopped'], ['block_dsg', 'loads off'],
+    ['block_alt', 'alternator stopped'], ['block_sys', 'System+ off']];
+  const all = s.block_chg | s.block_dsg | s.block_alt | s.block_sys;
+  for (const n of bitNames(all >>> 0, names.reasons)) {
+    const bit = names.reasons.indexOf(n);
+    let paths = masks.filter(([k]) => (s[k] >>> bit) & 1).map(([, what]) => what);
+    // the alternator stops for every charge reason: saying so again adds nothing
+    if (paths.includes('charging stopped')) paths = paths.filter((p) => p !== 'alternator stopped');
+    const why = WHY[n] ? WHY[n](s) : n.replace(/_/g, ' ');
+    out.push({ key: n, level: NOT_ALARMS[n] || 'alarm', text: `${why} (${paths.join(', ')})` });
+  }
+  for (const n of bitNames(s.warn, names.warnings)) {
+    out.push({ key: 'warn:' + n, level: 'warning', text: WARN[n] ? WARN[n](s) : n.replace(/_/g, ' ') });
+  }
+  const rank = { alarm: 0, warning: 1, info: 2 };
+  return out.sort((a, b) => rank[a.level] - rank[b.level]);
+}

@@ -1,8 +1,8 @@
 // Offline: cache the page's own files on install. Network first (a new
 // version shows at once when online), the cache when offline.
-const VERSION = 'smartbms-web-1';
+const VERSION = 'smartbms-web-2';
 const FILES = ['./', 'index.html', 'style.css', 'app.js', 'bms.js', 'auth.js', 'protocol.js', 'reasons.js',
-  'status-view.js', 'settings-view.js', 'history-view.js', 'transport-ble.js', 'transport-sim.js',
+  'status-view.js', 'trend-view.js', 'settings-view.js', 'history-view.js', 'transport-ble.js', 'transport-sim.js',
   'schema.json', 'manifest.webmanifest', 'icon.svg', 'icon-192.png', 'icon-512.png'];
 
 self.addEventListener('install', (ev) => {

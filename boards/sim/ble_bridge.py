@@ -33,6 +33,13 @@ def _hex(b):
     return hexlify(bytes(b)).decode()
 
 
+def _uuid(text):
+    """Bluetooth SIG UUIDs (0000xxxx-0000-1000-8000-00805f9b34fb) are 16-bit on the radio."""
+    if text.startswith("0000") and text.endswith("-0000-1000-8000-00805f9b34fb"):
+        return bluetooth.UUID(int(text[4:8], 16))
+    return bluetooth.UUID(text)
+
+
 async def _handle(phone, req):
     op = req["op"]
     if op == "scan":
@@ -52,7 +59,7 @@ async def _handle(phone, req):
         await asyncio.sleep_ms(10)
         return {}
     if op == "read":
-        return {"data": _hex(phone.read(req["uuid"]))}
+        return {"data": _hex(phone.read(_uuid(req["uuid"])))}
     if op == "write":
         phone.write(req["uuid"], unhexlify(req["data"]))
         await asyncio.sleep_ms(5)

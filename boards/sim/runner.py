@@ -7,6 +7,8 @@
 #   micropython -m boards.sim.runner --scenario NAME|FILE [--fast] [--duration S]
 #       [--trace FILE] [--trace-ms N] [--status-ms N] [--store DIR]
 # Lines for the host CLI start with a marker: @@STATUS@@, @@DONE@@, @@ERROR@@.
+# Ctrl-C (SIGINT) ends a run early: the trace is closed and @@DONE@@ carries
+# the totals so far with "interrupted": true.
 import json
 import sys
 import time
@@ -20,6 +22,9 @@ TICK_MS = 10
 STATUS = "@@STATUS@@ "
 DONE = "@@DONE@@ "
 ERROR = "@@ERROR@@ "
+# settings the plot draws as threshold lines (tools/sim_cli.py)
+PLOT_SETTINGS = ("cell_prealarm_mv", "cell_uv_mv", "cell_uv_emergency_mv", "cell_uv_recover_mv",
+                 "cell_ov_mv", "cell_ov_release_mv")
 
 
 class Run:
@@ -58,10 +63,14 @@ class Run:
             "fuse_blown_ms": p.fuse_blown_ms, "soc_pct": round(p.soc_pct(), 2),
             "wdt_starved": self.wdt_starved, "trace_records": self.trace.count if self.trace else 0,
             "ticks": ctl.ticks,
+            "settings": dict((k, getattr(ctl.settings, k)) for k in PLOT_SETTINGS),
         }
 
 
-def run_fast(scn, duration_ms=None, trace_stream=None, trace_ms=1000, store_dir="/tmp/bms-sim-store"):
+def run_fast(scn, duration_ms=None, trace_stream=None, trace_ms=1000, store_dir="/tmp/bms-sim-store",
+             state=None):
+    """state: a dict that gets "run", "ctl" and "t0" as soon as they exist
+    (the totals of a run that Ctrl-C ends)."""
     from bms.controller import Controller
 
     clock = VirtualClock()
@@ -69,6 +78,8 @@ def run_fast(scn, duration_ms=None, trace_stream=None, trace_ms=1000, store_dir=
     board = run.board
     ctl = Controller(board.settings, board)
     t0 = time.ticks_ms()
+    if state is not None:
+        state.update(run=run, ctl=ctl, t0=t0)
     end = run.duration_ms
     while run.t_ms <= end:
         run.apply_due_events()
@@ -105,7 +116,7 @@ async def _plant_task(run, app, status_ms):
 
 
 def run_realtime(scn, duration_ms=None, trace_stream=None, trace_ms=1000, status_ms=250,
-                 store_dir="/tmp/bms-sim-store"):
+                 store_dir="/tmp/bms-sim-store", state=None):
     import asyncio
     import app as firmware_app
 
@@ -116,6 +127,8 @@ def run_realtime(scn, duration_ms=None, trace_stream=None, trace_ms=1000, status
     if errors:
         raise SC.ScenarioError("settings: " + errors[0][2])
     t0 = time.ticks_ms()
+    if state is not None:
+        state.update(run=run, ctl=app.controller, t0=t0)
 
     async def both():
         asyncio.create_task(_plant_task(run, app, status_ms))
@@ -159,13 +172,19 @@ def main(argv):
         sys.stdout.write(ERROR + str(e) + "\n")
         return 2
     stream = open(o["trace"], "w") if o["trace"] else None
+    state = {}
     try:
         if o["fast"]:
-            run, ctl, wall_ms = run_fast(scn, duration_ms, stream, trace_ms, o["store"])
+            run, ctl, wall_ms = run_fast(scn, duration_ms, stream, trace_ms, o["store"], state)
             totals = run.totals(ctl, wall_ms)
         else:
             run, ctl, totals = run_realtime(scn, duration_ms, stream, trace_ms, status_ms,
-                                            o["store"])
+                                            o["store"], state)
+    except KeyboardInterrupt:  # Ctrl-C: the run so far
+        if "run" not in state:
+            return 130
+        totals = state["run"].totals(state["ctl"], time.ticks_diff(time.ticks_ms(), state["t0"]))
+        totals["interrupted"] = True
     finally:
         if stream:
             stream.close()

@@ -24,6 +24,8 @@ def record(t_ms, board, ctl):
     pack = ctl.pack
     prot = ctl.protection
     alt = ctl.alternator
+    dec = ctl.decoder
+    temps = [plant.temp_dc(b) for b in range(len(plant.temp_c))]
     return {
         "t_ms": t_ms,
         "cell_min_mv": lo_mv, "cell_min_at": cell_name(lo_i),
@@ -32,10 +34,15 @@ def record(t_ms, board, ctl):
         "bat_mv": plant.bat_mv, "start_mv": plant.start_mv, "sys_mv": plant.sys_mv,
         "alt_ma": plant.alt_ma, "sys_ma": plant.sys_ma, "fet_dc": plant.fet_dc,
         "fuse_ok": plant.fuse_ok, "engine": plant.engine, "remote_terminals": plant.remote,
+        "temp_min_dc": min(temps), "temp_max_dc": max(temps),
         "fw_cell_min_mv": pack.min_cell_mv, "fw_cell_min_at": cell_name(pack.min_cell_at),
         "fw_cell_max_mv": pack.max_cell_mv, "fw_cell_max_at": cell_name(pack.max_cell_at),
-        "pack_mv": pack.pack_mv, "link_ok": pack.data_ok, "link_seen": pack.seen,
+        "pack_mv": pack.pack_mv, "fw_temp_min_dc": pack.min_temp_dc,
+        "fw_temp_max_dc": pack.max_temp_dc, "link_ok": pack.data_ok, "link_seen": pack.seen,
         "link_lost": P.lost_names(pack.lost),
+        "link_reports": dec.frames_ok, "link_crc_errors": dec.crc_errors,
+        "link_rejected": dec.rejected, "link_stray_bytes": dec.garbage_bytes,
+        "meas_alt_ma": ctl.meas.alt_ma, "meas_sys_ma": ctl.meas.sys_ma,
         "chg_fet": board.chg_gate.on, "dsg_fet": board.dsg_gate.on,
         "alt_duty": board.alt_gate.duty, "load_out": board.load_out.on,
         "charge_out": board.charge_out.on, "prealarm_out": board.prealarm_out.on,

@@ -7,17 +7,23 @@ FIELDS = (
     ("cell_min_mv", "int"), ("cell_min_at", "str"), ("cell_max_mv", "int"), ("cell_max_at", "str"),
     ("soc_pct", "float"), ("bat_mv", "int"), ("start_mv", "int"), ("sys_mv", "int"),
     ("alt_ma", "int"), ("sys_ma", "int"), ("fet_dc", "int"), ("fuse_ok", "bool"),
-    ("engine", "str"), ("remote_terminals", "str"),
+    ("engine", "str"), ("remote_terminals", "str"), ("temp_min_dc", "int"), ("temp_max_dc", "int"),
     # what the firmware decoded from the battery cable
     ("fw_cell_min_mv", "int"), ("fw_cell_min_at", "str?"), ("fw_cell_max_mv", "int"),
-    ("fw_cell_max_at", "str?"), ("pack_mv", "int"), ("link_ok", "bool"), ("link_seen", "int"),
-    ("link_lost", "list"),
+    ("fw_cell_max_at", "str?"), ("pack_mv", "int"), ("fw_temp_min_dc", "int"),
+    ("fw_temp_max_dc", "int"), ("link_ok", "bool"), ("link_seen", "int"), ("link_lost", "list"),
+    # the link's counters since boot (bms/link.py Decoder)
+    ("link_reports", "int"), ("link_crc_errors", "int"), ("link_rejected", "int"),
+    ("link_stray_bytes", "int"),
+    # the currents the firmware measured and used (bms/measure.py), next to the plant's
+    ("meas_alt_ma", "int"), ("meas_sys_ma", "int"),
     # gates and outputs as driven on the board
     ("chg_fet", "bool"), ("dsg_fet", "bool"), ("alt_duty", "int"),
     ("load_out", "bool"), ("charge_out", "bool"), ("prealarm_out", "bool"), ("led", "str"),
     # protection
     ("prot_state", "str"), ("atc", "bool"), ("atd", "bool"), ("block_chg", "list"),
-    ("block_dsg", "list"), ("block_alt", "list"), ("block_sys", "list"), ("warn", "list"), ("alt_allowed", "bool"), ("alt_limit_ma", "int"),
+    ("block_dsg", "list"), ("block_alt", "list"), ("block_sys", "list"), ("warn", "list"),
+    ("alt_allowed", "bool"), ("alt_limit_ma", "int"),
     ("remote_on", "bool"), ("remote_mode", "str"),
     # alternator port (the limiter)
     ("alt_state", "str"), ("alt_target_ma", "int"), ("alt_limit_reason", "str"), ("alt_fault", "list"),

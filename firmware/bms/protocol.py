@@ -11,6 +11,7 @@ except ImportError:  # CPython
         return x
 
 from bms import settings as S
+from version import VERSION
 
 SERVICE_UUID = "b45f0000-8c2e-4a71-9d3e-5c1a7e0b2f64"
 STATUS_UUID = "b45f0001-8c2e-4a71-9d3e-5c1a7e0b2f64"
@@ -23,7 +24,7 @@ AUTH_UUID = "b45f0006-8c2e-4a71-9d3e-5c1a7e0b2f64"
 MAX_WRITE = const(64)  # longest request any characteristic accepts
 MAX_VALUE = const(180)  # longest value any characteristic holds
 STATUS_NOTIFY_MS = const(1000)  # at most one status notification per second
-STATUS_FORMAT = const(2)
+STATUS_FORMAT = const(3)
 
 # Error codes: 0..6 are the settings codes (bms/settings.py), the rest are ours.
 OK = S.OK
@@ -106,19 +107,44 @@ def parse_response(data):
 
 # -- status ------------------------------------------------------------------
 # flags byte 3: gate and output levels; byte 4: pack and remote state.
-_STATUS = "<BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIII"
+# Format 3 is format 2 (80 bytes) plus state of charge and the firmware
+# version; decode_status() reads both.
+_STATUS_2 = "<BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIII"
+_STATUS = _STATUS_2 + "HIHBBB"
 STATUS_LEN = struct.calcsize(_STATUS)
+STATUS_LEN_2 = struct.calcsize(_STATUS_2)
 STATUS_FIELDS = (
     "format", "prot_state", "alt_state", "outputs", "pack_flags", "remote_mode", "configured",
     "seen", "pack_mv", "min_cell_mv", "min_cell_at", "max_cell_mv", "max_cell_at", "min_temp_dc",
     "max_temp_dc", "alt_ma", "sys_ma", "block_chg", "block_dsg", "warn", "lost", "start_mv",
     "alt_duty", "alt_target_ma", "alt_limit_ma", "alt_limit_reason", "alt_fault", "uptime_ms",
     "block_alt", "block_sys", "link_frames_ok", "link_crc_errors", "link_rejected",
-    "link_garbage_bytes",
+    "link_garbage_bytes", "soc_pm", "consumed_mah", "ttg_min", "fw_major", "fw_minor", "fw_patch",
 )
 OUTPUT_BITS = ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out", "charge_out",
                "prealarm_out")
 PACK_BITS = ("data_ok", "full_scan", "battery_alarm", "remote_on")
+SOC_UNKNOWN = const(0xFFFF)  # soc_pm before the bank voltage has seeded the count
+TTG_NONE = const(0xFFFF)  # ttg_min when not discharging (or SoC unknown)
+_TTG_MAX = const(0xFFFE)
+
+
+def _version_numbers(text):
+    """(major, minor, patch) from "1.2.3"; the digits each part starts with, so
+    "0.2.0rc1" is (0, 2, 0) and a malformed version is never a crash at boot."""
+    out = [0, 0, 0]
+    parts = text.split(".")
+    for i in range(min(3, len(parts))):
+        n = 0
+        for ch in parts[i]:
+            if not "0" <= ch <= "9":
+                break
+            n = n * 10 + ord(ch) - 48
+        out[i] = n if n < 256 else 255
+    return out
+
+
+FW_MAJOR, FW_MINOR, FW_PATCH = _version_numbers(VERSION)
 
 
 def _bits(obj, names):
@@ -130,9 +156,18 @@ def _bits(obj, names):
 
 
 def encode_status(ctl):
-    """The status value from a Controller (docs/architecture.md attributes)."""
+    """The status value from a Controller (docs/architecture.md attributes).
+    State of charge comes from `ctl.soc` (a bms.soc.Soc) when the controller
+    has one; without it, or before it is seeded, it reads as unknown."""
     p, pr, a, m, r, d = ctl.pack, ctl.protection, ctl.alternator, ctl.meas, ctl.remote, ctl.decoder
     pack_flags = _bits(p, PACK_BITS[:3]) | (8 if r.on else 0)
+    soc = getattr(ctl, "soc", None)
+    soc_pm, consumed, ttg = SOC_UNKNOWN, 0, TTG_NONE
+    if soc is not None and soc.known:
+        soc_pm, consumed = soc.soc_pm, soc.consumed_mah
+        t = soc.ttg_min(m.alt_ma + m.sys_ma)
+        if t >= 0:
+            ttg = t if t < _TTG_MAX else _TTG_MAX
     return struct.pack(
         _STATUS, STATUS_FORMAT, pr.state, a.state, _bits(pr, OUTPUT_BITS), pack_flags, r.mode,
         p.configured, p.seen, p.pack_mv & 0xFFFF, p.min_cell_mv & 0xFFFF, p.min_cell_at & 0xFF,
@@ -140,13 +175,20 @@ def encode_status(ctl):
         m.sys_ma, pr.block_chg, pr.block_dsg, pr.warn & 0xFFFF, p.lost & 0xFFFF,
         m.start_mv & 0xFFFF, a.duty, a.target_ma, pr.alt_limit_ma, a.limit_reason & 0xFF,
         a.fault & 0xFF, ctl.now_ms & 0xFFFFFFFF, pr.block_alt, pr.block_sys & 0xFFFF,
-        d.frames_ok, d.crc_errors, d.rejected, d.garbage_bytes)
+        d.frames_ok, d.crc_errors, d.rejected, d.garbage_bytes, soc_pm, consumed, ttg,
+        FW_MAJOR, FW_MINOR, FW_PATCH)
 
 
 def decode_status(data):
-    if len(data) != STATUS_LEN or data[0] != STATUS_FORMAT:
-        raise ValueError("status: expected %d bytes of format %d" % (STATUS_LEN, STATUS_FORMAT))
-    d = dict(zip(STATUS_FIELDS, struct.unpack(_STATUS, data)))
+    """Format 3, or format 2 from older firmware (its extra fields read None)."""
+    if len(data) == STATUS_LEN and data[0] == STATUS_FORMAT:
+        d = dict(zip(STATUS_FIELDS, struct.unpack(_STATUS, data)))
+    elif len(data) == STATUS_LEN_2 and data[0] == 2:
+        d = dict(zip(STATUS_FIELDS, struct.unpack(_STATUS_2, data)))
+        for k in STATUS_FIELDS[len(d):]:
+            d[k] = None
+    else:
+        raise ValueError("status: unknown format")
     for i in range(len(OUTPUT_BITS)):
         d[OUTPUT_BITS[i]] = bool(d["outputs"] >> i & 1)
     for i in range(len(PACK_BITS)):

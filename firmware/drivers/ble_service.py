@@ -1,5 +1,6 @@
 # The BLE configuration service on aioble: registers the GATT service of
-# docs/ble-protocol.md and serves one central at a time through bms.protocol
+# docs/ble-protocol.md (and beside it the standard Device Information
+# service) and serves one central at a time through bms.protocol
 # and bms.auth. It reaches the rest of the firmware only through `app`:
 #
 #   app.settings                 bms.settings.Settings (read for settings pages)
@@ -17,6 +18,7 @@
 # E_INTERNAL and counted, never allowed to end a task.
 import asyncio
 import os
+import sys
 import time
 
 import aioble
@@ -24,6 +26,7 @@ import bluetooth
 
 from bms import protocol as P
 from bms import settings as S
+from version import VERSION
 
 _ADV_INTERVAL_US = 250000
 _ADV_REFRESH_MS = 1000  # the advertised payload is rebuilt this often
@@ -33,6 +36,23 @@ _LOGIN_GRACE_MS = 60000  # a central that has not logged in by then is sent away
 
 def _uuid(s):
     return bluetooth.UUID(s)
+
+
+# The standard Device Information service (Bluetooth SIG 0x180A): fixed text,
+# readable by any central before login, as on any BLE product.
+DEVICE_INFO = (
+    (0x2A29, "mpy-smartbms"),  # Manufacturer Name String
+    (0x2A24, "SmartBMS 12 V"),  # Model Number String
+    (0x2A26, VERSION),  # Firmware Revision String
+    (0x2A28, "MicroPython %d.%d.%d" % sys.implementation.version[:3]),  # Software Revision
+)
+
+
+def device_info_service():
+    svc = aioble.Service(_uuid(0x180A))
+    for uuid, text in DEVICE_INFO:
+        aioble.Characteristic(svc, _uuid(uuid), read=True, initial=text.encode())
+    return svc
 
 
 class BleService:
@@ -60,7 +80,7 @@ class BleService:
             self.chars[uuid] = ch
         self.auth_ch = self.chars[P.AUTH_UUID]
         self.service = svc
-        aioble.register_services(svc)
+        aioble.register_services(svc, device_info_service())
 
     # -- request handlers: data -> response bytes ---------------------------
     def _auth(self, data):

@@ -36,4 +36,4 @@ def test_demo_mode_logs_in_and_streams_status(browser, demo_url):
     page.wait("document.getElementById('st-pack').textContent !== '--'")
     first = page.js("window.bmsApp.status.uptime_ms")
     page.wait("window.bmsApp.status.uptime_ms !== %d" % first, timeout=5)  # pushed as events
-    assert page.js("document.querySelectorAll('#st-batteries tbody tr').length") == 4
+    page.wait("document.querySelectorAll('#st-batteries tbody tr').length === 4")  # cells after the status

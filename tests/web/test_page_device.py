@@ -23,6 +23,7 @@ if gatt_bridge.missing():
 
 from bms import protocol as P  # noqa: E402  (the firmware's codec, run in CPython)
 from bms.auth import DEFAULT_PIN  # noqa: E402
+from version import VERSION  # noqa: E402
 
 SETTINGS_FILE = "settings.bin"
 
@@ -130,6 +131,18 @@ def device_status(rig):
     return P.decode_status(rig.gatt.read(P.STATUS_UUID))
 
 
+def device_cells(rig):
+    """Every battery's cells as the firmware serves them (cells pages)."""
+    out, first = [], 0
+    while True:
+        rig.gatt.write(P.CELLS_UUID, bytes([first]))
+        page = P.decode_cells(rig.gatt.read(P.CELLS_UUID))
+        out += page["batteries"]
+        first += len(page["batteries"])
+        if first >= page["total"]:
+            return out
+
+
 def test_right_pin_opens_live_status_from_the_firmware(rig):
     page = rig.page
     rig.connect()
@@ -141,10 +154,40 @@ def test_right_pin_opens_live_status_from_the_firmware(rig):
     page.wait("document.querySelectorAll('#st-batteries tbody tr').length === 4")
     s = device_status(rig)
     assert page.text("#st-pack") == "%.2f V" % (s["pack_mv"] / 1000)
-    assert page.js("document.querySelectorAll('#st-batteries td.min').length") == 1
-    assert page.js("document.querySelectorAll('#st-batteries td.max').length") == 1
+    # lowest/highest marks only when the cells differ by 10 mV or more; no alarm colours in idle
+    rig.settle()
+    mv = [c for b in device_cells(rig) for c in b["cell_mv"]]
+    marked = 1 if max(mv) - min(mv) >= 10 else 0
+    assert page.js("document.querySelectorAll('#st-batteries td.min').length") in (0, 1)
+    assert page.js("document.querySelectorAll('#st-batteries td.min').length") == \
+        page.js("document.querySelectorAll('#st-batteries td.max').length")
+    if not marked:
+        assert page.js("document.querySelectorAll('#st-batteries td.min').length") == 0
+    assert page.js("document.querySelectorAll('#st-batteries td[class*=alarm], #st-batteries td[class*=warn]')"
+                   ".length") == 0
     assert page.text("#link-state") == "unlocked"
+    assert page.text("#alarms") == "No active alarms."
+    assert page.js("document.querySelector('#alarms li').className") == "alarm-item none"
     shot(page, "status", full=True)
+
+
+def test_state_of_charge_consumed_and_time_to_go_from_the_firmware(rig):
+    page = rig.page
+    rig.connect()
+    rig.login()
+    rig.wait_status()
+    page.wait("document.getElementById('st-soc').textContent !== '--'", timeout=15)
+    rig.gatt.sim("load_a", 40)  # discharging: a time to go
+    page.wait("document.getElementById('st-ttg').textContent.includes(' h ')", timeout=20)
+    rig.quiesce()
+    s = device_status(rig)
+    shown = page.js("window.bmsApp.status")
+    assert shown["soc_pm"] != P.SOC_UNKNOWN and 0 < shown["soc_pm"] <= 1000
+    assert page.text("#st-soc") == "%.1f %%" % (shown["soc_pm"] / 10)
+    assert page.text("#st-consumed") == "%.1f Ah" % (shown["consumed_mah"] / 1000)
+    h, m = divmod(shown["ttg_min"], 60)
+    assert page.text("#st-ttg") == "%d h %d min" % (h, m)
+    assert abs(s["soc_pm"] - shown["soc_pm"]) <= 5  # the firmware's count, a moment later
 
 
 def test_wrong_pin_is_refused_and_repeated_failures_lock_out(rig):
@@ -182,25 +225,35 @@ def test_settings_round_trip_with_values_refused_by_page_and_device(rig):
     rig.login()
     rig.wait_status()
     page.click('[data-tab="settings"]')
-    page.wait("document.getElementById('set-cell_ov_mv').value === '3750'")
+    # shown in volts and degrees, not in the firmware's mV and 0.1 degC
+    page.wait("document.getElementById('set-cell_ov_mv').value === '3.750'")
+    assert page.js("document.getElementById('set-temp_charge_low_dc').value") == "5.0"
+    assert page.js("document.getElementById('set-alt_on_delay_ms').value") == "3.000"
+    meta = lambda n: page.js("document.querySelector('.field[data-name=%s] .meta').textContent" % n)  # noqa: E731
+    assert meta("temp_charge_low_dc") == "-10.0 … 15.0 °C, default 5.0 °C"
+    assert meta("cell_prealarm_mv") == "2.850 … 3.150 V, default 3.100 V"
+    assert meta("lowpower_delay_min") == "10 … 1440 min, default 120 min"
     writes = lambda: [d for op, u, d in rig.gatt.log  # noqa: E731
                       if op == "write" and u == P.SETTINGS_UUID and d[0] == P.SET_WRITE]
     # out of range: refused in the page, nothing sent
-    page.type("#set-cell_ov_mv", "3800")
+    page.type("#set-cell_ov_mv", "3.8")
     page.click("#btn-save")
     page.wait("document.getElementById('err-cell_ov_mv').textContent !== ''")
-    assert "3500" in page.text("#err-cell_ov_mv") and not writes()
-    page.type("#set-cell_ov_mv", "3750")
+    assert page.text("#err-cell_ov_mv") == "must be 3.500 … 3.750 V" and not writes()
+    page.type("#set-cell_ov_mv", "3.7505")
+    page.click("#btn-save")
+    page.wait("document.getElementById('err-cell_ov_mv').textContent === 'at most 3 decimals'")
+    page.type("#set-cell_ov_mv", "3.75")
     # in range but against a device rule: the device's error shows at the field
-    page.type("#set-temp_charge_high_dc", "550")
-    page.type("#set-temp_discharge_high_dc", "500")
+    page.type("#set-temp_charge_high_dc", "55")
+    page.type("#set-temp_discharge_high_dc", "50")
     page.click("#btn-save")
     page.wait("document.getElementById('err-temp_charge_high_dc').textContent.startsWith('BMS refused')")
     assert len(writes()) == 1
     shot(page, "settings-refused")
     # a good value goes through and reads back from the device
-    page.type("#set-temp_charge_high_dc", "500")
-    page.type("#set-temp_discharge_high_dc", "600")
+    page.type("#set-temp_charge_high_dc", "50.0")
+    page.type("#set-temp_discharge_high_dc", "60")
     page.type("#set-uv_disconnect_delay_s", "90")
     page.click("#btn-save")
     page.wait("document.getElementById('settings-result').textContent.startsWith('Saved')")
@@ -227,10 +280,24 @@ def test_commands_readout_key_and_pin_change(rig):
     page.wait("document.getElementById('cmd-result').textContent.startsWith('Wake')")
     assert page.text("#cmd-result") == "Wake: not possible right now"
     shot(page, "device")
-    # a new PIN makes a new Instant Readout key
+    assert page.text("#fw-version") == "Firmware: %s" % VERSION
+    # a new PIN makes a new Instant Readout key: the page says so first, and waits
     page.type("#newpin", "135790")
     page.type("#newpin2", "135790")
     page.click("#btn-newpin")
+    page.wait("!document.getElementById('newpin-confirm').hidden")
+    assert "Home Assistant" in page.text("#newpin-warning")
+    rig.settle()
+    pin_writes = lambda: [d for op, u, d in rig.gatt.log  # noqa: E731
+                          if op == "write" and u == P.COMMAND_UUID and d[0] == P.CMD_CHANGE_PIN]
+    assert pin_writes() == []
+    shot(page, "pin-change-warning")
+    page.click("#btn-newpin-cancel")
+    page.wait("document.getElementById('newpin-confirm').hidden")
+    assert page.text("#newpin-result") == "PIN not changed." and pin_writes() == []
+    page.click("#btn-newpin")
+    page.wait("!document.getElementById('newpin-confirm').hidden")
+    page.click("#btn-newpin-confirm")
     page.wait("document.getElementById('newpin-result').textContent.startsWith('PIN changed')")
     page.wait("document.getElementById('readout-key').textContent !== %r" % key)
     assert bytes([P.CMD_CHANGE_PIN]) + b"135790" in [
@@ -271,7 +338,19 @@ def test_prealarm_in_plain_words_and_in_the_history(rig):
     assert s["min_cell_at"] == (2 - 1) * 4 + (3 - 1)
     text = page.text("#reasons")
     assert "pre-alarm: cell 3 of battery 2 at" in text, text
-    page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className === 'min'")
+    # the cell below the pre-alarm level is amber and marked as the lowest
+    page.wait("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').className"
+              " === 'min warn-low'")
+    assert page.js("document.querySelector('#st-batteries tbody tr:nth-child(2) td:nth-child(4)').title") == \
+        "cell 3 of battery 2: lowest cell, below the pre-alarm level"
+    # in the active alarms, and on the trend of the lowest cell
+    page.wait("document.getElementById('alarms').textContent.startsWith('Warning: pre-alarm: cell 3 of battery 2')")
+    assert page.js("document.querySelector('#alarms li').className") == "alarm-item warning"
+    page.wait("window.bmsApp.samples.length >= 3", timeout=15)
+    lowest = page.text("#trend-cell .trend-range")
+    assert lowest.startswith("%.3f V … " % (min(x["min_cell_mv"] for x in page.js("window.bmsApp.samples")) / 1000))
+    assert page.js("document.querySelector('#trend-cell polyline').getAttribute('points').split(' ').length") == \
+        page.js("window.bmsApp.samples.length")
     shot(page, "status-prealarm", full=True)
     # the same pre-alarm as the firmware logged it, on the history tab
     page.click('[data-tab="history"]')
@@ -340,9 +419,12 @@ def test_forgotten_pin_is_reset_with_the_puk(rig):
     rig.login()
     rig.wait_status()
     page.click('[data-tab="device"]')
+    page.wait("!document.getElementById('readout-box').hidden")  # the layout stands: the key is in
     page.type("#newpin", "246802")
     page.type("#newpin2", "246802")
     page.click("#btn-newpin")
+    page.wait("!document.getElementById('newpin-confirm').hidden")
+    page.click("#btn-newpin-confirm")
     page.wait("document.getElementById('newpin-result').textContent.startsWith('PIN changed')")
     key = page.text("#readout-key")
     rig.settle()

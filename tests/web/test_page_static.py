@@ -92,6 +92,11 @@ def _firmware_codec():
     return P, S
 
 
+def _version():
+    from version import VERSION  # firmware/, put on the path by _firmware_codec
+    return VERSION
+
+
 def _in_page(page, body, arg):
     """Run `body` (JS, sees `m` = protocol.js, `schema`, `arg`) in the page; its value."""
     return page.js("""import('./protocol.js').then(async (m) => {
@@ -119,7 +124,8 @@ def test_page_constants_match_the_firmware(page):
     P, _ = _firmware_codec()
     got = _in_page(page, "return {service: m.SERVICE_UUID, chars: m.CHARS, status_len: m.STATUS_LEN, "
                          "counters: m.HISTORY_COUNTERS, event_len: m.EVENT_LEN, outputs: m.OUTPUT_BITS, "
-                         "pack_bits: m.PACK_BITS, fields: m.STATUS_FIELDS, format: m.STATUS_FORMAT, "
+                         "pack_bits: m.PACK_BITS, fields: m.STATUS_FIELDS, format: m.STATUS_FORMAT, len_2: m.STATUS_LEN_2, "
+                         "unknown: [m.SOC_UNKNOWN, m.TTG_NONE], "
                          "max_write: m.MAX_WRITE, set: [m.SET_WRITE, m.SET_READ], commands: m.COMMANDS, "
                          "auth: [m.AUTH_HELLO, m.AUTH_PIN, m.AUTH_PUK, m.PIN_LABEL, m.PUK_LABEL], "
                          "cmd: [m.CMD_CHANGE_PIN, m.CMD_READ_READOUT_KEY, m.CMD_READ_PUK], errors: [m.E_MALFORMED, m.E_BAD_PROOF, m.E_LOCKED_OUT]};", 0)
@@ -129,7 +135,8 @@ def test_page_constants_match_the_firmware(page):
                   "command": P.COMMAND_UUID, "history": P.HISTORY_UUID, "auth": P.AUTH_UUID},
         "status_len": P.STATUS_LEN, "counters": list(P.HISTORY_COUNTERS), "event_len": P.EVENT_LEN,
         "outputs": list(P.OUTPUT_BITS), "pack_bits": list(P.PACK_BITS), "fields": list(P.STATUS_FIELDS),
-        "format": P.STATUS_FORMAT, "max_write": P.MAX_WRITE, "set": [P.SET_WRITE, P.SET_READ],
+        "format": P.STATUS_FORMAT, "max_write": P.MAX_WRITE, "len_2": P.STATUS_LEN_2,
+        "unknown": [P.SOC_UNKNOWN, P.TTG_NONE], "set": [P.SET_WRITE, P.SET_READ],
         "commands": {P.COMMAND_NAMES[c]: c for c in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE,
                                                      P.CMD_RESTART)},
         "auth": [P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.PIN_LABEL.decode(), P.PUK_LABEL.decode()],
@@ -165,8 +172,13 @@ def _status_sources(rnd):
         prot.block_sys = rnd.randint(0, 65535)
         decoder = NS(**{name: (2 ** 32 - 1 if edge else rnd.randint(0, 2 ** 30 - 1))
                         for name in ("frames_ok", "crc_errors", "rejected", "garbage_bytes")})
-        out.append(NS(pack=pack, protection=prot, alternator=alt, meas=meas, decoder=decoder,
-                      remote=NS(on=bit(), mode=rnd.randint(0, 3)), now_ms=rnd.randint(0, 2 ** 32 - 1)))
+        ctl = NS(pack=pack, protection=prot, alternator=alt, meas=meas, decoder=decoder,
+                 remote=NS(on=bit(), mode=rnd.randint(0, 3)), now_ms=rnd.randint(0, 2 ** 32 - 1))
+        if k % 3:  # a counted state of charge (else: none, or not seeded: unknown)
+            ttg = rnd.choice([-1, 0, 123, 70000])
+            ctl.soc = NS(known=k % 3 == 1, soc_pm=1000 if edge else rnd.randint(0, 1000),
+                         consumed_mah=rnd.randint(0, 2 ** 32 - 1), ttg_min=lambda cur, t=ttg: t)
+        out.append(ctl)
     return out
 
 
@@ -176,9 +188,18 @@ def test_page_status_decoder_matches_the_firmware(page):
     values = [P.encode_status(ctl) for ctl in _status_sources(random.Random(8))]
     got = _in_page(page, "return arg.map((b) => m.decodeStatus(Uint8Array.from(b)));", [list(v) for v in values])
     assert got == [P.decode_status(v) for v in values]
+    assert {d["soc_pm"] for d in got} > {P.SOC_UNKNOWN} and {d["ttg_min"] for d in got} > {P.TTG_NONE}
+    # format 2 (older firmware, 80 bytes) still reads, in both
+    old = [bytes((2,)) + v[1:P.STATUS_LEN_2] for v in values[:3]]
+    got = _in_page(page, "return arg.map((b) => m.decodeStatus(Uint8Array.from(b)));", [list(v) for v in old])
+    assert got == [P.decode_status(v) for v in old] and got[0]["soc_pm"] is None
+    versions = _in_page(page, "return arg.map((b) => m.firmwareVersion(m.decodeStatus(Uint8Array.from(b))));",
+                        [list(values[0]), list(old[0])])
+    assert versions == ["%d.%d.%d" % tuple(P._version_numbers(_version())), None]
     # what the firmware's decoder refuses, the page refuses too
     other_format = bytes((P.STATUS_FORMAT + 1,)) + values[0][1:]
-    bad = [values[0][:-1], values[0] + b"\0", other_format, b"\x01" + values[0][1:58], b""]
+    bad = [values[0][:-1], values[0] + b"\0", other_format, b"\x01" + values[0][1:58], b"",
+           bytes((2,)) + values[0][1:], bytes((3,)) + values[0][1:P.STATUS_LEN_2]]
     for b in bad:
         with pytest.raises(ValueError):
             P.decode_status(b)
@@ -267,3 +288,98 @@ def test_reasons_of_every_path_in_plain_words(page):
     assert lines == ["stop charging stopped: cell 3 of battery 2 at 3.65 V",
                      "stop alternator stopped: BMS too hot",
                      "stop System+ off: overcurrent, retrying"]
+
+
+def _module(page, name, body, arg):
+    """Run `body` with `m` = web/<name> and the indexed schema; its value."""
+    return page.js("""Promise.all([import('./%s'), import('./protocol.js')]).then(async ([m, p]) => {
+        const schema = p.indexSchema(await (await fetch('schema.json')).json());
+        const arg = %s;
+        %s
+    })""" % (name, json.dumps(arg), body))
+
+
+def test_settings_are_typed_and_checked_in_human_units(page):
+    got = _module(page, "settings-view.js", """return arg.map(([n, text]) => {
+        const r = m.checkValue(schema.byName[n], text, schema);
+        return r.error ? 'error: ' + r.error : r.value; });""", [
+        ["cell_ov_mv", "3.65"], ["cell_ov_mv", "3.8"], ["cell_ov_mv", "3.6505"], ["cell_ov_mv", "3650"],
+        ["temp_charge_low_dc", "-2.5"], ["temp_charge_low_dc", "abc"], ["alt_on_delay_ms", "2.5"],
+        ["uv_disconnect_delay_s", "90"], ["uv_disconnect_delay_s", "90.5"], ["alt_fuse_a", "60"],
+        ["alt_fuse_a", "61"], ["lowpower_delay_min", "30"]])
+    assert got == [3650, "error: must be 3.500 … 3.750 V", "error: at most 3 decimals",
+                   "error: must be 3.500 … 3.750 V", -25, "error: a number is needed", 2500, 90,
+                   "error: a whole number is needed", 60, "error: not one of 20, 25, 30, 35, 40, 50, 60, 70, 80, "
+                   "100, 125", 30]
+    shown = _module(page, "settings-view.js", "return arg.map(([n, v]) => m.showValue(schema.byName[n], schema, v));",
+                    [["cell_uv_mv", 2800], ["temp_hyst_dc", 30], ["scan_period_ms", 100], ["battery_count", 4]])
+    assert shown == ["2.800", "3.0", "0.100", "4"]
+
+
+def test_cell_colours_mean_something(page):
+    """Equal cells: no colour and no lowest/highest mark (it used to paint the
+    highest red whatever the voltages); past a limit red, near one amber."""
+    limits = {"cell_uv_mv": 2800, "cell_prealarm_mv": 3100, "cell_ov_release_mv": 3600, "cell_ov_mv": 3750}
+    body = """
+        const box = document.createElement('table'); box.id = 'st-batteries'; box.createTBody();
+        document.getElementById('st-batteries').replaceWith(box);
+        m.renderCells(arg.batteries, arg.status, arg.limits);
+        return Array.from(box.querySelectorAll('tbody td')).filter((td, i) => i % 5 < 4)
+            .map((td) => [td.textContent, td.className]);"""
+    equal = {"batteries": [{"cell_mv": [3300] * 4, "temp_dc": 200}] * 2,
+             "status": {"min_cell_at": 0, "max_cell_at": 7}, "limits": limits}
+    assert _module(page, "status-view.js", body, equal) == [["3.300", ""]] * 8
+    close = dict(equal, batteries=[{"cell_mv": [3300, 3305, 3301, 3309], "temp_dc": 200}],
+                 status={"min_cell_at": 0, "max_cell_at": 3})
+    assert [c for _t, c in _module(page, "status-view.js", body, close)] == [""] * 4  # 9 mV apart
+    mixed = dict(equal, batteries=[{"cell_mv": [3090, 3300, 2790, 3650], "temp_dc": 200},
+                                   {"cell_mv": [3750, 3320, 3300, 3300], "temp_dc": 200}],
+                 status={"min_cell_at": 2, "max_cell_at": 4})
+    assert [c for _t, c in _module(page, "status-view.js", body, mixed)] == [
+        "warn-low", "", "min alarm-low", "warn-high", "max alarm-high", "", "", ""]
+
+
+def test_active_alarms_once_each_with_their_paths(page):
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import reasons as R
+    status = {"block_chg": R.DATA_LOST | R.TEMP_LOW_CHARGE, "block_dsg": R.DATA_LOST,
+              "block_alt": R.DATA_LOST | R.TEMP_LOW_CHARGE | R.REMOTE_OFF, "block_sys": 0, "warn": R.PREALARM,
+              "min_cell_at": 5, "min_cell_mv": 3050, "max_cell_at": 0, "max_cell_mv": 3100,
+              "min_temp_dc": -31, "max_temp_dc": 20}
+    got = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return m.activeAlarms(%s, schema.names).map((a) => [a.key, a.level, a.text]);
+    })""" % json.dumps(status))
+    assert got == [
+        ["data_lost", "alarm", "battery data lost: check the BMS cable (charging stopped, loads off)"],
+        ["temp_low_charge", "alarm", "battery too cold (-3.1 °C) (charging stopped)"],
+        ["remote_off", "warning", "remote on/off is off (alternator stopped)"],
+        ["warn:prealarm", "warning", "pre-alarm: cell 2 of battery 2 at 3.05 V"]]
+
+
+def test_trends_and_state_of_charge_texts(page):
+    got = _module(page, "trend-view.js", """
+        const samples = [];
+        for (const [t, mv] of arg) m.addSample(samples, {pack_mv: mv, alt_ma: 0, sys_ma: -1000, min_cell_mv: 3300}, t);
+        return {n: samples.length, first: samples[0].t,
+                pts: m.points(samples.map((s) => [s.t, s.pack_mv]), 7200000),
+                young: m.points([[1000, 1], [6000, 2], [11000, 3]], 11000), one: m.points([[5, 7]], 5)};""",
+        [[0, 13000], [3600000, 13100], [5400000, 13200], [7200000, 13300]])
+    # older than an hour is dropped; the newest is at the right edge, the highest at the top
+    assert got["n"] == 3 and got["first"] == 3600000
+    assert got["pts"] == "0.0,58.0 150.0,30.0 300.0,2.0"
+    # ten seconds of samples fill the width too: a trend is readable from the start
+    assert got["young"] == "0.0,58.0 150.0,30.0 300.0,2.0" and got["one"] == "300.0,30.0"
+    soc = _module(page, "status-view.js", "return arg.map((s) => m.socTexts(s));", [
+        {"soc_pm": 625, "consumed_mah": 75000, "ttg_min": 750},
+        {"soc_pm": 1000, "consumed_mah": 0, "ttg_min": 65535},
+        {"soc_pm": 65535, "consumed_mah": 0, "ttg_min": 65535},
+        {"soc_pm": None, "consumed_mah": None, "ttg_min": None},
+        {"soc_pm": 10, "consumed_mah": 1, "ttg_min": 4000}])
+    assert soc == [{"soc": "62.5 %", "consumed": "75.0 Ah", "ttg": "12 h 30 min"},
+                   {"soc": "100.0 %", "consumed": "0.0 Ah", "ttg": "not discharging"},
+                   {"soc": "--", "consumed": "--", "ttg": "not counted yet"},
+                   {"soc": "--", "consumed": "--", "ttg": "not in this firmware"},
+                   {"soc": "1.0 %", "consumed": "0.0 Ah", "ttg": "2 d 18 h"}]
