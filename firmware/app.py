@@ -112,7 +112,9 @@ class App:
         return [(first[0], P.E_INTERNAL, "settings not stored (flash write failed); unchanged")]
 
     def save_auth(self):
-        self.save_settings()
+        """The auth's commit: True once the PIN, PUK, key and failure count
+        are in flash (bms.auth calls it before it answers)."""
+        return self.save_settings()
 
     def command(self, code):
         prot = self.controller.protection
@@ -170,10 +172,14 @@ class App:
         clock = self.clock
         nxt = clock()
         faulty = 0
+        remote_on = False
         while self.running:
             try:
                 t0 = time.ticks_us()
                 ctl.tick(clock())
+                if ctl.remote.on is not remote_on:  # off, then on: the owner's login window
+                    remote_on = ctl.remote.on
+                    self.auth.remote(remote_on, clock())
                 us = time.ticks_diff(time.ticks_us(), t0)
                 self.tick_us = us
                 if us > self.tick_us_max:

@@ -3,13 +3,14 @@
 # and bms.auth. It reaches the rest of the firmware only through `app`:
 #
 #   app.settings                 bms.settings.Settings (read for settings pages)
-#   app.auth                     bms.auth.Auth (the app persists it when .dirty)
+#   app.auth                     bms.auth.Auth
+#   app.clock()                  the app's ms ticks (lockouts and challenges run on it)
 #   app.status_bytes()           protocol.encode_status(controller)
 #   app.cells_bytes(first)       protocol.encode_cells(pack, first)
 #   app.history_page(page)       (bytes, more) or None past the end
 #   app.apply_settings(changes)  Settings.update semantics + persisting
 #   app.command(code)            result code for clear alarms/history, wake, restart
-#   app.save_auth()              persist the PIN/PUK/failure count (auth.dirty)
+#   app.save_auth()              persist the PIN/PUK/key/failure count: True once stored
 #   app.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
 # Every request is answered in the characteristic's value; a bad request gets
@@ -36,10 +37,10 @@ def _uuid(s):
 
 
 class BleService:
-    def __init__(self, app, rand=os.urandom, clock=time.ticks_ms):
+    def __init__(self, app, rand=os.urandom, clock=None):
         self.app = app
         self.rand = rand
-        self.clock = clock
+        self.clock = clock  # None: the app's clock (a test may hold its own)
         self.errors = 0  # requests that raised inside the firmware
         self.last_error = None
         self.conn = None
@@ -62,9 +63,15 @@ class BleService:
         self.service = svc
         aioble.register_services(svc)
 
+    def _now(self):
+        return (self.clock or self.app.clock)()
+
+    def _commit(self):
+        return self.app.save_auth() is True
+
     # -- request handlers: data -> response bytes ---------------------------
     def _auth(self, data):
-        auth, now = self.app.auth, self.clock()
+        auth, now = self.app.auth, self._now()
         op = data[0]
         nonce = b""
         if op == P.AUTH_HELLO and len(data) == 1:
@@ -73,9 +80,9 @@ class BleService:
             if code:
                 nonce = b""
         elif op == P.AUTH_PIN and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_pin(now, bytes(data[1:]))
+            code = auth.prove_pin(now, bytes(data[1:]), self._commit)
         elif op == P.AUTH_PUK and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16))
+            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16), self._commit)
         elif op == P.AUTH_STATE and len(data) == 1:
             code = P.OK
         elif op in (P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.AUTH_STATE):
@@ -120,7 +127,7 @@ class BleService:
                 pin = arg.decode()
             except UnicodeError:
                 return P.response(P.E_MALFORMED, op)
-            return P.response(auth.change_pin(pin, self.rand(16)), op)
+            return P.response(auth.change_pin(pin, self.rand(16), self._commit), op)
         if arg:
             return P.response(P.E_MALFORMED, op)
         if op == P.CMD_READ_READOUT_KEY:
@@ -155,10 +162,7 @@ class BleService:
         if ch is not self.auth_ch and not self.app.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
-            resp = fn(data)
-            if self.app.auth.dirty:  # a failure count must survive a reboot
-                self.app.save_auth()
-            return resp
+            return fn(data)  # bms.auth stores what it changes before it answers
         except Exception as e:  # a firmware fault must not end the service
             self._fault(e)
             return P.response(P.E_INTERNAL, data[0])
@@ -177,6 +181,7 @@ class BleService:
                 self._fault(e)
 
     async def _notify_status(self):
+        # paced in real time, as the radio and asyncio's sleeps are
         last, sent_ms, session = None, time.ticks_ms(), None
         while True:
             await asyncio.sleep_ms(_POLL_MS)
