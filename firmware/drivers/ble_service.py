@@ -46,6 +46,8 @@ class BleService:
         self.conn = None
         self.login_grace_ms = _LOGIN_GRACE_MS
         self.login_timeouts = 0  # centrals sent away for not logging in
+        self.mtu_refused = 0  # MTU exchanges that failed (the connection stays at 23)
+        self._parts = b""  # SET_PART bytes of the settings write being sent
         svc = aioble.Service(_uuid(P.SERVICE_UUID))
         self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
         self.handlers = {}  # characteristic -> request handler
@@ -62,6 +64,10 @@ class BleService:
         self.auth_ch = self.chars[P.AUTH_UUID]
         self.service = svc
         aioble.register_services(svc)
+        try:  # the MTU the stack offers in an exchange (their defaults differ)
+            aioble.config(mtu=P.PREFERRED_MTU)
+        except (ValueError, OSError) as e:  # a stack that refuses: values still read whole
+            self._fault(e)
 
     def _now(self):
         return (self.clock or self.app.clock)()
@@ -103,8 +109,19 @@ class BleService:
             if len(data) != 2:
                 return P.response(P.E_MALFORMED, op)
             return P.encode_settings_page(self.app.settings.values(), data[1])
+        if op == P.SET_PART:  # a write too long for a small MTU comes in parts
+            parts = self._parts + bytes(data[1:])
+            if 1 + len(parts) > P.MAX_WRITE:
+                self._parts = b""
+                return P.response(P.E_MALFORMED, op)
+            self._parts = parts
+            return P.response(P.OK, op)
         if op != P.SET_WRITE:
             return P.response(P.E_UNKNOWN_OP, op)
+        if self._parts:
+            data, self._parts = bytes((op,)) + self._parts + bytes(data[1:]), b""
+            if len(data) > P.MAX_WRITE:
+                return P.response(P.E_MALFORMED, op)
         values, code, wid = P.decode_records(data, 1)
         if code:
             return P.response(code, op, bytes((wid, code)))
@@ -176,9 +193,15 @@ class BleService:
             try:
                 resp = self.answer(ch, data)
                 ch.write(resp)
-                ch.notify(conn, resp)
+                self._notify(ch, conn, resp)
             except Exception as e:  # e.g. disconnected meanwhile: the task lives on
                 self._fault(e)
+
+    def _notify(self, ch, conn, value):
+        """Notify the value if it fits the connection's MTU, else an empty
+        one ("changed: read it"): the stacks would cut it to MTU - 3 bytes."""
+        mtu = getattr(conn, "mtu", None) or P.MIN_MTU  # None until an MTU exchange
+        ch.notify(conn, value if len(value) + 3 <= mtu else b"")
 
     async def _notify_status(self):
         # paced in real time, as the radio and asyncio's sleeps are
@@ -200,9 +223,8 @@ class BleService:
             if value == last:
                 continue
             self.status.write(value)
-            mtu = getattr(conn, "mtu", None) or 23  # None until an MTU exchange
             try:
-                self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
+                self._notify(self.status, conn, value)
             except OSError:
                 pass  # disconnected meanwhile
             last, sent_ms = value, time.ticks_ms()
@@ -211,6 +233,7 @@ class BleService:
         self.status.write(b"")
         for ch in self.handlers:
             ch.write(b"")
+        self._parts = b""
 
     def _fault(self, e):
         self.errors += 1
@@ -253,6 +276,14 @@ class BleService:
             self.login_timeouts += 1
             await conn.disconnect()
 
+    async def _exchange_mtu(self, conn):
+        """Ask the central for the larger MTU: many never ask (Chrome on
+        older Android), and at 23 bytes a status notification is empty."""
+        try:
+            await conn.exchange_mtu(P.PREFERRED_MTU)
+        except Exception:  # timed out, disconnected, refused: it stays at 23, which works
+            self.mtu_refused += 1
+
     async def _beacon(self):
         # while a central is connected: keep the readout advertisements going,
         # not connectable, so a second central cannot come in
@@ -281,10 +312,12 @@ class BleService:
                 self.conn = conn
                 beacon = asyncio.create_task(self._beacon())
                 evict = asyncio.create_task(self._evict_if_silent(conn))
+                mtu = asyncio.create_task(self._exchange_mtu(conn))
                 try:
                     await conn.disconnected(timeout_ms=None)
                 finally:
                     self.conn = None
+                    mtu.cancel()
                     evict.cancel()
                     beacon.cancel()
                     try:
