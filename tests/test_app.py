@@ -56,6 +56,15 @@ def test_first_boot_writes_secrets_and_reports_nothing():
     assert not board(fs).first_boot
 
 
+def test_a_first_boot_says_so_when_the_flash_refuses_its_secrets():
+    fs = MemFs()
+    fs.full = True
+    app = board(fs)
+    assert app.first_boot and "not stored" in app.problems[-1]
+    fs.full = False
+    assert board(fs).problems == []
+
+
 def test_settings_and_secrets_persist_across_boot():
     fs = MemFs()
     app = board(fs)
