@@ -72,21 +72,21 @@ def _sync_in(w: ptr8, s: int, stop: int, hi: int) -> int:
 
 @micropython.viper
 def _crc_sync(w: ptr8, lo: int, end: int, hi: int, table: ptr16) -> int:
-    # the frame at lo with its CRC at w[end]: 0 if the CRC fails, else the
-    # first possible frame start inside it (> lo), else 1
+    # the frame at lo with its CRC at w[end]: -1 if the CRC fails, else the
+    # first possible frame start inside it (> lo), else 0
     c = 0xFFFF
     i = lo + 2
     while i < end:
         c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
         i += 1
     if c != (int(w[end]) | (int(w[end + 1]) << 8)):
-        return 0
+        return -1
     i = lo + 1
     while i < end + 2:
         if w[i] == _SYNC1 and (i + 1 == hi or w[i + 1] == _SYNC2):
             return i
         i += 1
-    return 1
+    return 0
 
 
 @micropython.viper
@@ -344,16 +344,16 @@ class Decoder:
         if end + _TRAILER > self.hi:
             return False
         inner = _crc_sync(w, lo, end, self.hi, _CRC)
-        if inner == 0:
+        if inner < 0:
             self.crc_errors = (self.crc_errors + 1) & _WRAP
             self._drop(lo)
             return True
-        if inner > 1:  # a frame may start inside it (rare: look closer)
+        if inner:  # a frame may start inside it (rare: look closer)
             inner = self._inner(w, inner, end + _TRAILER,
                                 ticks.diff(now_ms, self._rx_ms) > _STALL_MS)
             if inner < 0:
                 return False
-        if inner > 1:  # a false header that passed its CRC by chance
+        if inner:  # a false header that passed its CRC by chance
             self.false_frames = (self.false_frames + 1) & _WRAP
             st = self._st
             st[_S_GARBAGE] = (st[_S_GARBAGE] + inner - lo) & _WRAP

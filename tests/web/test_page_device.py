@@ -340,6 +340,7 @@ def test_forgotten_pin_is_reset_with_the_puk(rig):
     rig.login()
     rig.wait_status()
     page.click('[data-tab="device"]')
+    page.wait("!document.getElementById('readout-box').hidden")  # the tab's layout stands
     page.type("#newpin", "246802")
     page.type("#newpin2", "246802")
     page.click("#btn-newpin")
