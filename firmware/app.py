@@ -46,13 +46,19 @@ class App:
             self.problems.append("stored settings refused: " + errors[0][2])
         self.auth = Auth(self.settings, secrets["puk"], secrets["readout_key"], secrets["failures"])
         self.first_boot = "new" in secrets
-        if self.first_boot:  # the USB console is the owner's; the air is not
-            print("BMS: new PUK %s - keep it, it resets a forgotten PIN" % self.auth.puk)
         self.history = History()
         blob = self.store.read(HISTORY_FILE)
         if blob is not None and not self.history.from_bytes(blob):
             self.problems.append("history file corrupt: counters start from zero")
-        self.save_settings()  # first boot or a repaired file: secrets persist now
+        stored = self.save_settings()  # first boot or a repaired file: secrets persist now
+        if self.first_boot:  # the USB console is the owner's; the air is not
+            if stored:
+                print("BMS: new PUK %s - keep it, it resets a forgotten PIN" % self.auth.puk)
+            else:
+                print("BMS: new PUK %s - NOT stored (flash refused): good until a restart"
+                      % self.auth.puk)
+                self.problems.append("new secrets not stored (flash refused): "
+                                     "PUK and key change at the next boot")
         self.controller = Controller(self.settings, hw, self.history)
         self.readout = None  # Instant Readout, made when Bluetooth starts
         self.overruns = 0
@@ -112,7 +118,9 @@ class App:
         return [(first[0], P.E_INTERNAL, "settings not stored (flash write failed); unchanged")]
 
     def save_auth(self):
-        self.save_settings()
+        """The auth's commit: True once the PIN, PUK, key and failure count
+        are in flash (bms.auth calls it before it answers)."""
+        return self.save_settings()
 
     def command(self, code):
         prot = self.controller.protection
@@ -174,10 +182,14 @@ class App:
         clock = self.clock
         nxt = clock()
         faulty = 0
+        remote_on = False
         while self.running:
             try:
                 t0 = time.ticks_us()
                 ctl.tick(clock())
+                if ctl.remote.on is not remote_on:  # off, then on: the owner's login window
+                    remote_on = ctl.remote.on
+                    self.auth.remote(remote_on, clock())
                 us = time.ticks_diff(time.ticks_us(), t0)
                 self.tick_us = us
                 if us > self.tick_us_max:

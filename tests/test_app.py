@@ -70,6 +70,15 @@ def test_first_boot_writes_secrets_and_reports_nothing():
     assert not board(fs).first_boot
 
 
+def test_a_first_boot_says_so_when_the_flash_refuses_its_secrets():
+    fs = MemFs()
+    fs.full = True
+    app = board(fs)
+    assert app.first_boot and "not stored" in app.problems[-1]
+    fs.full = False
+    assert board(fs).problems == []
+
+
 def test_settings_and_secrets_persist_across_boot():
     fs = MemFs()
     app = board(fs)
@@ -137,9 +146,8 @@ def test_readout_payload_follows_the_key():
     adv, resp = app.adv_payload()
     assert len(adv) <= 31 and len(resp) <= 31
     app.auth.hello(0, bytes(16))
-    app.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)))
-    assert app.auth.change_pin("112233", bytes(16)) == P.OK
-    app.save_auth()
+    app.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)), app.save_auth)
+    assert app.auth.change_pin("112233", bytes(16), app.save_auth) == P.OK
     assert app.auth.readout_key != key
     again = board(fs)  # the new key is stored
     assert again.auth.readout_key == app.auth.readout_key and again.settings.pin == "112233"
@@ -189,9 +197,12 @@ def test_a_failed_flash_write_is_retried_and_never_reported_as_stored():
     fs = MemFs()
     app = board(fs)
     fs.full = True
-    # a wrong PIN: the count must reach flash, so it stays pending
+    # a wrong PIN in the owner's login window is checked though the flash
+    # refuses its count: the count must reach flash, so it stays pending
+    app.auth.owner_present(0)
     app.auth.hello(0, bytes(16))
-    app.auth.prove_pin(0, bytes(16))
+    assert app.auth.prove_pin(0, bytes(16), app.save_auth) == P.E_BAD_PROOF
+    assert app.auth.failures == 1 and app.auth.dirty
     assert not app.save_settings() and app.auth.dirty
     # a settings change the flash refuses is undone, and the phone is told
     errors = app.apply_settings({"device_name": "Boat"})
@@ -221,3 +232,20 @@ def test_history_stays_dirty_until_flash_takes_it():
     assert not app.save_history() and app.history.dirty
     fs.full = False
     assert app.save_history() and not app.history.dirty
+
+
+def test_a_read_error_at_boot_never_brings_the_old_pin_back():
+    fs = MemFs()
+    app = board(fs)
+    app.auth.hello(0, bytes(16))
+    assert app.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)), app.save_auth) == P.OK
+    assert app.auth.change_pin("112233", bytes(16), app.save_auth) == P.OK
+    fs.flaky = {firmware_app.SETTINGS_FILE: 1}  # one transient read error at boot
+    assert board(fs).settings.pin == "112233"
+    fs.fail_reads = (firmware_app.SETTINGS_FILE,)  # unreadable for a whole boot
+    again = board(fs)
+    assert again.settings.pin == "000000"  # the backup's, reported ...
+    assert "settings.bin unreadable" in again.store.problems[0]
+    assert not again.save_settings()  # ... and never written over the newer file
+    fs.fail_reads = ()
+    assert board(fs).settings.pin == "112233"

@@ -73,7 +73,7 @@ def test_new_key_after_pin_change_is_followed():
     old = app.auth.readout_key
     assert adv[14] == old[0]
     app.auth.authenticated = True
-    assert app.auth.change_pin("135790", bytes(range(100, 116))) == P.OK
+    assert app.auth.change_pin("135790", bytes(range(100, 116)), app.save_auth) == P.OK
     adv, _resp = ro.payload()
     key = app.auth.readout_key
     assert adv[14] == (old[0] + 1) & 0xFF == key[0]

@@ -33,11 +33,12 @@ async def start(app=None):
 _clock = [1000]
 
 
-async def connected(app=None, mtu=247):
+async def connected(app=None, mtu=247, max_mtu=517):
+    """A phone whose stack takes up to max_mtu, asking for `mtu` (0: it never asks)."""
     for left in list(bluetooth.BLE().centrals.values()):  # a failed test's phone
         left.disconnect()
     app = await start(app)
-    phone = await bluetooth.SimCentral().connect_when_advertising()  # a loaded host is slow to re-advertise
+    phone = await bluetooth.SimCentral(max_mtu=max_mtu).connect_when_advertising()  # a loaded host is slow to re-advertise
     await asyncio.sleep_ms(5)
     if mtu:
         phone.exchange_mtu(mtu)
@@ -222,8 +223,9 @@ async def test_status_notify_throttled_and_small_mtu_empty():
     assert len(phone.notifications(P.STATUS_UUID)) == n2
     assert P.decode_status(phone.read(P.STATUS_UUID))["alt_ma"] == 1019
     await bye(phone)
-    # default MTU: the notification is empty ("read it"), the read is whole
-    app, phone = await connected(mtu=0)
+    # a phone that cannot go above MTU 23: the notification is empty ("read
+    # it"), the read is whole
+    app, phone = await connected(mtu=0, max_mtu=23)
     phone.subscribe(P.STATUS_UUID)
     await login(phone)
     await asyncio.sleep_ms(150)
@@ -249,7 +251,7 @@ async def test_lockout_grows_and_survives_reconnect():
     _clock[0] += 10000
     assert (await login(phone))["code"] == P.OK
     assert app.auth.failures == 0 and not app.auth.dirty
-    assert app.auth_saves == 6  # every failure and the reset were persisted
+    assert app.auth_saves == 7  # every proof counted before it was checked, then the reset
     await bye(phone)
 
 
@@ -329,3 +331,123 @@ async def test_any_readout_fault_falls_back_to_the_plain_advertisement():
     assert seen["connectable"] and seen["name"] == "SmartBMS"
     assert _service.errors > errors
     del app.adv_payload
+
+
+async def test_the_device_asks_for_the_larger_mtu_when_the_phone_does_not():
+    app, phone = await connected(mtu=0)  # its stack takes 517 but never asks
+    assert bluetooth.BLE().config("mtu") == P.PREFERRED_MTU
+    phone.subscribe(P.STATUS_UUID)
+    await login(phone)
+    await asyncio.sleep_ms(150)
+    assert phone.conn.mtu == P.PREFERRED_MTU
+    got = phone.notifications(P.STATUS_UUID)
+    assert len(got) == 1 and P.decode_status(got[0])["alt_ma"] == app.ctl.meas.alt_ma
+    await bye(phone)
+
+
+async def request_at_23(phone, uuid, data):
+    """A request at MTU 23: every notification is the whole answer or empty,
+    never cut; the answer is read with Read Blob requests."""
+    before = len(phone.notifications(uuid))
+    resp = await phone.request(uuid, data)
+    for note in phone.notifications(uuid)[before:]:
+        assert note in (b"", resp), (data, note, resp)
+    return resp
+
+
+async def test_every_characteristic_works_at_mtu_23():
+    app, phone = await connected(mtu=0, max_mtu=23)
+    for uuid in (P.STATUS_UUID, P.AUTH_UUID, P.SETTINGS_UUID, P.COMMAND_UUID, P.CELLS_UUID,
+                 P.HISTORY_UUID):
+        phone.subscribe(uuid)
+    await asyncio.sleep_ms(50)
+    assert phone.conn.mtu == 23
+    r = P.decode_auth(await request_at_23(phone, P.AUTH_UUID, b"\x01"))  # 22 bytes
+    mac = A.proof("000000", P.PIN_LABEL, r["nonce"])
+    assert P.decode_auth(await request_at_23(phone, P.AUTH_UUID, b"\x02" + mac))["authenticated"]
+    # a settings page of up to 180 bytes, read in 22-byte parts
+    values, nxt = {}, 0
+    while True:
+        v, nxt = P.decode_settings_page(await request_at_23(phone, P.SETTINGS_UUID, bytes((2, nxt))))
+        values.update(v)
+        if not nxt:
+            break
+    assert values == {k: v for k, v in app.settings.values().items() if k != "pin"}
+    # writes longer than 20 bytes go in parts: a 20-character name, five settings at once
+    for change in ({"device_name": "Van battery bank 123"},
+                   {"battery_count": 3, "cell_ov_mv": 3700, "cell_prealarm_mv": 3150,
+                    "uv_disconnect_delay_s": 90, "device_name": "Boat"}):
+        writes = P.split_write(P.encode_set_request(change))
+        assert len(writes) > 1 and all(len(w) <= 20 for w in writes)
+        for w in writes[:-1]:
+            assert P.parse_response(await request_at_23(phone, P.SETTINGS_UUID, w)) == (P.OK, P.SET_PART, b"")
+        assert P.parse_response(await request_at_23(phone, P.SETTINGS_UUID, writes[-1]))[0] == P.OK
+        assert {k: app.settings.values()[k] for k in change} == change
+    # a refused write in parts changes nothing and names the value
+    writes = P.split_write(P.encode_set_request({"device_name": "Long name of twenty", "cell_ov_mv": 9}))
+    for w in writes[:-1]:
+        await request_at_23(phone, P.SETTINGS_UUID, w)
+    code, _op, payload = P.parse_response(await request_at_23(phone, P.SETTINGS_UUID, writes[-1]))
+    assert code == P.E_RANGE and P.decode_set_errors(payload) == [("cell_ov_mv", P.E_RANGE)]
+    assert app.settings.device_name == "Boat"
+    cells = P.decode_cells(await request_at_23(phone, P.CELLS_UUID, b"\x00"))
+    assert cells["batteries"][1]["cell_mv"] == [3304, 3305, 3306, 3307]
+    pages = []
+    for page in range(3):
+        pages.append(P.parse_response(await request_at_23(phone, P.HISTORY_UUID, bytes((page,))))[2][1:])
+    assert P.decode_history(pages)[1] == app.history.events()
+    code, _op, key = P.parse_response(await request_at_23(phone, P.COMMAND_UUID, b"\x06"))
+    assert key == app.auth.readout_key
+    # the status: an empty notification, then a read in four parts
+    await asyncio.sleep_ms(150)
+    assert phone.notifications(P.STATUS_UUID)[-1:] == [b""]
+    assert P.decode_status(await phone.read_long(P.STATUS_UUID))["sys_ma"] == -12345
+    await bye(phone)
+
+
+async def test_settings_parts_are_bounded_and_end_with_the_session():
+    app, phone = await connected()
+    await login(phone)
+    part = bytes((P.SET_PART,)) + P.encode_set_request({"battery_count": 3})[1:]
+    for _ in range(12):  # 12 x 5 bytes: the joined write is 61 bytes
+        assert P.parse_response(await phone.request(P.SETTINGS_UUID, part))[0] == P.OK
+    assert P.parse_response(await phone.request(P.SETTINGS_UUID, part))[0] == P.E_MALFORMED
+    await bye(phone)
+    phone.connect()
+    await asyncio.sleep_ms(5)
+    await login(phone)
+    await phone.request(P.SETTINGS_UUID, part)
+    await bye(phone)  # a part left at the disconnect is dropped
+    phone.connect()
+    await asyncio.sleep_ms(5)
+    await login(phone)
+    ok = P.encode_set_request({"cell_ov_mv": 3700})
+    assert P.parse_response(await phone.request(P.SETTINGS_UUID, ok))[0] == P.OK
+    assert app.settings.battery_count == 1 and app.settings.cell_ov_mv == 3700
+    await bye(phone)
+
+
+async def test_a_status_read_after_its_notification_is_never_torn():
+    # at MTU 23 a status read takes four round trips; a read that spans a
+    # change of the value gets parts of two values (the radio models that)
+    app, phone = await connected(mtu=0, max_mtu=23)
+    phone.subscribe(P.STATUS_UUID)
+    await login(phone)
+    await asyncio.sleep_ms(120)
+    value = _service.status.read()
+    task = asyncio.create_task(phone.read_long(P.STATUS_UUID))
+    await asyncio.sleep_ms(20)
+    _service.status.write(bytes(len(value)))
+    torn = await task
+    assert len(torn) == len(value) and torn[:22] == value[:22] and torn[-22:] == bytes(22)
+    # the service changes the value at most once a second, right before its
+    # notification: a read started on the notification ends long before the next
+    seen = len(phone.notifications(P.STATUS_UUID))
+    for i in range(3):
+        app.ctl.meas.alt_ma = 2000 + i
+        while len(phone.notifications(P.STATUS_UUID)) == seen:
+            await asyncio.sleep_ms(5)
+        seen = len(phone.notifications(P.STATUS_UUID))
+        got = await phone.read_long(P.STATUS_UUID)
+        assert got == _service.status.read() and P.decode_status(got)["alt_ma"] == 2000 + i
+    await bye(phone)

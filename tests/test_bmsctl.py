@@ -208,3 +208,19 @@ def test_whole_firmware_on_the_simulated_board():
         finally:
             await link.close()
     asyncio.run(go())
+
+
+def test_settings_at_mtu_23_go_in_parts():
+    async def go():
+        link = bmsctl.BridgeLink("bridge_app", [str(ROOT / "tests" / "mpy")])
+        try:
+            assert link.call("connect", mtu=23)["mtu"] == 23  # a phone that cannot go higher
+            c = bmsctl.Client(link)
+            await c.login("000000")
+            await c.set_settings({"device_name": "Van battery bank 123", "battery_count": 4})
+            values = await c.settings()  # 180-byte pages in 22-byte reads
+            assert values["device_name"] == "Van battery bank 123" and values["battery_count"] == 4
+            assert (await c.status())["sys_ma"] == -12345
+        finally:
+            await link.close()
+    asyncio.run(go())

@@ -126,11 +126,17 @@ def test_unknown_type_skipped_by_length_and_counted():
         b[4 + k] = 0xAA if k % 2 else 0x55  # sync-like bytes inside the payload
     n = F._seal(b, 0, 0x31, 20)
     stream = bytes(b[:n]) + frame(1, 1)
-    pack = Pack(1)
-    d = Decoder(pack)
-    d.expect(1)
-    d.feed(stream, len(stream), 1)
-    assert d.unknown_type == 1 and d.frames_ok == 1 and d.garbage_bytes == 0
+    for more in (frame(2, 1) + frame(3, 1), b""):
+        pack = Pack(3)
+        d = Decoder(pack)
+        d.expect(1)
+        d.feed(stream, len(stream), 1)
+        # "AA 55 AA 27" near its end could start a 39-byte frame hiding inside
+        # it: the frame is taken whole once more bytes or a quiet line say not
+        assert d.unknown_type == 0 and d.frames_ok == 0
+        d.feed(more, len(more), 1 + (0 if more else 51))
+        assert d.unknown_type == 1 and d.frames_ok == (3 if more else 1)
+        assert d.garbage_bytes == 0 and d.false_frames == 0
 
 
 def test_bad_length_counted_and_resynced():
@@ -332,3 +338,48 @@ def test_a_replayed_old_report_is_refused_and_the_battery_goes_stale():
     assert d.stale_seq == 13 and d.frames_ok == 15 + 2
     assert pack.lost == LOST_STALE | LOST_NO_ECHO and pack.seen == 1
     assert pack.timeouts[1] == 1 and pack.timeouts[0] == 0
+
+
+def _forge(kind, length, tail, want):
+    """A false frame start AA 55 kind length + payload whose CRC passes by
+    chance: the payload ends in `tail` (bytes that are really the next
+    report's), the two bytes before it are searched so that `want(crc)`
+    holds. Returns (header + payload, crc)."""
+    head = bytes((kind, length)) + bytes(length - len(tail) - 2)
+    for f in range(65536):
+        msg = head + bytes((f & 0xFF, f >> 8)) + tail
+        crc = F.crc16(msg, 0, len(msg))
+        if want(crc):
+            return b"\xaa\x55" + msg, crc
+    raise AssertionError("no payload gives that CRC")
+
+
+def test_a_false_header_whose_crc_matches_by_chance_never_swallows_the_next_report():
+    # garbage that looks like a whole frame with a good CRC (1 in 65536 false
+    # headers) while the real report starts inside it: in its payload, at its
+    # CRC, or at its last byte
+    real = frame(1, 7)
+    cases = []
+    for kind, length in ((0x3C, 8), (F.T_CELLS, F.LEN_CELLS)):  # unknown type; a rejected report
+        for m in (4, 2, 0):  # the report's first m bytes are the false payload's tail
+            tail = bytes(real[:m])
+            want = real[m] | real[m + 1] << 8
+            false, _crc = _forge(kind, length, tail, lambda c, w=want: c == w)
+            cases.append(false[:-m] if m else false)
+    false, _crc = _forge(F.T_REQUEST, F.LEN_REQUEST, b"", lambda c: c == 0x55AA)  # an echo
+    cases.append(false)
+    false, crc = _forge(0x3C, 8, b"", lambda c: c >> 8 == 0xAA)  # CRC's last byte is the report's AA
+    cases.append(false + bytes((crc & 0xFF,)))
+    for garbage in cases:
+        stream = b"\x00\x13" + garbage + real
+        for chunk in (len(stream), 1, 5):
+            pack = Pack(1)
+            d = Decoder(pack)
+            d.expect(7)
+            for i in range(0, len(stream), chunk):
+                part = stream[i:i + chunk]
+                d.feed(part, len(part), 1)
+            assert d.frames_ok == 1 and pack.seq[0] == 7, (bytes(garbage), chunk)
+            assert tuple(pack.cell_mv[0:4]) == values(1, 7)[0]
+            assert d.unknown_type == d.rejected == d.echoes == 0  # nothing of the false frame used
+            assert d.false_frames == 1

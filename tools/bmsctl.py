@@ -279,8 +279,10 @@ class Client:
                 return values
 
     async def set_settings(self, values):
-        data = P.encode_set_request(values)
-        code, _op, payload = P.parse_response(await self.link.request(P.SETTINGS_UUID, data))
+        writes = P.split_write(P.encode_set_request(values))  # parts fit any MTU
+        for part in writes[:-1]:
+            await self._ok(P.SETTINGS_UUID, part, "settings")
+        code, _op, payload = P.parse_response(await self.link.request(P.SETTINGS_UUID, writes[-1]))
         if code:
             errs = P.decode_set_errors(payload)
             raise DeviceError(code, "settings refused", "".join(

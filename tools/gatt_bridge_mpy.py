@@ -88,7 +88,7 @@ class Bridge:
             if self.phone is not None and self.phone.connected():
                 self.phone.disconnect()
                 await asyncio.sleep_ms(5)
-            self.phone = await bluetooth.SimCentral().connect_when_advertising()
+            self.phone = await bluetooth.SimCentral(max_mtu=self.mtu).connect_when_advertising()
             self.seen = 0
             await asyncio.sleep_ms(5)
             self.phone.exchange_mtu(self.mtu)

@@ -85,8 +85,13 @@ export class Bms {
   // Returns [] when applied, else [{name, code, message}] from the device.
   async writeSettings(changes) {
     const errors = [];
-    for (const req of P.encodeSetRequests(this.schema, changes)) {
-      const { code, body } = P.parseResponse(await this.request('settings', req));
+    for (const whole of P.encodeSetRequests(this.schema, changes)) {
+      const writes = P.splitWrite(whole); // parts fit any MTU
+      for (const part of writes.slice(0, -1)) {
+        const { code } = P.parseResponse(await this.request('settings', part));
+        if (code) throw new DeviceError(P.errorName(code, this.schema), code);
+      }
+      const { code, body } = P.parseResponse(await this.request('settings', writes[writes.length - 1]));
       if (!code) continue;
       const list = P.decodeSetErrors(this.schema, body);
       if (!list.length) list.push({ name: null, code });

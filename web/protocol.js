@@ -26,10 +26,11 @@ export function errorName(code, schema) {
 
 export const AUTH_HELLO = 1, AUTH_PIN = 2, AUTH_PUK = 3;
 export const PIN_LABEL = 'smartbms-pin\0', PUK_LABEL = 'smartbms-puk\0';
-export const SET_WRITE = 1, SET_READ = 2;
+export const SET_WRITE = 1, SET_READ = 2, SET_PART = 3;
 export const COMMANDS = { clear_alarms: 1, clear_history: 2, wake: 3, restart: 4 };
 export const CMD_CHANGE_PIN = 5, CMD_READ_READOUT_KEY = 6, CMD_READ_PUK = 7;
 export const MAX_WRITE = 64;
+export const MIN_WRITE = 20; // the longest write that fits any MTU (23)
 
 const u8 = (a) => (a instanceof Uint8Array ? a : new Uint8Array(a));
 const view = (a) => new DataView(a.buffer, a.byteOffset, a.byteLength);
@@ -178,6 +179,19 @@ export function encodeSetRequests(schema, values) {
     } else cur = trial;
   }
   if (Object.keys(cur).length) out.push(encodeSetRequest(schema, cur));
+  return out;
+}
+
+// The writes that carry one settings request at any MTU (bms/protocol.py
+// split_write): itself when it fits MIN_WRITE, else SET_PART writes with its
+// first bytes and a SET_WRITE with the rest; the device joins them.
+export function splitWrite(req) {
+  if (req.length <= MIN_WRITE) return [req];
+  const out = [];
+  for (let i = 1; i < req.length; i += MIN_WRITE - 1) {
+    const last = i + MIN_WRITE - 1 >= req.length;
+    out.push(concat([Uint8Array.of(last ? SET_WRITE : SET_PART), req.subarray(i, i + MIN_WRITE - 1)]));
+  }
   return out;
 }
 

@@ -7,7 +7,7 @@
 #   drivers/ble_service.py).
 # Requests (one JSON object per line) and their answers:
 #   {"op": "scan"}                        {"ok": true, "adv": {...}} or {"ok": true, "adv": null}
-#   {"op": "connect", "mtu": 247}         {"ok": true, "mtu": n}
+#   {"op": "connect", "mtu": 247}         {"ok": true, "mtu": n}  (mtu: the most the phone takes)
 #   {"op": "disconnect"}                  {"ok": true}
 #   {"op": "read", "uuid": U}             {"ok": true, "data": HEX}
 #   {"op": "write", "uuid": U, "data": HEX}     {"ok": true}
@@ -51,6 +51,7 @@ async def _handle(phone, req):
                    "adv_data": _hex(adv["adv_data"]), "resp_data": _hex(adv["resp_data"])}
         return {"adv": adv}
     if op == "connect":
+        phone.max_mtu = req.get("mtu", 247)
         await phone.connect_when_advertising()
         await asyncio.sleep_ms(10)
         return {"mtu": phone.exchange_mtu(req.get("mtu", 247))}

@@ -6,7 +6,12 @@
 # valid only during the callback (scrubbed afterwards); values are 20 bytes
 # unless a local write or gatts_set_buffer makes room; remote writes are
 # truncated to the buffer; registering services while advertising fails; the
-# stack stops advertising when a central connects.
+# stack stops advertising when a central connects. The ATT MTU is 23 until an
+# exchange (by the central, or by the device: gattc_exchange_mtu) agrees on the
+# smaller of the two sides' MTUs; a notification carries MTU - 3 bytes of its
+# value, a read MTU - 1 (the central reads a longer value with Read Blob
+# requests, which the stacks serve from the value set by gatts_write), a write
+# must fit MTU - 3.
 import asyncio
 
 FLAG_BROADCAST = 0x0001
@@ -32,6 +37,8 @@ _IRQ_GATTS_INDICATE_DONE = 20
 _IRQ_MTU_EXCHANGED = 21
 
 _DEFAULT_BUF = 20
+_ATT_MTU_MIN = 23  # every connection starts with it
+_ATT_ROUND_TRIP_MS = 15  # an ATT request and its answer: two connection events
 _HEX = "0123456789abcdef"
 
 
@@ -92,7 +99,7 @@ class _Conn:
     def __init__(self, handle, addr):
         self.handle = handle
         self.addr = addr
-        self.mtu = 23
+        self.mtu = _ATT_MTU_MIN
         self.subscribed = set()  # value handles
 
 
@@ -244,6 +251,23 @@ class _BLE:
         self.gatts_notify(conn_handle, h, data)
         self._irq(_IRQ_GATTS_INDICATE_DONE, (conn_handle, h, 0))
 
+    def gattc_exchange_mtu(self, conn_handle):
+        """The device asks for its configured MTU; the central answers with
+        its own, and _IRQ_MTU_EXCHANGED follows one round trip later."""
+        self._need_active()
+        c = self._conns.get(conn_handle)
+        if c is None:
+            raise OSError(128)  # ENOTCONN
+        central = self.centrals.get(conn_handle)
+        peer = central.max_mtu if central else _ATT_MTU_MIN
+        asyncio.create_task(self._mtu_answer(c, min(self._config["mtu"], peer)))
+
+    async def _mtu_answer(self, c, mtu):
+        await asyncio.sleep_ms(_ATT_ROUND_TRIP_MS)
+        if self._conns.get(c.handle) is c:
+            c.mtu = max(_ATT_MTU_MIN, mtu)
+            self._irq(_IRQ_MTU_EXCHANGED, (c.handle, c.mtu))
+
     def gatts_set_buffer(self, h, size, append=False):
         a = self._attr(h)
         a.size = size
@@ -269,11 +293,13 @@ class GattError(Exception):
 
 class SimCentral:
     """A phone talking to the simulated radio. Characteristics are named by
-    UUID (a string or UUID) or by value handle."""
+    UUID (a string or UUID) or by value handle. `max_mtu` is the largest ATT
+    MTU its stack takes (517 for a current phone, 23 for an old one)."""
 
-    def __init__(self, addr=b"\xc0\xff\xee\x00\x00\x01", ble=None):
+    def __init__(self, addr=b"\xc0\xff\xee\x00\x00\x01", ble=None, max_mtu=517):
         self.ble = ble or _ble
         self.addr = bytes(addr)
+        self.max_mtu = max_mtu
         self.conn = None
         self.notified = []  # (value handle, bytes) in arrival order
 
@@ -324,8 +350,9 @@ class SimCentral:
         return self.conn is not None
 
     def exchange_mtu(self, mtu):
+        """The central asks for `mtu` (at most its max_mtu)."""
         c = self._need()
-        c.mtu = min(mtu, self.ble._config["mtu"])
+        c.mtu = max(_ATT_MTU_MIN, min(mtu, self.max_mtu, self.ble._config["mtu"]))
         self.ble._irq(_IRQ_MTU_EXCHANGED, (c.handle, c.mtu))
         return c.mtu
 
@@ -345,7 +372,9 @@ class SimCentral:
         raise KeyError(uuid)
 
     # -- GATT client
-    def read(self, uuid):
+    def read_blob(self, uuid, offset=0):
+        """One ATT Read (offset 0) or Read Blob request: at most MTU - 1
+        bytes of the value from `offset`."""
         c = self._need()
         h = self.handle(uuid)
         a = self.ble._attr(h)
@@ -354,7 +383,30 @@ class SimCentral:
         status = self.ble._irq(_IRQ_GATTS_READ_REQUEST, (c.handle, h))
         if status:
             raise GattError(status)
-        return self.ble.gatts_read(h)
+        if offset > len(a.value):
+            raise GattError(0x07)  # invalid offset
+        return a.value[offset:offset + c.mtu - 1]
+
+    def read(self, uuid):
+        """The whole value, as a phone's stack reads it (Read, then Read Blob
+        until a part is short), with no time between the requests."""
+        out = b""
+        while True:
+            part = self.read_blob(uuid, len(out))
+            out += part
+            if len(part) < self.conn.mtu - 1:
+                return out
+
+    async def read_long(self, uuid):
+        """The same over the air: a round trip per request, so the device
+        may change the value in between (the parts then do not match)."""
+        out = b""
+        while True:
+            part = self.read_blob(uuid, len(out))
+            out += part
+            if len(part) < self.conn.mtu - 1:
+                return out
+            await asyncio.sleep_ms(_ATT_ROUND_TRIP_MS)
 
     def write(self, uuid, data, response=True):
         """A Write Request (or Command): at most MTU - 3 bytes, truncated to

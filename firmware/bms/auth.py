@@ -1,8 +1,12 @@
 # Application-level authentication for the BLE configuration service (the Pico W
 # port has no BLE pairing): challenge-response with HMAC-SHA256 over a fresh
-# device nonce, a session per connection, a lockout that grows with failures and
-# a PUK that resets the PIN. Pure logic: random bytes and time come in as
-# arguments; the app persists `failures`, `puk` and `readout_key` when `dirty`.
+# device nonce, a session per connection, a lockout that grows with failures, a
+# PUK that resets the PIN, and a login window that only the owner's physical act
+# (the remote terminal switched off and on, the USB console) opens. Pure logic:
+# random bytes, time and that act come in as arguments; `commit` (the app's
+# save) stores `failures`, the PIN, `puk` and `readout_key` and says whether
+# the flash took them. Every proof is counted as a failure in flash before it
+# is checked, so no reboot can forget a guess.
 import hashlib
 
 try:
@@ -19,6 +23,8 @@ FREE_FAILURES = const(3)  # failures before the lockout starts
 BASE_LOCK_MS = const(5000)  # first lockout; doubles with every further failure
 MAX_LOCK_MS = const(3600000)
 NONCE_TTL_MS = const(30000)
+WINDOW_MS = const(120000)  # login window after the owner's act
+WINDOW_TRIES = const(3)  # proofs that window lets past a lockout
 DEFAULT_PIN = "000000"
 PUK_DIGITS = const(8)
 KEY_LEN = const(16)
@@ -79,6 +85,39 @@ class Auth:
         # the next check (_lock_from None)
         self._locked = lock_ms(failures) > 0
         self._lock_from = None
+        self._window_left = 0  # proofs the owner's login window still allows
+        self._window_ms = 0
+        self._remote = 0  # 0: not on since boot, 1: on, 2: off after being on
+
+    # -- the owner's way in ---------------------------------------------------
+    def owner_present(self, now_ms):
+        """A physical act only the owner can do (the USB console, or the
+        remote switched off and on) opens a login window: for WINDOW_MS,
+        WINDOW_TRIES proofs pass a running lockout. Wrong ones still count,
+        so a stranger gets at most WINDOW_TRIES guesses per act of the owner."""
+        self._window_left = WINDOW_TRIES
+        self._window_ms = now_ms
+
+    def remote(self, on, now_ms):
+        """The remote terminal's debounced state, on every change. Off, then
+        on again is the owner's act (the first on after boot is not: the
+        remote reads off until its first debounce, so a boot would open a
+        window)."""
+        if on:
+            if self._remote == 2:
+                self.owner_present(now_ms)
+            self._remote = 1
+        elif self._remote == 1:
+            self._remote = 2
+
+    def window_open(self, now_ms):
+        if self._window_left and not 0 <= diff(now_ms, self._window_ms) <= WINDOW_MS:
+            self._window_left = 0
+        return self._window_left > 0
+
+    def _refused(self, now_ms):
+        # a lockout is running and no window lets this proof past it
+        return self.wait_ms(now_ms) > 0 and not self.window_open(now_ms)
 
     def wait_ms(self, now_ms):
         """ms left of the lockout. Once over it stays over until the next
@@ -100,16 +139,20 @@ class Auth:
         lockout or a challenge that ran out while nobody asked, long before
         the tick counter wraps back over its start."""
         self.wait_ms(now_ms)
+        self.window_open(now_ms)
         if self._nonce is not None and not 0 <= diff(now_ms, self._nonce_ms) <= NONCE_TTL_MS:
             self._nonce = None
 
     def state(self, now_ms):
-        """(authenticated, failures, wait_s) for the auth response."""
-        return self.authenticated, self.failures, (self.wait_ms(now_ms) + 999) // 1000
+        """(authenticated, failures, wait_s) for the auth response (0 s while
+        a login window is open)."""
+        wait = 0 if self.window_open(now_ms) else self.wait_ms(now_ms)
+        return self.authenticated, self.failures, (wait + 999) // 1000
 
     def hello(self, now_ms, nonce):
-        """Start a login with a fresh random nonce; E_LOCKED_OUT during a lockout."""
-        if self.wait_ms(now_ms):
+        """Start a login with a fresh random nonce; E_LOCKED_OUT during a
+        lockout (unless the owner's window is open)."""
+        if self._refused(now_ms):
             return P.E_LOCKED_OUT
         if len(nonce) != P.NONCE_LEN:
             raise ValueError("nonce must be %d bytes" % P.NONCE_LEN)
@@ -120,32 +163,50 @@ class Auth:
     def nonce(self):
         return self._nonce
 
-    def prove_pin(self, now_ms, mac):
-        return self._prove(now_ms, mac, self.settings.pin, P.PIN_LABEL)
-
-    def prove_puk(self, now_ms, mac, new_key):
-        """A right PUK resets the PIN to 000000 and renews the readout key."""
-        code = self._prove(now_ms, mac, self.puk, P.PUK_LABEL)
+    def prove_pin(self, now_ms, mac, commit):
+        code = self._prove(now_ms, mac, self.settings.pin, P.PIN_LABEL, commit)
         if code == P.OK:
-            self._set_pin(DEFAULT_PIN, new_key)
+            commit()  # the count back to 0; if that fails, flash keeps one too many
         return code
 
-    def _prove(self, now_ms, mac, secret, label):
-        if self.wait_ms(now_ms):
+    def prove_puk(self, now_ms, mac, new_key, commit):
+        """A right PUK resets the PIN to 000000 and renews the readout key;
+        if the flash refuses that, nothing changes (E_INTERNAL)."""
+        old = self.settings.pin, self.readout_key
+        code = self._prove(now_ms, mac, self.puk, P.PUK_LABEL, commit)
+        if code == P.OK:
+            self._set_pin(DEFAULT_PIN, new_key)
+            if not commit():
+                self._restore(old)
+                self.authenticated = False
+                return P.E_INTERNAL
+        return code
+
+    def _prove(self, now_ms, mac, secret, label, commit):
+        window = self.window_open(now_ms)
+        if self.wait_ms(now_ms) and not window:
             return P.E_LOCKED_OUT
         nonce, self._nonce = self._nonce, None  # one proof per nonce
         if nonce is None or not 0 <= diff(now_ms, self._nonce_ms) <= NONCE_TTL_MS:
             return P.E_NO_CHALLENGE
+        if window:
+            self._window_left -= 1
+        # count it as a failure in flash before looking at it; a proof that
+        # cannot be counted is not checked (but in the owner's window, whose
+        # budget bounds the guesses, it is: a dead flash must not lock the
+        # owner out for good)
+        self.failures += 1
+        self.dirty = True
+        if not commit() and not window:
+            self.failures -= 1
+            return P.E_INTERNAL
         if not _same(proof(secret, label, nonce), mac):
-            self.failures += 1
             self._lock_from = now_ms
             self._locked = lock_ms(self.failures) > 0
-            self.dirty = True
             return P.E_BAD_PROOF
-        if self.failures:
-            self.failures = 0
-            self._locked = False
-            self.dirty = True
+        self.failures = 0
+        self._locked = False
+        self._window_left = 0  # the owner is in
         self.authenticated = True
         return P.OK
 
@@ -154,15 +215,25 @@ class Auth:
         self.authenticated = False
         self._nonce = None
 
-    def change_pin(self, pin, new_key):
-        """New PIN (six digits) and a new readout key; needs a session."""
+    def change_pin(self, pin, new_key, commit):
+        """New PIN (six digits) and a new readout key; needs a session. If
+        the flash refuses them, nothing changes (E_INTERNAL): the old PIN is
+        what a reboot would bring back."""
         if not self.authenticated:
             return P.E_NOT_AUTHENTICATED
         code, _msg = S.check_value(S.BY_NAME["pin"], pin)
         if code:
             return code
+        old = self.settings.pin, self.readout_key
         self._set_pin(pin, new_key)
+        if not commit():
+            self._restore(old)
+            return P.E_INTERNAL
         return P.OK
+
+    def _restore(self, old):
+        self.settings.update({"pin": old[0]})
+        self.readout_key = old[1]
 
     def _set_pin(self, pin, new_key):
         if len(new_key) != KEY_LEN:

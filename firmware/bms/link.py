@@ -17,6 +17,7 @@ _MAX_LEN = const(48)
 _LEN_REQUEST = const(2)
 _LEN_CELLS = const(13)
 _CELLS_BYTES = const(19)
+_REQUEST_BYTES = const(8)
 _MAX_ADDR = const(50)
 _CELL_MV_MAX = const(5000)
 _TEMP_DC_MIN = const(-400)
@@ -59,6 +60,36 @@ def _copy(dst: ptr8, d: int, src: ptr8, s: int, n: int):
 
 
 @micropython.viper
+def _sync_in(w: ptr8, s: int, stop: int, hi: int) -> int:
+    # the first possible frame start in w[s:stop] (AA 55, or an AA that is
+    # the last byte received), else -1
+    while s < stop:
+        if w[s] == _SYNC1 and (s + 1 == hi or w[s + 1] == _SYNC2):
+            return s
+        s += 1
+    return -1
+
+
+@micropython.viper
+def _crc_sync(w: ptr8, lo: int, end: int, hi: int, table: ptr16) -> int:
+    # the frame at lo with its CRC at w[end]: -1 if the CRC fails, else the
+    # first possible frame start inside it (> lo), else 0
+    c = 0xFFFF
+    i = lo + 2
+    while i < end:
+        c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+        i += 1
+    if c != (int(w[end]) | (int(w[end + 1]) << 8)):
+        return -1
+    i = lo + 1
+    while i < end + 2:
+        if w[i] == _SYNC1 and (i + 1 == hi or w[i + 1] == _SYNC2):
+            return i
+        i += 1
+    return 0
+
+
+@micropython.viper
 def _cells_valid(w: ptr8, p: int) -> bool:
     # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
     j = p + 6
@@ -95,10 +126,12 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
                   flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
     # The common case at line rate: skip to each frame start and store every
     # plain good battery report straight into the pack. Returns 0 when it
-    # needs more bytes, 1 when the candidate at st[_S_LO] is anything else
-    # (other type, bad length or CRC, rejected, extra, duplicate): the
-    # Python path then handles and counts that one candidate, and also a
-    # report that does not answer the latest request or the one before.
+    # needs more bytes, 2 for a good request echo at st[_S_LO] (the caller
+    # stores its hop count), 1 when the candidate there is anything else
+    # (other type, bad length or CRC, rejected, extra, duplicate, a frame
+    # start inside an echo): the Python path then handles and counts that
+    # one candidate, and also a report that does not answer the latest
+    # request or the one before.
     lo = int(st[_S_LO])
     hi = int(st[_S_HI])
     now = int(st[_S_NOW])
@@ -120,6 +153,22 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
             break
         if w[lo + 2] != _T_CELLS or w[lo + 3] != _LEN_CELLS:
             result = 1
+            if w[lo + 2] == _T_REQUEST and w[lo + 3] == _LEN_REQUEST:
+                if hi - lo < _REQUEST_BYTES:
+                    result = 0
+                    break
+                c = 0xFFFF
+                i = lo + 2
+                while i < lo + 6:
+                    c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+                    i += 1
+                if c == (int(w[lo + 6]) | (int(w[lo + 7]) << 8)):
+                    result = 2
+                    i = lo + 1
+                    while i < lo + _REQUEST_BYTES:
+                        if w[i] == _SYNC1 and (i + 1 == hi or w[i + 1] == _SYNC2):
+                            result = 1  # may hide a frame start: the Python path looks
+                        i += 1
             break
         if hi - lo < _CELLS_BYTES:
             break
@@ -174,12 +223,24 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
     return result
 
 
+def _length_ok(kind, length):
+    # a known type has its exact length, any other at most _MAX_LEN
+    if kind == _T_CELLS:
+        return length == _LEN_CELLS
+    if kind == _T_REQUEST:
+        return length == _LEN_REQUEST
+    return length <= _MAX_LEN
+
+
 class Decoder:
     """Feed it whatever the UART returned; whole frames go into the Pack.
 
     Every byte that is not part of an accepted frame is counted somewhere.
     A failed candidate frame gives up only its first byte: the bytes after it
-    are scanned again, so a real frame behind garbage is found at once.
+    are scanned again, so a real frame behind garbage is found at once; a
+    frame that passes its CRC is taken whole only if no frame that passes its
+    own CRC starts inside it (else it was a false header that matched by
+    chance, and would swallow the real frame's start).
     Plain good battery reports take the viper fast path; everything else goes
     through _candidate(), which keeps the rules readable and counts them.
     """
@@ -200,6 +261,7 @@ class Decoder:
         self.stale_seq = 0  # good reports answering no recent request (replays)
         self.unknown_type = 0  # CRC good, type not known to this version
         self.stalled = 0  # partial frames abandoned after the line went quiet
+        self.false_frames = 0  # CRC good by chance, a real frame starts inside
         self.garbage_bytes = 0  # bytes dropped while looking for a frame start
         self.resyncs = 0  # times bytes had to be dropped to find a frame start
 
@@ -241,10 +303,16 @@ class Decoder:
         st[_S_COUNT] = pack.configured
         st[_S_LIMIT] = pack.timeout_ms
         while True:
-            if _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_dc, pack.flags,
-                             pack.seq, pack.state, pack.last_ms):
-                if self._candidate(w, st[_S_LO], now_ms):
-                    continue
+            r = _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_dc, pack.flags,
+                              pack.seq, pack.state, pack.last_ms)
+            if r == 2:  # a request echo
+                lo = st[_S_LO]
+                self.echoes = (self.echoes + 1) & _WRAP
+                pack.echo(w[lo + 4], now_ms)
+                st[_S_LO] = lo + _REQUEST_BYTES
+                continue
+            if r and self._candidate(w, st[_S_LO], now_ms):
+                continue
             # waiting for bytes; a partial frame on a quiet line is given up
             if (st[_S_HI] - st[_S_LO] >= _HEADER
                     and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
@@ -275,19 +343,59 @@ class Decoder:
         end = lo + _HEADER + length
         if end + _TRAILER > self.hi:
             return False
-        if not _crc_ok(w, lo + 2, end, _CRC):
+        inner = _crc_sync(w, lo, end, self.hi, _CRC)
+        if inner < 0:
             self.crc_errors = (self.crc_errors + 1) & _WRAP
             self._drop(lo)
+            return True
+        if inner:  # a frame may start inside it (rare: look closer)
+            inner = self._inner(w, inner, end + _TRAILER,
+                                ticks.diff(now_ms, self._rx_ms) > _STALL_MS)
+            if inner < 0:
+                return False
+        if inner:  # a false header that passed its CRC by chance
+            self.false_frames = (self.false_frames + 1) & _WRAP
+            st = self._st
+            st[_S_GARBAGE] = (st[_S_GARBAGE] + inner - lo) & _WRAP
+            st[_S_RESYNCS] = (st[_S_RESYNCS] + 1) & _WRAP
+            st[_S_LO] = inner
             return True
         if kind == _T_CELLS:
             self._cells(w, lo, now_ms)
         elif kind == _T_REQUEST:
-            self.echoes = (self.echoes + 1) & _WRAP
-            self.pack.echo(w[lo + 4], now_ms)
+            self._echo(w, lo, now_ms)
         else:
             self.unknown_type = (self.unknown_type + 1) & _WRAP
         self._st[_S_LO] = end + _TRAILER
         return True
+
+    def _inner(self, w, p, stop, quiet):
+        """Where a frame that passes its own CRC starts in w[p:stop] (inside
+        a frame that passed its CRC): 0 if none, -1 if that needs bytes not
+        received yet. A real frame inside means the outer one is a false
+        header whose CRC matched by chance (1 in 65536): taking it whole
+        would swallow the real frame's start. On a quiet line an incomplete
+        one is no frame (a real frame's bytes arrive back to back)."""
+        hi = self.hi
+        while True:
+            p = _sync_in(w, p, stop, hi)
+            if p < 0:
+                return 0
+            if p + _HEADER > hi:
+                if not quiet:
+                    return -1
+            elif _length_ok(w[p + 2], w[p + 3]):
+                end = p + _HEADER + w[p + 3]
+                if end + _TRAILER > hi:
+                    if not quiet:
+                        return -1
+                elif _crc_ok(w, p + 2, end, _CRC):
+                    return p
+            p += 1
+
+    def _echo(self, w, p, now_ms):
+        self.echoes = (self.echoes + 1) & _WRAP
+        self.pack.echo(w[p + 4], now_ms)
 
     def _cells(self, w, p, now_ms):
         addr = w[p + 4]

@@ -23,6 +23,9 @@ AUTH_UUID = "b45f0006-8c2e-4a71-9d3e-5c1a7e0b2f64"
 
 MAX_WRITE = const(64)  # longest request any characteristic accepts
 MAX_VALUE = const(180)  # longest value any characteristic holds
+PREFERRED_MTU = const(MAX_VALUE + 3)  # the ATT MTU the device asks for: any value in one packet
+MIN_MTU = const(23)  # what a connection has before (or without) an MTU exchange
+MIN_WRITE = const(MIN_MTU - 3)  # the longest write that fits any MTU
 STATUS_NOTIFY_MS = const(1000)  # at most one status notification per second
 STATUS_FORMAT = const(3)
 
@@ -74,6 +77,7 @@ PUK_LABEL = b"smartbms-puk\x00"
 # -- settings characteristic
 SET_WRITE = const(1)
 SET_READ = const(2)
+SET_PART = const(3)  # the first bytes of a longer SET_WRITE (split_write)
 
 # -- command characteristic
 CMD_CLEAR_ALARMS = const(1)
@@ -284,6 +288,17 @@ def encode_set_request(values):
     if len(out) > MAX_WRITE:
         raise ValueError("settings write longer than %d bytes: split it" % MAX_WRITE)
     return bytes(out)
+
+
+def split_write(data):
+    """The writes that carry settings request `data` at any MTU: `data`
+    itself when it fits MIN_WRITE, else SET_PART writes with its first
+    records' bytes and a SET_WRITE with the rest (the device joins them)."""
+    if len(data) <= MIN_WRITE:
+        return [bytes(data)]
+    body, n = bytes(data[1:]), MIN_WRITE - 1
+    parts = [body[i:i + n] for i in range(0, len(body), n)]
+    return [bytes((SET_PART,)) + p for p in parts[:-1]] + [bytes((SET_WRITE,)) + parts[-1]]
 
 
 def encode_set_errors(errors):

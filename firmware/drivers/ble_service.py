@@ -4,13 +4,14 @@
 # and bms.auth. It reaches the rest of the firmware only through `app`:
 #
 #   app.settings                 bms.settings.Settings (read for settings pages)
-#   app.auth                     bms.auth.Auth (the app persists it when .dirty)
+#   app.auth                     bms.auth.Auth
+#   app.clock()                  the app's ms ticks (lockouts and challenges run on it)
 #   app.status_bytes()           protocol.encode_status(controller)
 #   app.cells_bytes(first)       protocol.encode_cells(pack, first)
 #   app.history_page(page)       (bytes, more) or None past the end
 #   app.apply_settings(changes)  Settings.update semantics + persisting
 #   app.command(code)            result code for clear alarms/history, wake, restart
-#   app.save_auth()              persist the PIN/PUK/failure count (auth.dirty)
+#   app.save_auth()              persist the PIN/PUK/key/failure count: True once stored
 #   app.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
 # Every request is answered in the characteristic's value; a bad request gets
@@ -56,15 +57,17 @@ def device_info_service():
 
 
 class BleService:
-    def __init__(self, app, rand=os.urandom, clock=time.ticks_ms):
+    def __init__(self, app, rand=os.urandom, clock=None):
         self.app = app
         self.rand = rand
-        self.clock = clock
+        self.clock = clock  # None: the app's clock (a test may hold its own)
         self.errors = 0  # requests that raised inside the firmware
         self.last_error = None
         self.conn = None
         self.login_grace_ms = _LOGIN_GRACE_MS
         self.login_timeouts = 0  # centrals sent away for not logging in
+        self.mtu_refused = 0  # MTU exchanges that failed (the connection stays at 23)
+        self._parts = b""  # SET_PART bytes of the settings write being sent
         svc = aioble.Service(_uuid(P.SERVICE_UUID))
         self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
         self.handlers = {}  # characteristic -> request handler
@@ -81,10 +84,20 @@ class BleService:
         self.auth_ch = self.chars[P.AUTH_UUID]
         self.service = svc
         aioble.register_services(svc, device_info_service())
+        try:  # the MTU the stack offers in an exchange (their defaults differ)
+            aioble.config(mtu=P.PREFERRED_MTU)
+        except (ValueError, OSError) as e:  # a stack that refuses: values still read whole
+            self._fault(e)
+
+    def _now(self):
+        return (self.clock or self.app.clock)()
+
+    def _commit(self):
+        return self.app.save_auth() is True
 
     # -- request handlers: data -> response bytes ---------------------------
     def _auth(self, data):
-        auth, now = self.app.auth, self.clock()
+        auth, now = self.app.auth, self._now()
         op = data[0]
         nonce = b""
         if op == P.AUTH_HELLO and len(data) == 1:
@@ -93,9 +106,9 @@ class BleService:
             if code:
                 nonce = b""
         elif op == P.AUTH_PIN and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_pin(now, bytes(data[1:]))
+            code = auth.prove_pin(now, bytes(data[1:]), self._commit)
         elif op == P.AUTH_PUK and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16))
+            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16), self._commit)
         elif op == P.AUTH_STATE and len(data) == 1:
             code = P.OK
         elif op in (P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.AUTH_STATE):
@@ -116,8 +129,19 @@ class BleService:
             if len(data) != 2:
                 return P.response(P.E_MALFORMED, op)
             return P.encode_settings_page(self.app.settings.values(), data[1])
+        if op == P.SET_PART:  # a write too long for a small MTU comes in parts
+            parts = self._parts + bytes(data[1:])
+            if 1 + len(parts) > P.MAX_WRITE:
+                self._parts = b""
+                return P.response(P.E_MALFORMED, op)
+            self._parts = parts
+            return P.response(P.OK, op)
         if op != P.SET_WRITE:
             return P.response(P.E_UNKNOWN_OP, op)
+        if self._parts:
+            data, self._parts = bytes((op,)) + self._parts + bytes(data[1:]), b""
+            if len(data) > P.MAX_WRITE:
+                return P.response(P.E_MALFORMED, op)
         values, code, wid = P.decode_records(data, 1)
         if code:
             return P.response(code, op, bytes((wid, code)))
@@ -140,7 +164,7 @@ class BleService:
                 pin = arg.decode()
             except UnicodeError:
                 return P.response(P.E_MALFORMED, op)
-            return P.response(auth.change_pin(pin, self.rand(16)), op)
+            return P.response(auth.change_pin(pin, self.rand(16), self._commit), op)
         if arg:
             return P.response(P.E_MALFORMED, op)
         if op == P.CMD_READ_READOUT_KEY:
@@ -175,10 +199,7 @@ class BleService:
         if ch is not self.auth_ch and not self.app.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
-            resp = fn(data)
-            if self.app.auth.dirty:  # a failure count must survive a reboot
-                self.app.save_auth()
-            return resp
+            return fn(data)  # bms.auth stores what it changes before it answers
         except Exception as e:  # a firmware fault must not end the service
             self._fault(e)
             return P.response(P.E_INTERNAL, data[0])
@@ -192,11 +213,18 @@ class BleService:
             try:
                 resp = self.answer(ch, data)
                 ch.write(resp)
-                ch.notify(conn, resp)
+                self._notify(ch, conn, resp)
             except Exception as e:  # e.g. disconnected meanwhile: the task lives on
                 self._fault(e)
 
+    def _notify(self, ch, conn, value):
+        """Notify the value if it fits the connection's MTU, else an empty
+        one ("changed: read it"): the stacks would cut it to MTU - 3 bytes."""
+        mtu = getattr(conn, "mtu", None) or P.MIN_MTU  # None until an MTU exchange
+        ch.notify(conn, value if len(value) + 3 <= mtu else b"")
+
     async def _notify_status(self):
+        # paced in real time, as the radio and asyncio's sleeps are
         last, sent_ms, session = None, time.ticks_ms(), None
         while True:
             await asyncio.sleep_ms(_POLL_MS)
@@ -215,9 +243,8 @@ class BleService:
             if value == last:
                 continue
             self.status.write(value)
-            mtu = getattr(conn, "mtu", None) or 23  # None until an MTU exchange
             try:
-                self.status.notify(conn, value if len(value) + 3 <= mtu else b"")
+                self._notify(self.status, conn, value)
             except OSError:
                 pass  # disconnected meanwhile
             last, sent_ms = value, time.ticks_ms()
@@ -226,6 +253,7 @@ class BleService:
         self.status.write(b"")
         for ch in self.handlers:
             ch.write(b"")
+        self._parts = b""
 
     def _fault(self, e):
         self.errors += 1
@@ -268,6 +296,14 @@ class BleService:
             self.login_timeouts += 1
             await conn.disconnect()
 
+    async def _exchange_mtu(self, conn):
+        """Ask the central for the larger MTU: many never ask (Chrome on
+        older Android), and at 23 bytes a status notification is empty."""
+        try:
+            await conn.exchange_mtu(P.PREFERRED_MTU)
+        except Exception:  # timed out, disconnected, refused: it stays at 23, which works
+            self.mtu_refused += 1
+
     async def _beacon(self):
         # while a central is connected: keep the readout advertisements going,
         # not connectable, so a second central cannot come in
@@ -296,10 +332,12 @@ class BleService:
                 self.conn = conn
                 beacon = asyncio.create_task(self._beacon())
                 evict = asyncio.create_task(self._evict_if_silent(conn))
+                mtu = asyncio.create_task(self._exchange_mtu(conn))
                 try:
                     await conn.disconnected(timeout_ms=None)
                 finally:
                     self.conn = None
+                    mtu.cancel()
                     evict.cancel()
                     beacon.cancel()
                     try:

@@ -6,11 +6,27 @@
 # A power cut at any step leaves a good NAME, NAME.new or NAME.bak; read()
 # takes the first good one of NAME, NAME.new (complete, not yet renamed),
 # NAME.bak and reports every fallback in `problems`. It never raises.
+#
+# A version that was read at boot must survive the next power cut, so read()
+# finishes an interrupted write (a good NAME.new with NAME missing or
+# damaged) by renaming, never by writing it again. A read that fails (the
+# flash answers with an error, as opposed to a missing or damaged file) is
+# tried again; if NAME stays unreadable, what read() returned may be older
+# than NAME, so this store then never replaces NAME (until the next boot).
 import hashlib
 import os
 import struct
 
+from micropython import const
+
 _TRAILER = 12  # u32 length + 8 bytes of SHA-256
+_READ_TRIES = const(3)
+_ENOENT = const(2)
+
+_MISSING = const(0)
+_GOOD = const(1)
+_DAMAGED = const(2)
+_UNREADABLE = const(3)
 
 
 def _frame(data):
@@ -29,14 +45,17 @@ def _unframe(raw):
 
 
 class OsFs:
-    """The board's filesystem through open() and os (what Store needs)."""
+    """The board's filesystem through open() and os (what Store needs):
+    read() gives None for a missing file and raises on any other error."""
 
     def read(self, path):
         try:
             with open(path, "rb") as f:
                 return f.read()
-        except OSError:
-            return None
+        except OSError as e:
+            if e.args and e.args[0] == _ENOENT:
+                return None
+            raise
 
     def write(self, path, data):
         with open(path, "wb") as f:
@@ -57,50 +76,90 @@ class Store:
         self.root = root
         self.fs = fs or OsFs()
         self.problems = []  # what read() or write() had to work around
+        self._unsure = []  # names whose NAME could not be read: never replaced
 
     def _path(self, name, suffix=""):
         return self.root + name + suffix
 
     def _report(self, msg):
-        self.problems.append(msg)
+        if msg not in self.problems:
+            self.problems.append(msg)
         del self.problems[:-8]  # keep the latest few
 
-    def _good(self, name, suffix):
-        try:
-            return _unframe(self.fs.read(self._path(name, suffix)))
-        except Exception as e:  # an unreadable file counts as damaged
-            self._report("%s%s unreadable: %s" % (name, suffix, e))
-            return None
+    def _load(self, name, suffix):
+        """(state, data) of one file; an error is tried again."""
+        err = None
+        for _ in range(_READ_TRIES):
+            try:
+                raw = self.fs.read(self._path(name, suffix))
+            except Exception as e:  # the flash answered with an error
+                err = e
+                continue
+            if raw is None:
+                return _MISSING, None
+            data = _unframe(raw)
+            if data is not None:
+                return _GOOD, data
+            err = None  # bytes came back, but damaged: perhaps a bad read too
+        if err is not None:
+            self._report("%s%s unreadable: %s" % (name, suffix, err))
+            return _UNREADABLE, None
+        return _DAMAGED, None
 
     def read(self, name):
         """The newest good copy's bytes, or None when no good copy exists."""
-        for suffix in ("", ".new", ".bak"):
-            data = self._good(name, suffix)
-            if data is not None:
-                if suffix:
-                    self._report("%s damaged or missing, used %s%s" % (name, name, suffix))
-                return data
-        try:
-            exists = self.fs.read(self._path(name)) is not None
-        except Exception:
-            exists = True
-        if exists:  # a first boot (no file at all) is not a problem
-            self._report(name + ": no good copy, defaults used")
+        state, data = self._load(name, "")
+        if state == _GOOD:
+            return data
+        if state == _UNREADABLE and name not in self._unsure:
+            self._unsure.append(name)
+        new_state, data = self._load(name, ".new")
+        if new_state == _GOOD:
+            if state == _UNREADABLE:
+                self._report("%s unreadable, used %s.new" % (name, name))
+            else:
+                self._finish(name, state)
+            return data
+        bak_state, data = self._load(name, ".bak")
+        if bak_state == _GOOD:
+            self._report("%s damaged or missing, used %s.bak" % (name, name))
+            return data
+        if state != _MISSING or new_state != _MISSING or bak_state != _MISSING:
+            self._report(name + ": no good copy, defaults used")  # a first boot is no problem
         return None
+
+    def _finish(self, name, state):
+        """A power cut hit a write after NAME.new was complete: put it in
+        place with a rename (writing it again could tear the only good copy
+        of a version that has now booted)."""
+        path = self._path(name)
+        try:
+            if state == _DAMAGED:
+                self.fs.remove(path)
+            self.fs.rename(self._path(name, ".new"), path)
+            self._report("%s: finished an interrupted write (%s.new)" % (name, name))
+        except Exception as e:
+            self._report("%s: could not finish an interrupted write: %s" % (name, e))
 
     def write(self, name, data):
         """Store data atomically. True once the store holds `data` (an
         unchanged copy is not written again); False when the write failed
         (reported; the old copy stays)."""
         data = bytes(data)
-        if self._good(name, "") == data:
+        if name in self._unsure:
+            self._report("%s unreadable at boot: not replaced until a restart" % name)
+            return False
+        state, current = self._load(name, "")
+        if state == _UNREADABLE:
+            return False  # it may hold newer data than anything else: keep it
+        if current == data:
             return True
         path, new, bak = self._path(name), self._path(name, ".new"), self._path(name, ".bak")
         try:
             self.fs.write(new, _frame(data))
             if _unframe(self.fs.read(new)) != data:
                 raise OSError("read-back mismatch")
-            if self._good(name, "") is not None:  # keep the current good copy as .bak
+            if state == _GOOD:  # keep the current good copy as .bak
                 self.fs.remove(bak)
                 self.fs.rename(path, bak)
             else:

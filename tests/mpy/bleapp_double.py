@@ -1,6 +1,8 @@
 # Test double for the app side of the BLE service seam: real Settings and Auth,
 # a controller-shaped object whose attributes the tests set, and a log of the
 # commands and settings changes the service asked for.
+import time
+
 from bms import protocol as P
 from bms.settings import Settings
 from bms.auth import Auth
@@ -44,6 +46,8 @@ class App:
             self.history._log(100 * i, 3, 8, i)
         self.status_calls = 0
         self.auth_saves = 0
+        self.flash_ok = True  # False: the flash refuses writes
+        self.clock = time.ticks_ms
 
     def status_bytes(self):
         self.status_calls += 1
@@ -56,8 +60,9 @@ class App:
         return P.encode_history_page(self.history, page)
 
     def save_auth(self):
-        self.auth.dirty = False
         self.auth_saves += 1
+        self.auth.dirty = not self.flash_ok
+        return self.flash_ok
 
     def apply_settings(self, changes):
         errors = self.settings.update(changes)

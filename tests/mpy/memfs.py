@@ -1,5 +1,6 @@
 # An in-memory filesystem for Store tests that can cut the power before any
 # operation: the cut write leaves a torn prefix, and every later call raises.
+# Reads of `fail_reads` always raise (EIO); `flaky[path]` reads raise first.
 
 
 class PowerCut(BaseException):  # not caught by the code under test
@@ -12,6 +13,7 @@ class MemFs:
         self.budget = -1  # operations left before the cut; -1 = never
         self.ops = 0
         self.fail_reads = ()
+        self.flaky = {}  # path -> how many more reads of it raise
         self.full = False  # writes raise ENOSPC, as a worn or full flash does
 
     def _step(self):
@@ -23,6 +25,9 @@ class MemFs:
 
     def read(self, path):
         if path in self.fail_reads:
+            raise OSError(5)
+        if self.flaky.get(path, 0) > 0:
+            self.flaky[path] -= 1
             raise OSError(5)
         return self.files.get(path)
 

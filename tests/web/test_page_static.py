@@ -383,3 +383,17 @@ def test_trends_and_state_of_charge_texts(page):
                    {"soc": "--", "consumed": "--", "ttg": "not counted yet"},
                    {"soc": "--", "consumed": "--", "ttg": "not in this firmware"},
                    {"soc": "1.0 %", "consumed": "0.0 Ah", "ttg": "2 d 18 h"}]
+
+
+def test_page_splits_long_settings_writes_as_the_firmware_does(page):
+    """At MTU 23 a write carries 20 bytes: longer settings writes go in SET_PART parts."""
+    P, _S = _firmware_codec()
+    changes = [{"battery_count": 3}, {"device_name": "Van battery bank 123"},
+               {"device_name": "Van battery bank 1"},
+               {"battery_count": 3, "cell_ov_mv": 3700, "cell_prealarm_mv": 3150,
+                "uv_disconnect_delay_s": 90, "device_name": "Boat"}]
+    reqs = [list(P.encode_set_request(c)) for c in changes]
+    got = _in_page(page, "return arg.map((r) => m.splitWrite(Uint8Array.from(r)).map((w) => Array.from(w)));",
+                   reqs)
+    assert [[bytes(w) for w in ws] for ws in got] == [P.split_write(bytes(r)) for r in reqs]
+    assert [len(ws) for ws in got] == [1, 2, 2, 2]

@@ -6,6 +6,7 @@ import sys
 import gc
 import json
 import asyncio
+import time
 
 gc.collect()
 base = gc.mem_alloc()
@@ -26,6 +27,7 @@ class _App:
     def __init__(self):
         self.settings = Settings()
         self.auth = A.Auth(self.settings, "12345678", bytes(16))
+        self.clock = time.ticks_ms
 
     def status_bytes(self):
         return bytes(P.STATUS_LEN)
@@ -38,6 +40,7 @@ class _App:
 
     def save_auth(self):
         self.auth.dirty = False
+        return True
 
     def apply_settings(self, changes):
         return self.settings.update(changes)
