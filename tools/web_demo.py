@@ -149,9 +149,9 @@ def main(argv=None):
     except OSError as e:
         print("web demo: cannot serve on 127.0.0.1:%d: %s" % (args.port, e.strerror), file=sys.stderr)
         return 2
-    print("phone page with the simulated BMS: http://127.0.0.1:%d/ (PIN 000000; Ctrl-C ends it)"
-          % server.server_address[1], flush=True)
-    try:
+    try:  # the announcement too: a Ctrl-C right after it lands in this try
+        print("phone page with the simulated BMS: http://127.0.0.1:%d/ (PIN 000000; Ctrl-C ends it)"
+              % server.server_address[1], flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("web demo: stopped")
