@@ -41,9 +41,10 @@ def _frozen_files():
     return frozen, calls
 
 
-def test_manifest_freezes_everything_but_main_and_brings_aioble():
+def test_manifest_freezes_everything_but_boot_and_main_and_brings_aioble():
     frozen, calls = _frozen_files()
-    wanted = {dev.replace(".mpy", ".py") for dev in build.stage("esp32")} - {"main.py", "board.json"}
+    wanted = {dev.replace(".mpy", ".py") for dev in build.stage("esp32")} - {
+        "boot.py", "main.py", "board.json"}
     wanted |= {"boards/pico_w.py"}
     assert frozen == wanted
     assert ("require", "aioble") in calls

@@ -97,14 +97,38 @@ class Device:
             time.sleep(0.02)
         return out.decode(errors="replace")
 
+    def wait_for(self, text, seconds):
+        """What the board prints until `text` appears (then True) or `seconds`
+        pass (False): boot messages."""
+        end = time.monotonic() + seconds
+        out = bytearray()
+        s = self.t.serial
+        want = text.encode()
+        while time.monotonic() < end and want not in out:
+            n = s.in_waiting
+            out += s.read(n) if n else b""
+            time.sleep(0.02)
+        return want in out, out.decode(errors="replace")
+
     def reset(self):
-        """Hard reset; the firmware boots from main.py. Reopens the port."""
+        """Hard reset; the firmware boots from boot.py and main.py. Reopens the port."""
         if self.vboard is not None:
             self.close()
             self.vboard.reset()
+            self.open(_OPEN_RETRY_S)
         else:
-            self.repl()
-            self.t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
-            self.close()
-            time.sleep(1.5)  # USB CDC boards drop off the bus while they reboot
+            self.reset_by("")
+
+    def reset_by(self, code):
+        """Run `code`, then machine.reset(), on the board; reopen the port once
+        it is back. The board's own reset, on the virtual board too."""
+        self.repl()
+        boots = self.vboard.boots if self.vboard is not None else None
+        self.t.exec_raw_no_follow(code + "\nimport time, machine\ntime.sleep_ms(100)\nmachine.reset()")
+        self.t.in_raw_repl = False  # the board is gone: nothing to leave
+        if self.vboard is not None:
+            self.vboard.wait_boot(boots)  # its pty stays open: the boot output is kept
+            return
+        self.close()
+        time.sleep(1.5)  # USB CDC boards drop off the bus while they reboot
         self.open(_OPEN_RETRY_S)

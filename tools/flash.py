@@ -64,7 +64,39 @@ except ImportError:
     print(False)
 """
 
-_INFO = "import bench; print(repr(bench.info()))"
+# After boot: the firmware's state and its heap, everything the running
+# firmware holds still referenced (the stopped app keeps it).
+_INFO = """
+import bench, gc
+gc.collect()
+d = bench.info()
+d['mem_free'] = gc.mem_free()
+d['mem_alloc'] = gc.mem_alloc()
+print(repr(d))
+"""
+
+# main.py keeps the mode where the REPL sees it; a firmware older than
+# maintenance mode has none, but its app module shows that it ran.
+_MODE = "import sys\nprint(repr(globals().get('BMS_MODE') or ('run' if 'app' in sys.modules else None)))"
+
+_KNOWS_MAINTENANCE = """
+try:
+    f = open('main.py')
+    s = f.read()
+    f.close()
+    print(%r in s)
+except OSError:
+    print(False)
+"""
+
+_REQUEST = "f = open(%r, 'w')\nf.write(%r)\nf.close()"
+
+_DROP_REQUEST = "import os\ntry:\n    os.remove(%r)\nexcept OSError:\n    pass"
+
+MARKER = build.main_constant("MARKER")
+LEASE_S = build.main_constant("LEASE_S")
+BANNER = "BMS MAINTENANCE"
+MAINTENANCE_WAIT_S = 10  # a maintenance boot builds the app for the bench module, then prints BANNER
 
 
 class FlashError(Exception):
@@ -158,6 +190,38 @@ def install_aioble(dev, board, aioble_dir, console):
     return "installed " + how
 
 
+def board_mode(dev):
+    """"maintenance", "run", "stopped", "boot" (main.py stopped early) or None (none of ours ran)."""
+    return dev.value(_MODE)
+
+
+def enter_maintenance(dev, lease_s=LEASE_S, bootstrap=True):
+    """Bring the board into maintenance mode (docs/flashing.md): outputs off,
+    watchdog off, the REPL free until the next reset. Returns how it got
+    there, or None when the board's main.py has no maintenance mode and
+    bootstrap is False. With bootstrap, such a board gets this boot.py and
+    main.py first: one quick step, inside the 5 s that a watchdog armed by an
+    older firmware leaves after the Ctrl-C."""
+    if board_mode(dev) == "maintenance":
+        return "already in maintenance"
+    how = "entered"
+    if not dev.value(_KNOWS_MAINTENANCE % MARKER):
+        if not bootstrap:
+            return None
+        for name in build.RUN_BY_NAME:
+            dev.write(name, (build.FIRMWARE / name).read_bytes())
+        how = "entered (boot.py and main.py updated first)"
+    dev.reset_by(_REQUEST % (MARKER, str(lease_s)))
+    seen, out = dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
+    mode = board_mode(dev)
+    if mode != "maintenance":
+        dev.run(_DROP_REQUEST % MARKER)  # never leave a request behind for a later boot
+        raise FlashError("the board did not enter maintenance mode (it is %r):\n%s" % (mode, out.strip()))
+    if not seen:
+        how += " (its banner was not seen)"
+    return how
+
+
 def check_boot(dev, board):
     """Reset, let the firmware run, then read its version and status."""
     dev.reset()
@@ -185,13 +249,21 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     """Deploy to an open Device. Returns a summary dict; raises FlashError."""
     console = console or Console(stderr=True)
     files = build.stage(board)
+    # survey and upload with the firmware stopped and its watchdog off; a dry
+    # run or a check brings nothing onto a board that lacks maintenance mode
+    maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
     plan = Plan(files, survey(dev, files))
     summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
-               "unchanged": len(plan.same), "bytes": plan.upload_bytes}
+               "unchanged": len(plan.same), "bytes": plan.upload_bytes,
+               "maintenance": maint or "not available on this board"}
     if dry_run:
+        if maint == "entered":
+            dev.reset()  # back to normal operation
         return summary
     if verify:
         if plan.upload or plan.remove:
+            if maint == "entered":
+                dev.reset()
             raise FlashError("the board differs from this build: %s" %
                              ", ".join(plan.upload + plan.remove))
     else:
@@ -212,15 +284,17 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
 
 
 def virtual_board(folder=VBOARD_DIR, heap_bytes=None):
-    """A virtual board with a radio and aioble built in, as on a Pico W: the
-    simulated `bluetooth` module and the aioble stand-in sit outside its
-    filesystem, where a board keeps its built-in and frozen modules."""
+    """A virtual board with a radio, aioble and a watchdog built in, as on a
+    Pico W: the simulated `bluetooth` module, the `machine` stand-in (its WDT
+    resets the virtual board) and aioble sit outside its filesystem, where a
+    board keeps its built-in and frozen modules."""
     folder = Path(folder)
     rom = folder.parent / (folder.name + "-rom")
     rom.mkdir(parents=True, exist_ok=True)
-    radio = rom / "bluetooth.py"
-    if not radio.exists():
-        radio.symlink_to(build.BOARDS / "sim" / "bluetooth.py")
+    for name, src in (("bluetooth.py", build.BOARDS / "sim" / "bluetooth.py"),
+                      ("machine.py", build.ROOT / "tests" / "mpy" / "fake_machine.py")):
+        if not (rom / name).exists():
+            (rom / name).symlink_to(src)
     extra = [str(rom)] + [p for p in [mpy.aioble_path()] if Path(p).exists()]
     return VirtualBoard(folder, heap_bytes=heap_bytes, extra_path=extra)
 
