@@ -67,18 +67,19 @@ def _maintain(hw, error, lease_s):
     _lease = machine.Timer(0 if sys.platform == "esp32" else -1)  # ESP32: hardware timer 0
     _lease.init(mode=machine.Timer.ONE_SHOT, period=lease_s * 1000,
                 callback=lambda t: machine.reset())
+    if error is not None:
+        print("maintenance: the board did not start:", repr(error))
+    else:
+        try:  # the stopped app, for the bench module (docs/bench-testing.md)
+            import app
+
+            app.current = app.App(hw)
+        except Exception as e:  # a broken firmware is what maintenance is for
+            print("maintenance: no app:", repr(e))
+    # last: tools/flash.py waits for this line before it sends its Ctrl-C
     print("BMS MAINTENANCE: outputs off, protection off, watchdog off, no Bluetooth.")
     print("Ends with a reset (machine.reset(), Ctrl-D at the REPL, power), or by itself in %d s."
           % lease_s)
-    if error is not None:
-        print("maintenance: the board did not start:", repr(error))
-        return
-    try:  # the stopped app, for the bench module (docs/bench-testing.md)
-        import app
-
-        app.current = app.App(hw)
-    except Exception as e:  # a broken firmware is what maintenance is for
-        print("maintenance: no app:", repr(e))
 
 
 def _arm(hw):

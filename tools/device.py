@@ -61,6 +61,11 @@ class Device:
                 raise DeviceError("%s does not answer like a MicroPython board (%s)"
                                   % (self.port, e)) from None
 
+    def rebooted(self):
+        """The board reset by itself (its watchdog, the maintenance lease): it
+        is no longer in the raw REPL that this connection entered."""
+        self.t.in_raw_repl = False
+
     def close(self):
         if self.t is not None:
             try:
