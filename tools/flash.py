@@ -4,6 +4,7 @@
   python tools/flash.py --board esp32            the one ESP32 plugged in
   python tools/flash.py --board pico_w --port /dev/ttyACM0 --dry-run
   python tools/flash.py --board esp32 --verify   compare only, change nothing
+  python tools/flash.py --board esp32 --maintenance   only enter maintenance mode
 
 Steps: compile firmware/ for the board's architecture, upload only the files
 whose sha256 differs from the board's copy, delete .py files that would shadow
@@ -203,7 +204,7 @@ def enter_maintenance(dev, lease_s=LEASE_S, bootstrap=True):
     main.py first: one quick step, inside the 5 s that a watchdog armed by an
     older firmware leaves after the Ctrl-C."""
     if board_mode(dev) == "maintenance":
-        return "already in maintenance"
+        return "was already on"
     how = "entered"
     if not dev.value(_KNOWS_MAINTENANCE % MARKER):
         if not bootstrap:
@@ -319,6 +320,9 @@ def main(argv=None):
     ap.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     ap.add_argument("--verify", action="store_true",
                     help="check the board holds this build and the firmware runs; change nothing")
+    ap.add_argument("--maintenance", nargs="?", type=int, const=LEASE_S, metavar="SECONDS",
+                    help="only put the board in maintenance mode (outputs off, watchdog off) "
+                    "for SECONDS (default %d); any reset ends it" % LEASE_S)
     ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",
@@ -337,11 +341,21 @@ def main(argv=None):
             port = detect_port()
         dev = Device(port, vb).open()
         try:
-            s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
-                      aioble_dir=args.aioble, console=console)
+            if args.maintenance is not None:
+                how = enter_maintenance(dev, lease_s=args.maintenance)
+                console.print("maintenance mode %s: outputs off, protection off, watchdog off, "
+                              "for at most %d s or until the next reset\n"
+                              "  mpremote connect %s resume repl     (always `resume`: a soft "
+                              "reset ends maintenance)" % (how, args.maintenance, port))
+                s = None
+            else:
+                s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
+                          aioble_dir=args.aioble, console=console)
         finally:
             dev.close()
-        if args.dry_run:
+        if s is None:
+            pass
+        elif args.dry_run:
             for p in s["upload"]:
                 console.print("would upload " + p)
             for p in s["remove"]:
