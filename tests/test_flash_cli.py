@@ -50,3 +50,12 @@ def test_dry_run_on_the_virtual_board_lists_and_changes_nothing(tmp_path, capsys
 def test_plan_never_touches_stored_files():
     with pytest.raises(flash.FlashError, match="settings.bin"):
         flash.Plan({"settings.bin": b"x"}, {})
+
+
+def test_maintenance_only_on_the_virtual_board(tmp_path, capsys):
+    # a bare board: boot.py and main.py go on first, then it boots into maintenance
+    assert flash.main(["--maintenance", "60", "--vboard-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "maintenance mode entered (boot.py and main.py updated first)" in err
+    assert "at most 60 s" in err and "resume repl" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boot.py", "main.py"]

@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from tools import build, mpy
+from tools import build, heap_budget, mpy
 from tools.device import Device, DeviceError, detect_port
 from tools.vboard import VirtualBoard
 
@@ -89,6 +89,8 @@ try:
 except OSError:
     print(False)
 """
+
+_HEAP = "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"
 
 _REQUEST = "f = open(%r, 'w')\nf.write(%r)\nf.close()"
 
@@ -246,24 +248,40 @@ def check_boot(dev, board):
     return info
 
 
-def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None):
-    """Deploy to an open Device. Returns a summary dict; raises FlashError."""
+def fit_before_upload(dev, board, route, budget):
+    """The verdict of heap_budget for this board, its heap measured where it
+    does not grow (every board but the ESP32, whose heap grows at run time)."""
+    board_heap = None if board in heap_budget.BOARD_HEAP_MAX else dev.value(_HEAP)
+    return heap_budget.verdict(budget, board, route, board_heap)
+
+
+def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None,
+          budget=None):
+    """Deploy to an open Device. Returns a summary dict; raises FlashError.
+    budget: a heap_budget.Budget (default: the committed tools/heap_budget.json)."""
     console = console or Console(stderr=True)
     files = build.stage(board)
+    budget = heap_budget.load() if budget is None else budget
+    # a combination known not to fit is refused before anything is written
+    fits, fit = fit_before_upload(dev, board, "mpy", budget)
+    if fits is False:
+        if board_mode(dev) in ("run", "stopped"):
+            dev.reset()  # the BMS the Ctrl-C stopped runs again
+        raise FlashError("refused, nothing uploaded: " + fit)
     # survey and upload with the firmware stopped and its watchdog off; a dry
     # run or a check brings nothing onto a board that lacks maintenance mode
     maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
     plan = Plan(files, survey(dev, files))
     summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
                "unchanged": len(plan.same), "bytes": plan.upload_bytes,
-               "maintenance": maint or "not available on this board"}
+               "maintenance": maint or "not available on this board", "fit": fit}
     if dry_run:
-        if maint == "entered":
+        if maint and maint.startswith("entered"):
             dev.reset()  # back to normal operation
         return summary
     if verify:
         if plan.upload or plan.remove:
-            if maint == "entered":
+            if maint and maint.startswith("entered"):
                 dev.reset()
             raise FlashError("the board differs from this build: %s" %
                              ", ".join(plan.upload + plan.remove))
@@ -281,6 +299,7 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     else:
         summary["aioble"] = install_aioble(dev, board, aioble_dir, console)
     summary["firmware"] = check_boot(dev, board)
+    summary["heap"] = heap_budget.after_boot(summary["firmware"])
     return summary
 
 
@@ -310,6 +329,7 @@ def _report(console, s):
     if fw:
         console.print("firmware %s on %s: %s, aioble %s" % (
             fw.get("version"), fw.get("board"), fw.get("state"), s["aioble"]))
+        console.print("fit: %s\n%s" % (s["fit"], s["heap"]))
 
 
 def main(argv=None):
@@ -361,6 +381,7 @@ def main(argv=None):
             for p in s["remove"]:
                 console.print("would remove " + p)
             console.print("%d unchanged" % s["unchanged"])
+            console.print("fit: " + s["fit"])
         else:
             _report(console, s)
         if vb is not None and args.serve:
