@@ -100,6 +100,15 @@ def check_board(board):
         raise BuildError("unknown board %r: boards/ has %s" % (board, ", ".join(board_names())))
 
 
+def stage_frozen(board):
+    """What goes on the filesystem of a board whose image has the firmware
+    frozen in (manifest.py): the files the port runs by name, and board.json."""
+    check_board(board)
+    files = {name: (FIRMWARE / name).read_bytes() for name in RUN_BY_NAME}
+    files["board.json"] = board_json(board)
+    return files
+
+
 def stage(board):
     """{device path: bytes} for the board, compiled. Raises BuildError."""
     check_board(board)

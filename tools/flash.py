@@ -5,6 +5,7 @@
   python tools/flash.py --board pico_w --port /dev/ttyACM0 --dry-run
   python tools/flash.py --board esp32 --verify   compare only, change nothing
   python tools/flash.py --board esp32 --maintenance   only enter maintenance mode
+  python tools/flash.py --board pico_w --frozen  the board's image has the firmware frozen in
 
 Steps: compile firmware/ for the board's architecture, upload only the files
 whose sha256 differs from the board's copy, delete .py files that would shadow
@@ -28,6 +29,7 @@ from tools.device import Device, DeviceError, detect_port
 from tools.vboard import VirtualBoard
 
 VBOARD_DIR = build.ROOT / "build" / "vboard"
+VERSION = (build.FIRMWARE / "version.py").read_text().split('"')[1]
 
 # Runs on the board: sha256 (hex) of each path, None when absent.
 _SURVEY = """
@@ -46,6 +48,12 @@ def _h(p):
     f.close()
     return binascii.hexlify(h.digest()).decode()
 print(repr(dict((p, _h(p)) for p in %r)))
+"""
+
+_RMDIR_IF_EMPTY = """
+import os
+if not os.listdir(%r):
+    os.rmdir(%r)
 """
 
 _MKDIRS = """
@@ -90,6 +98,28 @@ except OSError:
     print(False)
 """
 
+# Import `version` from everything but the filesystem (frozen modules, and
+# on the virtual board the folder that stands for them).
+_FROZEN_VERSION = """
+import sys, os
+_p = sys.path[:]
+_m = sys.modules.pop('version', None)
+_fs = ('', '/', '/lib', os.getcwd(), os.getcwd() + '/lib')
+sys.path.clear()
+sys.path.extend([e for e in _p if e not in _fs])
+try:
+    import version
+    print(repr(version.VERSION))
+except ImportError:
+    print(None)
+finally:
+    sys.path.clear()
+    sys.path.extend(_p)
+    sys.modules.pop('version', None)
+    if _m is not None:
+        sys.modules['version'] = _m
+"""
+
 _HEAP = "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"
 
 _REQUEST = "f = open(%r, 'w')\nf.write(%r)\nf.close()"
@@ -100,6 +130,13 @@ MARKER = build.main_constant("MARKER")
 LEASE_S = build.main_constant("LEASE_S")
 BANNER = "BMS MAINTENANCE"
 MAINTENANCE_WAIT_S = 10  # a maintenance boot builds the app for the bench module, then prints BANNER
+
+
+# aioble's parts that the firmware uses (the frozen route takes the same, manifest.py):
+# `import aioble` skips central, client and l2cap when they are absent, and their
+# classes would take heap
+AIOBLE_MODULES = ("__init__", "core", "device", "peripheral", "server")
+AIOBLE_MIP = ["aioble-peripheral", "aioble-server"]
 
 
 class FlashError(Exception):
@@ -115,13 +152,15 @@ def sha256_hex(data):
 class Plan:
     """What a flash changes on the board, worked out from one survey."""
 
-    def __init__(self, files, remote):
+    def __init__(self, files, remote, shadows=()):
         self.files = files
         self.upload = [p for p in sorted(files) if remote.get(p) != sha256_hex(files[p])]
         self.same = [p for p in sorted(files) if p not in self.upload]
-        # a .py beside a fresh .mpy wins the import: it must go
-        self.remove = sorted(p[:-4] + ".py" for p in files
-                             if p.endswith(".mpy") and remote.get(p[:-4] + ".py"))
+        # a .py beside a fresh .mpy wins the import: it must go; so must a
+        # filesystem copy of a frozen module (the filesystem comes first in sys.path)
+        self.remove = sorted({p[:-4] + ".py" for p in files
+                              if p.endswith(".mpy") and remote.get(p[:-4] + ".py")}
+                             | {p for p in shadows if remote.get(p)})
         self.dirs = sorted({p.rsplit("/", 1)[0] for p in files if "/" in p},
                            key=lambda d: d.count("/"))
         for p in self.upload + self.remove:
@@ -133,9 +172,21 @@ class Plan:
         return sum(len(self.files[p]) for p in self.upload)
 
 
-def survey(dev, files):
+def survey(dev, files, shadows=()):
     paths = sorted(files) + sorted(p[:-4] + ".py" for p in files if p.endswith(".mpy"))
-    return dev.value(_SURVEY % (paths,))
+    return dev.value(_SURVEY % (sorted(set(paths) | set(shadows)),))
+
+
+def frozen_shadows(board):
+    """Every filesystem path at which a copy of the firmware would shadow the
+    frozen one: the .mpy that flash.py deploys, and its source."""
+    paths = [p for p in build.stage(board) if p not in build.RUN_BY_NAME and p != "board.json"]
+    return sorted(paths + [p[:-4] + ".py" for p in paths if p.endswith(".mpy")])
+
+
+def frozen_version(dev):
+    """The firmware version frozen into the board's MicroPython, or None."""
+    return dev.value(_FROZEN_VERSION)
 
 
 def upload(dev, plan, console):
@@ -154,6 +205,11 @@ def upload(dev, plan, console):
             bar.update(task, completed=done)
     for path in plan.remove:
         dev.run("import os; os.remove(%r)" % path)
+    # a folder left empty would still be imported as a (namespace) package,
+    # shadowing the frozen package of the same name
+    emptied = {p.rsplit("/", 1)[0] for p in plan.remove if "/" in p} - set(plan.dirs)
+    for d in sorted(emptied, key=lambda d: -d.count("/")):
+        dev.run(_RMDIR_IF_EMPTY % (d, d))
 
 
 def aioble_present(dev):
@@ -174,15 +230,15 @@ def install_aioble(dev, board, aioble_dir, console):
             raise FlashError("%s holds no aioble package (no __init__.py)" % aioble_dir)
         arch = build.arch_for(board)
         dev.run(_MKDIRS % (["lib", "lib/aioble"],))
-        for py in sorted(pkg.glob("*.py")):
-            dev.write("lib/aioble/%s.mpy" % py.stem,
-                      build.compile_py(py, arch, "aioble/" + py.name))
+        for name in AIOBLE_MODULES:
+            py = pkg / (name + ".py")
+            dev.write("lib/aioble/%s.mpy" % name, build.compile_py(py, arch, "aioble/" + py.name))
         how = "from " + str(pkg)
     else:
         console.print("aioble: installing with mpremote mip (needs internet)")
         dev.close()
         proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
-                               "mip", "install", "aioble"], capture_output=True, text=True)
+                               "mip", "install"] + AIOBLE_MIP, capture_output=True, text=True)
         dev.open()
         if proc.returncode:
             raise FlashError("aioble is missing and mip could not install it (offline?); "
@@ -256,14 +312,17 @@ def fit_before_upload(dev, board, route, budget):
 
 
 def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None,
-          budget=None):
+          budget=None, frozen=False):
     """Deploy to an open Device. Returns a summary dict; raises FlashError.
-    budget: a heap_budget.Budget (default: the committed tools/heap_budget.json)."""
+    budget: a heap_budget.Budget (default: the committed tools/heap_budget.json).
+    frozen: the board runs an image with the firmware frozen in (manifest.py):
+    only boot.py, main.py and board.json go on its filesystem."""
     console = console or Console(stderr=True)
-    files = build.stage(board)
+    files = build.stage_frozen(board) if frozen else build.stage(board)
+    shadows = frozen_shadows(board) if frozen else ()
     budget = heap_budget.load() if budget is None else budget
     # a combination known not to fit is refused before anything is written
-    fits, fit = fit_before_upload(dev, board, "mpy", budget)
+    fits, fit = fit_before_upload(dev, board, "frozen" if frozen else "mpy", budget)
     if fits is False:
         if board_mode(dev) in ("run", "stopped"):
             dev.reset()  # the BMS the Ctrl-C stopped runs again
@@ -271,10 +330,19 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     # survey and upload with the firmware stopped and its watchdog off; a dry
     # run or a check brings nothing onto a board that lacks maintenance mode
     maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
-    plan = Plan(files, survey(dev, files))
+    in_image = frozen_version(dev)
+    if frozen and in_image != VERSION:
+        if maint and maint.startswith("entered"):
+            dev.reset()
+        raise FlashError("--frozen: the board's MicroPython has %s; this tree is firmware %s. Build "
+                         "the image from manifest.py and flash it first (docs/flashing.md)" % (
+                             "no frozen firmware" if in_image is None else "firmware %s frozen in" % in_image,
+                             VERSION))
+    plan = Plan(files, survey(dev, files, shadows), shadows)
     summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
                "unchanged": len(plan.same), "bytes": plan.upload_bytes,
-               "maintenance": maint or "not available on this board", "fit": fit}
+               "maintenance": maint or "not available on this board", "fit": fit,
+               "route": "frozen" if frozen else "mpy", "frozen_in_image": in_image}
     if dry_run:
         if maint and maint.startswith("entered"):
             dev.reset()  # back to normal operation
@@ -287,14 +355,15 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
                              ", ".join(plan.upload + plan.remove))
     else:
         upload(dev, plan, console)
-        after = Plan(files, survey(dev, files))
+        after = Plan(files, survey(dev, files, shadows), shadows)
         if after.upload or after.remove:
             raise FlashError("upload did not stick: %s" % ", ".join(after.upload + after.remove))
     if board == "sim":
         summary["aioble"] = "present" if aioble_present(dev) else "absent (BLE off)"
-    elif verify:
+    elif verify or frozen:
         if not aioble_present(dev):
-            raise FlashError("aioble does not import on the board")
+            raise FlashError("aioble does not import on the board" +
+                             (": the image was built without it (manifest.py requires it)" if frozen else ""))
         summary["aioble"] = "present"
     else:
         summary["aioble"] = install_aioble(dev, board, aioble_dir, console)
@@ -343,6 +412,10 @@ def main(argv=None):
     ap.add_argument("--maintenance", nargs="?", type=int, const=LEASE_S, metavar="SECONDS",
                     help="only put the board in maintenance mode (outputs off, watchdog off) "
                     "for SECONDS (default %d); any reset ends it" % LEASE_S)
+    ap.add_argument("--frozen", action="store_true",
+                    help="the board runs a MicroPython image with the firmware frozen in "
+                    "(manifest.py, docs/flashing.md): write only boot.py, main.py and board.json, "
+                    "and remove filesystem copies that would shadow the frozen modules")
     ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",
@@ -370,7 +443,7 @@ def main(argv=None):
                 s = None
             else:
                 s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
-                          aioble_dir=args.aioble, console=console)
+                          aioble_dir=args.aioble, console=console, frozen=args.frozen)
         finally:
             dev.close()
         if s is None:
