@@ -59,3 +59,23 @@ def test_maintenance_only_on_the_virtual_board(tmp_path, capsys):
     assert "maintenance mode entered (boot.py and main.py updated first)" in err
     assert "at most 60 s" in err and "resume repl" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boot.py", "main.py"]
+
+
+def test_romfs_image_holds_the_firmware_and_runs_in_place(tmp_path):
+    """The image flash.py --romfs deploys, mounted as the port mounts a ROMFS
+    partition (vfs.VfsRom over the image): the firmware imports from it."""
+    import subprocess
+
+    from tools import build, mpy
+
+    img = tmp_path / "firmware.romfs"
+    img.write_bytes(flash.romfs_image("sim"))
+    code = ("import vfs, sys\nvfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+            "sys.path[:] = ['/rom', '.frozen']\n"
+            "import version, bms.controller, app\n"
+            "print(version.VERSION, bms.controller.__file__)" % str(img))
+    proc = subprocess.run(mpy.command() + ["-c", code], capture_output=True, text=True,
+                          env={"MICROPYPATH": ".frozen"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == [flash.VERSION, "/rom/bms/controller.mpy"]
+    assert "main.py" not in proc.stdout and build.RUN_BY_NAME == ("boot.py", "main.py")

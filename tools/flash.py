@@ -120,6 +120,8 @@ finally:
         sys.modules['version'] = _m
 """
 
+_ROMFS = "import vfs\nprint(vfs.rom_ioctl(1) if hasattr(vfs, 'rom_ioctl') else 0)"
+
 _HEAP = "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"
 
 _REQUEST = "f = open(%r, 'w')\nf.write(%r)\nf.close()"
@@ -182,6 +184,48 @@ def frozen_shadows(board):
     frozen one: the .mpy that flash.py deploys, and its source."""
     paths = [p for p in build.stage(board) if p not in build.RUN_BY_NAME and p != "board.json"]
     return sorted(paths + [p[:-4] + ".py" for p in paths if p.endswith(".mpy")])
+
+
+def romfs_partitions(dev):
+    """How many ROMFS partitions the board's MicroPython has (0: no ROMFS)."""
+    n = dev.value(_ROMFS)
+    return n if n > 0 else 0
+
+
+def romfs_image(board):
+    """A ROMFS image of the firmware as flash.py compiles it (bytecode that
+    runs in place), without the files the port runs by name from the filesystem."""
+    import tempfile
+
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, data in build.stage(board).items():
+            if path.endswith(".mpy"):
+                dest = Path(tmp) / path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # make_romfs lists every file
+            return make_romfs(tmp, mpy_cross=False)
+
+
+def deploy_romfs(dev, board, console):
+    """Write the firmware's ROMFS image to partition 0 with mpremote."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        img = Path(tmp) / "firmware.romfs"
+        img.write_bytes(romfs_image(board))
+        console.print("ROMFS: deploying %d bytes with mpremote romfs deploy" % img.stat().st_size)
+        dev.close()
+        proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
+                               "romfs", "deploy", str(img)], capture_output=True, text=True)
+        dev.open()
+    if proc.returncode:
+        raise FlashError("mpremote romfs deploy failed:\n" + proc.stdout + proc.stderr)
 
 
 def frozen_version(dev):
@@ -312,17 +356,20 @@ def fit_before_upload(dev, board, route, budget):
 
 
 def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None,
-          budget=None, frozen=False):
+          budget=None, frozen=False, romfs=False):
     """Deploy to an open Device. Returns a summary dict; raises FlashError.
     budget: a heap_budget.Budget (default: the committed tools/heap_budget.json).
     frozen: the board runs an image with the firmware frozen in (manifest.py):
-    only boot.py, main.py and board.json go on its filesystem."""
+    only boot.py, main.py and board.json go on its filesystem. romfs: the
+    compiled firmware goes into the board's ROMFS partition (bytecode runs in
+    place), the rest as with frozen."""
     console = console or Console(stderr=True)
-    files = build.stage_frozen(board) if frozen else build.stage(board)
-    shadows = frozen_shadows(board) if frozen else ()
+    route = "romfs" if romfs else "frozen" if frozen else "mpy"
+    files = build.stage(board) if route == "mpy" else build.stage_frozen(board)
+    shadows = () if route == "mpy" else frozen_shadows(board)
     budget = heap_budget.load() if budget is None else budget
     # a combination known not to fit is refused before anything is written
-    fits, fit = fit_before_upload(dev, board, "frozen" if frozen else "mpy", budget)
+    fits, fit = fit_before_upload(dev, board, route, budget)
     if fits is False:
         if board_mode(dev) in ("run", "stopped"):
             dev.reset()  # the BMS the Ctrl-C stopped runs again
@@ -330,19 +377,33 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     # survey and upload with the firmware stopped and its watchdog off; a dry
     # run or a check brings nothing onto a board that lacks maintenance mode
     maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
+    if romfs:
+        if not romfs_partitions(dev):
+            if maint and maint.startswith("entered"):
+                dev.reset()
+            raise FlashError("--romfs: this board's MicroPython has no ROMFS partition; the stock "
+                             "v1.28 ESP32_GENERIC and RPI_PICO_W builds have none (docs/flashing.md). "
+                             "Use --frozen with an image built from manifest.py, or the .mpy route")
+        if not (dry_run or verify):
+            deploy_romfs(dev, board, console)
+            # the port mounts ROMFS at boot: boot into maintenance again to see it
+            dev.reset_by(_REQUEST % (MARKER, str(LEASE_S)))
+            dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
     in_image = frozen_version(dev)
-    if frozen and in_image != VERSION:
+    if route != "mpy" and in_image != VERSION and not (romfs and (dry_run or verify)):
         if maint and maint.startswith("entered"):
             dev.reset()
-        raise FlashError("--frozen: the board's MicroPython has %s; this tree is firmware %s. Build "
+        raise FlashError("--%s: the board's MicroPython has %s; this tree is firmware %s. Build "
                          "the image from manifest.py and flash it first (docs/flashing.md)" % (
-                             "no frozen firmware" if in_image is None else "firmware %s frozen in" % in_image,
+                             route,
+                             ("no frozen firmware" if route == "frozen" else "no firmware in ROMFS")
+                             if in_image is None else "firmware %s in its image" % in_image,
                              VERSION))
     plan = Plan(files, survey(dev, files, shadows), shadows)
     summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
                "unchanged": len(plan.same), "bytes": plan.upload_bytes,
                "maintenance": maint or "not available on this board", "fit": fit,
-               "route": "frozen" if frozen else "mpy", "frozen_in_image": in_image}
+               "route": route, "frozen_in_image": in_image}
     if dry_run:
         if maint and maint.startswith("entered"):
             dev.reset()  # back to normal operation
@@ -360,10 +421,11 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
             raise FlashError("upload did not stick: %s" % ", ".join(after.upload + after.remove))
     if board == "sim":
         summary["aioble"] = "present" if aioble_present(dev) else "absent (BLE off)"
-    elif verify or frozen:
+    elif verify or route != "mpy":
         if not aioble_present(dev):
             raise FlashError("aioble does not import on the board" +
-                             (": the image was built without it (manifest.py requires it)" if frozen else ""))
+                             (": the image was built without it (manifest.py requires it)"
+                              if route != "mpy" else ""))
         summary["aioble"] = "present"
     else:
         summary["aioble"] = install_aioble(dev, board, aioble_dir, console)
@@ -416,6 +478,9 @@ def main(argv=None):
                     help="the board runs a MicroPython image with the firmware frozen in "
                     "(manifest.py, docs/flashing.md): write only boot.py, main.py and board.json, "
                     "and remove filesystem copies that would shadow the frozen modules")
+    ap.add_argument("--romfs", action="store_true",
+                    help="put the compiled firmware in the board's ROMFS partition (only MicroPython "
+                    "builds made with ROMFS have one) and the rest as with --frozen")
     ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",
@@ -443,7 +508,8 @@ def main(argv=None):
                 s = None
             else:
                 s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
-                          aioble_dir=args.aioble, console=console, frozen=args.frozen)
+                          aioble_dir=args.aioble, console=console, frozen=args.frozen,
+                          romfs=args.romfs)
         finally:
             dev.close()
         if s is None:

@@ -29,7 +29,8 @@ ROUTE_KEYS = {
     "mpy": "heap32_min_mpy_ble",  # tools/flash.py: .mpy files on the filesystem
     "frozen": "heap32_min_frozen_ble",  # an image built from manifest.py
 }
-ROUTE_NAMES = {"mpy": ".mpy files (tools/flash.py)", "frozen": "frozen into the firmware image"}
+ROUTE_NAMES = {"mpy": ".mpy files (tools/flash.py)", "frozen": "frozen into the firmware image",
+               "romfs": "bytecode in ROMFS"}  # ROMFS: no bench figure yet
 
 # The MicroPython heap each board can give the firmware, at most, with the radio up.
 # ESP32_GENERIC: the GC heap starts at 56 KB and grows from the IDF heap; after one growth it is
@@ -46,7 +47,8 @@ class Budget:
 
     def need(self, route):
         """Bytes the route needs (the bench's minimum heap), or None when not measured."""
-        return self.data.get("figures", {}).get(ROUTE_KEYS[route])
+        key = ROUTE_KEYS.get(route)
+        return self.data.get("figures", {}).get(key) if key else None
 
     @property
     def stale(self):

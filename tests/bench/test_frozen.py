@@ -49,3 +49,12 @@ def test_frozen_route_on_a_board_without_the_image_is_refused(board):
     with pytest.raises(flash.FlashError, match="no frozen firmware"):
         flash.flash(dev, "sim", frozen=True)
     assert (vb.root / "app.mpy").is_file()  # nothing removed
+
+
+def test_romfs_is_refused_plainly_where_the_micropython_has_none(board):
+    vb, dev, _ = board  # the unix port, like the stock ESP32 and Pico W builds, has no ROMFS
+    flash.flash(dev, "sim")
+    assert flash.romfs_partitions(dev) == 0
+    with pytest.raises(flash.FlashError, match="no ROMFS partition; the stock"):
+        flash.flash(dev, "sim", romfs=True)
+    assert (vb.root / "app.mpy").is_file()  # nothing changed
