@@ -355,6 +355,12 @@ def fit_before_upload(dev, board, route, budget):
     return heap_budget.verdict(budget, board, route, board_heap)
 
 
+def _leave(dev, maint):
+    """Back to normal operation, if this flash put the board in maintenance."""
+    if maint and maint.startswith("entered"):
+        dev.reset()
+
+
 def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None,
           budget=None, frozen=False, romfs=False):
     """Deploy to an open Device. Returns a summary dict; raises FlashError.
@@ -379,8 +385,7 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
     if romfs:
         if not romfs_partitions(dev):
-            if maint and maint.startswith("entered"):
-                dev.reset()
+            _leave(dev, maint)
             raise FlashError("--romfs: this board's MicroPython has no ROMFS partition; the stock "
                              "v1.28 ESP32_GENERIC and RPI_PICO_W builds have none (docs/flashing.md). "
                              "Use --frozen with an image built from manifest.py, or the .mpy route")
@@ -391,8 +396,7 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
             dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
     in_image = frozen_version(dev)
     if route != "mpy" and in_image != VERSION and not (romfs and (dry_run or verify)):
-        if maint and maint.startswith("entered"):
-            dev.reset()
+        _leave(dev, maint)
         raise FlashError("--%s: the board's MicroPython has %s; this tree is firmware %s. Build "
                          "the image from manifest.py and flash it first (docs/flashing.md)" % (
                              route,
@@ -405,13 +409,11 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
                "maintenance": maint or "not available on this board", "fit": fit,
                "route": route, "frozen_in_image": in_image}
     if dry_run:
-        if maint and maint.startswith("entered"):
-            dev.reset()  # back to normal operation
+        _leave(dev, maint)
         return summary
     if verify:
         if plan.upload or plan.remove:
-            if maint and maint.startswith("entered"):
-                dev.reset()
+            _leave(dev, maint)
             raise FlashError("the board differs from this build: %s" %
                              ", ".join(plan.upload + plan.remove))
     else:

@@ -105,10 +105,10 @@ def test_a_flash_longer_than_the_watchdog_timeout_survives(board, monkeypatch):
     survey = flash.survey
     stalls = []
 
-    def slow_survey(d, files):  # a board with a slow flash, or a slow USB link
+    def slow_survey(d, files, shadows=()):  # a board with a slow flash, or a slow USB link
         if not stalls:
             stalls.append(time.sleep(WDT_S + 1.5))
-        return survey(d, files)
+        return survey(d, files, shadows)
 
     monkeypatch.setattr(flash, "survey", slow_survey)
     dev.run("import os\nos.remove('app.mpy')")
