@@ -6,13 +6,20 @@ board a soft reset ends the process, and on a real board the firmware is
 restarted explicitly by reset().
 """
 import ast
+import threading
 import time
 
+import serial
 import serial.tools.list_ports
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
 _OPEN_RETRY_S = 10
+# mpremote waits without limit for a board to acknowledge a command; a board
+# that reset in between (its watchdog) never does: a read gives up after
+# _READ_TIMEOUT_S, and a whole command after _COMMAND_TIMEOUT_S
+_READ_TIMEOUT_S = 15
+_COMMAND_TIMEOUT_S = 60
 
 
 class DeviceError(Exception):
@@ -45,6 +52,7 @@ class Device:
         while True:
             try:
                 self.t = SerialTransport(self.port, baudrate=115200)
+                self.t.serial.timeout = _READ_TIMEOUT_S
                 break
             except TransportError as e:
                 if time.monotonic() > deadline:
@@ -69,19 +77,30 @@ class Device:
     def close(self):
         if self.t is not None:
             try:
-                if self.t.in_raw_repl:
+                if self.t.in_raw_repl and self.t.serial.is_open:
                     self.t.exit_raw_repl()
             finally:
-                self.t.close()
+                if self.t.serial.is_open:  # a command that timed out closed it
+                    self.t.close()
                 self.t = None
 
     def run(self, code):
         """Execute code on the board; its printed output as text."""
         self.repl()
+        port = self.t.serial
+        timer = threading.Timer(_COMMAND_TIMEOUT_S, port.close)  # unblocks a read that never ends
+        timer.start()
         try:
             return self.t.exec(code).decode()
         except TransportError as e:
             raise DeviceError("board error:\n" + str(e.args[-1] if e.args else e)) from None
+        except (serial.SerialException, OSError, TypeError) as e:
+            if port.is_open:
+                raise
+            raise DeviceError("%s gave no answer within %d s (did the board reset?)"
+                              % (self.port, _COMMAND_TIMEOUT_S)) from e
+        finally:
+            timer.cancel()
 
     def value(self, code):
         """Execute code whose last printed line is a Python literal; that value."""
