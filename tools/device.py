@@ -84,14 +84,13 @@ class Device:
                     self.t.close()
                 self.t = None
 
-    def run(self, code):
-        """Execute code on the board; its printed output as text."""
-        self.repl()
+    def _bounded(self, fn, *args, **kw):
+        """fn(*args, **kw) on the transport, given up after _COMMAND_TIMEOUT_S."""
         port = self.t.serial
         timer = threading.Timer(_COMMAND_TIMEOUT_S, port.close)  # unblocks a read that never ends
         timer.start()
         try:
-            return self.t.exec(code).decode()
+            return fn(*args, **kw)
         except TransportError as e:
             raise DeviceError("board error:\n" + str(e.args[-1] if e.args else e)) from None
         except (serial.SerialException, OSError, TypeError) as e:
@@ -102,13 +101,18 @@ class Device:
         finally:
             timer.cancel()
 
+    def run(self, code):
+        """Execute code on the board; its printed output as text."""
+        self.repl()
+        return self._bounded(self.t.exec, code).decode()
+
     def value(self, code):
         """Execute code whose last printed line is a Python literal; that value."""
         return ast.literal_eval(self.run(code).strip().split("\n")[-1])
 
     def write(self, path, data, progress=None):
         self.repl()
-        self.t.fs_writefile(path, data, progress_callback=progress)
+        self._bounded(self.t.fs_writefile, path, data, progress_callback=progress)
 
     def read_output(self, seconds):
         """What the board prints during `seconds` (boot messages)."""
