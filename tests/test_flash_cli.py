@@ -50,3 +50,32 @@ def test_dry_run_on_the_virtual_board_lists_and_changes_nothing(tmp_path, capsys
 def test_plan_never_touches_stored_files():
     with pytest.raises(flash.FlashError, match="settings.bin"):
         flash.Plan({"settings.bin": b"x"}, {})
+
+
+def test_maintenance_only_on_the_virtual_board(tmp_path, capsys):
+    # a bare board: boot.py and main.py go on first, then it boots into maintenance
+    assert flash.main(["--maintenance", "60", "--vboard-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "maintenance mode entered (boot.py and main.py updated first)" in err
+    assert "at most 60 s" in err and "resume repl" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boot.py", "main.py"]
+
+
+def test_romfs_image_holds_the_firmware_and_runs_in_place(tmp_path):
+    """The image flash.py --romfs deploys, mounted as the port mounts a ROMFS
+    partition (vfs.VfsRom over the image): the firmware imports from it."""
+    import subprocess
+
+    from tools import build, mpy
+
+    img = tmp_path / "firmware.romfs"
+    img.write_bytes(flash.romfs_image("sim"))
+    code = ("import vfs, sys\nvfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+            "sys.path[:] = ['/rom', '.frozen']\n"
+            "import version, bms.controller, app\n"
+            "print(version.VERSION, bms.controller.__file__)" % str(img))
+    proc = subprocess.run(mpy.command() + ["-c", code], capture_output=True, text=True,
+                          env={"MICROPYPATH": ".frozen"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split() == [flash.VERSION, "/rom/bms/controller.mpy"]
+    assert "main.py" not in proc.stdout and build.RUN_BY_NAME == ("boot.py", "main.py")

@@ -34,19 +34,26 @@ def _frozen_files():
         assert (build.ROOT / base_path / name).is_file(), name
         frozen.add(name)
 
-    env = {"package": package, "module": module,
-           "include": lambda p: calls.append(("include", p)),
+    def include(path):
+        calls.append(("include", path))
+        if "$(" not in path:  # one of ours, beside manifest.py: follow it
+            exec((build.ROOT / path).read_text(), env)
+
+    env = {"package": package, "module": module, "include": include,
+           "freeze": lambda p: calls.append(("freeze", p)),
            "require": lambda p: calls.append(("require", p))}
     exec((build.ROOT / "manifest.py").read_text(), env)
     return frozen, calls
 
 
-def test_manifest_freezes_everything_but_main_and_brings_aioble():
+def test_manifest_freezes_everything_but_boot_and_main_and_brings_aioble():
     frozen, calls = _frozen_files()
-    wanted = {dev.replace(".mpy", ".py") for dev in build.stage("esp32")} - {"main.py", "board.json"}
+    wanted = {dev.replace(".mpy", ".py") for dev in build.stage("esp32")} - {
+        "boot.py", "main.py", "board.json"}
     wanted |= {"boards/pico_w.py"}
     assert frozen == wanted
-    assert ("require", "aioble") in calls
+    assert ("require", "aioble-peripheral") in calls and ("require", "aioble-server") in calls
+    assert ("freeze", "$(PORT_DIR)/modules") in calls  # the port's _boot.py
 
 
 # -- pyproject.toml, LICENSE and the `bms` wrapper (what gets installed) --------

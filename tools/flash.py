@@ -4,6 +4,8 @@
   python tools/flash.py --board esp32            the one ESP32 plugged in
   python tools/flash.py --board pico_w --port /dev/ttyACM0 --dry-run
   python tools/flash.py --board esp32 --verify   compare only, change nothing
+  python tools/flash.py --board esp32 --maintenance   only enter maintenance mode
+  python tools/flash.py --board pico_w --frozen  the board's image has the firmware frozen in
 
 Steps: compile firmware/ for the board's architecture, upload only the files
 whose sha256 differs from the board's copy, delete .py files that would shadow
@@ -22,11 +24,12 @@ if __package__ in (None, ""):
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from tools import build, mpy
+from tools import build, heap_budget, mpy
 from tools.device import Device, DeviceError, detect_port
 from tools.vboard import VirtualBoard
 
 VBOARD_DIR = build.ROOT / "build" / "vboard"
+VERSION = (build.FIRMWARE / "version.py").read_text().split('"')[1]
 
 # Runs on the board: sha256 (hex) of each path, None when absent.
 _SURVEY = """
@@ -47,6 +50,12 @@ def _h(p):
 print(repr(dict((p, _h(p)) for p in %r)))
 """
 
+_RMDIR_IF_EMPTY = """
+import os
+if not os.listdir(%r):
+    os.rmdir(%r)
+"""
+
 _MKDIRS = """
 import os
 for d in %r:
@@ -64,7 +73,72 @@ except ImportError:
     print(False)
 """
 
-_INFO = "import bench; print(repr(bench.info()))"
+# After boot: the firmware's state and its heap, everything the running
+# firmware holds still referenced (the stopped app keeps it).
+_INFO = """
+import bench, gc
+gc.collect()
+d = bench.info()
+d['mem_free'] = gc.mem_free()
+d['mem_alloc'] = gc.mem_alloc()
+print(repr(d))
+"""
+
+# main.py keeps the mode where the REPL sees it; a firmware older than
+# maintenance mode has none, but its app module shows that it ran.
+_MODE = "import sys\nprint(repr(globals().get('BMS_MODE') or ('run' if 'app' in sys.modules else None)))"
+
+_KNOWS_MAINTENANCE = """
+try:
+    f = open('main.py')
+    s = f.read()
+    f.close()
+    print(%r in s)
+except OSError:
+    print(False)
+"""
+
+# Import `version` from everything but the filesystem (frozen modules, and
+# on the virtual board the folder that stands for them).
+_FROZEN_VERSION = """
+import sys, os
+_p = sys.path[:]
+_m = sys.modules.pop('version', None)
+_fs = ('', '/', '/lib', os.getcwd(), os.getcwd() + '/lib')
+sys.path.clear()
+sys.path.extend([e for e in _p if e not in _fs])
+try:
+    import version
+    print(repr(version.VERSION))
+except ImportError:
+    print(None)
+finally:
+    sys.path.clear()
+    sys.path.extend(_p)
+    sys.modules.pop('version', None)
+    if _m is not None:
+        sys.modules['version'] = _m
+"""
+
+_ROMFS = "import vfs\nprint(vfs.rom_ioctl(1) if hasattr(vfs, 'rom_ioctl') else 0)"
+
+_HEAP = "import gc\ngc.collect()\nprint(gc.mem_free() + gc.mem_alloc())"
+
+_REQUEST = "f = open(%r, 'w')\nf.write(%r)\nf.close()"
+
+_DROP_REQUEST = "import os\ntry:\n    os.remove(%r)\nexcept OSError:\n    pass"
+
+MARKER = build.main_constant("MARKER")
+LEASE_S = build.main_constant("LEASE_S")
+BANNER = "BMS MAINTENANCE"
+MAINTENANCE_WAIT_S = 10  # a maintenance boot builds the app for the bench module, then prints BANNER
+
+
+# aioble's parts that the firmware uses (the frozen route takes the same, manifest.py):
+# `import aioble` skips central, client and l2cap when they are absent, and their
+# classes would take heap
+AIOBLE_MODULES = ("__init__", "core", "device", "peripheral", "server")
+AIOBLE_MIP = ["aioble-peripheral", "aioble-server"]
 
 
 class FlashError(Exception):
@@ -80,13 +154,15 @@ def sha256_hex(data):
 class Plan:
     """What a flash changes on the board, worked out from one survey."""
 
-    def __init__(self, files, remote):
+    def __init__(self, files, remote, shadows=()):
         self.files = files
         self.upload = [p for p in sorted(files) if remote.get(p) != sha256_hex(files[p])]
         self.same = [p for p in sorted(files) if p not in self.upload]
-        # a .py beside a fresh .mpy wins the import: it must go
-        self.remove = sorted(p[:-4] + ".py" for p in files
-                             if p.endswith(".mpy") and remote.get(p[:-4] + ".py"))
+        # a .py beside a fresh .mpy wins the import: it must go; so must a
+        # filesystem copy of a frozen module (the filesystem comes first in sys.path)
+        self.remove = sorted({p[:-4] + ".py" for p in files
+                              if p.endswith(".mpy") and remote.get(p[:-4] + ".py")}
+                             | {p for p in shadows if remote.get(p)})
         self.dirs = sorted({p.rsplit("/", 1)[0] for p in files if "/" in p},
                            key=lambda d: d.count("/"))
         for p in self.upload + self.remove:
@@ -98,9 +174,63 @@ class Plan:
         return sum(len(self.files[p]) for p in self.upload)
 
 
-def survey(dev, files):
+def survey(dev, files, shadows=()):
     paths = sorted(files) + sorted(p[:-4] + ".py" for p in files if p.endswith(".mpy"))
-    return dev.value(_SURVEY % (paths,))
+    return dev.value(_SURVEY % (sorted(set(paths) | set(shadows)),))
+
+
+def frozen_shadows(board):
+    """Every filesystem path at which a copy of the firmware would shadow the
+    frozen one: the .mpy that flash.py deploys, and its source."""
+    paths = [p for p in build.stage(board) if p not in build.RUN_BY_NAME and p != "board.json"]
+    return sorted(paths + [p[:-4] + ".py" for p in paths if p.endswith(".mpy")])
+
+
+def romfs_partitions(dev):
+    """How many ROMFS partitions the board's MicroPython has (0: no ROMFS)."""
+    n = dev.value(_ROMFS)
+    return n if n > 0 else 0
+
+
+def romfs_image(board):
+    """A ROMFS image of the firmware as flash.py compiles it (bytecode that
+    runs in place), without the files the port runs by name from the filesystem."""
+    import tempfile
+
+    from mpremote.romfs import make_romfs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, data in build.stage(board).items():
+            if path.endswith(".mpy"):
+                dest = Path(tmp) / path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # make_romfs lists every file
+            return make_romfs(tmp, mpy_cross=False)
+
+
+def deploy_romfs(dev, board, console):
+    """Write the firmware's ROMFS image to partition 0 with mpremote."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        img = Path(tmp) / "firmware.romfs"
+        img.write_bytes(romfs_image(board))
+        console.print("ROMFS: deploying %d bytes with mpremote romfs deploy" % img.stat().st_size)
+        dev.close()
+        proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
+                               "romfs", "deploy", str(img)], capture_output=True, text=True)
+        dev.open()
+    if proc.returncode:
+        raise FlashError("mpremote romfs deploy failed:\n" + proc.stdout + proc.stderr)
+
+
+def frozen_version(dev):
+    """The firmware version frozen into the board's MicroPython, or None."""
+    return dev.value(_FROZEN_VERSION)
 
 
 def upload(dev, plan, console):
@@ -119,6 +249,11 @@ def upload(dev, plan, console):
             bar.update(task, completed=done)
     for path in plan.remove:
         dev.run("import os; os.remove(%r)" % path)
+    # a folder left empty would still be imported as a (namespace) package,
+    # shadowing the frozen package of the same name
+    emptied = {p.rsplit("/", 1)[0] for p in plan.remove if "/" in p} - set(plan.dirs)
+    for d in sorted(emptied, key=lambda d: -d.count("/")):
+        dev.run(_RMDIR_IF_EMPTY % (d, d))
 
 
 def aioble_present(dev):
@@ -139,15 +274,15 @@ def install_aioble(dev, board, aioble_dir, console):
             raise FlashError("%s holds no aioble package (no __init__.py)" % aioble_dir)
         arch = build.arch_for(board)
         dev.run(_MKDIRS % (["lib", "lib/aioble"],))
-        for py in sorted(pkg.glob("*.py")):
-            dev.write("lib/aioble/%s.mpy" % py.stem,
-                      build.compile_py(py, arch, "aioble/" + py.name))
+        for name in AIOBLE_MODULES:
+            py = pkg / (name + ".py")
+            dev.write("lib/aioble/%s.mpy" % name, build.compile_py(py, arch, "aioble/" + py.name))
         how = "from " + str(pkg)
     else:
         console.print("aioble: installing with mpremote mip (needs internet)")
         dev.close()
         proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
-                               "mip", "install", "aioble"], capture_output=True, text=True)
+                               "mip", "install"] + AIOBLE_MIP, capture_output=True, text=True)
         dev.open()
         if proc.returncode:
             raise FlashError("aioble is missing and mip could not install it (offline?); "
@@ -156,6 +291,38 @@ def install_aioble(dev, board, aioble_dir, console):
     if not aioble_present(dev):
         raise FlashError("aioble was installed %s but does not import on the board" % how)
     return "installed " + how
+
+
+def board_mode(dev):
+    """"maintenance", "run", "stopped", "boot" (main.py stopped early) or None (none of ours ran)."""
+    return dev.value(_MODE)
+
+
+def enter_maintenance(dev, lease_s=LEASE_S, bootstrap=True):
+    """Bring the board into maintenance mode (docs/flashing.md): outputs off,
+    watchdog off, the REPL free until the next reset. Returns how it got
+    there, or None when the board's main.py has no maintenance mode and
+    bootstrap is False. With bootstrap, such a board gets this boot.py and
+    main.py first: one quick step, inside the 5 s that a watchdog armed by an
+    older firmware leaves after the Ctrl-C."""
+    if board_mode(dev) == "maintenance":
+        return "was already on"
+    how = "entered"
+    if not dev.value(_KNOWS_MAINTENANCE % MARKER):
+        if not bootstrap:
+            return None
+        for name in build.RUN_BY_NAME:
+            dev.write(name, (build.FIRMWARE / name).read_bytes())
+        how = "entered (boot.py and main.py updated first)"
+    dev.reset_by(_REQUEST % (MARKER, str(lease_s)))
+    seen, out = dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
+    mode = board_mode(dev)
+    if mode != "maintenance":
+        dev.run(_DROP_REQUEST % MARKER)  # never leave a request behind for a later boot
+        raise FlashError("the board did not enter maintenance mode (it is %r):\n%s" % (mode, out.strip()))
+    if not seen:
+        how += " (its banner was not seen)"
+    return how
 
 
 def check_boot(dev, board):
@@ -181,46 +348,106 @@ def check_boot(dev, board):
     return info
 
 
-def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None):
-    """Deploy to an open Device. Returns a summary dict; raises FlashError."""
+def fit_before_upload(dev, board, route, budget):
+    """The verdict of heap_budget for this board, its heap measured where it
+    does not grow (every board but the ESP32, whose heap grows at run time)."""
+    board_heap = None if board in heap_budget.BOARD_HEAP_MAX else dev.value(_HEAP)
+    return heap_budget.verdict(budget, board, route, board_heap)
+
+
+def _leave(dev, maint):
+    """Back to normal operation, if this flash put the board in maintenance."""
+    if maint and maint.startswith("entered"):
+        dev.reset()
+
+
+def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=None,
+          budget=None, frozen=False, romfs=False):
+    """Deploy to an open Device. Returns a summary dict; raises FlashError.
+    budget: a heap_budget.Budget (default: the committed tools/heap_budget.json).
+    frozen: the board runs an image with the firmware frozen in (manifest.py):
+    only boot.py, main.py and board.json go on its filesystem. romfs: the
+    compiled firmware goes into the board's ROMFS partition (bytecode runs in
+    place), the rest as with frozen."""
     console = console or Console(stderr=True)
-    files = build.stage(board)
-    plan = Plan(files, survey(dev, files))
+    route = "romfs" if romfs else "frozen" if frozen else "mpy"
+    files = build.stage(board) if route == "mpy" else build.stage_frozen(board)
+    shadows = () if route == "mpy" else frozen_shadows(board)
+    budget = heap_budget.load() if budget is None else budget
+    # a combination known not to fit is refused before anything is written
+    fits, fit = fit_before_upload(dev, board, route, budget)
+    if fits is False:
+        if board_mode(dev) in ("run", "stopped"):
+            dev.reset()  # the BMS the Ctrl-C stopped runs again
+        raise FlashError("refused, nothing uploaded: " + fit)
+    # survey and upload with the firmware stopped and its watchdog off; a dry
+    # run or a check brings nothing onto a board that lacks maintenance mode
+    maint = enter_maintenance(dev, bootstrap=not (dry_run or verify))
+    if romfs:
+        if not romfs_partitions(dev):
+            _leave(dev, maint)
+            raise FlashError("--romfs: this board's MicroPython has no ROMFS partition; the stock "
+                             "v1.28 ESP32_GENERIC and RPI_PICO_W builds have none (docs/flashing.md). "
+                             "Use --frozen with an image built from manifest.py, or the .mpy route")
+        if not (dry_run or verify):
+            deploy_romfs(dev, board, console)
+            # the port mounts ROMFS at boot: boot into maintenance again to see it
+            dev.reset_by(_REQUEST % (MARKER, str(LEASE_S)))
+            dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
+    in_image = frozen_version(dev)
+    if route != "mpy" and in_image != VERSION and not (romfs and (dry_run or verify)):
+        _leave(dev, maint)
+        raise FlashError("--%s: the board's MicroPython has %s; this tree is firmware %s. Build "
+                         "the image from manifest.py and flash it first (docs/flashing.md)" % (
+                             route,
+                             ("no frozen firmware" if route == "frozen" else "no firmware in ROMFS")
+                             if in_image is None else "firmware %s in its image" % in_image,
+                             VERSION))
+    plan = Plan(files, survey(dev, files, shadows), shadows)
     summary = {"board": board, "upload": plan.upload, "remove": plan.remove,
-               "unchanged": len(plan.same), "bytes": plan.upload_bytes}
+               "unchanged": len(plan.same), "bytes": plan.upload_bytes,
+               "maintenance": maint or "not available on this board", "fit": fit,
+               "route": route, "frozen_in_image": in_image}
     if dry_run:
+        _leave(dev, maint)
         return summary
     if verify:
         if plan.upload or plan.remove:
+            _leave(dev, maint)
             raise FlashError("the board differs from this build: %s" %
                              ", ".join(plan.upload + plan.remove))
     else:
         upload(dev, plan, console)
-        after = Plan(files, survey(dev, files))
+        after = Plan(files, survey(dev, files, shadows), shadows)
         if after.upload or after.remove:
             raise FlashError("upload did not stick: %s" % ", ".join(after.upload + after.remove))
     if board == "sim":
         summary["aioble"] = "present" if aioble_present(dev) else "absent (BLE off)"
-    elif verify:
+    elif verify or route != "mpy":
         if not aioble_present(dev):
-            raise FlashError("aioble does not import on the board")
+            raise FlashError("aioble does not import on the board" +
+                             (": the image was built without it (manifest.py requires it)"
+                              if route != "mpy" else ""))
         summary["aioble"] = "present"
     else:
         summary["aioble"] = install_aioble(dev, board, aioble_dir, console)
     summary["firmware"] = check_boot(dev, board)
+    summary["heap"] = heap_budget.after_boot(summary["firmware"])
     return summary
 
 
 def virtual_board(folder=VBOARD_DIR, heap_bytes=None):
-    """A virtual board with a radio and aioble built in, as on a Pico W: the
-    simulated `bluetooth` module and the aioble stand-in sit outside its
-    filesystem, where a board keeps its built-in and frozen modules."""
+    """A virtual board with a radio, aioble and a watchdog built in, as on a
+    Pico W: the simulated `bluetooth` module, the `machine` stand-in (its WDT
+    resets the virtual board) and aioble sit outside its filesystem, where a
+    board keeps its built-in and frozen modules."""
     folder = Path(folder)
     rom = folder.parent / (folder.name + "-rom")
     rom.mkdir(parents=True, exist_ok=True)
-    radio = rom / "bluetooth.py"
-    if not radio.exists():
-        radio.symlink_to(build.BOARDS / "sim" / "bluetooth.py")
+    for name, src in (("bluetooth.py", build.BOARDS / "sim" / "bluetooth.py"),
+                      ("machine.py", build.ROOT / "tests" / "mpy" / "fake_machine.py")):
+        if not (rom / name).exists():
+            (rom / name).symlink_to(src)
     extra = [str(rom)] + [p for p in [mpy.aioble_path()] if Path(p).exists()]
     return VirtualBoard(folder, heap_bytes=heap_bytes, extra_path=extra)
 
@@ -235,6 +462,7 @@ def _report(console, s):
     if fw:
         console.print("firmware %s on %s: %s, aioble %s" % (
             fw.get("version"), fw.get("board"), fw.get("state"), s["aioble"]))
+        console.print("fit: %s\n%s" % (s["fit"], s["heap"]))
 
 
 def main(argv=None):
@@ -245,6 +473,16 @@ def main(argv=None):
     ap.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     ap.add_argument("--verify", action="store_true",
                     help="check the board holds this build and the firmware runs; change nothing")
+    ap.add_argument("--maintenance", nargs="?", type=int, const=LEASE_S, metavar="SECONDS",
+                    help="only put the board in maintenance mode (outputs off, watchdog off) "
+                    "for SECONDS (default %d); any reset ends it" % LEASE_S)
+    ap.add_argument("--frozen", action="store_true",
+                    help="the board runs a MicroPython image with the firmware frozen in "
+                    "(manifest.py, docs/flashing.md): write only boot.py, main.py and board.json, "
+                    "and remove filesystem copies that would shadow the frozen modules")
+    ap.add_argument("--romfs", action="store_true",
+                    help="put the compiled firmware in the board's ROMFS partition (only MicroPython "
+                    "builds made with ROMFS have one) and the rest as with --frozen")
     ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",
@@ -263,16 +501,28 @@ def main(argv=None):
             port = detect_port()
         dev = Device(port, vb).open()
         try:
-            s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
-                      aioble_dir=args.aioble, console=console)
+            if args.maintenance is not None:
+                how = enter_maintenance(dev, lease_s=args.maintenance)
+                console.print("maintenance mode %s: outputs off, protection off, watchdog off, "
+                              "for at most %d s or until the next reset\n"
+                              "  mpremote connect %s resume repl     (always `resume`: a soft "
+                              "reset ends maintenance)" % (how, args.maintenance, port))
+                s = None
+            else:
+                s = flash(dev, args.board, dry_run=args.dry_run, verify=args.verify,
+                          aioble_dir=args.aioble, console=console, frozen=args.frozen,
+                          romfs=args.romfs)
         finally:
             dev.close()
-        if args.dry_run:
+        if s is None:
+            pass
+        elif args.dry_run:
             for p in s["upload"]:
                 console.print("would upload " + p)
             for p in s["remove"]:
                 console.print("would remove " + p)
             console.print("%d unchanged" % s["unchanged"])
+            console.print("fit: " + s["fit"])
         else:
             _report(console, s)
         if vb is not None and args.serve:

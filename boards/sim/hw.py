@@ -100,15 +100,30 @@ class Led:
 
 
 class Watchdog:
-    """Counts a reset the real watchdog would have done after timeout_ms unfed."""
+    """Counts a reset the real watchdog would have done after timeout_ms unfed.
+    On the virtual board main.py arms it: then every feed also reaches the
+    board's machine.WDT, which resets the virtual board when the feeds stop."""
 
     def __init__(self, clock, timeout_ms=5000):
         self._clock = clock
         self.timeout_ms = timeout_ms
         self.last_feed_ms = clock.ticks_ms()
+        self._wdt = None
+
+    def arm(self):
+        if self._wdt is None:
+            from machine import WDT
+
+            self._wdt = WDT(timeout=self.timeout_ms)
+
+    @property
+    def armed(self):
+        return self._wdt is not None
 
     def feed(self):
         self.last_feed_ms = self._clock.ticks_ms()
+        if self._wdt is not None:
+            self._wdt.feed()
 
     def starved(self, now_ms):
         from bms.ticks import diff

@@ -1,6 +1,8 @@
 """Bench tests talk to a board through mpremote: the virtual board by default,
 a real one when BMS_PORT names it (BMS_BOARD: esp32 or pico_w, default esp32).
-The board is flashed once per session by tools/flash.py."""
+The board is flashed once per session by tools/flash.py; each test that talks
+to it gets it in maintenance mode (the stopped app, the watchdog off), as a
+person at the REPL would (docs/bench-testing.md)."""
 import os
 
 import pytest
@@ -29,4 +31,6 @@ def target(tmp_path_factory):
 
 @pytest.fixture
 def dev(target):
-    return target["dev"]
+    d = target["dev"]
+    flash.enter_maintenance(d)
+    return d

@@ -1,9 +1,37 @@
-# A stand-in for the `machine` module, for driver and board tests on the unix
-# port: records what the drivers do to pins, PWM, ADC, I2C, UART and WDT.
-# install() puts it in sys.modules before any driver is imported.
+# A stand-in for the `machine` module on the unix port. Driver and board tests
+# install() it (it records what the drivers do to pins, PWM, ADC, I2C and UART);
+# the virtual board (tools/vboard.py) imports it as `machine` from outside its
+# filesystem, where its WDT really fires: the armed watchdog and every feed go
+# to the host over the channel named by $VBOARD_WDT, and the host resets the
+# board (kills the process and boots main.py again) when the feeds stop.
+# Everything else comes from the port's built-in `machine`.
+import os
 import sys
+import time
+
+_path = sys.path[:]
+sys.path.clear()  # so that `machine` is the built-in, not this file
+from machine import *  # noqa: E402,F401,F403
+sys.path.extend(_path)
+del _path
 
 log = []  # (what, id, value) in order, for "which pin moved first" checks
+
+_TIMEOUT_MAX_MS = 8388  # the rp2 port's limit (the ESP32's is higher): the stricter one
+_FEED = b"F"
+_chan = None
+
+
+def _send(msg):
+    """One message to the virtual board's host; nothing outside a virtual board."""
+    global _chan
+    if _chan is None:
+        path = os.getenv("VBOARD_WDT")
+        if not path:
+            return False
+        _chan = open(path, "wb")
+    _chan.write(msg)
+    return True
 
 
 class Pin:
@@ -93,13 +121,73 @@ class UART:
 
 
 class WDT:
+    """Armed at construction and never stopped, as on the ESP32 and rp2 ports."""
+
+    armed = None  # the timeout of the armed watchdog, None until one is made
     fed = 0
 
     def __init__(self, id=0, timeout=5000):
-        self.timeout = timeout
+        if id != 0:
+            raise ValueError("WDT(%d) doesn't exist" % id)
+        if not 0 < timeout <= _TIMEOUT_MAX_MS:
+            raise ValueError("timeout must be 1..%d ms" % _TIMEOUT_MAX_MS)
+        WDT.armed = timeout
+        _send(b"A%d\n" % timeout)
 
     def feed(self):
         WDT.fed += 1
+        _send(_FEED)
+
+
+class Timer:
+    """Software one-shot and periodic timers (the callback runs on a thread of
+    its own: the unix REPL blocks in read(), so scheduled callbacks would wait
+    for the next keystroke, unlike a board's)."""
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+    made = []  # every Timer, for tests
+
+    def __init__(self, id=-1, mode=ONE_SHOT, period=-1, callback=None):
+        self.id = id
+        self.mode = self.period = self.callback = None
+        self._gen = 0
+        Timer.made.append(self)
+        if period > 0:
+            self.init(mode=mode, period=period, callback=callback)
+
+    def init(self, mode=ONE_SHOT, period=-1, callback=None):
+        self.deinit()
+        self.mode = mode
+        self.period = period
+        self.callback = callback
+        if callback is not None and os.getenv("VBOARD_WDT"):
+            import _thread
+
+            _thread.start_new_thread(self._run, (self._gen,))
+
+    def deinit(self):
+        self._gen += 1  # a running thread sees it and ends
+        self.period = None
+
+    def _run(self, gen):
+        while gen == self._gen:
+            end = time.ticks_add(time.ticks_ms(), self.period)
+            while gen == self._gen and time.ticks_diff(end, time.ticks_ms()) > 0:
+                time.sleep_ms(20)
+            if gen == self._gen:
+                self.callback(self)
+                if self.mode == Timer.ONE_SHOT:
+                    return
+
+
+def reset():
+    """Hard reset: on the virtual board the host restarts the process and never
+    returns here; anywhere else the process ends."""
+    if _send(b"R"):
+        while True:
+            time.sleep_ms(100)
+    raise SystemExit("machine.reset()")
 
 
 def install():

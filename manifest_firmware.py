@@ -1,0 +1,10 @@
+# The firmware's modules, frozen (included by manifest.py for the boards).
+# boot.py, main.py and board.json stay on the filesystem (tools/flash.py
+# --frozen writes them): the port runs boot.py and main.py from there by name,
+# and main.py imports the frozen modules.
+module("app.py", base_path="firmware")
+module("bench.py", base_path="firmware")
+module("version.py", base_path="firmware")
+package("bms", base_path="firmware")
+package("drivers", base_path="firmware")
+package("boards", files=["__init__.py", "esp32.py", "pico_w.py"], base_path=".")
