@@ -2,6 +2,7 @@
 # AlternatorPort state machine, thresholds, delays, target and faults, driven
 # tick by tick with hand-set measurements (no plant).
 from bms import alternator as A
+from bms.fet_thermal import FetThermal
 from bms.settings import Settings, FUSE_SIZES
 from bms.measure import Measurements
 from altplant import Permit
@@ -17,7 +18,7 @@ class Bench:
     def __init__(self, **changes):
         self.s = Settings()
         assert self.s.update(changes) == []
-        self.port = A.AlternatorPort(self.s)
+        self.port = A.AlternatorPort(self.s, FetThermal(self.s))
         self.m = Measurements()
         self.m.valid = True
         self.m.start_mv = 14200

@@ -74,14 +74,14 @@ def test_ntc_table_points_and_interpolation():
 def test_ntc_open_or_shorted_reads_outside_every_plausible_range():
     # an open thermistor pulls the pin to 3.3 V; clamped to the table end it
     # read -40.0 degC, which the alternator port accepted: no derating, no trip
-    from bms import alternator as A
+    from bms import fet_thermal as FT
     ch = analog.Ntc(ADC(Pin(33)))
     for raw, want in ((63945, analog.NTC_OPEN_DC), (65535, analog.NTC_OPEN_DC),
                       (2014, analog.NTC_SHORT_DC), (0, analog.NTC_SHORT_DC)):
         ADC.levels[33] = raw
         v = ch.read()
         assert v == want, (raw, v)
-        assert not A.FET_MIN_DC <= v <= A.FET_MAX_DC, (raw, v)
+        assert not FT.MIN_DC <= v <= FT.MAX_DC, (raw, v)
 
 
 def test_sense_read_allocates_nothing():

@@ -190,12 +190,13 @@ class _GuardedRig(Rig):
     def __init__(self, count):
         from bms.measure import Measurements
         from bms.protection import Protection
+        from bms.fet_thermal import FetThermal
         from bms.settings import Settings
         from protect_rig import FakeRemote
         super().__init__(count)
         s = Settings()
         assert s.update({"battery_count": count}) == []
-        self.prot = Protection(s)
+        self.prot = Protection(s, FetThermal(s))
         self.meas = Measurements()
         self.meas.valid = True
         self.meas.fet_dc = 250

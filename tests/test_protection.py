@@ -3,6 +3,7 @@
 # before and after, every hysteresis path, boot, data loss, overcurrent,
 # low-power off and wake, and no allocation in step().
 from bms import protection as P
+from bms import fet_thermal as FT
 from bms import reasons as R
 from mpytest import no_alloc
 from protect_rig import Rig, rig
@@ -393,7 +394,7 @@ def test_fet_derate_and_trip():
     r.run(5000)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000 and r.p.warn == R.FET_DERATE
     r.meas.fet_dc = 1050
-    r.run(P.FET_DELAY_MS)
+    r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
@@ -424,7 +425,7 @@ def test_implausible_fet_temperature_blocks_the_alternator():
     for bad in (-1000, -401, 1501, 3000):
         r = rig()
         r.meas.fet_dc = bad
-        r.run(P.FET_DELAY_MS)
+        r.run(FT.OVERTEMP_MS)
         assert r.p.alt_allowed, bad
         p = r.tick()
         assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
@@ -791,7 +792,7 @@ def test_fet_trip_delay_survives_a_long_sensor_gap():
         r.meas.valid = False
         r.run(days * DAY_MS, MINUTE_MS)
         r.meas.valid = True  # still hot
-        r.run(P.FET_DELAY_MS + 10)
+        r.run(FT.OVERTEMP_MS + 10)
         assert r.p.block_alt & R.BMS_OVERTEMP, days
 
 
@@ -801,7 +802,7 @@ def test_stale_readings_count_the_mosfets_as_hot():
     # comes back once fresh readings show the MOSFETs cool
     r = rig()
     r.meas.valid = False
-    r.run(P.FET_DELAY_MS)
+    r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP

@@ -4,6 +4,7 @@
 from micropython import const
 
 from bms import ticks
+from bms import fet_thermal
 
 DUTY_MAX = const(10000)  # 100.00 %
 
@@ -51,7 +52,6 @@ REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
 DIODE_MV = const(20)
 DIODE_MA = const(5000)
 FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
-FET_REARM_DC = const(50)  # 5 degC below trip before the port may run again
 SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
 SENSOR_MAX_MA = const(200000)
 BAT_MIN_MV = const(8000)
@@ -59,8 +59,6 @@ BAT_MAX_MV = const(17500)
 # below the 20 V full scale of the port dividers (docs/boards.md): a divider
 # whose low side opened reads full scale, which must not look like an engine
 START_MAX_MV = const(19000)
-FET_MIN_DC = const(-400)
-FET_MAX_DC = const(1500)
 LEAK_MA = const(3000)
 LEAK_MS = const(500)
 # Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
@@ -102,8 +100,9 @@ _MAX_DT_MS = const(1000)
 
 
 class AlternatorPort:
-    def __init__(self, settings):
+    def __init__(self, settings, fet):
         self.settings = settings
+        self.fet = fet  # bms/fet_thermal.py, shared with protection
         self.state = OFF
         self.duty = 0
         self.target_ma = 0
@@ -119,7 +118,6 @@ class AlternatorPort:
         self._started = False
         self._on_ms = 0  # how long the enable condition has held
         self._off_ms = 0  # how long the starter has been below the off level
-        self._fet_tripped = False
         self._leak_ms = 0
         self._stuck_ms = 0
         self._oc_ms = 0
@@ -142,13 +140,10 @@ class AlternatorPort:
         if lim > PORT_MAX_MA:
             lim = PORT_MAX_MA
             reason = LR_PORT_MAX
-        fet = meas.fet_dc
-        if fet > s.fet_derate_dc:
-            span = s.fet_trip_dc - s.fet_derate_dc
-            d = lim * (s.fet_trip_dc - fet) // span if fet < s.fet_trip_dc else 0
-            if d < lim:
-                lim = d
-                reason = LR_FET_TEMP
+        d = fet_thermal.derate(lim, meas.fet_dc, s)
+        if d < lim:
+            lim = d
+            reason = LR_FET_TEMP
         cap = protection.alt_limit_ma
         if 0 < cap < lim:
             lim = cap
@@ -192,7 +187,7 @@ class AlternatorPort:
             f |= F_CURRENT_RANGE
         if not (BAT_MIN_MV <= meas.bat_mv <= BAT_MAX_MV and 0 <= meas.start_mv <= START_MAX_MV):
             f |= F_VOLTAGE_RANGE
-        if not FET_MIN_DC <= meas.fet_dc <= FET_MAX_DC:
+        if not fet_thermal.plausible(meas.fet_dc):
             f |= F_TEMP_RANGE
         i = self.alt_ma
         # the fault timers stop at their limit: in a lasting fault they would
@@ -367,15 +362,10 @@ class AlternatorPort:
             self._open(WAITING)
             st = WAITING
 
-        # MOSFET trip with re-arm hysteresis
-        if meas.fet_dc >= s.fet_trip_dc:
-            self._fet_tripped = True
-        elif meas.fet_dc < s.fet_trip_dc - FET_REARM_DC:
-            self._fet_tripped = False
-
-        if not protection.alt_allowed or self._fet_tripped:
+        tripped = self.fet.trip(meas.fet_dc)  # the MOSFET trip, re-armed below it
+        if not protection.alt_allowed or tripped:
             self.target_ma = 0
-            self.limit_reason = LR_FET_TRIP if self._fet_tripped else LR_PROTECTION
+            self.limit_reason = LR_FET_TRIP if tripped else LR_PROTECTION
             self._protect_timer(dt, 0)
             if st != OFF:
                 self._open(OFF)

@@ -8,6 +8,7 @@ from bms.measure import Measurements
 from bms.pack import Pack
 from bms.link import Decoder, LinkMaster
 from bms.remote import Remote
+from bms.fet_thermal import FetThermal
 from bms.protection import Protection
 from bms.alternator import AlternatorPort
 from bms.history import History
@@ -36,8 +37,9 @@ class Controller:
         self.decoder = Decoder(self.pack)
         self.master = LinkMaster(settings.scan_period_ms, settings.link_baud)  # baud: restart setting
         self.remote = Remote()
-        self.protection = Protection(settings)
-        self.alternator = AlternatorPort(settings)
+        self.fet = FetThermal(settings)
+        self.protection = Protection(settings, self.fet)
+        self.alternator = AlternatorPort(settings, self.fet)
         self.history = history if history is not None else History()
         self.rxbuf = bytearray(_RXBUF)
         self.now_ms = 0

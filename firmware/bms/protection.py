@@ -7,7 +7,6 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
-from bms.alternator import FET_MIN_DC, FET_MAX_DC
 from bms.ticks import MASK, diff, hold
 
 # -- under-voltage sequence states (STATE_NAMES order)
@@ -81,20 +80,16 @@ OC_LOCKED = const(2)
 ALT_PORT_MAX_MA = const(100000)  # port rating: 90 % of the fuse, at most 100 A
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
-FET_WARN_HYST_DC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
 
 # -- limit comparators: value source, direction, paths, trip delay. Levels
 # are in _load() (same row order) because they come from the settings.
 SRC_MAX_CELL = const(0)
 SRC_MIN_TEMP = const(1)
 SRC_MAX_TEMP = const(2)
-SRC_FET = const(3)
 HIGH = const(0)  # trips at value >= trip, releases at value <= release
 LOW = const(1)  # trips at value <= trip, releases at value >= release
 TO_CHG = const(1)
 TO_DSG = const(2)
-TO_ALT = const(4)
-FET_DELAY_MS = const(500)  # our own sensor on a noisy ADC
 
 # bit, source, direction, paths, trip delay. Battery values trip at once:
 # the batteries filter their own readings, and a delay would leave a window
@@ -105,16 +100,18 @@ LIMITS = (
     (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG, 0),
     (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG, 0),
     (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG, 0),
-    (R.BMS_OVERTEMP, SRC_FET, HIGH, TO_ALT, FET_DELAY_MS),
 )
-_NLIM = const(5)
+_NLIM = const(4)
+# The MOSFET temperature's BMS_OVERTEMP block (alternator path) is
+# bms/fet_thermal.py's overtemp rule.
 
 
 class Protection:
     STATE_NAMES = STATE_NAMES
 
-    def __init__(self, settings):
+    def __init__(self, settings, fet):
         self.settings = settings
+        self.fet = fet  # bms/fet_thermal.py, shared with the alternator port
         self.state = BOOT
         self.atc = False
         self.atd = False
@@ -155,7 +152,6 @@ class Protection:
         self._lim_ms = array("i", [0] * _NLIM)
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
-        self._fet_hot = False  # FET_DERATE warning (the alternator port derates)
         self._ver = -1
 
     # -- commands (BLE)
@@ -184,8 +180,6 @@ class Protection:
         r[2] = s.temp_charge_high_dc - h
         t[3] = s.temp_discharge_high_dc + 1
         r[3] = s.temp_discharge_high_dc - h
-        t[4] = s.fet_trip_dc  # at the trip level open
-        r[4] = s.fet_derate_dc - 1  # closed again below the derate level
         self._ver = s.version
 
     def step(self, now_ms, pack, meas, remote):
@@ -194,7 +188,8 @@ class Protection:
             self._load()
         data_ok = pack.full_scan and pack.data_ok
         self._data_recovery(now_ms, data_ok)
-        self._limits(now_ms, pack, meas, data_ok)
+        self._limits(now_ms, pack, data_ok)
+        self.fet.overtemp_step(now_ms, meas)
         self._charger_seen(now_ms, meas)
         on = remote.on
         self._remote_rise = on and not self._remote_prev
@@ -221,7 +216,7 @@ class Protection:
                 self._recovering = False
                 self.data_held = True
 
-    def _limits(self, now_ms, pack, meas, data_ok):
+    def _limits(self, now_ms, pack, data_ok):
         trip = self._trip
         rel = self._rel
         for i in range(_NLIM):
@@ -230,13 +225,7 @@ class Protection:
             if self._lim_pending & bit:  # may wait out a data gap of any length
                 self._lim_ms[i] = hold(now_ms, self._lim_ms[i])
             src = row[1]
-            if src == SRC_FET:
-                v = meas.fet_dc
-                # stale readings (a dead I2C bus), an open or a shorted NTC:
-                # the MOSFETs may be hot, so count them as at the trip level
-                if not meas.valid or not FET_MIN_DC <= v <= FET_MAX_DC:
-                    v = trip[i]
-            elif not data_ok:
+            if not data_ok:
                 continue  # keep the last verdict; data_lost blocks anyway
             elif src == SRC_MAX_CELL:
                 v = pack.max_cell_mv
@@ -385,8 +374,8 @@ class Protection:
                     chg |= row[0]
                 if row[3] & TO_DSG:
                     dsg |= row[0]
-                if row[3] & TO_ALT:
-                    alt |= row[0]
+        if self.fet.overtemp:
+            alt |= R.BMS_OVERTEMP
         if st == LOAD_OFF or st == LOW_POWER:
             dsg |= R.CELL_UV
             if self._emergency:
@@ -441,13 +430,8 @@ class Protection:
             floor = full * CELL_HIGH_FLOOR_PCT // 100
             if cap < floor:
                 cap = floor
-        if meas.valid:
-            if meas.fet_dc >= s.fet_derate_dc:
-                self._fet_hot = True
-            elif meas.fet_dc < s.fet_derate_dc - FET_WARN_HYST_DC:
-                self._fet_hot = False
-        if self._fet_hot:
-            # the alternator port derates the current itself (alternator.py)
+        if self.fet.warn(meas):
+            # the alternator port derates the current itself (fet_thermal.derate)
             warn |= R.FET_DERATE
         self.alt_limit_ma = cap
         self.warn = warn

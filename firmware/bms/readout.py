@@ -6,6 +6,7 @@
 from binascii import unhexlify
 from micropython import const
 from bms.soc import Soc
+from bms import fet_thermal
 
 COMPANY_ID = const(0x02E1)  # Victron Energy BV
 MODEL_SMART_BMS = const(0xA3E8)  # "Smart BMS 12-200" in the readers' tables
@@ -29,6 +30,7 @@ _NO = const(2)
 OK = const(1)
 WARNING = const(2)
 ALARM = const(3)
+_FET_ALARM = (OK, WARNING, ALARM)  # by fet_thermal.level()
 
 # error_flags: Victron's BMS error list is not public, so these codes are ours.
 ERR_NONE = const(0)
@@ -293,7 +295,7 @@ class Readout:
         r.io = (_yes_no(pr.atc) << 2 | _yes_no(pr.atd) << 4 | _yes_no(pr.prealarm_out) << 6
                 | _yes_no(pr.load_out) << 8 | _yes_no(ctl.remote.on) << 10
                 | _yes_no(pr.alt_allowed) << 12)
-        r.alarms = (self._low_cell(p, s) | self._fet_temp(m, s) << 4
+        r.alarms = (self._low_cell(p, s) | _FET_ALARM[fet_thermal.level(m.fet_dc, s)] << 4
                     | (ALARM if p.lost else OK) << 8
                     | (ALARM if not pr.atd else (WARNING if pr.prealarm_out else OK)) << 10)
         r.encode(self.plain)
@@ -307,15 +309,6 @@ class Readout:
         if v < s.cell_uv_mv:
             return ALARM
         if v < s.cell_prealarm_mv:
-            return WARNING
-        return OK
-
-    @staticmethod
-    def _fet_temp(m, s):
-        t = m.fet_dc
-        if t >= s.fet_trip_dc:
-            return ALARM
-        if t >= s.fet_derate_dc:
             return WARNING
         return OK
 

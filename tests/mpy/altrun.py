@@ -5,6 +5,7 @@
 from bms.settings import Settings
 from bms.measure import Measurements
 from bms import alternator as A
+from bms.fet_thermal import FetThermal
 from altplant import AltPlant, Permit, ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
 from simaltplant import SimAltPlant
 
@@ -26,7 +27,7 @@ class Rig:
         self.s = s
         self.plant = plant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
                            soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
-        self.port = A.AlternatorPort(s)
+        self.port = A.AlternatorPort(s, FetThermal(s))
         self.meas = Measurements()
         self.permit = Permit()
         self.now_ms = 0

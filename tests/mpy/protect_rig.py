@@ -3,6 +3,7 @@
 # and Settings, and a clock that steps in control ticks.
 from bms.measure import Measurements
 from bms.protection import Protection
+from bms.fet_thermal import FetThermal
 from bms.remote import Remote
 from bms.settings import Settings
 
@@ -47,7 +48,7 @@ class Rig:
         m.start_mv = 12600
         m.fet_dc = 300
         self.remote = FakeRemote(remote_on)
-        self.p = Protection(self.settings)
+        self.p = Protection(self.settings, FetThermal(self.settings))
         self.now = 1000
 
     def tick(self, ms=TICK_MS):
