@@ -74,6 +74,13 @@ OVERCURRENT_MS = const(500)
 FAULT_CLEAR_MS = const(5000)
 FULL_OUTPUT_PCT = const(95)  # at or above this share of the limit counts as full output
 
+
+def rating_ma(fuse_a):
+    """The port's rating, the one place it is computed: 90 % of the fuse,
+    at most the port's 100 A (protection's cap starts from it too)."""
+    lim = fuse_a * (10 * FUSE_PCT)
+    return PORT_MAX_MA if lim > PORT_MAX_MA else lim
+
 # -- loop tuning (see docs/alternator.md). Duty integrator kept in duty << 8.
 _SHIFT = const(8)
 KP = const(12)  # duty units per mA error, / 256
@@ -135,11 +142,8 @@ class AlternatorPort:
     # -- target
     def _limit(self, meas, protection):
         s = self.settings
-        lim = s.alt_fuse_a * (10 * FUSE_PCT)
-        reason = LR_FUSE
-        if lim > PORT_MAX_MA:
-            lim = PORT_MAX_MA
-            reason = LR_PORT_MAX
+        lim = rating_ma(s.alt_fuse_a)
+        reason = LR_PORT_MAX if lim == PORT_MAX_MA else LR_FUSE  # no fuse size gives 100 A at 90 %
         d = fet_thermal.derate(lim, meas.fet_dc, s)
         if d < lim:
             lim = d

@@ -7,6 +7,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
+from bms.alternator import rating_ma
 from bms.ticks import MASK, diff, hold
 
 # -- under-voltage sequence states (STATE_NAMES order)
@@ -76,8 +77,7 @@ OC_OK = const(0)
 OC_TRIPPED = const(1)
 OC_LOCKED = const(2)
 
-# -- alternator cap
-ALT_PORT_MAX_MA = const(100000)  # port rating: 90 % of the fuse, at most 100 A
+# -- alternator cap: the port's rating (alternator.rating_ma), tapered near the OV stop
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
 
@@ -419,9 +419,7 @@ class Protection:
             self.alt_limit_ma = 0
             self.warn = warn
             return
-        full = s.alt_fuse_a * 900
-        if full > ALT_PORT_MAX_MA:
-            full = ALT_PORT_MAX_MA
+        full = rating_ma(s.alt_fuse_a)
         cap = full
         room = s.cell_ov_mv - pack.max_cell_mv
         if room < CELL_HIGH_BAND_MV:
