@@ -44,7 +44,7 @@ def info():
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,
         "charge_out": p.charge_out, "prealarm_out": p.prealarm_out,
-        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty": alt.duty,
+        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty": alt.limiter.duty,
         "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_dc": m.fet_dc,
         "batteries_seen": c.pack.seen, "data_ok": c.pack.data_ok,
         "min_cell_mv": c.pack.min_cell_mv, "max_cell_mv": c.pack.max_cell_mv,

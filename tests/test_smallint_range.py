@@ -84,19 +84,27 @@ CELLS = ((0, 0, 0, 0), (65535, 65535, 65535, 65535), (2300, 3750, 3300, 3650))
 TEMPS = (-32768, 32767, 250)
 
 
+def _walk(obj, path, where, seen):
+    # the logic objects' parts (alternator.limiter, protection.uv, ...) too
+    seen.append(obj)
+    for k in obj.__dict__:
+        v = obj.__dict__[k]
+        if isinstance(v, int) and not isinstance(v, bool):
+            assert -LIMIT < v < LIMIT, "%s: %s.%s = %d" % (where, path, k, v)
+        elif isinstance(v, (list, tuple)) or type(v).__name__ == "array":
+            for i in range(len(v)):
+                x = v[i]
+                if isinstance(x, int) and not isinstance(x, bool):
+                    assert -LIMIT < x < LIMIT, "%s: %s.%s[%d] = %d" % (where, path, k, i, x)
+        elif hasattr(v, "__dict__") and not any(v is o for o in seen):
+            _walk(v, path + "." + k, where, seen)
+
+
 def check(c, where):
+    seen = [c.settings, c.hw]
     for name in ("meas", "pack", "decoder", "master", "remote", "protection", "alternator",
                  "history"):
-        obj = getattr(c, name)
-        for k in obj.__dict__:
-            v = obj.__dict__[k]
-            if isinstance(v, int) and not isinstance(v, bool):
-                assert -LIMIT < v < LIMIT, "%s: %s.%s = %d" % (where, name, k, v)
-            elif isinstance(v, (list, tuple)) or type(v).__name__ == "array":
-                for i in range(len(v)):
-                    x = v[i]
-                    if isinstance(x, int) and not isinstance(x, bool):
-                        assert -LIMIT < x < LIMIT, "%s: %s.%s[%d] = %d" % (where, name, k, i, x)
+        _walk(getattr(c, name), name, where, seen)
 
 
 def walk(end):
@@ -132,10 +140,10 @@ def test_high_ends_of_every_setting():
 def test_the_walk_catches_an_int_past_30_bits():
     s = Settings()
     c = Controller(s, Hw(BatteryChain(1)))
-    c.alternator.target_ma = 1 << 30
-    with raises(AssertionError, match="alternator.target_ma"):
+    c.alternator.target.ma = 1 << 30
+    with raises(AssertionError, match="alternator.target.ma"):
         check(c, "planted")
-    c.alternator.target_ma = 0
+    c.alternator.target.ma = 0
     c.pack.probe = [0, -(1 << 30)]
     with raises(AssertionError, match="pack.probe[1]"):
         check(c, "planted")

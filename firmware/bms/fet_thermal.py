@@ -38,6 +38,15 @@ def derate(lim_ma, t, s):
     return lim_ma
 
 
+def _hysteresis(on, t, at, below):
+    """A comparator with hysteresis: on at t >= at, off at t < below."""
+    if t >= at:
+        return True
+    if t < below:
+        return False
+    return on
+
+
 def level(t, s):
     """0 below derate, 1 derating, 2 at the trip level (no hysteresis: the
     Instant Readout's alarm pair)."""
@@ -63,21 +72,14 @@ class FetThermal:
     def warn(self, meas):
         """FET_DERATE warning; a stale reading keeps the last verdict."""
         if meas.valid:
-            t = meas.fet_dc
             d = self.settings.fet_derate_dc
-            if t >= d:
-                self.warning = True
-            elif t < d - WARN_HYST_DC:
-                self.warning = False
+            self.warning = _hysteresis(self.warning, meas.fet_dc, d, d - WARN_HYST_DC)
         return self.warning
 
     def trip(self, t):
         """The port's own trip, on a plausible reading."""
         trip = self.settings.fet_trip_dc
-        if t >= trip:
-            self.tripped = True
-        elif t < trip - REARM_DC:
-            self.tripped = False
+        self.tripped = _hysteresis(self.tripped, t, trip, trip - REARM_DC)
         return self.tripped
 
     def overtemp_step(self, now_ms, meas):

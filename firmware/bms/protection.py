@@ -7,7 +7,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
-from bms.alternator import rating_ma
+from bms.alt_target import rating_ma
 from bms.ticks import MASK, diff, hold
 
 # -- under-voltage sequence states (STATE_NAMES order)
@@ -77,7 +77,7 @@ OC_OK = const(0)
 OC_TRIPPED = const(1)
 OC_LOCKED = const(2)
 
-# -- alternator cap: the port's rating (alternator.rating_ma), tapered near the OV stop
+# -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
 CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 CELL_HIGH_FLOOR_PCT = const(10)
 

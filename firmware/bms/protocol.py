@@ -138,7 +138,7 @@ def encode_status(ctl):
         p.configured, p.seen, p.pack_mv & 0xFFFF, p.min_cell_mv & 0xFFFF, p.min_cell_at & 0xFF,
         p.max_cell_mv & 0xFFFF, p.max_cell_at & 0xFF, p.min_temp_dc, p.max_temp_dc, m.alt_ma,
         m.sys_ma, pr.block_chg, pr.block_dsg, pr.warn & 0xFFFF, p.lost & 0xFFFF,
-        m.start_mv & 0xFFFF, a.duty, a.target_ma, pr.alt_limit_ma, a.limit_reason & 0xFF,
+        m.start_mv & 0xFFFF, a.limiter.duty, a.target.ma, pr.alt_limit_ma, a.target.reason & 0xFF,
         a.fault & 0xFF, ctl.now_ms & 0xFFFFFFFF, pr.block_alt, pr.block_sys & 0xFFFF,
         d.frames_ok, d.crc_errors, d.rejected, d.garbage_bytes)
 

@@ -60,7 +60,7 @@ class Rig:
         elif a > self.max_a:
             self.max_a = a
         if self.trace is not None:
-            self.trace.append((self.now_ms, a, port.target_ma, port.state))
+            self.trace.append((self.now_ms, a, port.target.ma, port.state))
 
     def run(self, ms):
         for _ in range(ms // TICK_MS):
@@ -127,7 +127,7 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
         if t0 is not None:
             a = rig.plant.port_a
             samples.append(a)
-            target_a = rig.port.target_ma / 1000
+            target_a = rig.port.target.ma / 1000
             if rig.port.state == A.LIMITING and abs(a - target_a) <= target_a * BAND_PCT / 100:
                 held += 1
                 if held >= SETTLED_TICKS:
@@ -136,4 +136,4 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
                 held = 0
     if t0 is None or rig.port.state != A.LIMITING:
         return -1
-    return settle_ms(samples, rig.port.target_ma / 1000)
+    return settle_ms(samples, rig.port.target.ma / 1000)

@@ -25,7 +25,8 @@ def make_controller():
                         block_dsg=0x24, warn=1, alt_limit_ma=90000, block_alt=0x124,
                         block_sys=0x200),
         decoder=_Obj(frames_ok=12345, crc_errors=3, rejected=2, garbage_bytes=77),
-        alternator=_Obj(state=3, duty=4321, target_ma=-5, limit_reason=2, fault=0),
+        alternator=_Obj(state=3, fault=0, limiter=_Obj(duty=4321),
+                        target=_Obj(ma=-5, reason=2)),
         meas=_Obj(alt_ma=45678, sys_ma=-12345, start_mv=13900),
         remote=_Obj(on=True, mode=1),
         now_ms=123456)

@@ -157,8 +157,9 @@ def _status_sources(rnd):
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
                   **{name: bit() for name in ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out",
                                               "charge_out", "prealarm_out")})
-        alt = NS(state=rnd.randint(0, 6), duty=rnd.randint(0, 10000), target_ma=-2 ** 31 if edge else
-                 rnd.randint(0, 200000), limit_reason=rnd.randint(0, 255), fault=rnd.randint(0, 255))
+        alt = NS(state=rnd.randint(0, 6), limiter=NS(duty=rnd.randint(0, 10000)),
+                 target=NS(ma=-2 ** 31 if edge else rnd.randint(0, 200000), reason=rnd.randint(0, 255)),
+                 fault=rnd.randint(0, 255))
         meas = NS(alt_ma=-rnd.randint(1, 2 ** 31) if edge else rnd.randint(0, 2 ** 31 - 1),
                   sys_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1), start_mv=rnd.randint(0, 65535))
         prot.block_alt = 0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1)
