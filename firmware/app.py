@@ -11,7 +11,7 @@ from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
 from bms.history import History
 from bms.auth import Auth
-from bms.protection import LOW_POWER
+from bms.undervoltage import LOW_POWER
 from bms import protocol as P
 from bms import settingsfile
 from bms import ticks
@@ -122,7 +122,7 @@ class App:
             self.history.clear()
             self.save_history()
         elif code == P.CMD_WAKE:
-            if prot.state != LOW_POWER:
+            if prot.uv.state != LOW_POWER:
                 return P.E_REFUSED
             prot.wake()
         elif code == P.CMD_RESTART:

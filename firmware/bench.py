@@ -6,7 +6,7 @@ import sys
 
 from micropython import const
 
-from bms import alternator, protection
+from bms import alternator, undervoltage
 from version import VERSION
 
 _IDLE_MA = const(500)  # below this a gate counts as carrying no current
@@ -40,7 +40,7 @@ def info():
         "board": a.hw.name, "ticks": c.ticks, "now_ms": c.now_ms, "faults": a.faults,
         "last_fault": a.last_fault, "overruns": a.overruns,
         "tick_us": a.tick_us, "tick_us_max": a.tick_us_max,
-        "state": protection.STATE_NAMES[p.state], "atc": p.atc, "atd": p.atd,
+        "state": undervoltage.STATE_NAMES[p.uv.state], "atc": p.atc, "atd": p.atd,
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,
         "charge_out": p.charge_out, "prealarm_out": p.prealarm_out,

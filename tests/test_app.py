@@ -13,7 +13,7 @@ from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import VirtualClock  # noqa: E402
 from bms import protocol as P  # noqa: E402
 from bms import auth as A  # noqa: E402
-from bms.protection import LOW_POWER  # noqa: E402
+from bms.undervoltage import LOW_POWER  # noqa: E402
 from drivers.storage import Store  # noqa: E402
 from memfs import MemFs  # noqa: E402
 
@@ -39,7 +39,7 @@ def test_status_cells_history_from_the_real_controller():
     st = P.decode_status(app.status_bytes())
     pack = app.controller.pack
     assert st["configured"] == pack.configured and st["min_cell_mv"] == pack.min_cell_mv
-    assert st["prot_state"] == app.controller.protection.state
+    assert st["prot_state"] == app.controller.protection.uv.state
     cells = P.decode_cells(app.cells_bytes(0))
     assert cells["batteries"][0]["cell_mv"] == [pack.cell_mv[i] for i in range(4)]
     body, more = app.history_page(0)
@@ -106,9 +106,9 @@ def test_history_persists_across_boot_and_survives_corruption():
 def test_commands_reach_the_controller():
     app = board()
     prot = app.controller.protection
-    assert prot.state != LOW_POWER and app.command(P.CMD_WAKE) == P.E_REFUSED
-    prot.oc_trips = 2
-    assert app.command(P.CMD_CLEAR_ALARMS) == P.OK and prot.oc_trips == 0
+    assert prot.uv.state != LOW_POWER and app.command(P.CMD_WAKE) == P.E_REFUSED
+    prot.oc.trips = 2
+    assert app.command(P.CMD_CLEAR_ALARMS) == P.OK and prot.oc.trips == 0
     app.history.lvd = 3
     assert app.command(P.CMD_CLEAR_HISTORY) == P.OK and app.history.lvd == 0
     assert app.command(P.CMD_RESTART) == P.E_REFUSED  # not restartable here

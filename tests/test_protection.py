@@ -3,6 +3,8 @@
 # before and after, every hysteresis path, boot, data loss, overcurrent,
 # low-power off and wake, and no allocation in step().
 from bms import protection as P
+from bms import undervoltage as UV
+from bms import overcurrent as OC
 from bms import fet_thermal as FT
 from bms import reasons as R
 from mpytest import no_alloc
@@ -10,7 +12,7 @@ from protect_rig import Rig, rig
 
 
 def _state(r):
-    return P.STATE_NAMES[r.p.state]
+    return UV.STATE_NAMES[r.p.uv.state]
 
 
 def _all_off(p):
@@ -514,12 +516,12 @@ def test_overcurrent_continuous_delay():
         r = rig()
         r.meas.sys_ma = ma
         r.tick()
-        r.run(P.OC_CONT_MS - 10)
+        r.run(OC.OC_CONT_MS - 10)
         assert r.p.dsg_fet, ma
         p = r.tick()
         assert p.dsg_fet != trips and p.chg_fet != trips, ma
         if trips:
-            assert p.block_sys == R.OVERCURRENT and p.oc_trips == 1
+            assert p.block_sys == R.OVERCURRENT and p.oc.trips == 1
             assert p.atc and p.atd and p.load_out and p.charge_out  # outputs are battery verdicts
 
 
@@ -543,8 +545,8 @@ def test_overcurrent_retry_and_lockout():
     r = rig()
     for n in (1, 2):
         _oc_trip(r)
-        assert r.p.block_sys == R.OVERCURRENT and r.p.oc_trips == n
-        r.run(P.OC_RETRY_MS - 10)
+        assert r.p.block_sys == R.OVERCURRENT and r.p.oc.trips == n
+        r.run(OC.OC_RETRY_MS - 10)
         assert not r.p.dsg_fet
         p = r.tick()
         assert p.dsg_fet and p.block_sys == 0
@@ -554,14 +556,14 @@ def test_overcurrent_retry_and_lockout():
     assert not r.p.dsg_fet and r.p.block_sys == R.OC_LOCKOUT
     r.p.clear_alarms()
     p = r.tick()
-    assert p.dsg_fet and p.block_sys == 0 and p.oc_trips == 0
+    assert p.dsg_fet and p.block_sys == 0 and p.oc.trips == 0
 
 
 def test_overcurrent_lockout_cleared_by_remote_toggle():
     r = rig()
     for _ in range(3):
         _oc_trip(r)
-        r.run(P.OC_RETRY_MS)
+        r.run(OC.OC_RETRY_MS)
     assert r.p.block_sys == R.OC_LOCKOUT
     r.remote.on = False
     r.run(500)
@@ -573,12 +575,12 @@ def test_overcurrent_lockout_cleared_by_remote_toggle():
 def test_overcurrent_trips_forgotten_after_quiet_minute():
     r = rig()
     _oc_trip(r)
-    r.run(P.OC_FORGET_MS - 10)
-    assert r.p.oc_trips == 1
+    r.run(OC.OC_FORGET_MS - 10)
+    assert r.p.oc.trips == 1
     r.tick()
-    assert r.p.oc_trips == 0
+    assert r.p.oc.trips == 0
     _oc_trip(r)
-    r.run(P.OC_RETRY_MS)
+    r.run(OC.OC_RETRY_MS)
     _oc_trip(r)
     assert r.p.block_sys == R.OVERCURRENT  # two in a row, not three
 
@@ -690,7 +692,7 @@ def test_charger_smaller_than_the_load_brings_loads_back_only_once():
     r.meas.sys_ma = -10000
     r.cells(2790)
     r.run(31000)
-    assert _state(r) == "load_disconnect" and r.p.charger_spent
+    assert _state(r) == "load_disconnect" and r.p.uv.charger_spent
     r.cells(2850)
     r.meas.sys_ma = 20000
     r.run(60000)
@@ -698,7 +700,7 @@ def test_charger_smaller_than_the_load_brings_loads_back_only_once():
     # the cells reach the recovery level: loads back, the charger counts again
     r.cells(3201)
     r.tick()
-    assert _state(r) == "normal" and not r.p.charger_spent
+    assert _state(r) == "normal" and not r.p.uv.charger_spent
 
 
 def test_a_cut_long_after_a_charger_return_keeps_the_charger_rule():
@@ -711,7 +713,7 @@ def test_a_cut_long_after_a_charger_return_keeps_the_charger_rule():
     r.run(11 * 60000)  # probation over
     r.cells(2790)
     r.run(31000)
-    assert _state(r) == "load_disconnect" and not r.p.charger_spent
+    assert _state(r) == "load_disconnect" and not r.p.uv.charger_spent
     r.cells(2850)
     r.meas.sys_ma = 20000
     r.run(2010)
@@ -726,7 +728,7 @@ def test_clear_alarms_ends_the_probation():
     r.meas.sys_ma = -10000
     r.cells(2790)
     r.run(31000)
-    assert r.p.charger_spent
+    assert r.p.uv.charger_spent
     r.p.clear_alarms()
     r.cells(2850)
     r.meas.sys_ma = 20000
@@ -759,10 +761,10 @@ def test_prealarm_held_for_days_still_cuts_and_blinks():
 def test_charger_seen_for_13_days_stays_seen():
     r = rig()
     r.meas.sys_ma = 5000
-    r.run(P.CHARGER_MS + 10)
+    r.run(UV.CHARGER_MS + 10)
     end = r.now + 13 * DAY_MS
     while r.now < end:
-        assert r.tick(MINUTE_MS).charger, r.now
+        assert r.tick(MINUTE_MS).uv.charger, r.now
 
 
 def test_charger_probation_is_over_days_later():
@@ -777,7 +779,7 @@ def test_charger_probation_is_over_days_later():
         r.run(days * DAY_MS, MINUTE_MS)
         r.cells(2790)
         r.run(31000)
-        assert _state(r) == "load_disconnect" and not r.p.charger_spent, days
+        assert _state(r) == "load_disconnect" and not r.p.uv.charger_spent, days
         r.cells(2850)
         r.meas.sys_ma = 20000
         r.run(2010)

@@ -1,5 +1,5 @@
 """Write web/schema.json from firmware/bms/settings.py SCHEMA (plus the
-status names of bms/reasons.py, protection.py and alternator.py).
+status names of bms/reasons.py, undervoltage.py and alternator.py).
 
 The phone page builds its settings form from web/schema.json; this script is
 the only way that file is made, and tests/test_web_schema.py fails when the
@@ -44,10 +44,10 @@ def load_settings():
 def load_names():
     """The names status values are shown with: reason and warning bits, the
     protection and alternator-port states."""
-    reasons, protection, alternator = _load("reasons", "protection", "alternator")
+    reasons, undervoltage, alternator = _load("reasons", "undervoltage", "alternator")
     return {
         "reasons": list(reasons.REASON_NAMES), "warnings": list(reasons.WARN_NAMES),
-        "prot_states": list(protection.STATE_NAMES), "alt_states": list(alternator.STATE_NAMES),
+        "prot_states": list(undervoltage.STATE_NAMES), "alt_states": list(alternator.STATE_NAMES),
     }
 
 

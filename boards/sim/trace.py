@@ -11,6 +11,7 @@ from bms import ledcode
 from bms import pack as P
 from bms import reasons as R
 from bms import remote as RM
+from bms import undervoltage as UV
 
 def cell_name(i):
     """'B2C3' for flat cell index 6 (battery 2, cell 3); None when there is no cell."""
@@ -41,7 +42,7 @@ def record(t_ms, board, ctl):
         "alt_duty": board.alt_gate.duty, "load_out": board.load_out.on,
         "charge_out": board.charge_out.on, "prealarm_out": board.prealarm_out.on,
         "led": ledcode.NAMES[ctl.led_code],
-        "prot_state": prot.STATE_NAMES[prot.state], "atc": prot.atc, "atd": prot.atd,
+        "prot_state": UV.STATE_NAMES[prot.uv.state], "atc": prot.atc, "atd": prot.atd,
         "block_chg": R.names(prot.block_chg), "block_dsg": R.names(prot.block_dsg),
         "block_alt": R.names(prot.block_alt), "block_sys": R.names(prot.block_sys),
         "warn": R.warn_names(prot.warn), "alt_allowed": prot.alt_allowed,

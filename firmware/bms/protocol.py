@@ -134,7 +134,7 @@ def encode_status(ctl):
     p, pr, a, m, r, d = ctl.pack, ctl.protection, ctl.alternator, ctl.meas, ctl.remote, ctl.decoder
     pack_flags = _bits(p, PACK_BITS[:3]) | (8 if r.on else 0)
     return struct.pack(
-        _STATUS, STATUS_FORMAT, pr.state, a.state, _bits(pr, OUTPUT_BITS), pack_flags, r.mode,
+        _STATUS, STATUS_FORMAT, pr.uv.state, a.state, _bits(pr, OUTPUT_BITS), pack_flags, r.mode,
         p.configured, p.seen, p.pack_mv & 0xFFFF, p.min_cell_mv & 0xFFFF, p.min_cell_at & 0xFF,
         p.max_cell_mv & 0xFFFF, p.max_cell_at & 0xFF, p.min_temp_dc, p.max_temp_dc, m.alt_ma,
         m.sys_ma, pr.block_chg, pr.block_dsg, pr.warn & 0xFFFF, p.lost & 0xFFFF,

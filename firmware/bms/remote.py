@@ -1,6 +1,7 @@
 # Remote on/off terminal: decode the four datasheet modes from the voltages
 # on Remote L and Remote H, then debounce (a switch bounces, a wire loop
-# being plugged in makes contact several times).
+# being plugged in makes contact several times), and tell the tick in which
+# it turned on (protection clears alarms and wakes on that edge).
 #
 # Front end (docs/protection.md): L is pulled up to the bank through 22 kohm,
 # H is pulled down to minus through 100 kohm. Open terminals therefore read
@@ -42,6 +43,8 @@ class Remote:
     def __init__(self):
         self.mode = OFF  # debounced mode; off until proven otherwise
         self.on = False
+        self.rose = False  # True for the one step in which `on` became True
+        self._was_on = False
         self._raw = OFF
         self._raw_ms = 0
 
@@ -53,3 +56,5 @@ class Remote:
         elif raw != self.mode and diff(now_ms, self._raw_ms) >= DEBOUNCE_MS:
             self.mode = raw
             self.on = raw != OFF
+        self.rose = self.on and not self._was_on
+        self._was_on = self.on

@@ -20,7 +20,7 @@ def make_controller():
                 temp_dc=[200 + i for i in range(50)], flags=bytearray(50))
     return _Obj(
         pack=pack,
-        protection=_Obj(state=1, atc=True, atd=True, chg_fet=True, dsg_fet=False, alt_allowed=True,
+        protection=_Obj(uv=_Obj(state=1), atc=True, atd=True, chg_fet=True, dsg_fet=False, alt_allowed=True,
                         load_out=True, charge_out=False, prealarm_out=True, block_chg=0,
                         block_dsg=0x24, warn=1, alt_limit_ma=90000, block_alt=0x124,
                         block_sys=0x200),

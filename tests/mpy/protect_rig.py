@@ -28,9 +28,20 @@ class FakePack:
 
 
 class FakeRemote:
+    """The remote terminal as a test sets it: `on` by hand. `rose`, read
+    once per protection step, is the edge since the last step, as
+    Remote.step() finds it."""
+
     def __init__(self, on=True):
         self.on = on
         self.mode = 1 if on else 0
+        self._was_on = False
+
+    @property
+    def rose(self):
+        r = self.on and not self._was_on
+        self._was_on = self.on
+        return r
 
 
 class Rig:

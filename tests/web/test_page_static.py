@@ -152,7 +152,7 @@ def _status_sources(rnd):
                   max_cell_at=rnd.randint(0, 255), min_temp_dc=-32768 if edge else rnd.randint(-400, 0),
                   max_temp_dc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
                   data_ok=bit(), full_scan=bit(), battery_alarm=bit())
-        prot = NS(state=rnd.randint(0, 4), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
+        prot = NS(uv=NS(state=rnd.randint(0, 4)), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
                   block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
                   **{name: bit() for name in ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out",
