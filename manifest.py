@@ -8,6 +8,8 @@ require("aioble")  # from the MicroPython tree's lib/micropython-lib
 
 module("app.py", base_path="firmware")
 module("bench.py", base_path="firmware")
+module("ble_seam.py", base_path="firmware")
+module("persist.py", base_path="firmware")
 module("version.py", base_path="firmware")
 package("bms", base_path="firmware")
 package("drivers", base_path="firmware")

@@ -1,9 +1,8 @@
 # Bench helpers for the REPL:  mpremote exec "import bench; bench.status()"
-# Reaching the REPL stops the firmware (Ctrl-C), so these work on the stopped
-# app's objects; run(ms) lets the control loop go again for a while. Test mode
-# forces outputs by hand and is refused while any gate carries current.
-import sys
-
+# Reaching the REPL stops the firmware (Ctrl-C) and main.py attaches the
+# stopped App here, so these work on its objects; run(ms) lets the control
+# loop go again for a while. Test mode forces outputs by hand and is refused
+# while any gate carries current.
 from micropython import const
 
 from bms import alternator, undervoltage
@@ -14,21 +13,31 @@ OUTPUTS = ("chg_gate", "dsg_gate", "alt_gate", "load_out", "charge_out", "preala
 _test_mode = False
 
 
-def _app():
-    mod = sys.modules.get("app")
-    return getattr(mod, "current", None) if mod else None
+_attached = None  # the stopped firmware's App
+
+
+def attach(a):
+    """Work on this App (main.py attaches the one it ran when Ctrl-C stops it)."""
+    global _attached
+    _attached = a
+
+
+def app():
+    """The attached App, or None."""
+    return _attached
 
 
 def _need_app():
-    a = _app()
+    a = _attached
     if a is None:
-        raise RuntimeError("the firmware is not running: reset the board, or start it with main.run()")
+        raise RuntimeError("no firmware attached: reset the board and stop it with Ctrl-C, "
+                           "or bench.attach(app)")
     return a
 
 
 def info():
     """Version, board and the controller's headline state as a dict of literals."""
-    a = _app()
+    a = _attached
     d = {"version": VERSION, "running": a is not None, "test_mode": _test_mode}
     if a is None:
         return d

@@ -15,6 +15,17 @@ def board_name():
         return _DEFAULT_BOARD.get(sys.platform, "sim")
 
 
+def _attach_bench(a):
+    if a is None:
+        return
+    try:
+        import bench
+
+        bench.attach(a)
+    except (ImportError, MemoryError):
+        pass  # no bench module, or no heap left for it: the REPL still works
+
+
 def run():
     name = board_name()
     board = getattr(__import__("boards." + name), name)
@@ -29,8 +40,13 @@ def run():
     import app
     from bms.controller import safe_outputs
 
+    a = None
     try:
-        done = asyncio.run(app.main(hw, app=app.App(hw, restartable=True)))
+        a = app.App(hw, restartable=True)
+        done = asyncio.run(app.main(hw, app=a))
+    except BaseException:  # Ctrl-C or a crash: the REPL's bench module gets the stopped app
+        _attach_bench(a)
+        raise
     finally:  # Ctrl-C at the REPL, a crash, or a restart: nothing stays on
         safe_outputs(hw)
     if done.restart_requested:

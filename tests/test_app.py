@@ -8,6 +8,7 @@ from boards.sim import bluetooth
 
 sys.modules["bluetooth"] = bluetooth
 import app as firmware_app  # noqa: E402
+import persist  # noqa: E402
 from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import VirtualClock  # noqa: E402
@@ -36,13 +37,13 @@ def board(fs=None, scenario="idle"):
 
 def test_status_cells_history_from_the_real_controller():
     app = board()
-    st = P.decode_status(app.status_bytes())
+    st = P.decode_status(app.ble.status_bytes())
     pack = app.controller.pack
     assert st["configured"] == pack.configured and st["min_cell_mv"] == pack.min_cell_mv
     assert st["prot_state"] == app.controller.protection.uv.state
-    cells = P.decode_cells(app.cells_bytes(0))
+    cells = P.decode_cells(app.ble.cells_bytes(0))
     assert cells["batteries"][0]["cell_mv"] == [pack.cell_mv[i] for i in range(4)]
-    body, more = app.history_page(0)
+    body, more = app.ble.history_page(0)
     counters, _events = P.decode_history([body])
     assert counters["lvd"] == app.history.lvd
 
@@ -51,68 +52,68 @@ def test_first_boot_writes_secrets_and_reports_nothing():
     fs = MemFs()
     app = board(fs)
     assert app.problems == [] and len(app.auth.puk) == 8
-    assert firmware_app.SETTINGS_FILE in fs.files
-    assert app.first_boot  # the PUK went to the console once
-    assert not board(fs).first_boot
+    assert persist.SETTINGS_FILE in fs.files
+    assert app.persistence.first_boot  # the PUK went to the console once
+    assert not board(fs).persistence.first_boot
 
 
 def test_settings_and_secrets_persist_across_boot():
     fs = MemFs()
     app = board(fs)
     puk = app.auth.puk
-    assert app.apply_settings({"battery_count": 1, "device_name": "Boat"}) == []
-    assert app.apply_settings({"cell_ov_mv": 9999})[0][1] == P.E_RANGE
+    assert app.ble.apply_settings({"battery_count": 1, "device_name": "Boat"}) == []
+    assert app.ble.apply_settings({"cell_ov_mv": 9999})[0][1] == P.E_RANGE
     app.auth.failures = 5
     app.auth.dirty = True
-    app.save_auth()
+    app.ble.save_auth()
     app2 = board(fs)
     assert app2.settings.device_name == "Boat" and app2.settings.cell_ov_mv == 3750
     assert app2.auth.puk == puk and app2.auth.failures == 5
     assert app2.auth.readout_key == app.auth.readout_key
     assert app2.auth.hello(0, bytes(16)) == P.E_LOCKED_OUT  # the lockout came back
     # a corrupt file: the last good copy, reported
-    raw = bytearray(fs.files[firmware_app.SETTINGS_FILE])
+    raw = bytearray(fs.files[persist.SETTINGS_FILE])
     raw[10] ^= 1
-    fs.files[firmware_app.SETTINGS_FILE] = bytes(raw)
+    fs.files[persist.SETTINGS_FILE] = bytes(raw)
     app3 = board(fs)
     assert app3.settings.device_name == "Boat"
-    assert "settings.bin.bak" in app3.store.problems[0]
+    assert "settings.bin.bak" in app3.hw.store.problems[0]
 
 
 def test_corrupt_settings_without_a_copy_fall_back_to_defaults_reported():
     fs = MemFs()
-    fs.files[firmware_app.SETTINGS_FILE] = b"\x00garbage\xff" * 5
+    fs.files[persist.SETTINGS_FILE] = b"\x00garbage\xff" * 5
     app = board(fs)
     assert app.settings.values()["device_name"] == "SmartBMS"
-    assert app.problems or app.store.problems
+    assert app.problems or app.hw.store.problems
 
 
 def test_history_persists_across_boot_and_survives_corruption():
     fs = MemFs()
     app = board(fs)
     app.history.lvd = 7
-    app.save_history()
+    app.persistence.save_history()
     assert board(fs).history.lvd == 7
-    raw = bytearray(fs.files[firmware_app.HISTORY_FILE])
+    raw = bytearray(fs.files[persist.HISTORY_FILE])
     raw[len(raw) // 2] ^= 0x40
-    fs.files[firmware_app.HISTORY_FILE] = bytes(raw)
+    fs.files[persist.HISTORY_FILE] = bytes(raw)
     for suffix in (".bak", ".new"):
-        fs.files.pop(firmware_app.HISTORY_FILE + suffix, None)
+        fs.files.pop(persist.HISTORY_FILE + suffix, None)
     app3 = board(fs)
     assert app3.history.lvd == 0
-    assert app3.problems or app3.store.problems
+    assert app3.problems or app3.hw.store.problems
 
 
 def test_commands_reach_the_controller():
     app = board()
     prot = app.controller.protection
-    assert prot.uv.state != LOW_POWER and app.command(P.CMD_WAKE) == P.E_REFUSED
+    assert prot.uv.state != LOW_POWER and app.ble.command(P.CMD_WAKE) == P.E_REFUSED
     prot.oc.trips = 2
-    assert app.command(P.CMD_CLEAR_ALARMS) == P.OK and prot.oc.trips == 0
+    assert app.ble.command(P.CMD_CLEAR_ALARMS) == P.OK and prot.oc.trips == 0
     app.history.lvd = 3
-    assert app.command(P.CMD_CLEAR_HISTORY) == P.OK and app.history.lvd == 0
-    assert app.command(P.CMD_RESTART) == P.E_REFUSED  # not restartable here
-    assert app.command(77) == P.E_UNKNOWN_OP
+    assert app.ble.command(P.CMD_CLEAR_HISTORY) == P.OK and app.history.lvd == 0
+    assert app.ble.command(P.CMD_RESTART) == P.E_REFUSED  # not restartable here
+    assert app.ble.command(77) == P.E_UNKNOWN_OP
 
 
 def test_readout_payload_follows_the_key():
@@ -120,12 +121,12 @@ def test_readout_payload_follows_the_key():
     app = board(fs)
     app.start_readout()
     key = app.auth.readout_key
-    adv, resp = app.adv_payload()
+    adv, resp = app.ble.adv_payload()
     assert len(adv) <= 31 and len(resp) <= 31
     app.auth.hello(0, bytes(16))
     app.auth.prove_pin(0, A.proof("000000", P.PIN_LABEL, bytes(16)))
     assert app.auth.change_pin("112233", bytes(16)) == P.OK
-    app.save_auth()
+    app.ble.save_auth()
     assert app.auth.readout_key != key
     again = board(fs)  # the new key is stored
     assert again.auth.readout_key == app.auth.readout_key and again.settings.pin == "112233"
@@ -143,7 +144,7 @@ def test_restart_command_ends_main_with_everything_open():
         assert hw.chg_gate.on and hw.dsg_gate.on  # running normally
         app.history.lvd = 4
         app.history.dirty = True
-        assert app.command(P.CMD_RESTART) == P.OK
+        assert app.ble.command(P.CMD_RESTART) == P.OK
         await task
         return task
 
@@ -178,23 +179,23 @@ def test_a_failed_flash_write_is_retried_and_never_reported_as_stored():
     # a wrong PIN: the count must reach flash, so it stays pending
     app.auth.hello(0, bytes(16))
     app.auth.prove_pin(0, bytes(16))
-    assert not app.save_settings() and app.auth.dirty
+    assert not app.persistence.save_settings() and app.auth.dirty
     # a settings change the flash refuses is undone, and the phone is told
-    errors = app.apply_settings({"device_name": "Boat"})
+    errors = app.ble.apply_settings({"device_name": "Boat"})
     assert errors and errors[0][1] == P.E_INTERNAL
     assert app.settings.device_name == "SmartBMS"
     assert app.auth.dirty  # the failure count is still waiting
     fs.full = False
 
     async def one_persist_round():
-        task = asyncio.create_task(app.persist())
+        task = asyncio.create_task(app.persistence.run())
         await asyncio.sleep_ms(1100)
         task.cancel()
     asyncio.run(one_persist_round())
     assert not app.auth.dirty
     again = board(fs)
     assert again.auth.failures == 1 and again.settings.device_name == "SmartBMS"
-    assert again.apply_settings({"device_name": "Boat"}) == []
+    assert again.ble.apply_settings({"device_name": "Boat"}) == []
     assert board(fs).settings.device_name == "Boat"
 
 
@@ -204,6 +205,6 @@ def test_history_stays_dirty_until_flash_takes_it():
     app.history.lvd = 2
     app.history.dirty = True
     fs.full = True
-    assert not app.save_history() and app.history.dirty
+    assert not app.persistence.save_history() and app.history.dirty
     fs.full = False
-    assert app.save_history() and not app.history.dirty
+    assert app.persistence.save_history() and not app.history.dirty

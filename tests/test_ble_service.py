@@ -22,7 +22,7 @@ async def start(app=None):
         _service = BleService(app, clock=lambda: _clock[0])
         asyncio.create_task(_service.run())
     else:
-        _service.app = app
+        _service.seam = app
     for _ in range(50):
         if bluetooth.BLE().advertising and bluetooth.BLE().advertising[3]:
             break

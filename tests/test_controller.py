@@ -98,7 +98,7 @@ def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
         writes.append(d)
         gate(d)
 
-    def broken(now_ms, c):
+    def broken(now_ms, p, pack, meas):
         raise ValueError("history bug")
 
     hw.alt_gate.set_duty = spy

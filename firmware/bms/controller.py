@@ -83,7 +83,7 @@ class Controller:
         duty = self.alternator.step(now_ms, meas, p)
         self.led_code = ledcode.code_for(p, pack, self.alternator)
         hw.led.set(ledcode.lit(self.led_code, now_ms))
-        self.history.step(now_ms, self)
+        self.history.step(now_ms, p, pack, meas)
         # outputs last: an exception above leaves them as safe_outputs() set
         # them, never a gate pulse computed in a tick that did not finish
         hw.alt_gate.set_duty(duty)

@@ -108,10 +108,9 @@ class History:
         if self.count < LOG_LEN:
             self.count += 1
 
-    def step(self, now_ms, ctl):
-        p = ctl.protection
-        pack = ctl.pack
-        meas = ctl.meas
+    def step(self, now_ms, p, pack, meas):
+        """Count this tick: p's reason and warning masks (Protection), the
+        pack's extremes and the alternator port's charge (Measurements)."""
         if not self._started:
             self._started = True
             self._last_ms = now_ms
@@ -176,17 +175,12 @@ class History:
             bit += 1
 
     def _extremes(self, pack):
-        if pack.min_cell_mv < self.min_cell_mv:
-            self.min_cell_mv = pack.min_cell_mv
-            self._changed = True
-        if pack.max_cell_mv > self.max_cell_mv:
-            self.max_cell_mv = pack.max_cell_mv
-            self._changed = True
-        if pack.min_temp_dc < self.min_temp_dc:
-            self.min_temp_dc = pack.min_temp_dc
-            self._changed = True
-        if pack.max_temp_dc > self.max_temp_dc:
-            self.max_temp_dc = pack.max_temp_dc
+        if (pack.min_cell_mv < self.min_cell_mv or pack.max_cell_mv > self.max_cell_mv
+                or pack.min_temp_dc < self.min_temp_dc or pack.max_temp_dc > self.max_temp_dc):
+            self.min_cell_mv = min(self.min_cell_mv, pack.min_cell_mv)
+            self.max_cell_mv = max(self.max_cell_mv, pack.max_cell_mv)
+            self.min_temp_dc = min(self.min_temp_dc, pack.min_temp_dc)
+            self.max_temp_dc = max(self.max_temp_dc, pack.max_temp_dc)
             self._changed = True
 
     def _integrate(self, now_ms, meas):
