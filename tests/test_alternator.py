@@ -7,7 +7,7 @@ from bms import alt_faults as F
 from bms import alt_limiter as L
 from bms.fet_thermal import FetThermal
 from bms.settings import Settings, FUSE_SIZES
-from bms.measure import Measurements
+from bms.measure import Measurements, CH_ALL, CH_BAT, CH_FET, CH_REMOTE_L, CH_REMOTE_H, CH_SYS
 from altplant import Permit
 from mpytest import no_alloc
 
@@ -23,7 +23,7 @@ class Bench:
         assert self.s.update(changes) == []
         self.port = A.AlternatorPort(self.s, FetThermal(self.s))
         self.m = Measurements()
-        self.m.valid = True
+        self.m.stale = 0
         self.m.start_mv = 14200
         self.m.bat_mv = 13300
         self.m.fet_dc = 400
@@ -304,7 +304,7 @@ def test_sensor_faults_open_and_report():
         ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
         ("voltage_range", lambda m: setattr(m, "start_mv", 19001)),
         ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
-        ("invalid", lambda m: setattr(m, "valid", False)),
+        ("invalid", lambda m: setattr(m, "stale", CH_ALL)),
     )
     for name, spoil in cases:
         b = Bench(alt_on_delay_ms=0)
@@ -314,6 +314,21 @@ def test_sensor_faults_open_and_report():
         assert b.step() == 0, name
         bit = 1 << F.FAULT_NAMES.index(name)
         assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
+
+
+def test_only_stale_channels_the_port_reads_open_it():
+    # one stale bit for all channels opened the port when the remote
+    # terminals' ADC died (the ESP32 reads them on an ADS1115)
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.m.stale = CH_REMOTE_L | CH_REMOTE_H | CH_SYS
+    b.step(500)
+    assert b.state == "limiting" and b.port.fault == 0 and b.port.limiter.duty > 0
+    for ch in (CH_BAT, CH_FET):
+        b = Bench(alt_on_delay_ms=0)
+        b.run_to_limiting()
+        b.m.stale = ch
+        assert b.step() == 0 and b.state == "fault" and b.port.fault == F.F_INVALID, ch
 
 
 def test_starter_channel_at_full_scale_is_a_fault():

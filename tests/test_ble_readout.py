@@ -13,6 +13,7 @@ from bms import readout as R  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402
 from bleapp_double import App  # noqa: E402
 from readout_double import make_ctl  # noqa: E402
+from bms.measure import CH_ALL  # noqa: E402
 
 
 def randoms(n):
@@ -58,9 +59,9 @@ def test_long_name_is_shortened_beside_the_uuid():
 
 def test_flags_only_when_disabled_or_without_data():
     app, ctl, ro = rig()
-    ctl.meas.valid = False
+    ctl.meas.stale = CH_ALL
     assert ro.payload()[0] == b"\x02\x01\x06"
-    ctl.meas.valid = True
+    ctl.meas.stale = 0
     assert len(ro.payload()[0]) == 31
     app.settings.update({"readout_enabled": 0})
     adv, resp = ro.payload()

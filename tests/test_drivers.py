@@ -92,7 +92,7 @@ def test_sense_read_allocates_nothing():
                      analog.voltage(ADC(Pin(5)), 33000))
     m = Measurements()
     no_alloc(s.read, m)
-    assert m.valid
+    assert not m.stale
 
 
 def test_ads1115_round_robin():
@@ -143,20 +143,20 @@ def test_dead_i2c_bus_makes_the_readings_invalid():
     m = Measurements()
     for _ in range(3):  # start channel 0, read it, read channel 1: channel 0 is next
         s.read(m)
-    assert m.valid and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
+    assert not m.stale and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
     bus.dead = True
     for _ in range(ads1115.STALE_POLLS - 1):  # a glitch: the last values still count
         s.read(m)
-        assert m.valid
+        assert not m.stale
     s.read(m)
-    assert not m.valid
+    assert m.stale
     no_alloc(s.read, m)
-    assert not m.valid and ads.errors == ads1115.STALE_POLLS + 1
+    assert m.stale and ads.errors == ads1115.STALE_POLLS + 1
     bus.dead = False
     s.read(m)  # converts the channel again: the register may hold another's result
-    assert not m.valid and I2C.regs[(0x48, 1)] == b"\xc3\xe3"
+    assert m.stale and I2C.regs[(0x48, 1)] == b"\xc3\xe3"
     s.read(m)
-    assert m.valid
+    assert not m.stale
 
 
 def test_ads1115_error_count_stays_a_small_int():
@@ -178,3 +178,33 @@ def test_ads1115_dead_at_boot_only_makes_the_readings_invalid():
     bus.dead = False
     assert not ads.poll()  # starts a conversion
     assert ads.poll()  # and reads it
+
+
+def test_only_the_channels_of_a_stale_adc_are_stale():
+    # the Pico W's pin map: four slow channels on one ADS1115, Remote H on a second
+    from bms.measure import Measurements, CH_BAT, CH_SYS, CH_FET, CH_REMOTE_L, CH_REMOTE_H
+    bus_a, bus_b = _Bus(0), _Bus(0)
+    a = Ads1115(bus_a, addr=0x48, channels=4)
+    b = Ads1115(bus_b, addr=0x49, channels=1)
+    fast = analog.voltage(ADC(Pin(28)), 20000)
+
+    def poll():
+        a.poll()
+        b.poll()
+
+    s = analog.Sense(analog.voltage(AdsInput(a, 0), 20000), fast, analog.voltage(AdsInput(a, 1), 20000),
+                     analog.current(ADC(Pin(26)), 250), analog.current(ADC(Pin(27)), 500),
+                     analog.Ntc(AdsInput(a, 2)), analog.voltage(AdsInput(a, 3), 33000),
+                     analog.voltage(AdsInput(b, 0), 33000), poll=poll)
+    m = Measurements()
+    for _ in range(2):
+        s.read(m)
+    assert not m.stale
+    bus_b.dead = True
+    for _ in range(ads1115.STALE_POLLS):
+        s.read(m)
+    assert m.stale == CH_REMOTE_H
+    bus_a.dead = True
+    for _ in range(ads1115.STALE_POLLS):
+        no_alloc(s.read, m)
+    assert m.stale == CH_BAT | CH_SYS | CH_FET | CH_REMOTE_L | CH_REMOTE_H

@@ -198,7 +198,7 @@ class _GuardedRig(Rig):
         assert s.update({"battery_count": count}) == []
         self.prot = Protection(s, FetThermal(s))
         self.meas = Measurements()
-        self.meas.valid = True
+        self.meas.stale = 0
         self.meas.fet_dc = 250
         self.remote = FakeRemote()
         self.gate_ticks = 0

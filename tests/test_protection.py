@@ -9,6 +9,7 @@ from bms import fet_thermal as FT
 from bms import reasons as R
 from mpytest import no_alloc
 from protect_rig import Rig, rig
+from bms.measure import CH_ALL
 
 
 def _state(r):
@@ -791,9 +792,9 @@ def test_fet_trip_delay_survives_a_long_sensor_gap():
         r = rig()
         r.meas.fet_dc = 1100
         r.tick()  # over the trip level: the delay starts
-        r.meas.valid = False
+        r.meas.stale = CH_ALL
         r.run(days * DAY_MS, MINUTE_MS)
-        r.meas.valid = True  # still hot
+        r.meas.stale = 0  # still hot
         r.run(FT.OVERTEMP_MS + 10)
         assert r.p.block_alt & R.BMS_OVERTEMP, days
 
@@ -803,20 +804,20 @@ def test_stale_readings_count_the_mosfets_as_hot():
     # unknown: after the trip delay the alternator path is blocked, and it
     # comes back once fresh readings show the MOSFETs cool
     r = rig()
-    r.meas.valid = False
+    r.meas.stale = CH_ALL
     r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
     assert p.chg_fet and p.dsg_fet  # the battery itself is fine
-    r.meas.valid = True
+    r.meas.stale = 0
     r.meas.fet_dc = 400
     assert r.tick().alt_allowed
 
 
 def test_overcurrent_trips_while_a_slow_adc_is_stale():
     r = rig()
-    r.meas.valid = False
+    r.meas.stale = CH_ALL
     r.meas.sys_ma = -400001
     p = r.tick()
     assert not p.dsg_fet and p.block_sys == R.OVERCURRENT

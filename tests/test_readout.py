@@ -4,6 +4,7 @@ from binascii import hexlify, unhexlify
 from bms import readout as R
 from mpytest import no_alloc
 from readout_double import make_ctl
+from bms.measure import CH_ALL
 
 KEY = unhexlify("0df4d0995b7d1e176c0c33ecb9e70dcd")
 
@@ -237,11 +238,11 @@ def test_new_key_advances_nonce_and_check_byte():
 
 def test_nothing_advertised_before_measurements_are_valid():
     ctl = make_ctl()
-    ctl.meas.valid = False
+    ctl.meas.stale = CH_ALL
     ro = readout()
     assert not ro.update(0, ctl)
     assert not ro.ready
-    ctl.meas.valid = True
+    ctl.meas.stale = 0
     ctl.pack.seen = 0
     ctl.meas.bat_mv = 0
     assert not ro.update(1000, ctl)

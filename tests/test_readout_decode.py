@@ -24,7 +24,7 @@ EMIT = Path(__file__).resolve().parent / "readout_emit.py"
 KEY = "5a3c0e9f41d27b6688aa19e0c4f3b2d1"
 
 BASE = {
-    "meas": {"valid": True, "bat_mv": 13240, "alt_ma": 25000, "sys_ma": -4000, "fet_dc": 310},
+    "meas": {"stale": 0, "bat_mv": 13240, "alt_ma": 25000, "sys_ma": -4000, "fet_dc": 310},
     "pack": {"seen": 1, "pack_mv": 13262, "min_cell_mv": 3305, "max_temp_dc": 214, "lost": 0},
     "protection": {"atc": True, "atd": True, "prealarm_out": False, "load_out": True,
                    "alt_allowed": True},

@@ -70,12 +70,29 @@ def test_sense_reads_quantised_values_near_the_truth():
     m = Measurements()
     for _ in range(50):
         b.sense.read(m)
-        assert m.valid
+        assert not m.stale
         assert abs(m.bat_mv - b.plant.bat_mv) <= 3 * 5, (m.bat_mv, b.plant.bat_mv)
         assert abs(m.sys_ma - b.plant.sys_ma) <= 3 * 196
         assert abs(m.fet_dc - b.plant.fet_dc) <= 1
     counts = (m.bat_mv * 1000 + 4882) // 4883  # on the ADC's 4.883 mV grid
     assert counts * 4883 // 1000 == m.bat_mv
+
+
+def test_stale_channels_freeze_and_are_reported():
+    from bms.measure import CH_REMOTE_L, CH_REMOTE_H
+    b, _ = board()
+    b.plant.set_remote("bridged")
+    m = Measurements()
+    b.sense.read(m)
+    l_mv = m.remote_l_mv
+    b.plant.set_remote("open")
+    b.sense.stale = CH_REMOTE_L | CH_REMOTE_H  # a dead external ADC
+    no_alloc(b.sense.read, m)
+    assert m.stale == CH_REMOTE_L | CH_REMOTE_H and m.remote_l_mv == l_mv
+    assert abs(m.bat_mv - b.plant.bat_mv) <= 3 * 5  # the other channels still read
+    b.sense.stale = 0
+    b.sense.read(m)
+    assert not m.stale and m.remote_l_mv > l_mv
 
 
 def test_sense_and_gates_do_not_allocate():

@@ -33,7 +33,7 @@ class Sense:
     def read(self, m):
         for k in self.values:
             setattr(m, k, self.values[k])
-        m.valid = True
+        m.stale = 0
 
 
 class Link:

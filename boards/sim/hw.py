@@ -6,6 +6,8 @@ import os
 from micropython import const
 
 from boards.sim.plant import CELL_STEP_MS, DUTY_MAX
+from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
+                         CH_REMOTE_H)
 from drivers.storage import Store
 
 # ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
@@ -42,11 +44,14 @@ class PwmGate:
 
 
 class Sense:
-    """Port readings as an ADC would give them: quantised, with a little noise."""
+    """Port readings as an ADC would give them: quantised, with a little noise.
+    `stale` (bms/measure.py CH_* bits) marks channels as a dead external ADC
+    leaves them: their values freeze and their bits are reported."""
 
     def __init__(self, plant, noise_lsb=1):
         self._plant = plant
         self.noise_lsb = noise_lsb
+        self.stale = 0
         self._rng = 12345
 
     def _noise(self):
@@ -61,15 +66,24 @@ class Sense:
 
     def read(self, meas):
         p = self._plant
-        meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
-        meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
-        meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
-        meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
-        meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
-        meas.fet_dc = p.fet_dc + self._noise()
-        meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
-        meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
-        meas.valid = True
+        st = self.stale
+        meas.stale = st
+        if not st & CH_BAT:
+            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
+        if not st & CH_START:
+            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
+        if not st & CH_SYS:
+            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
+        if not st & CH_ALT_I:
+            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
+        if not st & CH_SYS_I:
+            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
+        if not st & CH_FET:
+            meas.fet_dc = p.fet_dc + self._noise()
+        if not st & CH_REMOTE_L:
+            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
+        if not st & CH_REMOTE_H:
+            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
 
 
 class LinkPort:

@@ -5,10 +5,11 @@
 from micropython import const
 
 from bms.fet_thermal import MIN_DC, MAX_DC
+from bms.measure import CH_BAT, CH_START, CH_ALT_I, CH_SYS_I, CH_FET
 from bms.alt_limiter import STUCK_DUTY, STUCK_MA
 
 # -- fault bits
-F_INVALID = const(1)  # measurements not valid
+F_INVALID = const(1)  # a reading the port uses is stale
 F_CURRENT_RANGE = const(2)  # current beyond the sensor range
 F_VOLTAGE_RANGE = const(4)  # starter or bank voltage reading impossible
 F_TEMP_RANGE = const(8)  # MOSFET temperature reading impossible
@@ -20,6 +21,8 @@ FAULT_NAMES = ("invalid", "current_range", "voltage_range", "temp_range", "leak"
 # Faults that may come from a broken power path rather than a noisy reading:
 # they stay latched until the port is switched off or the engine stops.
 LATCHED = const(F_STUCK | F_OVERCURRENT)
+# the channels the port reads (the remote terminals are not among them)
+PORT_CHANNELS = CH_BAT | CH_START | CH_ALT_I | CH_SYS_I | CH_FET
 
 SENSOR_MAX_MA = const(200000)
 BAT_MIN_MV = const(8000)
@@ -58,7 +61,7 @@ class PortChecks:
     def check(self, meas, dt, i_ma, duty):
         """Fault bits found this tick, 0 when plausible. i_ma: the filtered
         port current; duty: the gate duty of the last tick."""
-        if not meas.valid:
+        if meas.stale & PORT_CHANNELS:
             self._ok_ms = 0
             return F_INVALID
         f = 0

@@ -6,7 +6,7 @@
 from micropython import const
 
 from bms import ticks
-from bms.alt_faults import PortChecks
+from bms.alt_faults import PortChecks, PORT_CHANNELS
 from bms.alt_limiter import PiLimiter, DUTY_MAX
 from bms.alt_target import Target, LR_NONE, LR_FET_TRIP, LR_PROTECTION
 
@@ -120,7 +120,7 @@ class AlternatorPort:
             self._started = True
         self._last_ms = now_ms
         lim = self.limiter
-        if meas.valid:
+        if not meas.stale & PORT_CHANNELS:
             lim.sample(meas)
         t = self.target
         t.update(meas, protection)  # the rows that open the gate may take it away

@@ -15,6 +15,7 @@
 # at the trip level (the MOSFETs may be hot).
 from micropython import const
 
+from bms.measure import CH_FET
 from bms.ticks import diff, hold
 
 MIN_DC = const(-400)
@@ -71,7 +72,7 @@ class FetThermal:
 
     def warn(self, meas):
         """FET_DERATE warning; a stale reading keeps the last verdict."""
-        if meas.valid:
+        if not meas.stale & CH_FET:
             d = self.settings.fet_derate_dc
             self.warning = _hysteresis(self.warning, meas.fet_dc, d, d - WARN_HYST_DC)
         return self.warning
@@ -87,7 +88,7 @@ class FetThermal:
         the derate level."""
         s = self.settings
         t = meas.fet_dc
-        if not meas.valid or not plausible(t):
+        if meas.stale & CH_FET or not plausible(t):
             t = s.fet_trip_dc
         if self.overtemp:
             if t < s.fet_derate_dc:

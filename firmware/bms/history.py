@@ -11,6 +11,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
+from bms.measure import CH_ALT_I
 from bms.ticks import diff, hold
 
 LOG_LEN = const(32)
@@ -186,7 +187,7 @@ class History:
     def _integrate(self, now_ms, meas):
         dt = diff(now_ms, self._last_ms)
         self._last_ms = now_ms
-        if dt <= 0 or not meas.valid or meas.alt_ma <= 0:
+        if dt <= 0 or meas.stale & CH_ALT_I or meas.alt_ma <= 0:
             return
         if dt > MAX_DT_MS:
             dt = MAX_DT_MS

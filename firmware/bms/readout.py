@@ -7,6 +7,7 @@ from binascii import unhexlify
 from micropython import const
 from bms.soc import Soc
 from bms import fet_thermal
+from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I, CH_FET
 
 COMPANY_ID = const(0x02E1)  # Victron Energy BV
 MODEL_SMART_BMS = const(0xA3E8)  # "Smart BMS 12-200" in the readers' tables
@@ -22,6 +23,7 @@ _AD_SHORT_NAME = const(0x08)
 _AD_UUID128 = const(0x07)  # complete list of 128-bit service UUIDs
 
 UNKNOWN = const(-0x3FFFFFFF)  # a value in our units that is not available
+_CHANNELS = CH_BAT | CH_ALT_I | CH_SYS_I | CH_FET  # the readings the record reports
 
 # io_status pairs: 0 not available, 1 yes, 2 no
 _YES = const(1)
@@ -262,11 +264,11 @@ class Readout:
     def update(self, now_ms, ctl):
         """Rebuild the advertisement from the BMS state; True if its bytes changed.
 
-        Nothing is built until the measurements are valid and the bank
-        voltage has seeded the state of charge.
+        Nothing is built until the readings it reports are fresh and the
+        bank voltage has seeded the state of charge.
         """
         m = ctl.meas
-        if not m.valid:
+        if m.stale & _CHANNELS:
             return False
         p = ctl.pack
         pr = ctl.protection

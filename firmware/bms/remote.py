@@ -12,6 +12,7 @@
 # open level, so it reads as "H high", not as a bridge.
 from micropython import const
 
+from bms.measure import CH_BAT, CH_REMOTE_L, CH_REMOTE_H
 from bms.ticks import diff
 
 OFF = const(0)
@@ -25,6 +26,7 @@ H_HIGH_MV = const(3000)  # H above this: driven high
 BRIDGE_TOL_MV = const(300)  # L and H this close count as one node
 BRIDGE_L_PCT = const(90)  # bridged L sits below this % of the bank voltage
 DEBOUNCE_MS = const(100)  # a new mode must hold this long
+_CHANNELS = CH_REMOTE_L | CH_REMOTE_H | CH_BAT
 
 
 def decode(l_mv, h_mv, bat_mv):
@@ -49,7 +51,12 @@ class Remote:
         self._raw_ms = 0
 
     def step(self, now_ms, meas):
-        raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv) if meas.valid else OFF
+        if meas.stale & _CHANNELS:
+            # no fresh reading (a dead external ADC): the last debounced
+            # mode stands, and a change it had begun to see must start over
+            raw = self._raw = self.mode
+        else:
+            raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv)
         if raw != self._raw:
             self._raw = raw
             self._raw_ms = now_ms

@@ -4,6 +4,7 @@
 # allocation-free. docs/protection.md explains every number.
 from micropython import const
 
+from bms.measure import CH_BAT, CH_SYS, CH_ALT_I, CH_SYS_I
 from bms.ticks import diff, hold
 
 # -- states (STATE_NAMES order)
@@ -56,6 +57,7 @@ CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
 CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
 CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
+_CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 
 
 class UnderVoltage:
@@ -89,7 +91,7 @@ class UnderVoltage:
         self._wake_req = False
 
     def _charger_seen(self, now_ms, meas):
-        raw = meas.valid and (meas.sys_mv >= meas.bat_mv + CHARGER_MV
+        raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + CHARGER_MV
                               or meas.sys_ma >= CHARGER_MA or meas.alt_ma >= CHARGER_MA)
         if not raw:
             self._chg_raw = False

@@ -171,7 +171,7 @@ class AltPlant:
         meas.alt_ma = int(self.sense_a * 1000) + self._noise()
         meas.sys_ma = int(self.sys_a * 1000)
         meas.fet_dc = self.fet_dc
-        meas.valid = True
+        meas.stale = 0
 
 
 class Permit:

@@ -43,7 +43,7 @@ class Sense:
         m.fet_dc = self.fet_dc
         m.remote_l_mv = self.remote_l_mv
         m.remote_h_mv = self.remote_h_mv
-        m.valid = True
+        m.stale = 0
 
 
 class Ring:

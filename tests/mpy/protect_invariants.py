@@ -43,7 +43,7 @@ class Invariants:
                                     or pack.max_temp_dc > s.temp_charge_high_dc):
             self._bad(now_ms, "charge path closed outside the temperature window")
         # charger seen, re-derived
-        if meas.valid and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
+        if not meas.stale and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:
                 self.charger_since = now_ms
         else:

@@ -53,7 +53,7 @@ class Rig:
         self.pack = FakePack()
         self.meas = Measurements()
         m = self.meas
-        m.valid = True
+        m.stale = 0
         m.bat_mv = 13200
         m.sys_mv = 13100
         m.start_mv = 12600

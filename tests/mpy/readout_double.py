@@ -14,7 +14,7 @@ def make_ctl(settings=None, bat_mv=13250, alt_ma=20000, sys_ma=-5000, fet_dc=300
     c = Obj()
     c.now_ms = 0
     m = c.meas = Measurements()
-    m.valid = True
+    m.stale = 0
     m.bat_mv = bat_mv
     m.alt_ma = alt_ma
     m.sys_ma = sys_ma
