@@ -208,3 +208,18 @@ def test_history_stays_dirty_until_flash_takes_it():
     assert not app.persistence.save_history() and app.history.dirty
     fs.full = False
     assert app.persistence.save_history() and not app.history.dirty
+
+
+def test_state_of_charge_is_counted_with_bluetooth_off():
+    # issue 16: the SoC stopped with Bluetooth (it was counted by the readout)
+    app = board()
+    assert app.ble.readout is None  # Bluetooth never started here
+    soc = app.controller.soc
+    assert soc.known
+    used = soc.consumed_mah
+    app.hw.plant.load_a = 36.0  # through the closed discharge gate
+    for _ in range(500):  # 5 s: 50 mAh
+        app.hw.clock.advance(10)
+        app.hw.step(10)
+        app.controller.tick(app.hw.clock.ticks_ms())
+    assert 45 <= soc.consumed_mah - used <= 55, soc.consumed_mah - used

@@ -12,7 +12,7 @@ from bms import auth as A  # noqa: E402
 from bms import readout as R  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402
 from bleapp_double import App  # noqa: E402
-from readout_double import make_ctl  # noqa: E402
+from readout_double import make_ctl, tick  # noqa: E402
 from bms.measure import CH_ALL  # noqa: E402
 
 
@@ -23,6 +23,7 @@ def randoms(n):
 def rig():
     app = App()
     ctl = make_ctl(app.settings, bat_mv=13200, alt_ma=1000, sys_ma=-3000, seen=0)
+    tick(ctl, 0)  # the controller has counted the SoC once
     ro = BleReadout(ctl, app.auth, randoms)
     return app, ctl, ro
 

@@ -135,3 +135,18 @@ def test_cable_unplugged_for_13_days_keeps_both_paths_open():
     hw.link.plugged = True
     run(ctl, t, 200)  # a scan, then DATA_RECOVER_MS of good data
     assert gates(hw) == (True, True, True, True)
+
+
+def test_state_of_charge_is_counted_every_tick_without_bluetooth():
+    # issue 16: the SoC was counted inside the Instant Readout of the
+    # Bluetooth task, so it stopped whenever Bluetooth did; the control tick
+    # counts it now (nothing here builds a readout)
+    ctl, hw = make(1)
+    hw.sense.sys_ma = -5000  # a 5 A load, no charge
+    t = run(ctl, 0, 100)
+    soc = ctl.soc
+    assert soc.known and soc.cap_mah == ctl.settings.battery_capacity_ah * 1000
+    used = soc.consumed_mah
+    run(ctl, t, 6000)  # 60 s at 5 A: 83.3 mAh
+    assert abs(soc.consumed_mah - used - 83) <= 1, soc.consumed_mah - used
+    assert soc.ttg_min(-5000) > 0

@@ -12,6 +12,7 @@ from bms.fet_thermal import FetThermal
 from bms.protection import Protection
 from bms.alternator import AlternatorPort
 from bms.history import History
+from bms.soc import Soc
 from bms import ledcode
 
 CONTROL_PERIOD_MS = const(10)
@@ -41,6 +42,7 @@ class Controller:
         self.protection = Protection(settings, self.fet)
         self.alternator = AlternatorPort(settings, self.fet)
         self.history = history if history is not None else History()
+        self.soc = Soc()  # counted here every tick, whether Bluetooth runs or not
         self.rxbuf = bytearray(_RXBUF)
         self.now_ms = 0
         self.ticks = 0
@@ -84,6 +86,7 @@ class Controller:
         self.led_code = ledcode.code_for(p, pack, self.alternator)
         hw.led.set(ledcode.lit(self.led_code, now_ms))
         self.history.step(now_ms, p, pack, meas)
+        self.soc.count(now_ms, pack, meas, self.settings)
         # outputs last: an exception above leaves them as safe_outputs() set
         # them, never a gate pulse computed in a tick that did not finish
         hw.alt_gate.set_duty(duty)

@@ -5,7 +5,6 @@
 # preallocated buffers and allocates nothing.
 from binascii import unhexlify
 from micropython import const
-from bms.soc import Soc
 from bms import fet_thermal
 from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I, CH_FET
 
@@ -237,13 +236,13 @@ def _yes_no(flag):
 
 
 class Readout:
-    """Record 0x0A from a controller: `update(now_ms, controller)` reads
-    controller.meas, .pack, .protection, .alternator, .remote and .settings.
+    """Record 0x0A from a controller: `update(controller)` reads
+    controller.meas, .pack, .protection, .alternator, .remote, .soc and
+    .settings.
     """
 
     def __init__(self, ecb, key_check, nonce):
         self.record = BmsRecord()
-        self.soc = Soc()
         self.plain = bytearray(BMS_LEN)
         self.advert = Advert(ecb, key_check, MODEL_SMART_BMS, RECORD_BMS, BMS_LEN, nonce)
         self.adv = self.advert.adv
@@ -261,11 +260,11 @@ class Readout:
         """Counts changes of the advertised bytes (the trace logs `mfr` on each)."""
         return self.advert.changes
 
-    def update(self, now_ms, ctl):
+    def update(self, ctl):
         """Rebuild the advertisement from the BMS state; True if its bytes changed.
 
         Nothing is built until the readings it reports are fresh and the
-        bank voltage has seeded the state of charge.
+        controller's state of charge is known (seeded from a bank voltage).
         """
         m = ctl.meas
         if m.stale & _CHANNELS:
@@ -276,8 +275,7 @@ class Readout:
         r = self.record
         volt = p.pack_mv if p.seen else m.bat_mv
         cur = m.alt_ma + m.sys_ma
-        soc = self.soc
-        soc.step(now_ms, volt, cur, s.battery_capacity_ah * s.battery_count * 1000)
+        soc = ctl.soc
         if not soc.known:  # no voltage yet: a SoC of 0 would be a false alarm
             return False
         r.volt_mv = volt

@@ -1,8 +1,11 @@
 # State of charge of the bank by coulomb counting: seeded once from the bank
 # voltage (assumed at rest at boot), re-synchronised to 100 % when a charge
-# tails off at a high voltage. Integers only, allocation-free, every product
-# kept below 2^30 so it stays a small int on the boards.
+# tails off at a high voltage. The controller counts every control tick
+# (count()); the Instant Readout only reads it. Integers only,
+# allocation-free, every product kept below 2^30 so it stays a small int on
+# the boards.
 from micropython import const
+from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I
 from bms.ticks import diff
 
 _MAMS_PER_MAH = const(3600000)  # mA*ms in one mAh
@@ -35,6 +38,9 @@ def from_voltage(bank_mv):
     return 1000
 
 
+_CURRENTS = CH_ALT_I | CH_SYS_I
+
+
 class Soc:
     def __init__(self):
         self.known = False  # False until the first valid voltage
@@ -56,6 +62,21 @@ class Soc:
         self.cap_mah = cap_mah
         if self.known:
             self._set_pm(pm)
+
+    def count(self, now_ms, pack, meas, s):
+        """The controller's call, every tick: the bank voltage (the batteries'
+        mean once they report, else the Li-ion port) and the current of both
+        ports, while those readings are fresh."""
+        if meas.stale & _CURRENTS:
+            return
+        if pack.seen:
+            bank_mv = pack.pack_mv
+        elif meas.stale & CH_BAT:
+            return
+        else:
+            bank_mv = meas.bat_mv
+        self.step(now_ms, bank_mv, meas.alt_ma + meas.sys_ma,
+                  s.battery_capacity_ah * s.battery_count * 1000)
 
     def step(self, now_ms, bank_mv, current_ma, cap_mah):
         """Count charge since the last call; current + into the bank."""

@@ -36,7 +36,7 @@ class BleReadout:
             self._name = s.device_name
             self._resp = readout.scan_response(self._name, protocol.SERVICE_UUID)
         if s.readout_enabled:
-            self.readout.update(ctl.now_ms, ctl)
+            self.readout.update(ctl)
             if self.readout.ready:
                 return self.readout.adv, self._resp
         return _FLAGS_ONLY, self._resp

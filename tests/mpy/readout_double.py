@@ -1,8 +1,9 @@
 # A controller-shaped object with just what bms.readout reads, for the Instant
 # Readout tests and benchmark. Keyword arguments override the measurements and
-# the pack figures.
+# the pack figures. tick() does the controller's part: count the SoC.
 from bms.measure import Measurements
 from bms.settings import Settings
+from bms.soc import Soc
 
 
 class Obj:
@@ -33,4 +34,11 @@ def make_ctl(settings=None, bat_mv=13250, alt_ma=20000, sys_ma=-5000, fet_dc=300
     c.remote = Obj()
     c.remote.on = True
     c.settings = settings if settings is not None else Settings()
+    c.soc = Soc()
     return c
+
+
+def tick(c, now_ms):
+    """What the controller's tick does for the readout: count the charge."""
+    c.now_ms = now_ms
+    c.soc.count(now_ms, c.pack, c.meas, c.settings)
