@@ -53,8 +53,8 @@ def info():
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,
         "charge_out": p.charge_out, "prealarm_out": p.prealarm_out,
-        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty": alt.limiter.duty,
-        "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_dc": m.fet_dc,
+        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty_cpct": alt.limiter.duty_cpct,
+        "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_ddegc": m.fet_ddegc,
         "batteries_seen": c.pack.seen, "data_ok": c.pack.data_ok,
         "min_cell_mv": c.pack.min_cell_mv, "max_cell_mv": c.pack.max_cell_mv,
     })
@@ -132,7 +132,7 @@ def _busy_gate(a):
     hw.sense.read(m)
     if (hw.chg_gate.on or hw.dsg_gate.on) and abs(m.sys_ma) >= _IDLE_MA:
         return "System+ gates (%d mA)" % m.sys_ma
-    if hw.alt_gate.duty and abs(m.alt_ma) >= _IDLE_MA:
+    if hw.alt_gate.duty_cpct and abs(m.alt_ma) >= _IDLE_MA:
         return "alternator gate (%d mA)" % m.alt_ma
     return None
 

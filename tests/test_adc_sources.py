@@ -62,7 +62,7 @@ def test_a_dead_remote_adc_leaves_the_alternator_charging():
     def run(ms):
         nonlocal now
         for _ in range(ms // CONTROL_PERIOD_MS):
-            ADC.levels[35] = amps(hw.alt_gate.duty * FULL_A // 10, 250)
+            ADC.levels[35] = amps(hw.alt_gate.duty_cpct * FULL_A // 10, 250)
             hw.link.now_ms = now
             ctl.tick(now)
             # not even at boot, while the ADS1115 has no first conversion yet
@@ -72,7 +72,7 @@ def test_a_dead_remote_adc_leaves_the_alternator_charging():
     run(8000)
     port = ctl.alternator
     assert ctl.remote.mode == RM.BRIDGED and ctl.meas.stale == 0
-    assert port.state == A.LIMITING and port.limiter.duty > 0, A.STATE_NAMES[port.state]
+    assert port.state == A.LIMITING and port.limiter.duty_cpct > 0, A.STATE_NAMES[port.state]
     good, bad = I2C.writeto_mem, I2C.readfrom_mem_into
     I2C.writeto_mem, I2C.readfrom_mem_into = DeadBus.writeto_mem, DeadBus.readfrom_mem_into
     try:
@@ -81,5 +81,5 @@ def test_a_dead_remote_adc_leaves_the_alternator_charging():
         I2C.writeto_mem, I2C.readfrom_mem_into = good, bad
     assert ctl.meas.stale == CH_REMOTE_L | CH_REMOTE_H
     assert ctl.remote.on and ctl.protection.alt_allowed and ctl.protection.chg_fet
-    assert port.state == A.LIMITING and port.fault == 0 and hw.alt_gate.duty > 0
+    assert port.state == A.LIMITING and port.fault == 0 and hw.alt_gate.duty_cpct > 0
     assert abs(ctl.meas.alt_ma - port.target.ma) < port.target.ma // 20

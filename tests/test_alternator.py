@@ -26,7 +26,7 @@ class Bench:
         self.m.stale = 0
         self.m.start_mv = 14200
         self.m.bat_mv = 13300
-        self.m.fet_dc = 400
+        self.m.fet_ddegc = 400
         self.p = Permit()
         self.now = 0
         self.full_ma = 150000  # current at 100 % duty; None: leave alt_ma alone
@@ -36,7 +36,7 @@ class Bench:
         for _ in range(n):
             d = self.port.step(self.now, self.m, self.p)
             if self.full_ma is not None:
-                self.m.alt_ma = d * (self.full_ma // 100) // (L.DUTY_MAX // 100)
+                self.m.alt_ma = d * (self.full_ma // 100) // (L.DUTY_MAX_CPCT // 100)
             self.now += T
         return d
 
@@ -55,7 +55,7 @@ class Bench:
 def test_state_names_and_limit_names():
     assert A.STATE_NAMES == ("off", "waiting", "ramping", "limiting", "following",
                              "reverse_blocked", "fault")
-    assert L.DUTY_MAX == 10000
+    assert L.DUTY_MAX_CPCT == 10000
     assert len(AT.LIMIT_NAMES) == 7 and len(F.FAULT_NAMES) == 7
 
 
@@ -83,7 +83,7 @@ def test_on_delay_before_and_after():
     b.m.start_mv = 13400
     b.step()  # first tick starts the clock (dt 0)
     b.step(299)  # 2990 ms held
-    assert b.state == "waiting" and b.port.limiter.duty == 0
+    assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
     b.step()  # 3000 ms
     assert b.state == "ramping"
 
@@ -124,7 +124,7 @@ def test_off_threshold_and_delay():
     b.step(199)  # 1990 ms below
     assert b.state == "following"  # the floor loop has already backed off
     b.step()  # 2000 ms
-    assert b.state == "waiting" and b.port.limiter.duty == 0
+    assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
 
 
 def test_reverse_blocks_at_once_on_voltage():
@@ -155,7 +155,7 @@ def test_reverse_blocked_waits_for_forward_voltage_and_delay():
     b.step()
     assert b.state == "reverse_blocked"
     b.step(100)
-    assert b.state == "reverse_blocked" and b.port.limiter.duty == 0
+    assert b.state == "reverse_blocked" and b.port.limiter.duty_cpct == 0
     b.m.start_mv = 14000
     b.step()  # forward again: the on delay starts, this tick counts 10 ms
     assert b.state == "waiting"
@@ -199,21 +199,21 @@ def test_soft_start_ramps_at_the_slope():
 def test_fet_derating_linear_to_trip():
     b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
     b.run_to_limiting()
-    b.m.fet_dc = 850
+    b.m.fet_ddegc = 850
     b.step()
     assert b.port.target.ma == 90000 and AT.LIMIT_NAMES[b.port.target.reason] == "fuse"
-    b.m.fet_dc = 950
+    b.m.fet_ddegc = 950
     b.step()
     assert b.port.target.ma == 45000 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.step(50)
     assert abs(b.m.alt_ma - 45000) <= 900
-    b.m.fet_dc = 1050
+    b.m.fet_ddegc = 1050
     assert b.step() == 0 and b.state == "off"
     assert AT.LIMIT_NAMES[b.port.target.reason] == "fet_trip"
-    b.m.fet_dc = 1001  # 4.9 C below trip: still off
+    b.m.fet_ddegc = 1001  # 4.9 C below trip: still off
     b.step(3)
     assert b.state == "off"
-    b.m.fet_dc = 999
+    b.m.fet_ddegc = 999
     b.step()
     assert b.state == "ramping"  # on delay 0: straight through waiting
 
@@ -257,10 +257,10 @@ def test_alternator_protection_cools_down_in_fault():
     b.step(1000)
     heat = b.port.target.heat_ms
     assert heat >= 10000
-    b.m.fet_dc = 2000  # NTC reading impossible: fault, gate open
+    b.m.fet_ddegc = 2000  # NTC reading impossible: fault, gate open
     b.step(500)
     assert b.state == "fault" and b.port.target.heat_ms == heat - 5000
-    b.m.fet_dc = 400  # plausible again: the 5 s before the fault clears count too
+    b.m.fet_ddegc = 400  # plausible again: the 5 s before the fault clears count too
     b.step(499)
     assert b.state == "fault" and b.port.target.heat_ms == heat - 9990
 
@@ -292,7 +292,7 @@ def test_following_when_alternator_cannot_reach_target():
     b = Bench(alt_on_delay_ms=0)
     b.full_ma = 50000
     b.step(600)
-    assert b.state == "following" and b.port.limiter.duty == L.DUTY_MAX
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
     b.full_ma = 150000
     b.step(100)
     assert b.state == "limiting"
@@ -303,7 +303,7 @@ def test_sensor_faults_open_and_report():
         ("current_range", lambda m: setattr(m, "alt_ma", 200001)),
         ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
         ("voltage_range", lambda m: setattr(m, "start_mv", 19001)),
-        ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
+        ("temp_range", lambda m: setattr(m, "fet_ddegc", 1501)),
         ("invalid", lambda m: setattr(m, "stale", CH_ALL)),
     )
     for name, spoil in cases:
@@ -323,7 +323,7 @@ def test_only_stale_channels_the_port_reads_open_it():
     b.run_to_limiting()
     b.m.stale = CH_REMOTE_L | CH_REMOTE_H | CH_SYS
     b.step(500)
-    assert b.state == "limiting" and b.port.fault == 0 and b.port.limiter.duty > 0
+    assert b.state == "limiting" and b.port.fault == 0 and b.port.limiter.duty_cpct > 0
     for ch in (CH_BAT, CH_FET):
         b = Bench(alt_on_delay_ms=0)
         b.run_to_limiting()
@@ -338,7 +338,7 @@ def test_starter_channel_at_full_scale_is_a_fault():
     b.m.bat_mv = 13000
     b.m.start_mv = 20000
     b.full_ma = 100000
-    assert b.step(1000) == 0 and b.port.limiter.duty == 0
+    assert b.step(1000) == 0 and b.port.limiter.duty_cpct == 0
     assert b.state == "fault" and b.port.fault == F.F_VOLTAGE_RANGE
     b.m.start_mv = 19000  # the highest reading still taken as a starter voltage
     b.step(501)
@@ -348,12 +348,12 @@ def test_starter_channel_at_full_scale_is_a_fault():
 def test_sensor_fault_clears_after_plausible_readings():
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
-    b.m.fet_dc = 2000
+    b.m.fet_ddegc = 2000
     b.step()
     assert b.state == "fault"
-    b.m.fet_dc = 400
+    b.m.fet_ddegc = 400
     b.step(499)
-    assert b.state == "fault" and b.port.limiter.duty == 0
+    assert b.state == "fault" and b.port.limiter.duty_cpct == 0
     b.step(2)
     assert b.state in ("waiting", "ramping") and b.port.fault == 0
 
@@ -376,14 +376,14 @@ def test_no_current_with_gate_driven_is_a_latched_fault():
     capped = 0  # ticks at the cap before the fault
     while b.state != "fault":
         d = b.step()
-        assert d <= L.STUCK_DUTY, d  # no current confirmed: the duty stays low
-        if d == L.STUCK_DUTY:
+        assert d <= L.STUCK_DUTY_CPCT, d  # no current confirmed: the duty stays low
+        if d == L.STUCK_DUTY_CPCT:
             capped += 1
         assert capped <= 20, b.state
     assert capped == 20 and b.port.fault == F.F_STUCK  # STUCK_MS at the cap
     b.full_ma = 150000
     b.step(1000)  # readings look fine, but the latch holds
-    assert b.state == "fault" and b.port.limiter.duty == 0
+    assert b.state == "fault" and b.port.limiter.duty_cpct == 0
     b.p.alt_allowed = False  # switched off: the latch may clear
     b.step(501)
     b.p.alt_allowed = True
@@ -399,12 +399,12 @@ def test_low_current_at_low_headroom_is_no_stuck_fault():
     b.m.start_mv = 13599  # 1 mV under the rule's forward voltage
     b.full_ma = 0
     b.step(500)
-    assert b.state == "following" and b.port.limiter.duty == L.STUCK_DUTY and b.port.fault == 0
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.STUCK_DUTY_CPCT and b.port.fault == 0
     b.full_ma = 20000  # the current comes: the cap lifts without a jump
     d = b.step()
-    assert b.port.limiter.duty <= d + 200 and b.port.fault == 0
+    assert b.port.limiter.duty_cpct <= d + 200 and b.port.fault == 0
     b.step(500)
-    assert b.state == "following" and b.port.limiter.duty == L.DUTY_MAX
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
 
 
 def test_overcurrent_is_a_latched_fault():
@@ -415,7 +415,7 @@ def test_overcurrent_is_a_latched_fault():
     b.step(49)
     assert b.state != "fault"
     b.step(2)
-    assert b.state == "fault" and b.port.fault == F.F_OVERCURRENT and b.port.limiter.duty == 0
+    assert b.state == "fault" and b.port.fault == F.F_OVERCURRENT and b.port.limiter.duty_cpct == 0
 
 
 def test_step_does_not_allocate():
@@ -503,14 +503,14 @@ def test_derating_has_one_owner_and_the_reason_names_the_winner():
     # curve applies once, and the smaller of it and a cell-high cap wins
     b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
     b.run_to_limiting()
-    b.m.fet_dc = 1000  # 75 % of the way: 22.5 A
+    b.m.fet_ddegc = 1000  # 75 % of the way: 22.5 A
     b.p.alt_limit_ma = 45000  # protection tapering near the OV stop
     b.step()
     assert b.port.target.ma == 22500 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.p.alt_limit_ma = 9000
     b.step()
     assert b.port.target.ma == 9000 and AT.LIMIT_NAMES[b.port.target.reason] == "protection"
-    b.m.fet_dc = 1049
+    b.m.fet_ddegc = 1049
     b.p.alt_limit_ma = 90000
     b.step()
     assert b.port.target.ma == 90000 * 1 // 200 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
@@ -544,4 +544,4 @@ def test_system_step_with_no_headroom_is_left_to_the_loop():
             b.m.bat_mv = bat_mv
             b.m.sys_ma = sys_ma
             d = b.step()
-            assert 0 <= d <= L.DUTY_MAX and b.state in ("limiting", "following"), (start_mv, b.state)
+            assert 0 <= d <= L.DUTY_MAX_CPCT and b.state in ("limiting", "following"), (start_mv, b.state)

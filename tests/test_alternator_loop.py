@@ -32,7 +32,7 @@ def _check_case(plant, alt_a, fuse_a, batteries, soc):
         window(rig, 600)
         rig.plant.engine = ENGINE_OFF
         window(rig, 2500)
-        assert rig.port.limiter.duty == 0, (tag, "gate on with engine off")
+        assert rig.port.limiter.duty_cpct == 0, (tag, "gate on with engine off")
     assert not rig.plant.fuse.blown, (tag, "fuse blew", rig.plant.fuse.peak_heat)
     assert rig.min_a > -1.0, (tag, "reverse current", rig.min_a)
     # never as warm as carrying its full rating for good (blowing is 1.35^2)
@@ -86,7 +86,7 @@ def test_starter_voltage_below_off_level_opens_gate():
         assert rig.meas.start_mv >= rig.s.alt_off_mv
         rig.plant.engine = ENGINE_OFF
         window(rig, 3000)
-        assert rig.port.limiter.duty == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
+        assert rig.port.limiter.duty_cpct == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
         assert not rig.violations and rig.min_a > -1.0
 
 
@@ -126,7 +126,7 @@ def test_current_sensor_stuck_at_zero_faults_at_a_low_current():
                 _stuck_at_zero(rig)
                 target = rig.port.target.ma / 1000
                 out = window(rig, 6000)
-                assert rig.port.fault == F.F_STUCK and rig.port.limiter.duty == 0, (tag, rig.port.fault)
+                assert rig.port.fault == F.F_STUCK and rig.port.limiter.duty_cpct == 0, (tag, rig.port.fault)
                 assert max(out[-100:]) < 0.5, tag
                 # while limiting, the filtered reading takes about 7 ticks to
                 # fall below 1 A and the loop pushes the duty up meanwhile;

@@ -151,7 +151,7 @@ def test_restart_command_ends_main_with_everything_open():
     asyncio.run(go())
     assert app.restart_requested
     assert not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on)
-    assert hw.alt_gate.duty == 0
+    assert hw.alt_gate.duty_cpct == 0
     assert board(fs).history.lvd == 4  # flushed on the way out
 
 

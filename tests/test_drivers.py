@@ -6,7 +6,7 @@ import fake_machine
 fake_machine.install()
 from fake_machine import ADC, I2C, Pin  # noqa: E402
 from drivers.switch import Switch  # noqa: E402
-from drivers.pwm_gate import PwmGate, DUTY_MAX  # noqa: E402
+from drivers.pwm_gate import PwmGate, DUTY_MAX_CPCT  # noqa: E402
 from drivers import analog  # noqa: E402
 from drivers import ads1115  # noqa: E402
 from drivers.ads1115 import Ads1115, AdsInput  # noqa: E402
@@ -29,14 +29,14 @@ def test_switch_starts_off_and_drives_pin():
 def test_pwm_gate_starts_at_zero_and_clamps():
     g = PwmGate(18, 2000)
     assert fake_machine.log[-1] == ("pwm", 18, 0)
-    g.set_duty(DUTY_MAX)
+    g.set_duty(DUTY_MAX_CPCT)
     assert g._pwm.u16 == 65535
     g.set_duty(5000)
     assert g._pwm.u16 == 32767
     g.set_duty(-5)
-    assert g.duty == 0 and g._pwm.u16 == 0
+    assert g.duty_cpct == 0 and g._pwm.u16 == 0
     g.set_duty(20000)
-    assert g.duty == DUTY_MAX
+    assert g.duty_cpct == DUTY_MAX_CPCT
 
 
 def test_voltage_channel_scaling():
@@ -76,12 +76,12 @@ def test_ntc_open_or_shorted_reads_outside_every_plausible_range():
     # read -40.0 degC, which the alternator port accepted: no derating, no trip
     from bms import fet_thermal as FT
     ch = analog.Ntc(ADC(Pin(33)))
-    for raw, want in ((63945, analog.NTC_OPEN_DC), (65535, analog.NTC_OPEN_DC),
-                      (2014, analog.NTC_SHORT_DC), (0, analog.NTC_SHORT_DC)):
+    for raw, want in ((63945, analog.NTC_OPEN_DDEGC), (65535, analog.NTC_OPEN_DDEGC),
+                      (2014, analog.NTC_SHORT_DDEGC), (0, analog.NTC_SHORT_DDEGC)):
         ADC.levels[33] = raw
         v = ch.read()
         assert v == want, (raw, v)
-        assert not FT.MIN_DC <= v <= FT.MAX_DC, (raw, v)
+        assert not FT.MIN_DDEGC <= v <= FT.MAX_DDEGC, (raw, v)
 
 
 def test_sense_read_allocates_nothing():

@@ -102,7 +102,7 @@ def test_extremes_only_from_valid_data():
     r.cells(1000, 5000)
     r.temps(-400, 900)
     c.run(100)
-    assert (h.min_cell_mv, h.max_cell_mv, h.min_temp_dc, h.max_temp_dc) == (3100, 3500, -20, 350)
+    assert (h.min_cell_mv, h.max_cell_mv, h.min_temp_ddegc, h.max_temp_ddegc) == (3100, 3500, -20, 350)
 
 
 def test_alt_ah_integration():
@@ -185,7 +185,7 @@ def test_round_trip():
     g = H.History()
     assert g.from_bytes(blob)
     for name in ("lvd", "hv_stops", "low_temp", "high_temp", "data_losses", "oc_trips",
-                 "min_cell_mv", "max_cell_mv", "min_temp_dc", "max_temp_dc", "alt_mah",
+                 "min_cell_mv", "max_cell_mv", "min_temp_ddegc", "max_temp_ddegc", "alt_mah",
                  "_alt_mas", "count", "head"):
         assert getattr(g, name) == getattr(h, name), name
     assert g.events() == h.events() and not g.dirty

@@ -82,7 +82,7 @@ def test_steady_scanning_is_ok_and_values_arrive():
     assert p.data_ok and p.full_scan and p.seen == 4
     assert p.min_cell_mv == 3000 and p.min_cell_at == 8
     assert p.max_cell_mv == 3650 and p.max_cell_at == 11
-    assert p.min_temp_dc == -85 and p.battery_alarm
+    assert p.min_temp_ddegc == -85 and p.battery_alarm
     assert r.dec.crc_errors == 0 and r.dec.garbage_bytes == 0
 
 
@@ -199,7 +199,7 @@ class _GuardedRig(Rig):
         self.prot = Protection(s, FetThermal(s))
         self.meas = Measurements()
         self.meas.stale = 0
-        self.meas.fet_dc = 250
+        self.meas.fet_ddegc = 250
         self.remote = FakeRemote()
         self.gate_ticks = 0
 

@@ -385,38 +385,38 @@ def test_fet_derate_and_trip():
     # protection warns and trips; the derating itself is the alternator
     # port's (docs/alternator.md), so the cap stays at the port rating
     r = rig()
-    r.meas.fet_dc = 849
+    r.meas.fet_ddegc = 849
     p = r.tick()
     assert p.warn == 0 and p.alt_limit_ma == 90000
-    r.meas.fet_dc = 850
+    r.meas.fet_ddegc = 850
     p = r.tick()
     assert p.warn == R.FET_DERATE and p.alt_limit_ma == 90000
-    r.meas.fet_dc = 950
+    r.meas.fet_ddegc = 950
     assert r.tick().alt_limit_ma == 90000
-    r.meas.fet_dc = 1049
+    r.meas.fet_ddegc = 1049
     r.run(5000)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000 and r.p.warn == R.FET_DERATE
-    r.meas.fet_dc = 1050
+    r.meas.fet_ddegc = 1050
     r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
     assert p.atc and p.atd and p.chg_fet and p.charge_out  # the battery is fine
-    r.meas.fet_dc = 850
+    r.meas.fet_ddegc = 850
     assert not r.tick().alt_allowed
-    r.meas.fet_dc = 849
+    r.meas.fet_ddegc = 849
     p = r.tick()
     assert p.alt_allowed and p.alt_limit_ma == 90000 and p.warn == R.FET_DERATE
-    r.meas.fet_dc = 830  # derating ends 2 degC below its start
+    r.meas.fet_ddegc = 830  # derating ends 2 degC below its start
     assert r.tick().warn == R.FET_DERATE
-    r.meas.fet_dc = 829
+    r.meas.fet_ddegc = 829
     assert r.tick().warn == 0
 
 
 def test_fet_trip_works_without_battery_data():
     r = rig()
     r.pack.data_ok = False
-    r.meas.fet_dc = 1100
+    r.meas.fet_ddegc = 1100
     r.run(1000)
     assert r.p.block_alt & R.BMS_OVERTEMP
 
@@ -427,16 +427,16 @@ def test_implausible_fet_temperature_blocks_the_alternator():
     # as if hot, and opens again once the reading is plausible and cool
     for bad in (-1000, -401, 1501, 3000):
         r = rig()
-        r.meas.fet_dc = bad
+        r.meas.fet_ddegc = bad
         r.run(FT.OVERTEMP_MS)
         assert r.p.alt_allowed, bad
         p = r.tick()
         assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
         assert p.atc and p.atd and p.chg_fet and p.dsg_fet  # the battery is fine
-        r.meas.fet_dc = 400
+        r.meas.fet_ddegc = 400
         assert r.tick().alt_allowed, bad
     r = rig()
-    r.meas.fet_dc = -400  # the coldest plausible reading is a temperature
+    r.meas.fet_ddegc = -400  # the coldest plausible reading is a temperature
     r.run(5000)
     assert r.p.alt_allowed
 
@@ -658,7 +658,7 @@ def test_step_allocates_nothing():
 
     run(100)
     r.cells(3000, 3700)  # prealarm + cell_high taper
-    r.meas.fet_dc = 900
+    r.meas.fet_ddegc = 900
     r.temps(0, 200)
     run(3000)
     r.meas.sys_ma = -300000
@@ -676,7 +676,7 @@ def test_step_allocates_nothing():
     r.remote.on = False
     run(100)
     r.meas.sys_ma = 5000  # a charger, then stamps held past ticks.AGE_MAX
-    r.meas.fet_dc = 1100
+    r.meas.fet_ddegc = 1100
     run(100)
     for _ in range(2):
         r.now += 2 * 86400000
@@ -790,7 +790,7 @@ def test_charger_probation_is_over_days_later():
 def test_fet_trip_delay_survives_a_long_sensor_gap():
     for days in (7, 13):
         r = rig()
-        r.meas.fet_dc = 1100
+        r.meas.fet_ddegc = 1100
         r.tick()  # over the trip level: the delay starts
         r.meas.stale = CH_ALL
         r.run(days * DAY_MS, MINUTE_MS)
@@ -811,7 +811,7 @@ def test_stale_readings_count_the_mosfets_as_hot():
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
     assert p.chg_fet and p.dsg_fet  # the battery itself is fine
     r.meas.stale = 0
-    r.meas.fet_dc = 400
+    r.meas.fet_ddegc = 400
     assert r.tick().alt_allowed
 
 

@@ -74,7 +74,7 @@ def run_seed(seed, ticks=TICKS):
         elif ev < 58:
             meas.alt_ma = g.between(0, 3000)
         elif ev < 59:
-            meas.fet_dc = g.between(200, 1150)
+            meas.fet_ddegc = g.between(200, 1150)
         elif ev == 999 and r.p.uv.state == UV.LOAD_OFF and g.below(8) == 0:
             r.now += g.between(60000, 800000)  # a long quiet stretch: low-power off
         cell_lo = min(max(cell_lo, 2200), 3700)

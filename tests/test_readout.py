@@ -58,7 +58,7 @@ def test_record_fields_at_limits():
     rec.alarms = 0x3FFFF
     rec.soc_pm = 1000
     rec.consumed_mah = 0xFFFFE * 100
-    rec.temp_dc = 860
+    rec.temp_ddegc = 860
     rec.encode(buf)
     assert field(buf, 0, 8) == 0xFF
     assert field(buf, 8, 16) == 0xFFFE
@@ -73,7 +73,7 @@ def test_record_fields_at_limits():
     rec.error = rec.io = rec.alarms = rec.soc_pm = rec.ttg_min = rec.consumed_mah = 0
     rec.volt_mv = -327680
     rec.current_ma = 3276600
-    rec.temp_dc = -400
+    rec.temp_ddegc = -400
     rec.encode(buf)
     assert field(buf, 0, 120) == (0x7FFE << 40) | (0x8000 << 24)
     assert field(buf, 120, 7) == 0 and field(buf, 127, 1) == 1
@@ -87,7 +87,7 @@ def test_real_values_never_hit_na_patterns():
     rec.current_ma = 4000000
     rec.soc_pm = 2000
     rec.consumed_mah = 10 ** 9
-    rec.temp_dc = 2000
+    rec.temp_ddegc = 2000
     rec.encode(buf)
     assert field(buf, 8, 16) == 0xFFFE
     assert field(buf, 24, 16) == 0x7FFE
@@ -97,7 +97,7 @@ def test_real_values_never_hit_na_patterns():
     assert field(buf, 120, 7) == 0x7E
     rec.soc_pm = -5
     rec.consumed_mah = -100
-    rec.temp_dc = -900
+    rec.temp_ddegc = -900
     rec.encode(buf)
     assert field(buf, 90, 10) == 0
     assert field(buf, 100, 20) == 0
@@ -121,7 +121,7 @@ def test_rounding_half_away_from_zero():
     buf = bytearray(16)
     rec.volt_mv = 13255
     rec.current_ma = -150
-    rec.temp_dc = -15  # -1.5 degC -> 38.5 + ... raw (385 / 10) rounds to 39 = -1 degC
+    rec.temp_ddegc = -15  # -1.5 degC -> 38.5 + ... raw (385 / 10) rounds to 39 = -1 degC
     rec.encode(buf)
     assert field(buf, 24, 16, True) == 1326
     assert field(buf, 40, 16, True) == -2
@@ -293,7 +293,7 @@ def test_alarm_and_io_pairs_follow_the_state():
     ro = readout()
     s = ctl.settings
     ctl.pack.min_cell_mv = s.cell_prealarm_mv - 1
-    ctl.meas.fet_dc = s.fet_derate_dc
+    ctl.meas.fet_ddegc = s.fet_derate_dc
     ctl.protection.prealarm_out = True
     ctl.protection.atc = False
     ctl.remote.on = False
@@ -302,7 +302,7 @@ def test_alarm_and_io_pairs_follow_the_state():
     assert field(p, 72, 18) == 2 | 2 << 4 | 1 << 8 | 2 << 10
     assert field(p, 56, 16) == 2 << 2 | 1 << 4 | 1 << 6 | 1 << 8 | 2 << 10 | 1 << 12
     ctl.pack.min_cell_mv = s.cell_uv_mv - 1
-    ctl.meas.fet_dc = s.fet_trip_dc
+    ctl.meas.fet_ddegc = s.fet_trip_dc
     ctl.protection.atd = ctl.protection.load_out = ctl.protection.alt_allowed = False
     ctl.pack.lost = 1
     update(ro, ctl, 1000)

@@ -17,13 +17,13 @@ TICK_MS = 10
 class Out:
     def __init__(self):
         self.on = False
-        self.duty = 0
+        self.duty_cpct = 0
 
     def set(self, on):
         self.on = on
 
     def set_duty(self, d):
-        self.duty = d
+        self.duty_cpct = d
 
 
 class Sense:
@@ -73,12 +73,12 @@ def preset(end):
 
 # port readings at the ends of what the ADCs can report
 READINGS = (
-    {"bat_mv": 0, "start_mv": 0, "sys_mv": 0, "alt_ma": 0, "sys_ma": 0, "fet_dc": -400,
+    {"bat_mv": 0, "start_mv": 0, "sys_mv": 0, "alt_ma": 0, "sys_ma": 0, "fet_ddegc": -400,
      "remote_l_mv": 0, "remote_h_mv": 0},
     {"bat_mv": 20000, "start_mv": 20000, "sys_mv": 20000, "alt_ma": 250000, "sys_ma": 500000,
-     "fet_dc": 1300, "remote_l_mv": 33000, "remote_h_mv": 33000},
+     "fet_ddegc": 1300, "remote_l_mv": 33000, "remote_h_mv": 33000},
     {"bat_mv": 14600, "start_mv": 15000, "sys_mv": 14000, "alt_ma": -250000, "sys_ma": -500000,
-     "fet_dc": 900, "remote_l_mv": 33000, "remote_h_mv": 0},
+     "fet_ddegc": 900, "remote_l_mv": 33000, "remote_h_mv": 0},
 )
 CELLS = ((0, 0, 0, 0), (65535, 65535, 65535, 65535), (2300, 3750, 3300, 3650))
 TEMPS = (-32768, 32767, 250)

@@ -5,7 +5,8 @@ import os
 
 from micropython import const
 
-from boards.sim.plant import CELL_STEP_MS, DUTY_MAX
+from boards.sim.plant import CELL_STEP_MS
+from bms.alt_limiter import DUTY_MAX_CPCT
 from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
                          CH_REMOTE_H)
 from drivers.storage import Store
@@ -33,14 +34,14 @@ class Switch:
 class PwmGate:
     def __init__(self, plant):
         self._plant = plant
-        self.duty = 0
-        plant.alt_duty = 0
+        self.duty_cpct = 0
+        plant.alt_duty_cpct = 0
 
     def set_duty(self, d):
-        if not 0 <= d <= DUTY_MAX:
+        if not 0 <= d <= DUTY_MAX_CPCT:
             raise ValueError("duty out of range")
-        self.duty = d
-        self._plant.alt_duty = d
+        self.duty_cpct = d
+        self._plant.alt_duty_cpct = d
 
 
 class Sense:
@@ -79,7 +80,7 @@ class Sense:
         if not st & CH_SYS_I:
             meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
         if not st & CH_FET:
-            meas.fet_dc = p.fet_dc + self._noise()
+            meas.fet_ddegc = p.fet_ddegc + self._noise()
         if not st & CH_REMOTE_L:
             meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
         if not st & CH_REMOTE_H:
@@ -168,7 +169,7 @@ class SimBoard:
         for b in range(p.batteries):
             i = b * 4
             chain.set_cells(b + 1, mv[i], mv[i + 1], mv[i + 2], mv[i + 3])
-            chain.set_temp(b + 1, p.temp_dc(b))
+            chain.set_temp(b + 1, p.temp_ddegc(b))
 
     def step(self, dt_ms):
         """Advance the physical world by dt_ms (the clock is moved by the caller)."""

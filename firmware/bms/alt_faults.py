@@ -4,9 +4,9 @@
 # of plausible readings. Integers only, allocation-free.
 from micropython import const
 
-from bms.fet_thermal import MIN_DC, MAX_DC
+from bms.fet_thermal import MIN_DDEGC, MAX_DDEGC
 from bms.measure import CH_BAT, CH_START, CH_ALT_I, CH_SYS_I, CH_FET
-from bms.alt_limiter import STUCK_DUTY, STUCK_MA
+from bms.alt_limiter import STUCK_DUTY_CPCT, STUCK_MA
 
 # -- fault bits
 F_INVALID = const(1)  # a reading the port uses is stale
@@ -58,7 +58,7 @@ class PortChecks:
         self._oc_ms = 0
         self._ok_ms = 0  # plausible readings since the last fault
 
-    def check(self, meas, dt, i_ma, duty):
+    def check(self, meas, dt, i_ma, duty_cpct):
         """Fault bits found this tick, 0 when plausible. i_ma: the filtered
         port current; duty: the gate duty of the last tick."""
         if meas.stale & PORT_CHANNELS:
@@ -69,10 +69,10 @@ class PortChecks:
             f |= F_CURRENT_RANGE
         if not (BAT_MIN_MV <= meas.bat_mv <= BAT_MAX_MV and 0 <= meas.start_mv <= START_MAX_MV):
             f |= F_VOLTAGE_RANGE
-        if not MIN_DC <= meas.fet_dc <= MAX_DC:  # fet_thermal.plausible()
+        if not MIN_DDEGC <= meas.fet_ddegc <= MAX_DDEGC:  # fet_thermal.plausible()
             f |= F_TEMP_RANGE
-        leak = duty == 0 and (i_ma > LEAK_MA or i_ma < -LEAK_MA)
-        stuck = (duty >= STUCK_DUTY and -STUCK_MA < i_ma < STUCK_MA
+        leak = duty_cpct == 0 and (i_ma > LEAK_MA or i_ma < -LEAK_MA)
+        stuck = (duty_cpct >= STUCK_DUTY_CPCT and -STUCK_MA < i_ma < STUCK_MA
                  and meas.start_mv - meas.bat_mv >= STUCK_DV_MV)
         over = i_ma > self.settings.alt_fuse_a * (10 * OVERCURRENT_PCT)
         if leak or stuck or over:

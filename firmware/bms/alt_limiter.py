@@ -4,12 +4,12 @@
 # allocation-free. docs/alternator.md, "The loop", explains every number.
 from micropython import const
 
-DUTY_MAX = const(10000)  # the gate's full duty: 100.00 % in 0.01 % steps
+DUTY_MAX_CPCT = const(10000)  # the gate's full duty: 100.00 % in 0.01 % steps
 SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
 # Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
 # may not raise the duty past STUCK_DUTY, so a forward voltage with no
 # current there is a fault, not a loop that has not got going (alt_faults.py).
-STUCK_DUTY = const(1000)
+STUCK_DUTY_CPCT = const(1000)
 STUCK_MA = const(1000)
 
 # -- loop tuning. Duty integrator kept in duty << 8.
@@ -29,11 +29,11 @@ FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed for
 # which depends on the bank and the wiring. The error is scaled by
 # ION_REF_MA / on-current so every bank sees the loop of the standard case.
 ION_REF_MA = const(250000)
-ION_MIN_DUTY = const(500)  # below this the estimate is too noisy to update
+ION_MIN_DUTY_CPCT = const(500)  # below this the estimate is too noisy to update
 ION_MIN_MA = const(2000)
 GAIN_MIN = const(64)  # scale limits, / 256
 GAIN_MAX = const(1024)
-_ACC_MAX = const(DUTY_MAX << _SHIFT)
+_ACC_MAX = const(DUTY_MAX_CPCT << _SHIFT)
 
 
 class PiLimiter:
@@ -44,7 +44,7 @@ class PiLimiter:
     error asks (the port follows the alternator)."""
 
     def __init__(self):
-        self.duty = 0
+        self.duty_cpct = 0
         self.ref_ma = 0  # reference the loop follows (ramps up, drops at once)
         self.filtered_ma = 0  # port current, filtered (and set by the feed-forward)
         self.reached = False
@@ -62,7 +62,7 @@ class PiLimiter:
 
     def stop(self):
         """Gate open: duty, integrator and reference from zero (a new soft start)."""
-        self.duty = 0
+        self.duty_cpct = 0
         self._acc = 0
         self.ref_ma = 0
 
@@ -121,10 +121,10 @@ class PiLimiter:
             self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
             self.filtered_ma = i = self.ref_ma
         else:
-            d = self.duty
-            if d >= ION_MIN_DUTY and i >= ION_MIN_MA:
+            d = self.duty_cpct
+            if d >= ION_MIN_DUTY_CPCT and i >= ION_MIN_MA:
                 # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
-                g = ION_REF_MA // (i // 64) * d // (DUTY_MAX // 4)
+                g = ION_REF_MA // (i // 64) * d // (DUTY_MAX_CPCT // 4)
                 if g < GAIN_MIN:
                     g = GAIN_MIN
                 elif g > GAIN_MAX:
@@ -154,8 +154,8 @@ class PiLimiter:
         u = (acc >> _SHIFT) + p
         # anti-windup: keep the old integrator when the output saturates in
         # the direction the error pushes
-        if u >= DUTY_MAX:
-            u = DUTY_MAX
+        if u >= DUTY_MAX_CPCT:
+            u = DUTY_MAX_CPCT
             if e > 0:
                 acc = self._acc
         elif u <= 0:
@@ -166,12 +166,12 @@ class PiLimiter:
         # would otherwise take it to 100 %, 150 A and more on a stiff path,
         # before any voltage shows it); a real current this low means the
         # alternator gives nothing or the bank is full, so the port follows
-        capped = i < STUCK_MA and u > STUCK_DUTY
+        capped = i < STUCK_MA and u > STUCK_DUTY_CPCT
         if capped:
-            u = STUCK_DUTY
-            if acc > STUCK_DUTY << _SHIFT:
-                acc = STUCK_DUTY << _SHIFT
+            u = STUCK_DUTY_CPCT
+            if acc > STUCK_DUTY_CPCT << _SHIFT:
+                acc = STUCK_DUTY_CPCT << _SHIFT
         self._acc = acc
-        self.duty = u
+        self.duty_cpct = u
         self.follows = on_floor or capped
         return u

@@ -39,8 +39,8 @@ class Target:
         s = self.settings
         lim = rating_ma(s.alt_fuse_a)
         reason = LR_PORT_MAX if lim == PORT_MAX_MA else LR_FUSE  # no fuse size gives 100 A at 90 %
-        if meas.fet_dc > s.fet_derate_dc:  # (the curve's start: saves the call below it)
-            d = derate(lim, meas.fet_dc, s)
+        if meas.fet_ddegc > s.fet_derate_dc:  # (the curve's start: saves the call below it)
+            d = derate(lim, meas.fet_ddegc, s)
             if d < lim:
                 lim = d
                 reason = LR_FET_TEMP

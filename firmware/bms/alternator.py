@@ -7,7 +7,7 @@ from micropython import const
 
 from bms import ticks
 from bms.alt_faults import PortChecks, PORT_CHANNELS
-from bms.alt_limiter import PiLimiter, DUTY_MAX
+from bms.alt_limiter import PiLimiter, DUTY_MAX_CPCT
 from bms.alt_target import Target, LR_NONE, LR_FET_TRIP, LR_PROTECTION
 
 # -- states
@@ -133,10 +133,10 @@ class AlternatorPort:
                 c = row[0]
                 # the conditions, most frequent first
                 if c == C_IMPLAUSIBLE:
-                    found = self.checks.check(meas, dt, lim.filtered_ma, lim.duty)
+                    found = self.checks.check(meas, dt, lim.filtered_ma, lim.duty_cpct)
                     hit = found != 0
                 elif c == C_NOT_PERMITTED:
-                    hit = self.fet.trip(meas.fet_dc) or not protection.alt_allowed
+                    hit = self.fet.trip(meas.fet_ddegc) or not protection.alt_allowed
                 elif c == C_REVERSE:
                     bat = meas.bat_mv
                     hit = (start <= bat or meas.alt_ma < -REVERSE_MA
@@ -187,9 +187,9 @@ class AlternatorPort:
                 break
             else:
                 break
-        duty = lim.update(t.ma, dt, start - s.alt_off_mv - FLOOR_MARGIN_MV)
+        duty_cpct = lim.update(t.ma, dt, start - s.alt_off_mv - FLOOR_MARGIN_MV)
         if lim.reached or st != RAMPING:
-            st = FOLLOWING if lim.follows or duty == DUTY_MAX else LIMITING
+            st = FOLLOWING if lim.follows or duty_cpct == DUTY_MAX_CPCT else LIMITING
         self.state = st
         t.heat(dt, st == LIMITING, st == FOLLOWING, lim.filtered_ma)
-        return duty
+        return duty_cpct

@@ -82,14 +82,14 @@ class Controller:
         self.remote.step(now_ms, meas)
         p = self.protection
         p.step(now_ms, pack, meas, self.remote)
-        duty = self.alternator.step(now_ms, meas, p)
+        duty_cpct = self.alternator.step(now_ms, meas, p)
         self.led_code = ledcode.code_for(p, pack, self.alternator)
         hw.led.set(ledcode.lit(self.led_code, now_ms))
         self.history.step(now_ms, p, pack, meas)
         self.soc.count(now_ms, pack, meas, self.settings)
         # outputs last: an exception above leaves them as safe_outputs() set
         # them, never a gate pulse computed in a tick that did not finish
-        hw.alt_gate.set_duty(duty)
+        hw.alt_gate.set_duty(duty_cpct)
         hw.chg_gate.set(p.chg_fet)
         hw.dsg_gate.set(p.dsg_fet)
         hw.load_out.set(p.load_out)

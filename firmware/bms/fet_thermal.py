@@ -18,15 +18,15 @@ from micropython import const
 from bms.measure import CH_FET
 from bms.ticks import diff, hold
 
-MIN_DC = const(-400)
-MAX_DC = const(1500)
-WARN_HYST_DC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
-REARM_DC = const(50)  # the port's trip re-arms 5 degC below it
+MIN_DDEGC = const(-400)
+MAX_DDEGC = const(1500)
+WARN_HYST_DDEGC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
+REARM_DDEGC = const(50)  # the port's trip re-arms 5 degC below it
 OVERTEMP_MS = const(500)  # our own sensor on a noisy ADC: confirmed before it blocks
 
 
 def plausible(t):
-    return MIN_DC <= t <= MAX_DC
+    return MIN_DDEGC <= t <= MAX_DDEGC
 
 
 def derate(lim_ma, t, s):
@@ -74,20 +74,20 @@ class FetThermal:
         """FET_DERATE warning; a stale reading keeps the last verdict."""
         if not meas.stale & CH_FET:
             d = self.settings.fet_derate_dc
-            self.warning = _hysteresis(self.warning, meas.fet_dc, d, d - WARN_HYST_DC)
+            self.warning = _hysteresis(self.warning, meas.fet_ddegc, d, d - WARN_HYST_DDEGC)
         return self.warning
 
     def trip(self, t):
         """The port's own trip, on a plausible reading."""
         trip = self.settings.fet_trip_dc
-        self.tripped = _hysteresis(self.tripped, t, trip, trip - REARM_DC)
+        self.tripped = _hysteresis(self.tripped, t, trip, trip - REARM_DDEGC)
         return self.tripped
 
     def overtemp_step(self, now_ms, meas):
         """BMS_OVERTEMP: at the trip level for OVERTEMP_MS, held until below
         the derate level."""
         s = self.settings
-        t = meas.fet_dc
+        t = meas.fet_ddegc
         if meas.stale & CH_FET or not plausible(t):
             t = s.fet_trip_dc
         if self.overtemp:

@@ -76,8 +76,8 @@ class History:
         self.oc_trips = 0
         self.min_cell_mv = UNSEEN_MIN
         self.max_cell_mv = UNSEEN_MAX
-        self.min_temp_dc = UNSEEN_MIN
-        self.max_temp_dc = UNSEEN_MAX
+        self.min_temp_ddegc = UNSEEN_MIN
+        self.max_temp_ddegc = UNSEEN_MAX
         self.alt_mah = 0  # charged through the alternator port
         self._alt_mas = 0
         self._alt_mams = 0  # mA*ms below one mAs
@@ -162,11 +162,11 @@ class History:
                 elif b == R.CELL_OV:
                     v = pack.max_cell_mv
                 elif b == R.TEMP_LOW_CHARGE:
-                    v = pack.min_temp_dc
+                    v = pack.min_temp_ddegc
                 elif b & _TEMP_HIGH:
-                    v = pack.max_temp_dc
+                    v = pack.max_temp_ddegc
                 elif b == R.BMS_OVERTEMP:
-                    v = meas.fet_dc
+                    v = meas.fet_ddegc
                 elif b & _OC:
                     v = meas.sys_ma
                 else:
@@ -177,11 +177,11 @@ class History:
 
     def _extremes(self, pack):
         if (pack.min_cell_mv < self.min_cell_mv or pack.max_cell_mv > self.max_cell_mv
-                or pack.min_temp_dc < self.min_temp_dc or pack.max_temp_dc > self.max_temp_dc):
+                or pack.min_temp_ddegc < self.min_temp_ddegc or pack.max_temp_ddegc > self.max_temp_ddegc):
             self.min_cell_mv = min(self.min_cell_mv, pack.min_cell_mv)
             self.max_cell_mv = max(self.max_cell_mv, pack.max_cell_mv)
-            self.min_temp_dc = min(self.min_temp_dc, pack.min_temp_dc)
-            self.max_temp_dc = max(self.max_temp_dc, pack.max_temp_dc)
+            self.min_temp_ddegc = min(self.min_temp_ddegc, pack.min_temp_ddegc)
+            self.max_temp_ddegc = max(self.max_temp_ddegc, pack.max_temp_ddegc)
             self._changed = True
 
     def _integrate(self, now_ms, meas):
@@ -201,6 +201,13 @@ class History:
             self._alt_mas %= MAS_PER_MAH
             self._changed = True
 
+    def counters(self):
+        """The lifetime counters and extremes, in protocol.HISTORY_COUNTERS
+        order (history page 0 and the saved blob). Allocates."""
+        return (self.lvd, self.hv_stops, self.low_temp, self.high_temp, self.data_losses,
+                self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_ddegc,
+                self.max_temp_ddegc, self.alt_mah)
+
     def events(self):
         """Log entries oldest first: (time_ms, code, reason mask, value). Allocates."""
         out = []
@@ -216,9 +223,7 @@ class History:
         es = struct.calcsize(_ENTRY)
         buf = bytearray(hs + LOG_LEN * es + 2)
         struct.pack_into(_HEAD, buf, 0, _MAGIC, _FORMAT, self.count, self.head,
-                         self.lvd, self.hv_stops, self.low_temp, self.high_temp,
-                         self.data_losses, self.oc_trips, self.min_cell_mv, self.max_cell_mv,
-                         self.min_temp_dc, self.max_temp_dc, self.alt_mah, self._alt_mas)
+                         *self.counters(), self._alt_mas)
         for i in range(LOG_LEN):
             struct.pack_into(_ENTRY, buf, hs + i * es, self.log_ms[i], self.log_code[i],
                              self.log_mask[i], self.log_value[i])
@@ -244,8 +249,8 @@ class History:
         self.count = h[2]
         self.head = h[3]
         (self.lvd, self.hv_stops, self.low_temp, self.high_temp, self.data_losses,
-         self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_dc,
-         self.max_temp_dc, self.alt_mah, self._alt_mas) = c
+         self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_ddegc,
+         self.max_temp_ddegc, self.alt_mah, self._alt_mas) = c
         self._alt_mams = 0
         for i in range(LOG_LEN):
             e = struct.unpack_from(_ENTRY, data, hs + i * es)

@@ -72,9 +72,9 @@ class Limits:
             if src == SRC_MAX_CELL:
                 v = pack.max_cell_mv
             elif src == SRC_MIN_TEMP:
-                v = pack.min_temp_dc
+                v = pack.min_temp_ddegc
             else:
-                v = pack.max_temp_dc
+                v = pack.max_temp_ddegc
             bit = 1 << i
             if row[2] == HIGH:
                 over = v >= trip[i]

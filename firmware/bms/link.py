@@ -19,8 +19,8 @@ _LEN_CELLS = const(13)
 _CELLS_BYTES = const(19)
 _MAX_ADDR = const(50)
 _CELL_MV_MAX = const(5000)
-_TEMP_DC_MIN = const(-400)
-_TEMP_DC_MAX = const(1250)
+_TEMP_DDEGC_MIN = const(-400)
+_TEMP_DDEGC_MAX = const(1250)
 _F_RESERVED = const(0xFC)
 
 _WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
@@ -69,7 +69,7 @@ def _cells_valid(w: ptr8, p: int) -> bool:
     t = int(w[p + 14]) | (int(w[p + 15]) << 8)
     if t >= 0x8000:
         t -= 0x10000
-    if t < _TEMP_DC_MIN or t > _TEMP_DC_MAX:
+    if t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX:
         return False
     return (int(w[p + 16]) & _F_RESERVED) == 0
 
@@ -144,7 +144,7 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         if t >= 0x8000:
             t -= 0x10000
-        if bad or t < _TEMP_DC_MIN or t > _TEMP_DC_MAX or (int(w[lo + 16]) & _F_RESERVED):
+        if bad or t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
         seq = int(w[lo + 5])
@@ -241,7 +241,7 @@ class Decoder:
         st[_S_COUNT] = pack.configured
         st[_S_LIMIT] = pack.timeout_ms
         while True:
-            if _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_dc, pack.flags,
+            if _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_ddegc, pack.flags,
                              pack.seq, pack.state, pack.last_ms):
                 if self._candidate(w, st[_S_LO], now_ms):
                     continue

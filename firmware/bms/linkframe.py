@@ -38,8 +38,8 @@ F_RESERVED = const(0xFC)
 
 # Physical limits a frame must respect or be rejected.
 CELL_MV_MAX = const(5000)
-TEMP_DC_MIN = const(-400)
-TEMP_DC_MAX = const(1250)
+TEMP_DDEGC_MIN = const(-400)
+TEMP_DDEGC_MAX = const(1250)
 MAX_BATTERIES = const(50)
 CELLS = const(4)
 
@@ -107,7 +107,7 @@ def encode_request(buf, ofs, hop, seq):
     return _seal(buf, ofs, T_REQUEST, LEN_REQUEST)
 
 
-def encode_cells(buf, ofs, addr, seq, cells_mv, temp_dc, flags):
+def encode_cells(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags):
     """Battery report at buf[ofs:]; returns its length (CELLS_BYTES).
 
     Values are stored as given (masked to the field width), not checked:
@@ -121,7 +121,7 @@ def encode_cells(buf, ofs, addr, seq, cells_mv, temp_dc, flags):
         buf[p] = v & 0xFF
         buf[p + 1] = v >> 8
         p += 2
-    t = temp_dc & 0xFFFF
+    t = temp_ddegc & 0xFFFF
     buf[ofs + O_TEMP] = t & 0xFF
     buf[ofs + O_TEMP + 1] = t >> 8
     buf[ofs + O_FLAGS] = flags & 0xFF

@@ -27,7 +27,7 @@ class Measurements:
         self.sys_mv = 0  # System+ port voltage
         self.alt_ma = 0  # alternator port current, + = into the bank
         self.sys_ma = 0  # System+ current, + = charging the bank, - = loads
-        self.fet_dc = 0  # BMS MOSFET temperature, 0.1 degC
+        self.fet_ddegc = 0  # BMS MOSFET temperature, 0.1 degC
         self.remote_l_mv = 0  # Remote L terminal voltage
         self.remote_h_mv = 0  # Remote H terminal voltage
         self.stale = CH_ALL  # CH_* bits of channels without a fresh value; all until the first read

@@ -136,9 +136,9 @@ def encode_status(ctl):
     return struct.pack(
         _STATUS, STATUS_FORMAT, pr.uv.state, a.state, _bits(pr, OUTPUT_BITS), pack_flags, r.mode,
         p.configured, p.seen, p.pack_mv & 0xFFFF, p.min_cell_mv & 0xFFFF, p.min_cell_at & 0xFF,
-        p.max_cell_mv & 0xFFFF, p.max_cell_at & 0xFF, p.min_temp_dc, p.max_temp_dc, m.alt_ma,
+        p.max_cell_mv & 0xFFFF, p.max_cell_at & 0xFF, p.min_temp_ddegc, p.max_temp_ddegc, m.alt_ma,
         m.sys_ma, pr.block_chg, pr.block_dsg, pr.warn & 0xFFFF, p.lost & 0xFFFF,
-        m.start_mv & 0xFFFF, a.limiter.duty, a.target.ma, pr.alt_limit_ma, a.target.reason & 0xFF,
+        m.start_mv & 0xFFFF, a.limiter.duty_cpct, a.target.ma, pr.alt_limit_ma, a.target.reason & 0xFF,
         a.fault & 0xFF, ctl.now_ms & 0xFFFFFFFF, pr.block_alt, pr.block_sys & 0xFFFF,
         d.frames_ok, d.crc_errors, d.rejected, d.garbage_bytes)
 
@@ -163,7 +163,7 @@ def encode_cells(pack, first):
     n = min(CELLS_PAGE, total - first)
     out = bytearray(response(OK, first, bytes((n, total))))
     for b in range(first, first + n):
-        out += struct.pack("<Bh", pack.flags[b], pack.temp_dc[b])
+        out += struct.pack("<Bh", pack.flags[b], pack.temp_ddegc[b])
         for c in range(CELLS_PER_BATTERY):
             out += struct.pack("<H", pack.cell_mv[b * CELLS_PER_BATTERY + c] & 0xFFFF)
     return bytes(out)
@@ -325,8 +325,7 @@ def encode_history_page(history, page):
     if page >= pages:
         return None
     if page == 0:
-        body = struct.pack("<%di" % len(HISTORY_COUNTERS),
-                           *[getattr(history, n) for n in HISTORY_COUNTERS])
+        body = struct.pack("<%di" % len(HISTORY_COUNTERS), *history.counters())
     else:
         out = bytearray()
         for t, code, mask, value in events[(page - 1) * EVENTS_PAGE:page * EVENTS_PAGE]:

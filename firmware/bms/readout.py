@@ -80,7 +80,7 @@ class BmsRecord:
         self.alarms = 0  # 9 pairs, low cell voltage first
         self.soc_pm = 0  # 0.1 %; there is no usable NA (victron-ble shows 102.3 %)
         self.consumed_mah = UNKNOWN
-        self.temp_dc = UNKNOWN
+        self.temp_ddegc = UNKNOWN
 
     def encode(self, buf):
         """The 16-byte plaintext. Real values are clamped short of each NA pattern."""
@@ -96,7 +96,7 @@ class BmsRecord:
         put_bits(buf, 90, 10, _clamp(self.soc_pm, 0, 1000))
         v = self.consumed_mah
         put_bits(buf, 100, 20, 0xFFFFF if v == UNKNOWN else _clamp(_div_round(v, 100), 0, 0xFFFFE))
-        v = self.temp_dc
+        v = self.temp_ddegc
         put_bits(buf, 120, 7, 0x7F if v == UNKNOWN else _clamp(_div_round(v + 400, 10), 0, 0x7E))
         put_bits(buf, 127, 1, 1)  # unused bits are 1
 
@@ -284,7 +284,7 @@ class Readout:
         r.consumed_mah = soc.consumed_mah
         t = soc.ttg_min(cur)
         r.ttg_min = UNKNOWN if t < 0 else t
-        r.temp_dc = p.max_temp_dc if p.seen else UNKNOWN
+        r.temp_ddegc = p.max_temp_ddegc if p.seen else UNKNOWN
         if p.lost:
             r.error = ERR_LINK
         elif ctl.alternator.fault:
@@ -295,7 +295,7 @@ class Readout:
         r.io = (_yes_no(pr.atc) << 2 | _yes_no(pr.atd) << 4 | _yes_no(pr.prealarm_out) << 6
                 | _yes_no(pr.load_out) << 8 | _yes_no(ctl.remote.on) << 10
                 | _yes_no(pr.alt_allowed) << 12)
-        r.alarms = (self._low_cell(p, s) | _FET_ALARM[fet_thermal.level(m.fet_dc, s)] << 4
+        r.alarms = (self._low_cell(p, s) | _FET_ALARM[fet_thermal.level(m.fet_ddegc, s)] << 4
                     | (ALARM if p.lost else OK) << 8
                     | (ALARM if not pr.atd else (WARNING if pr.prealarm_out else OK)) << 10)
         r.encode(self.plain)

@@ -52,8 +52,8 @@ _NTC = ((63944, -400), (62417, -300), (59855, -200), (55932, -100), (50511, 0),
 
 # Beyond the table ends the sensor is open (pulled to 3.3 V) or shorted: the
 # reading is one no MOSFET can have, so every range check rejects it.
-NTC_OPEN_DC = const(-1000)
-NTC_SHORT_DC = const(3000)
+NTC_OPEN_DDEGC = const(-1000)
+NTC_SHORT_DDEGC = const(3000)
 
 
 class Ntc:
@@ -67,13 +67,13 @@ class Ntc:
         raw = self._read()
         t = _NTC
         if raw > t[0][0]:
-            return NTC_OPEN_DC
+            return NTC_OPEN_DDEGC
         for i in range(1, len(t)):
-            hi_raw, hi_dc = t[i]
+            hi_raw, hi_ddegc = t[i]
             if raw >= hi_raw:
-                lo_raw, lo_dc = t[i - 1]
-                return lo_dc + (lo_raw - raw) * (hi_dc - lo_dc) // (lo_raw - hi_raw)
-        return NTC_SHORT_DC
+                lo_raw, lo_ddegc = t[i - 1]
+                return lo_ddegc + (lo_raw - raw) * (hi_ddegc - lo_ddegc) // (lo_raw - hi_raw)
+        return NTC_SHORT_DDEGC
 
 
 class Sense:
@@ -114,7 +114,7 @@ class Sense:
         m.sys_mv = self.sys.read()
         m.alt_ma = self.alt_i.read()
         m.sys_ma = self.sys_i.read()
-        m.fet_dc = self.fet.read()
+        m.fet_ddegc = self.fet.read()
         m.remote_l_mv = self.remote_l.read()
         m.remote_h_mv = self.remote_h.read()
         stale = 0

@@ -42,16 +42,16 @@ class Rig:
 
     def tick(self):
         port, plant, meas = self.port, self.plant, self.meas
-        duty = port.step(self.now_ms, meas, self.permit)
+        duty_cpct = port.step(self.now_ms, meas, self.permit)
         # gate must be open once the starter has been below the off level for
         # the off delay (plus the tick that notices it)
         if meas.start_mv < self._off_mv:
             self.low_ms += TICK_MS
-            if duty and self.low_ms > self._off_limit_ms:
+            if duty_cpct and self.low_ms > self._off_limit_ms:
                 self.violations.append(("gate on below off level", self.now_ms))
         else:
             self.low_ms = 0
-        plant.advance(duty, _TICK_S)
+        plant.advance(duty_cpct, _TICK_S)
         plant.read(meas)
         self.now_ms += TICK_MS
         a = plant.port_a

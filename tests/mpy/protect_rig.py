@@ -21,8 +21,8 @@ class FakePack:
         self.min_cell_at = 0
         self.max_cell_mv = 3300
         self.max_cell_at = 0
-        self.min_temp_dc = 200
-        self.max_temp_dc = 200
+        self.min_temp_ddegc = 200
+        self.max_temp_ddegc = 200
         self.pack_mv = 13200
         self.battery_alarm = False
 
@@ -57,7 +57,7 @@ class Rig:
         m.bat_mv = 13200
         m.sys_mv = 13100
         m.start_mv = 12600
-        m.fet_dc = 300
+        m.fet_ddegc = 300
         self.remote = FakeRemote(remote_on)
         self.p = Protection(self.settings, FetThermal(self.settings))
         self.now = 1000
@@ -79,8 +79,8 @@ class Rig:
         self.pack.max_cell_mv = lo if hi is None else hi
 
     def temps(self, lo, hi=None):
-        self.pack.min_temp_dc = lo
-        self.pack.max_temp_dc = lo if hi is None else hi
+        self.pack.min_temp_ddegc = lo
+        self.pack.max_temp_ddegc = lo if hi is None else hi
 
 
 def rig(changes=None, remote_on=True):

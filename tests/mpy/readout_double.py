@@ -10,8 +10,8 @@ class Obj:
     pass
 
 
-def make_ctl(settings=None, bat_mv=13250, alt_ma=20000, sys_ma=-5000, fet_dc=300, seen=1,
-             pack_mv=13260, min_cell_mv=3300, max_temp_dc=215):
+def make_ctl(settings=None, bat_mv=13250, alt_ma=20000, sys_ma=-5000, fet_ddegc=300, seen=1,
+             pack_mv=13260, min_cell_mv=3300, max_temp_ddegc=215):
     c = Obj()
     c.now_ms = 0
     m = c.meas = Measurements()
@@ -19,12 +19,12 @@ def make_ctl(settings=None, bat_mv=13250, alt_ma=20000, sys_ma=-5000, fet_dc=300
     m.bat_mv = bat_mv
     m.alt_ma = alt_ma
     m.sys_ma = sys_ma
-    m.fet_dc = fet_dc
+    m.fet_ddegc = fet_ddegc
     p = c.pack = Obj()
     p.seen = seen
     p.pack_mv = pack_mv
     p.min_cell_mv = min_cell_mv
-    p.max_temp_dc = max_temp_dc
+    p.max_temp_ddegc = max_temp_ddegc
     p.lost = 0
     pr = c.protection = Obj()
     pr.atc = pr.atd = pr.load_out = pr.alt_allowed = True

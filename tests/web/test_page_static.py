@@ -149,15 +149,15 @@ def _status_sources(rnd):
         pack = NS(configured=rnd.randint(0, 64), seen=rnd.randint(0, 64),
                   pack_mv=65535 if edge else rnd.randint(0, 65535), min_cell_mv=rnd.randint(0, 65535),
                   min_cell_at=rnd.randint(0, 255), max_cell_mv=rnd.randint(0, 65535),
-                  max_cell_at=rnd.randint(0, 255), min_temp_dc=-32768 if edge else rnd.randint(-400, 0),
-                  max_temp_dc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
+                  max_cell_at=rnd.randint(0, 255), min_temp_ddegc=-32768 if edge else rnd.randint(-400, 0),
+                  max_temp_ddegc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
                   data_ok=bit(), full_scan=bit(), battery_alarm=bit())
         prot = NS(uv=NS(state=rnd.randint(0, 4)), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
                   block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
                   **{name: bit() for name in ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out",
                                               "charge_out", "prealarm_out")})
-        alt = NS(state=rnd.randint(0, 6), limiter=NS(duty=rnd.randint(0, 10000)),
+        alt = NS(state=rnd.randint(0, 6), limiter=NS(duty_cpct=rnd.randint(0, 10000)),
                  target=NS(ma=-2 ** 31 if edge else rnd.randint(0, 200000), reason=rnd.randint(0, 255)),
                  fault=rnd.randint(0, 255))
         meas = NS(alt_ma=-rnd.randint(1, 2 ** 31) if edge else rnd.randint(0, 2 ** 31 - 1),
@@ -196,7 +196,7 @@ def test_page_cells_decoder_matches_the_firmware(page):
     rnd = random.Random(2)
     n = 20
     pack = NS(configured=n, flags=[rnd.randint(0, 255) for _ in range(n)],
-              temp_dc=[rnd.randint(-32768, 32767) for _ in range(n)],
+              temp_ddegc=[rnd.randint(-32768, 32767) for _ in range(n)],
               cell_mv=[rnd.randint(0, 65535) for _ in range(n * P.CELLS_PER_BATTERY)])
     pages, first = [], 0
     while first < n:
@@ -225,7 +225,7 @@ def test_page_history_decoder_matches_the_firmware(page):
     events = [(rnd.randint(-2 ** 31, 2 ** 31 - 1), rnd.randint(0, 34), rnd.randint(0, 2 ** 32 - 1),
                rnd.randint(-2 ** 31, 2 ** 31 - 1)) for _ in range(30)]
     counters = {name: rnd.randint(-2 ** 31, 2 ** 31 - 1) for name in P.HISTORY_COUNTERS}
-    history = NS(events=lambda: events, **counters)
+    history = NS(events=lambda: events, counters=lambda: tuple(counters[n] for n in P.HISTORY_COUNTERS))
     responses, bodies, page_no = [], [], 0
     while True:
         page_bytes = P.encode_history_page(history, page_no)

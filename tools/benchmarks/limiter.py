@@ -56,7 +56,7 @@ def standard(plant):
         settles.append(st)
         overs.append(ov)
         seen.append(ovs)
-    rig.plant.fet_dc = 910  # derating: 90 A -> 63 A
+    rig.plant.fet_ddegc = 910  # derating: 90 A -> 63 A
     s = window(rig, STEP_MS)
     new = rig.port.target.ma / 1000
     settles.append(altrun.settle_ms(s, new))

@@ -17,8 +17,8 @@ def main():
     per = 50
     key = bytes(range(16))
     ro = R.Readout(cryptolib.aes(key, 1), key[0], 0x4321)
-    ctl = make_ctl(alt_ma=30000, sys_ma=-12000, fet_dc=350, seen=4, pack_mv=13262,
-                   min_cell_mv=3310, max_temp_dc=231)
+    ctl = make_ctl(alt_ma=30000, sys_ma=-12000, fet_ddegc=350, seen=4, pack_mv=13262,
+                   min_cell_mv=3310, max_temp_ddegc=231)
     m = ctl.meas
     ctl.soc.count(0, ctl.pack, ctl.meas, ctl.settings)  # seeded (the controller's job)
     ro.update(ctl)
