@@ -5,7 +5,7 @@
 from micropython import const
 
 DUTY_MAX_CPCT = const(10000)  # the gate's full duty: 100.00 % in 0.01 % steps
-SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
+_SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
 # Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
 # may not raise the duty past STUCK_DUTY, so a forward voltage with no
 # current there is a fault, not a loop that has not got going (alt_faults.py).
@@ -14,25 +14,25 @@ STUCK_MA = const(1000)
 
 # -- loop tuning. Duty integrator kept in duty << 8.
 _SHIFT = const(8)
-KP = const(12)  # duty units per mA error, / 256
-KI = const(6)  # duty units per mA error per tick, / 256
-FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
-FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
+_KP = const(12)  # duty units per mA error, / 256
+_KI = const(6)  # duty units per mA error per tick, / 256
+_FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
+_FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
 # Feed-forward on a System+ step (see sample()): the System+ current and the
 # bank voltage must both move this much from one tick to the next.
-FF_SYS_MA = const(20000)
-FF_BAT_MV = const(10)
-FF_WAIT_TICKS = const(5)  # no new cut for this many ticks after one
-FF_HOLD_TICKS = const(5)  # integrator kept from falling this long after a feed-forward
-FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed forward
+_FF_SYS_MA = const(20000)
+_FF_BAT_MV = const(10)
+_FF_WAIT_TICKS = const(5)  # no new cut for this many ticks after one
+_FF_HOLD_TICKS = const(5)  # integrator kept from falling this long after a feed-forward
+_FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed forward
 # Gain scheduling: the plant gain is the on-current (current at 100 % duty),
 # which depends on the bank and the wiring. The error is scaled by
-# ION_REF_MA / on-current so every bank sees the loop of the standard case.
-ION_REF_MA = const(250000)
-ION_MIN_DUTY_CPCT = const(500)  # below this the estimate is too noisy to update
-ION_MIN_MA = const(2000)
-GAIN_MIN = const(64)  # scale limits, / 256
-GAIN_MAX = const(1024)
+# _ION_REF_MA / on-current so every bank sees the loop of the standard case.
+_ION_REF_MA = const(250000)
+_ION_MIN_DUTY_CPCT = const(500)  # below this the estimate is too noisy to update
+_ION_MIN_MA = const(2000)
+_GAIN_MIN = const(64)  # scale limits, / 256
+_GAIN_MAX = const(1024)
 _ACC_MAX = const(DUTY_MAX_CPCT << _SHIFT)
 
 
@@ -67,11 +67,11 @@ class PiLimiter:
         self.ref_ma = 0
 
     def sample(self, meas):
-        self.filtered_ma += (meas.alt_ma - self.filtered_ma) >> FILTER_SHIFT
+        self.filtered_ma += (meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT
         # a System+ load step (or a charger dropping out) that pulled the
         # bank down: the feed-forward cuts the duty in this tick. Only this
         # direction (a rise lowers the current: harmless, left to the loop)
-        # and at most every FF_WAIT_TICKS: a load that comes and goes can
+        # and at most every _FF_WAIT_TICKS: a load that comes and goes can
         # only lower the current, never raise it.
         ds = meas.sys_ma - self._sys_ma
         dv = meas.bat_mv - self._bat_mv
@@ -79,10 +79,10 @@ class PiLimiter:
         self._ff_cut = False
         if self._ff_wait:
             self._ff_wait -= 1
-        elif ds < -FF_SYS_MA and dv < -FF_BAT_MV:
+        elif ds < -_FF_SYS_MA and dv < -_FF_BAT_MV:
             self._ff_cut = True
-            self._ff_wait = FF_WAIT_TICKS
-            self._ff_hold = FF_HOLD_TICKS + 1  # (counted down below)
+            self._ff_wait = _FF_WAIT_TICKS
+            self._ff_hold = _FF_HOLD_TICKS + 1  # (counted down below)
             # headroom before the step, and with the new bank voltage
             self._ff_mv = self._start_mv - self._bat_mv
             self._ff_new_mv = self._start_mv - meas.bat_mv
@@ -93,24 +93,24 @@ class PiLimiter:
 
     def update(self, target_ma, dt, headroom_mv):
         """The duty for this tick; headroom_mv: starter voltage above its floor."""
-        ref = self.ref_ma + SOFT_START_MA_PER_S * dt // 1000
+        ref = self.ref_ma + _SOFT_START_MA_PER_S * dt // 1000
         self.reached = ref >= target_ma
         if self.reached:
             old = self.ref_ma >> 4
-            if target_ma < self.ref_ma - (self.ref_ma >> FF_DROP_SHIFT) and old > 0:
+            if target_ma < self.ref_ma - (self.ref_ma >> _FF_DROP_SHIFT) and old > 0:
                 # a lower target: scale the duty and the current it predicts
                 # with it at once (the gate's current is about proportional
                 # to its duty) instead of a P kick that undershoots
                 new = target_ma >> 4
                 self._acc = (self._acc >> _SHIFT) * new // old << _SHIFT
                 self.filtered_ma = (self.filtered_ma >> 4) * new // old << 4
-                self._ff_hold = FF_HOLD_TICKS
+                self._ff_hold = _FF_HOLD_TICKS
             ref = target_ma
         self.ref_ma = ref
         # -- the PI loop
         i = self.filtered_ma
         h = self._ff_mv
-        if self._ff_cut and h > FF_BAT_MV:
+        if self._ff_cut and h > _FF_BAT_MV:
             # The gate's current is duty x headroom / path resistance and the
             # alternator's regulator brings the starter back to where it was:
             # scale the duty by the old headroom over the new one at once
@@ -122,24 +122,24 @@ class PiLimiter:
             self.filtered_ma = i = self.ref_ma
         else:
             d = self.duty_cpct
-            if d >= ION_MIN_DUTY_CPCT and i >= ION_MIN_MA:
+            if d >= _ION_MIN_DUTY_CPCT and i >= _ION_MIN_MA:
                 # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
-                g = ION_REF_MA // (i // 64) * d // (DUTY_MAX_CPCT // 4)
-                if g < GAIN_MIN:
-                    g = GAIN_MIN
-                elif g > GAIN_MAX:
-                    g = GAIN_MAX
+                g = _ION_REF_MA // (i // 64) * d // (DUTY_MAX_CPCT // 4)
+                if g < _GAIN_MIN:
+                    g = _GAIN_MIN
+                elif g > _GAIN_MAX:
+                    g = _GAIN_MAX
                 self._gain = g
         e = self.ref_ma - i
-        floor_e = headroom_mv * FLOOR_GAIN
+        floor_e = headroom_mv * _FLOOR_GAIN
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
         e = e * self._gain >> _SHIFT
-        p = (e * KP) >> _SHIFT
+        p = (e * _KP) >> _SHIFT
         # right after a feed-forward the plant is still settling toward the
         # new duty (the regulator's lag): the integrator may rise, not fall
-        acc = self._acc + e * KI
+        acc = self._acc + e * _KI
         if self._ff_hold and e < 0:
             acc = self._acc
         if self._ff_wait:

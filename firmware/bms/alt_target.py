@@ -7,24 +7,24 @@ from bms.fet_thermal import derate
 
 # -- what sets the target (limit reason)
 LR_NONE = const(0)  # port off: no target
-LR_FUSE = const(1)  # 90 % of the fuse rating
-LR_PORT_MAX = const(2)  # the port's 100 A maximum
-LR_FET_TEMP = const(3)  # MOSFET thermal derating
+_LR_FUSE = const(1)  # 90 % of the fuse rating
+_LR_PORT_MAX = const(2)  # the port's 100 A maximum
+_LR_FET_TEMP = const(3)  # MOSFET thermal derating
 LR_FET_TRIP = const(4)  # MOSFETs at the trip temperature: port off
 LR_PROTECTION = const(5)  # protection's cap (cell near a limit) or ATC/remote off
-LR_ALT_PROTECT = const(6)  # alternator protection after a long time at full output
+_LR_ALT_PROTECT = const(6)  # alternator protection after a long time at full output
 LIMIT_NAMES = ("none", "fuse", "port_max", "fet_temp", "fet_trip", "protection", "alt_protect")
 
-PORT_MAX_MA = const(100000)
-FUSE_PCT = const(90)
-FULL_OUTPUT_PCT = const(95)  # at or above this share of the target counts as full output
+_PORT_MAX_MA = const(100000)
+_FUSE_PCT = const(90)
+_FULL_OUTPUT_PCT = const(95)  # at or above this share of the target counts as full output
 
 
 def rating_ma(fuse_a):
     """The port's rating: 90 % of the fuse, at most the port's 100 A
     (protection's cap starts from it too)."""
-    lim = fuse_a * (10 * FUSE_PCT)
-    return PORT_MAX_MA if lim > PORT_MAX_MA else lim
+    lim = fuse_a * (10 * _FUSE_PCT)
+    return _PORT_MAX_MA if lim > _PORT_MAX_MA else lim
 
 
 class Target:
@@ -38,12 +38,12 @@ class Target:
     def update(self, meas, protection):
         s = self.settings
         lim = rating_ma(s.alt_fuse_a)
-        reason = LR_PORT_MAX if lim == PORT_MAX_MA else LR_FUSE  # no fuse size gives 100 A at 90 %
+        reason = _LR_PORT_MAX if lim == _PORT_MAX_MA else _LR_FUSE  # no fuse size gives 100 A at 90 %
         if meas.fet_ddegc > s.fet_derate_dc:  # (the curve's start: saves the call below it)
             d = derate(lim, meas.fet_ddegc, s)
             if d < lim:
                 lim = d
-                reason = LR_FET_TEMP
+                reason = _LR_FET_TEMP
         cap = protection.alt_limit_ma
         if 0 < cap < lim:
             lim = cap
@@ -52,7 +52,7 @@ class Target:
             r = lim * s.alt_protect_pct // 100
             if r < lim:
                 lim = r
-                reason = LR_ALT_PROTECT
+                reason = _LR_ALT_PROTECT
         self.ma = lim
         self.reason = reason
 
@@ -62,14 +62,14 @@ class Target:
 
     def heat(self, dt, limiting, following, i_ma):
         """Alternator protection: heat_ms counts time at full output
-        (limiting, or following at FULL_OUTPUT_PCT of the target or more)
+        (limiting, or following at _FULL_OUTPUT_PCT of the target or more)
         and counts down otherwise (the alternator cools)."""
         s = self.settings
         if not s.alt_protect:
             self.heat_ms = 0
             self.reduced = False
             return
-        if limiting or (following and i_ma * 100 >= self.ma * FULL_OUTPUT_PCT):
+        if limiting or (following and i_ma * 100 >= self.ma * _FULL_OUTPUT_PCT):
             if not self.reduced:
                 after_ms = s.alt_protect_after_s * 1000
                 self.heat_ms += dt

@@ -23,22 +23,22 @@ _ANY = const(0x7F)
 _RUNNING = const(1 << RAMPING | 1 << LIMITING | 1 << FOLLOWING)
 
 # -- conditions of the table
-C_TRUE = const(0)
-C_IMPLAUSIBLE = const(1)  # a reading no healthy port gives (alt_faults.py)
-C_FAULT_HELD = const(2)  # not yet 5 s of plausible readings (latched: and not released)
-C_NOT_PERMITTED = const(3)  # protection says no, or the MOSFETs are at the trip level
-C_REVERSE = const(4)  # current out of the bank, or about to reverse (ideal diode)
-C_FORWARD = const(5)  # starter above the bank again, or below the off level (engine stopped)
-C_NOT_ENGAGED = const(6)  # starter not above the on level and the bank for the on delay
-C_SAGGED = const(7)  # starter below the off level for the off delay
+_C_TRUE = const(0)
+_C_IMPLAUSIBLE = const(1)  # a reading no healthy port gives (alt_faults.py)
+_C_FAULT_HELD = const(2)  # not yet 5 s of plausible readings (latched: and not released)
+_C_NOT_PERMITTED = const(3)  # protection says no, or the MOSFETs are at the trip level
+_C_REVERSE = const(4)  # current out of the bank, or about to reverse (ideal diode)
+_C_FORWARD = const(5)  # starter above the bank again, or below the off level (engine stopped)
+_C_NOT_ENGAGED = const(6)  # starter not above the on level and the bank for the on delay
+_C_SAGGED = const(7)  # starter below the off level for the off delay
 
 # -- actions: every row but a GO row ends the tick with the gate open
-A_STOP = const(0)
-A_GO = const(1)  # go on with the next rows
-A_LATCH = const(2)  # record the faults; no target
-A_HOLD = const(3)  # no target
-A_CLEAR = const(4)  # faults forgotten; go on
-A_BLOCK = const(5)  # no target: protection's or the MOSFET trip's
+_A_STOP = const(0)
+_A_GO = const(1)  # go on with the next rows
+_A_LATCH = const(2)  # record the faults; no target
+_A_HOLD = const(3)  # no target
+_A_CLEAR = const(4)  # faults forgotten; go on
+_A_BLOCK = const(5)  # no target: protection's or the MOSFET trip's
 
 # from (bit mask of states), condition, to, action. Rows are tried in order
 # and every one whose state and condition match fires; a tick that passes
@@ -46,37 +46,31 @@ A_BLOCK = const(5)  # no target: protection's or the MOSFET trip's
 # then limiting, or following while the starter floor or the stuck cap (or
 # full duty) keeps the current below the target.
 PORT_TABLE = (
-    (_ANY, C_IMPLAUSIBLE, FAULT, A_LATCH),
-    (1 << FAULT, C_FAULT_HELD, FAULT, A_HOLD),
-    (1 << FAULT, C_TRUE, WAITING, A_CLEAR),
-    (_ANY, C_NOT_PERMITTED, OFF, A_BLOCK),
-    (1 << OFF, C_TRUE, WAITING, A_GO),
-    (_RUNNING, C_REVERSE, REVERSE_BLOCKED, A_STOP),  # one way only: no delay
-    (1 << REVERSE_BLOCKED, C_FORWARD, WAITING, A_GO),
-    (1 << REVERSE_BLOCKED, C_TRUE, REVERSE_BLOCKED, A_STOP),
-    (1 << WAITING, C_NOT_ENGAGED, WAITING, A_STOP),
-    (1 << WAITING, C_TRUE, RAMPING, A_GO),
-    (_RUNNING, C_SAGGED, WAITING, A_STOP),
+    (_ANY, _C_IMPLAUSIBLE, FAULT, _A_LATCH),
+    (1 << FAULT, _C_FAULT_HELD, FAULT, _A_HOLD),
+    (1 << FAULT, _C_TRUE, WAITING, _A_CLEAR),
+    (_ANY, _C_NOT_PERMITTED, OFF, _A_BLOCK),
+    (1 << OFF, _C_TRUE, WAITING, _A_GO),
+    (_RUNNING, _C_REVERSE, REVERSE_BLOCKED, _A_STOP),  # one way only: no delay
+    (1 << REVERSE_BLOCKED, _C_FORWARD, WAITING, _A_GO),
+    (1 << REVERSE_BLOCKED, _C_TRUE, REVERSE_BLOCKED, _A_STOP),
+    (1 << WAITING, _C_NOT_ENGAGED, WAITING, _A_STOP),
+    (1 << WAITING, _C_TRUE, RAMPING, _A_GO),
+    (_RUNNING, _C_SAGGED, WAITING, _A_STOP),
 )
 
 
+# the rows of each state, as indices into the table (derived once)
+_ROWS_OF = tuple(tuple(i for i in range(len(PORT_TABLE)) if PORT_TABLE[i][0] >> st & 1)
+                 for st in range(len(STATE_NAMES)))
 
-def _rows(state, below):
-    # The table as step() runs it: the rows that apply to `state` after row
-    # `below`, each as (condition, to, action, the rows a GO goes on with).
-    return tuple((r[1], r[2], r[3], _rows(r[2], i) if r[3] == A_GO or r[3] == A_CLEAR else ())
-                 for i, r in enumerate(PORT_TABLE) if i > below and r[0] >> state & 1)
-
-
-_ROWS_OF = tuple(_rows(st, -1) for st in range(len(STATE_NAMES)))
-
-FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
-REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
+_FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
+_REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
 # Ideal-diode anticipation: a forward voltage this small with this little
 # current means the next tick may reverse (engine stopping), so open now.
-DIODE_MV = const(20)
-DIODE_MA = const(5000)
-FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
+_DIODE_MV = const(20)
+_DIODE_MA = const(5000)
+_FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
 _MAX_DT_MS = const(1000)
 
 
@@ -128,66 +122,71 @@ class AlternatorPort:
         start = meas.start_mv
         st = self.state
         rows = _ROWS_OF[st]
+        below = -1  # after a GO row: the new state's rows below it
         while rows:
-            for row in rows:
-                c = row[0]
+            for i in rows:
+                if i <= below:
+                    continue
+                row = PORT_TABLE[i]
+                c = row[1]
                 # the conditions, most frequent first
-                if c == C_IMPLAUSIBLE:
+                if c == _C_IMPLAUSIBLE:
                     found = self.checks.check(meas, dt, lim.filtered_ma, lim.duty_cpct)
                     hit = found != 0
-                elif c == C_NOT_PERMITTED:
+                elif c == _C_NOT_PERMITTED:
                     hit = self.fet.trip(meas.fet_ddegc) or not protection.alt_allowed
-                elif c == C_REVERSE:
+                elif c == _C_REVERSE:
                     bat = meas.bat_mv
-                    hit = (start <= bat or meas.alt_ma < -REVERSE_MA
-                           or (start < bat + DIODE_MV and lim.filtered_ma < DIODE_MA))
-                elif c == C_SAGGED:
+                    hit = (start <= bat or meas.alt_ma < -_REVERSE_MA
+                           or (start < bat + _DIODE_MV and lim.filtered_ma < _DIODE_MA))
+                elif c == _C_SAGGED:
                     if start < s.alt_off_mv:
                         self._off_ms += dt
                         hit = self._off_ms >= s.alt_off_delay_ms
                     else:
                         self._off_ms = 0
                         hit = False
-                elif c == C_NOT_ENGAGED:
-                    if start < s.alt_on_mv or start < meas.bat_mv + FORWARD_MARGIN_MV:
+                elif c == _C_NOT_ENGAGED:
+                    if start < s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
                         self._on_ms = 0
                         hit = True
                     else:
                         self._on_ms += dt
                         hit = self._on_ms < s.alt_on_delay_ms
-                elif c == C_FORWARD:
+                elif c == _C_FORWARD:
                     hit = start > meas.bat_mv or start < s.alt_off_mv
-                elif c == C_FAULT_HELD:
+                elif c == _C_FAULT_HELD:
                     released = not protection.alt_allowed or start < s.alt_off_mv
                     hit = self.checks.held(self.fault, dt, released)
                 else:
-                    hit = True  # C_TRUE
+                    hit = True  # _C_TRUE
                 if not hit:
                     continue
-                to = row[1]
-                a = row[2]
+                to = row[2]
+                a = row[3]
                 heat_st = to
-                if a == A_LATCH:
+                if a == _A_LATCH:
                     self.fault |= found
                     t.off(LR_NONE)
-                elif a == A_HOLD:
+                elif a == _A_HOLD:
                     t.off(LR_NONE)
-                elif a == A_CLEAR:
+                elif a == _A_CLEAR:
                     self.fault = 0
-                elif a == A_BLOCK:
+                elif a == _A_BLOCK:
                     t.off(LR_FET_TRIP if self.fet.tripped else LR_PROTECTION)
                     heat_st = st  # this tick still counts in the state it had
                 if to != st:
                     self._enter(to)
                     st = to
-                if a != A_GO and a != A_CLEAR:
+                if a != _A_GO and a != _A_CLEAR:
                     t.heat(dt, heat_st == LIMITING, heat_st == FOLLOWING, lim.filtered_ma)
                     return 0
-                rows = row[3]  # go on with the new state's rows below this one
+                rows = _ROWS_OF[st]  # go on with the new state's rows below this one
+                below = i
                 break
             else:
                 break
-        duty_cpct = lim.update(t.ma, dt, start - s.alt_off_mv - FLOOR_MARGIN_MV)
+        duty_cpct = lim.update(t.ma, dt, start - s.alt_off_mv - _FLOOR_MARGIN_MV)
         if lim.reached or st != RAMPING:
             st = FOLLOWING if lim.follows or duty_cpct == DUTY_MAX_CPCT else LIMITING
         self.state = st

@@ -20,8 +20,8 @@ from bms.ticks import diff, hold
 
 MIN_DDEGC = const(-400)
 MAX_DDEGC = const(1500)
-WARN_HYST_DDEGC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
-REARM_DDEGC = const(50)  # the port's trip re-arms 5 degC below it
+_WARN_HYST_DDEGC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
+_REARM_DDEGC = const(50)  # the port's trip re-arms 5 degC below it
 OVERTEMP_MS = const(500)  # our own sensor on a noisy ADC: confirmed before it blocks
 
 
@@ -74,13 +74,13 @@ class FetThermal:
         """FET_DERATE warning; a stale reading keeps the last verdict."""
         if not meas.stale & CH_FET:
             d = self.settings.fet_derate_dc
-            self.warning = _hysteresis(self.warning, meas.fet_ddegc, d, d - WARN_HYST_DDEGC)
+            self.warning = _hysteresis(self.warning, meas.fet_ddegc, d, d - _WARN_HYST_DDEGC)
         return self.warning
 
     def trip(self, t):
         """The port's own trip, on a plausible reading."""
         trip = self.settings.fet_trip_dc
-        self.tripped = _hysteresis(self.tripped, t, trip, trip - REARM_DDEGC)
+        self.tripped = _hysteresis(self.tripped, t, trip, trip - _REARM_DDEGC)
         return self.tripped
 
     def overtemp_step(self, now_ms, meas):

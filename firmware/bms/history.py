@@ -19,9 +19,9 @@ SAVE_GAP_MS = const(60000)
 SAVE_PERIOD_MS = const(300000)
 MAX_DT_MS = const(1000)  # longer gaps between steps are not integrated
 EV_WARN = const(32)  # event code: reason bit number, or EV_WARN + warning bit number
-MAS_PER_MAH = const(3600)
-ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
-UNSEEN_MIN = const(32767)  # min/max before any valid battery data
+_MAS_PER_MAH = const(3600)
+_ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
+_UNSEEN_MIN = const(32767)  # min/max before any valid battery data
 UNSEEN_MAX = const(-32767)
 
 IMPORTANT = (R.CELL_UV | R.CELL_UV_EMERGENCY | R.DATA_LOST | R.OVERCURRENT | R.OC_LOCKOUT
@@ -74,9 +74,9 @@ class History:
         self.high_temp = 0
         self.data_losses = 0
         self.oc_trips = 0
-        self.min_cell_mv = UNSEEN_MIN
+        self.min_cell_mv = _UNSEEN_MIN
         self.max_cell_mv = UNSEEN_MAX
-        self.min_temp_ddegc = UNSEEN_MIN
+        self.min_temp_ddegc = _UNSEEN_MIN
         self.max_temp_ddegc = UNSEEN_MAX
         self.alt_mah = 0  # charged through the alternator port
         self._alt_mas = 0
@@ -195,10 +195,10 @@ class History:
         acc = self._alt_mams + meas.alt_ma * dt
         self._alt_mas += acc // 1000
         self._alt_mams = acc % 1000
-        if self._alt_mas >= MAS_PER_MAH:
-            mah = self.alt_mah + self._alt_mas // MAS_PER_MAH
-            self.alt_mah = mah if mah < ALT_MAH_MAX else ALT_MAH_MAX
-            self._alt_mas %= MAS_PER_MAH
+        if self._alt_mas >= _MAS_PER_MAH:
+            mah = self.alt_mah + self._alt_mas // _MAS_PER_MAH
+            self.alt_mah = mah if mah < _ALT_MAH_MAX else _ALT_MAH_MAX
+            self._alt_mas %= _MAS_PER_MAH
             self._changed = True
 
     def counters(self):
@@ -244,7 +244,7 @@ class History:
         if h[0] != _MAGIC or h[1] != _FORMAT or h[2] > LOG_LEN or h[3] >= LOG_LEN:
             return False
         c = h[4:]
-        if min(c[:6]) < 0 or c[10] < 0 or not 0 <= c[11] < MAS_PER_MAH:
+        if min(c[:6]) < 0 or c[10] < 0 or not 0 <= c[11] < _MAS_PER_MAH:
             return False
         self.count = h[2]
         self.head = h[3]

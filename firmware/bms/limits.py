@@ -7,13 +7,13 @@ from micropython import const
 
 from bms import reasons as R
 
-SRC_MAX_CELL = const(0)
-SRC_MIN_TEMP = const(1)
-SRC_MAX_TEMP = const(2)
-HIGH = const(0)  # trips at value >= trip, releases at value <= release
-LOW = const(1)  # trips at value <= trip, releases at value >= release
-TO_CHG = const(1)
-TO_DSG = const(2)
+_SRC_MAX_CELL = const(0)
+_SRC_MIN_TEMP = const(1)
+_SRC_MAX_TEMP = const(2)
+_HIGH = const(0)  # trips at value >= trip, releases at value <= release
+_LOW = const(1)  # trips at value <= trip, releases at value >= release
+_TO_CHG = const(1)
+_TO_DSG = const(2)
 
 # bit, source, direction, paths. Levels are in _load() (same row order)
 # because they come from the settings. Every row trips at once: the
@@ -22,10 +22,10 @@ TO_DSG = const(2)
 # row releases at once, the low row would still be waiting). The MOSFET
 # temperature's block is bms/fet_thermal.py's.
 LIMITS = (
-    (R.CELL_OV, SRC_MAX_CELL, HIGH, TO_CHG),
-    (R.TEMP_LOW_CHARGE, SRC_MIN_TEMP, LOW, TO_CHG),
-    (R.TEMP_HIGH_CHARGE, SRC_MAX_TEMP, HIGH, TO_CHG),
-    (R.TEMP_HIGH_DISCHARGE, SRC_MAX_TEMP, HIGH, TO_DSG),
+    (R.CELL_OV, _SRC_MAX_CELL, _HIGH, _TO_CHG),
+    (R.TEMP_LOW_CHARGE, _SRC_MIN_TEMP, _LOW, _TO_CHG),
+    (R.TEMP_HIGH_CHARGE, _SRC_MAX_TEMP, _HIGH, _TO_CHG),
+    (R.TEMP_HIGH_DISCHARGE, _SRC_MAX_TEMP, _HIGH, _TO_DSG),
 )
 _NLIM = const(4)
 
@@ -69,14 +69,14 @@ class Limits:
         for i in range(_NLIM):
             row = LIMITS[i]
             src = row[1]
-            if src == SRC_MAX_CELL:
+            if src == _SRC_MAX_CELL:
                 v = pack.max_cell_mv
-            elif src == SRC_MIN_TEMP:
+            elif src == _SRC_MIN_TEMP:
                 v = pack.min_temp_ddegc
             else:
                 v = pack.max_temp_ddegc
             bit = 1 << i
-            if row[2] == HIGH:
+            if row[2] == _HIGH:
                 over = v >= trip[i]
                 clear = v <= rel[i]
             else:
@@ -88,7 +88,7 @@ class Limits:
             elif over:
                 active |= bit
             if active & bit:
-                if row[3] & TO_CHG:
+                if row[3] & _TO_CHG:
                     chg |= row[0]
                 else:
                     dsg |= row[0]

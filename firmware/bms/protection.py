@@ -17,11 +17,11 @@ from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
 # a flaky cable, or a replayed report that matches the scan number once per
 # 256 scans, must not pulse the gates for a scan
 DATA_RECOVER_MS = const(1000)
-PREALARM_PERIOD_MS = const(2000)  # intermittent pre-alarm: 1 s on, 1 s off
-PREALARM_ON_MS = const(1000)
+_PREALARM_PERIOD_MS = const(2000)  # intermittent pre-alarm: 1 s on, 1 s off
+_PREALARM_ON_MS = const(1000)
 # -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
-CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
-CELL_HIGH_FLOOR_PCT = const(10)
+_CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
+_CELL_HIGH_FLOOR_PCT = const(10)
 
 
 class Protection:
@@ -132,15 +132,15 @@ class Protection:
             self._uv_shown = st
             self._blink_ms = now_ms
         phase = diff(now_ms, self._blink_ms)
-        if phase >= PREALARM_PERIOD_MS:
-            phase %= PREALARM_PERIOD_MS
+        if phase >= _PREALARM_PERIOD_MS:
+            phase %= _PREALARM_PERIOD_MS
             self._blink_ms = (now_ms - phase) & MASK
         warn = 0
         pre = st == PREALARM
         if pre:
             warn = R.PREALARM
         if pre and (remote_on or fn != 2):  # full_off silences everything
-            pre = s.prealarm_mode == 0 or phase < PREALARM_ON_MS
+            pre = s.prealarm_mode == 0 or phase < _PREALARM_ON_MS
         else:
             pre = False
         self.prealarm_out = pre
@@ -152,10 +152,10 @@ class Protection:
         full = rating_ma(s.alt_fuse_a)
         cap = full
         room = s.cell_ov_mv - pack.max_cell_mv
-        if room < CELL_HIGH_BAND_MV:
+        if room < _CELL_HIGH_BAND_MV:
             warn |= R.CELL_HIGH
-            cap = full * room // CELL_HIGH_BAND_MV
-            floor = full * CELL_HIGH_FLOOR_PCT // 100
+            cap = full * room // _CELL_HIGH_BAND_MV
+            floor = full * _CELL_HIGH_FLOOR_PCT // 100
             if cap < floor:
                 cap = floor
         if self.fet.warn(meas):

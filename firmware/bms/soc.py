@@ -13,7 +13,7 @@ _CHUNK_MS = const(250)  # current * chunk stays below 2^30 up to 4000 A
 _MAX_MA = const(4000000)
 _MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
 FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
-FULL_HOLD_MS = const(60000)
+_FULL_HOLD_MS = const(60000)
 TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
 TTG_MIN_MA = const(500)  # below this discharge (sensor noise) time-to-go is unknown
 
@@ -122,8 +122,8 @@ class Soc:
             frac = 0
         if bank_mv >= FULL_MV and 0 <= current_ma <= cap // TAIL_DIV:
             self._full_ms += dt
-            if self._full_ms >= FULL_HOLD_MS:
-                self._full_ms = FULL_HOLD_MS  # a float charge can last past 2**30 ms
+            if self._full_ms >= _FULL_HOLD_MS:
+                self._full_ms = _FULL_HOLD_MS  # a float charge can last past 2**30 ms
                 rem = cap
                 frac = 0
         else:

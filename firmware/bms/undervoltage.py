@@ -9,54 +9,54 @@ from bms.ticks import diff, hold
 
 # -- states (STATE_NAMES order)
 BOOT = const(0)
-NORMAL = const(1)
+_NORMAL = const(1)
 PREALARM = const(2)
 LOAD_OFF = const(3)
 LOW_POWER = const(4)
 STATE_NAMES = ("boot", "normal", "prealarm", "load_disconnect", "low_power_off")
 
 # -- conditions of the state table
-C_SCANNED = const(0)  # every configured battery has reported once
-C_BELOW_EMERGENCY = const(1)  # min cell <= emergency floor
-C_BELOW_PREALARM = const(2)  # min cell <= pre-alarm level
-C_UV_AFTER_DELAY = const(3)  # min cell <= load disconnect and pre-alarm old enough
-C_ABOVE_PREALARM = const(4)  # min cell > pre-alarm + PREALARM_HYST_MV
-C_RECOVERED = const(5)  # min cell > recovery level
-C_CHARGER = const(6)  # a charger seen for CHARGER_MS, cells above load disconnect,
+_C_SCANNED = const(0)  # every configured battery has reported once
+_C_BELOW_EMERGENCY = const(1)  # min cell <= emergency floor
+_C_BELOW_PREALARM = const(2)  # min cell <= pre-alarm level
+_C_UV_AFTER_DELAY = const(3)  # min cell <= load disconnect and pre-alarm old enough
+_C_ABOVE_PREALARM = const(4)  # min cell > pre-alarm + _PREALARM_HYST_MV
+_C_RECOVERED = const(5)  # min cell > recovery level
+_C_CHARGER = const(6)  # a charger seen for CHARGER_MS, cells above load disconnect,
 #                       and no cut since a charger last brought the loads back
-#                       (CHARGER_PROBATION_MS): a charger smaller than the load
+#                       (_CHARGER_PROBATION_MS): a charger smaller than the load
 #                       must not switch the loads on and off for hours
-C_NO_CHARGE_LONG = const(7)  # in load disconnect for lowpower_delay_min
-C_WAKE = const(8)  # charger voltage, remote toggle, wake() or recovered
+_C_NO_CHARGE_LONG = const(7)  # in load disconnect for lowpower_delay_min
+_C_WAKE = const(8)  # charger voltage, remote toggle, wake() or recovered
 
 # -- actions of the state table
-A_NONE = const(0)
-A_CUT = const(1)  # load disconnect after the pre-alarm wait
-A_CUT_EMERGENCY = const(2)  # load disconnect at once
-A_CHARGER_BACK = const(3)  # loads back on a charger: probation starts
-A_RECOVERED = const(4)  # cells recovered: a charger may bring loads back again
+_A_NONE = const(0)
+_A_CUT = const(1)  # load disconnect after the pre-alarm wait
+_A_CUT_EMERGENCY = const(2)  # load disconnect at once
+_A_CHARGER_BACK = const(3)  # loads back on a charger: probation starts
+_A_RECOVERED = const(4)  # cells recovered: a charger may bring loads back again
 
 # state, condition, next state, action. Rows of the current state are tried
 # in order; the first true condition fires; at most one transition per tick.
 UV_TABLE = (
-    (BOOT, C_SCANNED, NORMAL, A_NONE),
-    (NORMAL, C_BELOW_EMERGENCY, LOAD_OFF, A_CUT_EMERGENCY),
-    (NORMAL, C_BELOW_PREALARM, PREALARM, A_NONE),
-    (PREALARM, C_BELOW_EMERGENCY, LOAD_OFF, A_CUT_EMERGENCY),
-    (PREALARM, C_UV_AFTER_DELAY, LOAD_OFF, A_CUT),
-    (PREALARM, C_ABOVE_PREALARM, NORMAL, A_NONE),
-    (LOAD_OFF, C_RECOVERED, NORMAL, A_RECOVERED),
-    (LOAD_OFF, C_CHARGER, NORMAL, A_CHARGER_BACK),
-    (LOAD_OFF, C_NO_CHARGE_LONG, LOW_POWER, A_NONE),
-    (LOW_POWER, C_WAKE, LOAD_OFF, A_NONE),
+    (BOOT, _C_SCANNED, _NORMAL, _A_NONE),
+    (_NORMAL, _C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
+    (_NORMAL, _C_BELOW_PREALARM, PREALARM, _A_NONE),
+    (PREALARM, _C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
+    (PREALARM, _C_UV_AFTER_DELAY, LOAD_OFF, _A_CUT),
+    (PREALARM, _C_ABOVE_PREALARM, _NORMAL, _A_NONE),
+    (LOAD_OFF, _C_RECOVERED, _NORMAL, _A_RECOVERED),
+    (LOAD_OFF, _C_CHARGER, _NORMAL, _A_CHARGER_BACK),
+    (LOAD_OFF, _C_NO_CHARGE_LONG, LOW_POWER, _A_NONE),
+    (LOW_POWER, _C_WAKE, LOAD_OFF, _A_NONE),
 )
 _ROWS_OF = tuple(tuple(r for r in UV_TABLE if r[0] == st) for st in range(len(STATE_NAMES)))
 
-PREALARM_HYST_MV = const(50)
-CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
-CHARGER_MA = const(1000)  # or this much current into the bank on either port
+_PREALARM_HYST_MV = const(50)
+_CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
+_CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
-CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
+_CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
 _CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 
 
@@ -91,8 +91,8 @@ class UnderVoltage:
         self._wake_req = False
 
     def _charger_seen(self, now_ms, meas):
-        raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + CHARGER_MV
-                              or meas.sys_ma >= CHARGER_MA or meas.alt_ma >= CHARGER_MA)
+        raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + _CHARGER_MV
+                              or meas.sys_ma >= _CHARGER_MA or meas.alt_ma >= _CHARGER_MA)
         if not raw:
             self._chg_raw = False
             self.charger = False
@@ -105,42 +105,42 @@ class UnderVoltage:
 
     def _cond(self, c, now_ms, pack, data_ok, remote_rose):
         s = self.settings
-        if c == C_SCANNED:
+        if c == _C_SCANNED:
             return pack.full_scan
-        if c == C_NO_CHARGE_LONG:
+        if c == _C_NO_CHARGE_LONG:
             return diff(now_ms, self._since) >= s.lowpower_delay_min * 60000
-        if c == C_WAKE:
+        if c == _C_WAKE:
             if self._wake_req or remote_rose or self.charger:
                 return True
         if not data_ok:
             return False  # no verdict on cell voltages without fresh data
         v = pack.min_cell_mv
-        if c == C_BELOW_EMERGENCY:
+        if c == _C_BELOW_EMERGENCY:
             return v <= s.cell_uv_emergency_mv
-        if c == C_BELOW_PREALARM:
+        if c == _C_BELOW_PREALARM:
             return v <= s.cell_prealarm_mv
-        if c == C_UV_AFTER_DELAY:
+        if c == _C_UV_AFTER_DELAY:
             return v <= s.cell_uv_mv and diff(now_ms, self._since) >= s.uv_disconnect_delay_s * 1000
-        if c == C_ABOVE_PREALARM:
-            return v > s.cell_prealarm_mv + PREALARM_HYST_MV
-        if c == C_CHARGER:
+        if c == _C_ABOVE_PREALARM:
+            return v > s.cell_prealarm_mv + _PREALARM_HYST_MV
+        if c == _C_CHARGER:
             # the charger must hold the cells above the cut level, or the
             # loads would be switched back onto a cell that is cut again
             return self.charger and v > s.cell_uv_mv and not self.charger_spent
-        # C_RECOVERED, and C_WAKE on recovered cells
+        # _C_RECOVERED, and _C_WAKE on recovered cells
         return v > s.cell_uv_recover_mv
 
     def _fire(self, state, a, now_ms):
         self.state = state
         self._since = now_ms
-        if a == A_CUT or a == A_CUT_EMERGENCY:
-            self.emergency = a == A_CUT_EMERGENCY
-            if self._charger_back and diff(now_ms, self._charger_back_ms) < CHARGER_PROBATION_MS:
+        if a == _A_CUT or a == _A_CUT_EMERGENCY:
+            self.emergency = a == _A_CUT_EMERGENCY
+            if self._charger_back and diff(now_ms, self._charger_back_ms) < _CHARGER_PROBATION_MS:
                 self.charger_spent = True
             self._charger_back = False
-        elif a == A_CHARGER_BACK:
+        elif a == _A_CHARGER_BACK:
             self._charger_back = True
             self._charger_back_ms = now_ms
-        elif a == A_RECOVERED:
+        elif a == _A_RECOVERED:
             self.charger_spent = False
             self._charger_back = False
