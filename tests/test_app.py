@@ -12,7 +12,7 @@ import persist  # noqa: E402
 from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import VirtualClock  # noqa: E402
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms.undervoltage import LOW_POWER  # noqa: E402
 from drivers.storage import Store  # noqa: E402

@@ -7,7 +7,7 @@ import cryptolib
 from boards.sim import bluetooth
 
 sys.modules["bluetooth"] = bluetooth
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms import readout as R  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402

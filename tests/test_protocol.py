@@ -1,5 +1,5 @@
 # micropython
-from bms import protocol as P
+from bms import client as P
 from bms import settings as S
 from bleapp_double import make_controller
 from mpytest import raises

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(ROOT))
 from bms import auth as A  # noqa: E402
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import reasons as R  # noqa: E402
 from bms import settings as S  # noqa: E402
 

@@ -87,7 +87,7 @@ def _firmware_codec():
     import sys
     from webpaths import ROOT
     sys.path.insert(0, str(ROOT / "firmware"))
-    from bms import protocol as P
+    from bms import client as P
     from bms import settings as S
     return P, S
 
