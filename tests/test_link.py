@@ -1,6 +1,7 @@
 # micropython
 from bms import linkframe as F
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO
 from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack

@@ -1,7 +1,8 @@
 # micropython
 # The simulated battery ring against the real decoder and pack: timing at the
 # line rate and every fault the scenarios can inject.
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.linkframe import scan_ms, F_ALARM
 from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING, LOST_DUPLICATE
 from boards.sim.chain import BatteryChain

@@ -6,7 +6,8 @@ from micropython import const
 
 from bms.measure import Measurements
 from bms.pack import Pack
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.remote import Remote
 from bms.fet_thermal import FetThermal
 from bms.protection import Protection

@@ -1,11 +1,12 @@
-# BMS side of the battery cable: the incremental frame decoder, its
-# statistics and the scan-request scheduler. Frame format: bms/linkframe.py,
-# protocol: docs/battery-link.md. Nothing here allocates after construction.
+# BMS side of the battery cable: the incremental frame decoder and its
+# statistics. Frame format and the scan-request scheduler (LinkMaster):
+# bms/linkframe.py; protocol: docs/battery-link.md. Nothing here allocates
+# after construction.
 import array
 import micropython
 from micropython import const
 from bms import ticks
-from bms.linkframe import CRC_TABLE, encode_request, min_period_ms
+from bms.linkframe import CRC_TABLE
 
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
@@ -308,37 +309,3 @@ class Decoder:
         if addr <= self.pack.configured:
             st = self._st
             st[_S_OK] = (st[_S_OK] + 1) & _WRAP
-
-
-class LinkMaster:
-    """Decides when the BMS sends the next scan request (buf[:n])."""
-
-    def __init__(self, period_ms=100, baud=115200):
-        self.baud = baud
-        self.configure(1, period_ms)
-        self.buf = bytearray(8)
-        self.n = 0
-        self.seq = 0
-        self.sent = 0
-        self._started = False
-        self._next_ms = 0
-
-    def configure(self, count, period_ms):
-        """Scan every period_ms, but never faster than `count` batteries can
-        answer at this baud rate: requests must not overlap a running scan."""
-        floor = min_period_ms(count, self.baud)
-        self.period_ms = period_ms if period_ms > floor else floor
-
-    def poll(self, now_ms):
-        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
-            return False
-        self.seq = (self.seq + 1) & 0xFF
-        self.n = encode_request(self.buf, 0, 0, self.seq)
-        self.sent = (self.sent + 1) & _WRAP
-        nxt = ticks.add(self._next_ms, self.period_ms)
-        # keep a fixed cadence, but never try to catch up on missed slots
-        if not self._started or ticks.diff(now_ms, nxt) >= 0:
-            nxt = ticks.add(now_ms, self.period_ms)
-        self._next_ms = nxt
-        self._started = True
-        return True

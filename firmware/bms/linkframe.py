@@ -1,4 +1,5 @@
-# Battery-cable frame format (docs/battery-link.md) and its encoder.
+# Battery-cable frame format (docs/battery-link.md), its encoder, and the
+# BMS's scan cadence (LinkMaster).
 # Pure Python so the simulator (MicroPython) and the host battery emulator
 # (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
 try:
@@ -6,6 +7,8 @@ try:
 except ImportError:  # CPython host tools
     def const(x):  # type: ignore[misc]  # same behaviour, simpler signature
         return x
+
+from bms import ticks  # noqa: E402  (after the const() stand-in, like its own)
 
 SYNC1 = const(0xAA)
 SYNC2 = const(0x55)
@@ -41,6 +44,7 @@ CELL_MV_MAX = const(5000)
 TEMP_DDEGC_MIN = const(-400)
 TEMP_DDEGC_MAX = const(1250)
 MAX_BATTERIES = const(50)
+_WRAP = const(0x3FFFFFFF)  # the request counter wraps at 2**30 (small ints on the boards)
 CELLS = const(4)
 
 
@@ -148,3 +152,37 @@ def find_frames(data):
         else:
             i += 1
     return out
+
+
+class LinkMaster:
+    """Decides when the BMS sends the next scan request (buf[:n])."""
+
+    def __init__(self, period_ms=100, baud=115200):
+        self.baud = baud
+        self.configure(1, period_ms)
+        self.buf = bytearray(8)
+        self.n = 0
+        self.seq = 0
+        self.sent = 0
+        self._started = False
+        self._next_ms = 0
+
+    def configure(self, count, period_ms):
+        """Scan every period_ms, but never faster than `count` batteries can
+        answer at this baud rate: requests must not overlap a running scan."""
+        floor = min_period_ms(count, self.baud)
+        self.period_ms = period_ms if period_ms > floor else floor
+
+    def poll(self, now_ms):
+        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
+            return False
+        self.seq = (self.seq + 1) & 0xFF
+        self.n = encode_request(self.buf, 0, 0, self.seq)
+        self.sent = (self.sent + 1) & _WRAP
+        nxt = ticks.add(self._next_ms, self.period_ms)
+        # keep a fixed cadence, but never try to catch up on missed slots
+        if not self._started or ticks.diff(now_ms, nxt) >= 0:
+            nxt = ticks.add(now_ms, self.period_ms)
+        self._next_ms = nxt
+        self._started = True
+        return True
