@@ -69,6 +69,17 @@ class Sense:
         p = self._plant
         st = self.stale
         meas.stale = st
+        if not st:
+            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
+            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
+            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
+            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
+            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
+            meas.fet_ddegc = p.fet_ddegc + self._noise()
+            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
+            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
+            return
+        # a dead external ADC: its channels keep their last values
         if not st & CH_BAT:
             meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
         if not st & CH_START:

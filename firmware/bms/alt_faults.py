@@ -69,7 +69,7 @@ class PortChecks:
             f |= _F_CURRENT_RANGE
         if not (_BAT_MIN_MV <= meas.bat_mv <= _BAT_MAX_MV and 0 <= meas.start_mv <= _START_MAX_MV):
             f |= F_VOLTAGE_RANGE
-        if not MIN_DDEGC <= meas.fet_ddegc <= MAX_DDEGC:  # fet_thermal.plausible()
+        if not MIN_DDEGC <= meas.fet_ddegc <= MAX_DDEGC:  # fet_thermal's plausible range
             f |= _F_TEMP_RANGE
         leak = duty_cpct == 0 and (i_ma > _LEAK_MA or i_ma < -_LEAK_MA)
         stuck = (duty_cpct >= STUCK_DUTY_CPCT and -STUCK_MA < i_ma < STUCK_MA

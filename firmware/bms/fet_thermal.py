@@ -25,10 +25,6 @@ _REARM_DDEGC = const(50)  # the port's trip re-arms 5 degC below it
 OVERTEMP_MS = const(500)  # our own sensor on a noisy ADC: confirmed before it blocks
 
 
-def plausible(t):
-    return MIN_DDEGC <= t <= MAX_DDEGC
-
-
 def derate(lim_ma, t, s):
     """The port's limit at MOSFET temperature t: lim_ma up to the derate
     level, then linear to 0 at the trip level."""
@@ -88,7 +84,7 @@ class FetThermal:
         the derate level."""
         s = self.settings
         t = meas.fet_ddegc
-        if meas.stale & CH_FET or not plausible(t):
+        if meas.stale & CH_FET or not MIN_DDEGC <= t <= MAX_DDEGC:
             t = s.fet_trip_dc
         if self.overtemp:
             if t < s.fet_derate_dc:

@@ -68,7 +68,7 @@ CMD_READ_READOUT_KEY = const(6)
 CMD_READ_PUK = const(7)
 
 CELLS_PER_BATTERY = const(4)
-CELLS_PAGE = const(16)  # batteries per cells page: 4 + 16 * 11 = 180 bytes
+_CELLS_PAGE = const(16)  # batteries per cells page: 4 + 16 * 11 = 180 bytes
 BATTERY_LEN = const(11)  # flags u8, temperature i16, 4 cells u16
 
 
@@ -110,11 +110,11 @@ def encode_status(ctl):
 
 # -- per-battery cells (paged) ------------------------------------------------
 def encode_cells(pack, first):
-    """Page of up to CELLS_PAGE batteries from `first` (0-based); a request."""
+    """Page of up to _CELLS_PAGE batteries from `first` (0-based); a request."""
     total = pack.configured
     if not 0 <= first < max(total, 1):
         return response(S.E_RANGE, first)
-    n = min(CELLS_PAGE, total - first)
+    n = min(_CELLS_PAGE, total - first)
     out = bytearray(response(OK, first, bytes((n, total))))
     for b in range(first, first + n):
         out += struct.pack("<Bh", pack.flags[b], pack.temp_ddegc[b])
@@ -209,13 +209,13 @@ def encode_auth(code, op, authenticated, failures, wait_s, nonce=b""):
 # reason mask u32, value i32).
 EVENT_LAYOUT = "<iBIi"
 EVENT_LEN = struct.calcsize(EVENT_LAYOUT)
-EVENTS_PAGE = const(13)  # 13 * 13 = 169 bytes + 3 header bytes
+_EVENTS_PAGE = const(13)  # 13 * 13 = 169 bytes + 3 header bytes
 
 
 def encode_history_page(history, page):
     """(page bytes, more) for app.history_page(), or None past the end."""
     events = history.events()
-    pages = 1 + (len(events) + EVENTS_PAGE - 1) // EVENTS_PAGE
+    pages = 1 + (len(events) + _EVENTS_PAGE - 1) // _EVENTS_PAGE
     if page >= pages:
         return None
     if page == 0:
@@ -223,7 +223,7 @@ def encode_history_page(history, page):
         body = struct.pack("<%di" % len(c), *c)
     else:
         out = bytearray()
-        for t, code, mask, value in events[(page - 1) * EVENTS_PAGE:page * EVENTS_PAGE]:
+        for t, code, mask, value in events[(page - 1) * _EVENTS_PAGE:page * _EVENTS_PAGE]:
             out += struct.pack(EVENT_LAYOUT, t, code, mask & 0xFFFFFFFF, value)
         body = bytes(out)
     return body, page + 1 < pages

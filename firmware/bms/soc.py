@@ -62,6 +62,7 @@ class Soc:
         self.cap_mah = cap_mah
         if self.known:
             self._set_pm(pm)
+            self._publish()
 
     def count(self, now_ms, pack, meas, s):
         """The controller's call, every tick: the bank voltage (the batteries'
@@ -128,9 +129,10 @@ class Soc:
                 frac = 0
         else:
             self._full_ms = 0
-        self.remaining_mah = rem
         self._frac = frac
-        self._publish()
+        if rem != self.remaining_mah:  # (the figures only move with whole mAh)
+            self.remaining_mah = rem
+            self._publish()
 
     def _publish(self):
         # floor(remaining * 1000 / cap) one decimal digit at a time, so no
