@@ -36,7 +36,7 @@ _C_SAGGED = const(7)  # starter below the off level for the off delay
 _A_STOP = const(0)
 _A_GO = const(1)  # go on with the next rows
 _A_LATCH = const(2)  # record the faults; no target
-_A_HOLD = const(3)  # no target
+_A_HOLD = const(3)  # the faults still hold (no target since the fault)
 _A_CLEAR = const(4)  # faults forgotten; go on
 _A_BLOCK = const(5)  # no target: protection's or the MOSFET trip's
 
@@ -60,9 +60,13 @@ PORT_TABLE = (
 )
 
 
-# the rows of each state, as indices into the table (derived once)
+# derived once: the rows of each state, as indices into the table, and for
+# each row that goes on, the rows of its new state below it
 _ROWS_OF = tuple(tuple(i for i in range(len(PORT_TABLE)) if PORT_TABLE[i][0] >> st & 1)
                  for st in range(len(STATE_NAMES)))
+_NEXT = tuple(tuple(j for j in _ROWS_OF[PORT_TABLE[i][2]] if j > i)
+              if PORT_TABLE[i][3] == _A_GO or PORT_TABLE[i][3] == _A_CLEAR else ()
+              for i in range(len(PORT_TABLE)))
 
 _FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
 _REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
@@ -102,7 +106,7 @@ class AlternatorPort:
             self._enter(WAITING)
 
     def step(self, now_ms, meas, protection):
-        """Advance one control tick; returns the gate duty 0..DUTY_MAX."""
+        """Advance one control tick; returns the gate duty, 0..DUTY_MAX_CPCT."""
         if self._started:
             dt = ticks.diff(now_ms, self._last_ms)
             if dt < 0:
@@ -117,16 +121,12 @@ class AlternatorPort:
         if not meas.stale & PORT_CHANNELS:
             lim.sample(meas)
         t = self.target
-        t.update(meas, protection)  # the rows that open the gate may take it away
         s = self.settings
         start = meas.start_mv
         st = self.state
         rows = _ROWS_OF[st]
-        below = -1  # after a GO row: the new state's rows below it
         while rows:
             for i in rows:
-                if i <= below:
-                    continue
                 row = PORT_TABLE[i]
                 c = row[1]
                 # the conditions, most frequent first
@@ -135,6 +135,8 @@ class AlternatorPort:
                     hit = found != 0
                 elif c == _C_NOT_PERMITTED:
                     hit = self.fet.trip(meas.fet_ddegc) or not protection.alt_allowed
+                    if not hit:
+                        t.update(meas, protection)  # a permitted port has a target
                 elif c == _C_REVERSE:
                     bat = meas.bat_mv
                     hit = (start <= bat or meas.alt_ma < -_REVERSE_MA
@@ -168,8 +170,6 @@ class AlternatorPort:
                 if a == _A_LATCH:
                     self.fault |= found
                     t.off(LR_NONE)
-                elif a == _A_HOLD:
-                    t.off(LR_NONE)
                 elif a == _A_CLEAR:
                     self.fault = 0
                 elif a == _A_BLOCK:
@@ -181,8 +181,7 @@ class AlternatorPort:
                 if a != _A_GO and a != _A_CLEAR:
                     t.heat(dt, heat_st == LIMITING, heat_st == FOLLOWING, lim.filtered_ma)
                     return 0
-                rows = _ROWS_OF[st]  # go on with the new state's rows below this one
-                below = i
+                rows = _NEXT[i]  # go on with the new state's rows below this one
                 break
             else:
                 break
