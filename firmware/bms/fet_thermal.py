@@ -3,16 +3,19 @@
 # different thing, so each keeps the hysteresis it was designed with
 # (docs/protection.md, docs/alternator.md):
 #
-#   rule      on                            off                  acts on
-#   derate    above derate: the port target  (no state)           alternator target
+#   rule      on                              off                  acts on
+#   derate    above derate: the port target   (no state)           alternator target
 #             falls linearly to 0 A at trip
-#   warning   at derate                     2 degC below derate  FET_DERATE warning (protection)
-#   trip      at trip, one reading          5 degC below trip    alternator gate opens at once (port)
-#   overtemp  at trip for 500 ms            below derate         BMS_OVERTEMP on the alternator path
+#   warning   at derate                       2 degC below derate  FET_DERATE warning (protection)
+#   trip      at trip, one reading            5 degC below trip    alternator gate opens at once (port)
+#   overtemp  at trip for 500 ms              below derate         BMS_OVERTEMP on the alternator path
+#   level     derating / at trip, no state    -                    Instant Readout's alarm pair
 #
-# A reading outside MIN_DC..MAX_DC is no temperature (an open or shorted
-# NTC): the port faults on it, and overtemp counts it, like a stale one, as
-# at the trip level (the MOSFETs may be hot).
+# A reading outside MIN_DDEGC..MAX_DDEGC is no temperature (an open or
+# shorted NTC): the port faults on it, and overtemp counts it, like a stale
+# one, as at the trip level (the MOSFETs may be hot). Unifying the
+# hysteresis would change what each guard does, so the rules stay apart and
+# share one comparator.
 from micropython import const
 
 from bms.measure import CH_FET
