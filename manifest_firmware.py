@@ -4,6 +4,8 @@
 # and main.py imports the frozen modules.
 module("app.py", base_path="firmware")
 module("bench.py", base_path="firmware")
+module("ble_seam.py", base_path="firmware")
+module("persist.py", base_path="firmware")
 module("version.py", base_path="firmware")
 package("bms", base_path="firmware")
 package("drivers", base_path="firmware")

@@ -1,27 +1,20 @@
-# The firmware's asyncio application: one control task on absolute deadlines
-# (the only place the watchdog is fed), a persistence task, and the Bluetooth
-# tasks when the port has them. Safety never waits for Bluetooth: the BLE
-# tasks only read the controller's state between ticks and change settings
-# through the same validation as everything else.
+# The firmware's asyncio application and its composition root: one control
+# task on absolute deadlines (the only place the watchdog is fed), the
+# persistence task (persist.py), and the Bluetooth tasks when the port has
+# them, serving the seam of ble_seam.py. Safety never waits for Bluetooth:
+# the BLE tasks only read the controller's state between ticks and change
+# settings through the same validation as everything else.
 import asyncio
 import os
 import time
 
 from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
-from bms.history import History
-from bms.auth import Auth
-from bms.protection import LOW_POWER
-from bms import protocol as P
-from bms import settingsfile
 from bms import ticks
+from ble_seam import BleSeam
+from persist import Persistence
 
-SETTINGS_FILE = "settings.bin"
-HISTORY_FILE = "history.bin"
 _MAX_FAULTY_TICKS = 20  # then stop feeding the watchdog: a reset is safer
-_PERSIST_MS = 1000  # how often the persistence task looks for changes
-
-current = None  # the running App, for the bench module at the REPL
 
 
 def clock_ms():
@@ -30,37 +23,29 @@ def clock_ms():
 
 
 class App:
-    """The firmware: settings, secrets, history, controller, and the seam the
-    Bluetooth service (drivers/ble_service.py) and the bench module use."""
+    """The composition root: settings, the flash-backed state (persist.py),
+    the controller and the Bluetooth seam (ble_seam.py), and the tasks that
+    run them."""
 
     def __init__(self, hw, clock=clock_ms, rand=os.urandom, restartable=False):
         self.hw = hw
         self.clock = clock
         self.rand = rand
         self.restartable = restartable  # main.py resets the board after a restart command
-        self.store = hw.store
         self.settings = Settings()
-        values, secrets, self.problems = settingsfile.load(self.store.read(SETTINGS_FILE), rand)
-        errors = self.settings.update(values)
-        if errors:  # load() checked every rule: only a schema change gets here
-            self.problems.append("stored settings refused: " + errors[0][2])
-        self.auth = Auth(self.settings, secrets["puk"], secrets["readout_key"], secrets["failures"])
-        self.first_boot = "new" in secrets
-        self.history = History()
-        blob = self.store.read(HISTORY_FILE)
-        if blob is not None and not self.history.from_bytes(blob):
-            self.problems.append("history file corrupt: counters start from zero")
-        stored = self.save_settings()  # first boot or a repaired file: secrets persist now
-        if self.first_boot:  # the USB console is the owner's; the air is not
-            if stored:
+        self.persistence = Persistence(hw.store, self.settings, clock, rand)
+        self.auth = self.persistence.auth
+        self.history = self.persistence.history
+        self.problems = self.persistence.problems  # what the boot had to work around
+        if self.persistence.first_boot:  # the USB console is the owner's; the air is not
+            if self.persistence.secrets_stored:
                 print("BMS: new PUK %s - keep it, it resets a forgotten PIN" % self.auth.puk)
             else:
                 print("BMS: new PUK %s - NOT stored (flash refused): good until a restart"
                       % self.auth.puk)
-                self.problems.append("new secrets not stored (flash refused): "
-                                     "PUK and key change at the next boot")
         self.controller = Controller(self.settings, hw, self.history)
-        self.readout = None  # Instant Readout, made when Bluetooth starts
+        self.ble = BleSeam(self.settings, self.auth, clock, self.controller, self.history,
+                           self.persistence, self.restart)
         self.overruns = 0
         self.tick_us = 0  # cost of the last control tick, and the largest since boot:
         self.tick_us_max = 0  # the board's own figure against CONTROL_PERIOD_MS
@@ -69,83 +54,14 @@ class App:
         self.running = True
         self.restart_requested = False
 
-    # -- persistence ----------------------------------------------------------
-    def save_settings(self):
-        """Settings and secrets to flash (the store skips unchanged bytes);
-        False when the flash refused them: auth stays dirty, so the
-        persistence task tries again."""
-        ok = self.store.write(SETTINGS_FILE, settingsfile.snapshot(self.settings, self.auth))
-        self.auth.dirty = not ok
-        return ok
-
-    def save_history(self):
-        ok = self.store.write(HISTORY_FILE, self.history.to_bytes())
-        if ok:
-            self.history.saved(self.clock())
-        return ok
-
-    async def persist(self):
-        """History when its policy asks (important events, else every few
-        minutes), secrets when auth changed (again after a failed write);
-        never from the control task."""
-        while True:
-            await asyncio.sleep_ms(_PERSIST_MS)
-            self.auth.expire(self.clock())
-            if self.auth.dirty:
-                self.save_settings()
-            if self.history.dirty:
-                self.save_history()
-
-    # -- the Bluetooth seam (docs/ble-protocol.md) ----------------------------
-    def status_bytes(self):
-        return P.encode_status(self.controller)
-
-    def cells_bytes(self, first):
-        return P.encode_cells(self.controller.pack, first)
-
-    def history_page(self, page):
-        return P.encode_history_page(self.history, page)
-
-    def apply_settings(self, changes):
-        """Settings.update, then flash; a change the flash refuses is undone
-        (E_INTERNAL), so what the phone is told matches what a reboot keeps."""
-        old = self.settings.values()
-        errors = self.settings.update(changes)
-        if errors or self.save_settings():
-            return errors
-        self.settings.update({n: old[n] for n in changes})
-        first = list(changes)[:1] or [""]
-        return [(first[0], P.E_INTERNAL, "settings not stored (flash write failed); unchanged")]
-
-    def save_auth(self):
-        """The auth's commit: True once the PIN, PUK, key and failure count
-        are in flash (bms.auth calls it before it answers)."""
-        return self.save_settings()
-
-    def command(self, code):
-        prot = self.controller.protection
-        if code == P.CMD_CLEAR_ALARMS:
-            prot.clear_alarms()
-        elif code == P.CMD_CLEAR_HISTORY:
-            self.history.clear()
-            self.save_history()
-        elif code == P.CMD_WAKE:
-            if prot.state != LOW_POWER:
-                return P.E_REFUSED
-            prot.wake()
-        elif code == P.CMD_RESTART:
-            if not self.restartable:
-                return P.E_REFUSED
-            self.restart_requested = True
-            self.running = False  # the control task opens everything and ends
-        else:
-            return P.E_UNKNOWN_OP
-        return P.OK
-
-    def adv_payload(self):
-        if self.readout is None:
-            return None
-        return self.readout.payload()
+    def restart(self):
+        """The restart command: the control task opens everything and ends,
+        then main.py resets the board. False where nothing would reset it."""
+        if not self.restartable:
+            return False
+        self.restart_requested = True
+        self.running = False
+        return True
 
     def bluetooth(self):
         """The BLE coroutine, or None on a port without Bluetooth or aioble."""
@@ -158,17 +74,13 @@ class App:
         from drivers import ble_service
 
         self.start_readout()
-        return ble_service.run(self)
+        return ble_service.run(self.ble)
 
     def start_readout(self):
-        """Instant Readout (advertised by the BLE service through adv_payload)."""
+        """Instant Readout (advertised by the BLE service through the seam's adv_payload)."""
         from drivers.ble_readout import BleReadout
 
-        self.readout = BleReadout(self.controller, self.auth, self.rand)
-        # the status reads the state of charge from controller.soc (protocol.py);
-        # until the controller counts it itself, it is the readout's
-        if getattr(self.controller, "soc", None) is None:
-            self.controller.soc = self.readout.readout.soc  # type: ignore[attr-defined]
+        self.ble.readout = BleReadout(self.controller, self.auth, self.rand)
 
     # -- control ----------------------------------------------------------------
     async def control(self):
@@ -213,10 +125,8 @@ class App:
 
 async def main(hw, clock=clock_ms, app=None, bluetooth=True):
     """Run until the control task ends (a restart command); returns the App."""
-    global current
     app = app if app is not None else App(hw, clock)
-    current = app
-    tasks = [asyncio.create_task(app.persist())]
+    tasks = [asyncio.create_task(app.persistence.run())]
     ble = app.bluetooth() if bluetooth else None
     if ble is not None:
         tasks.append(asyncio.create_task(ble))
@@ -226,5 +136,5 @@ async def main(hw, clock=clock_ms, app=None, bluetooth=True):
         for t in tasks:
             t.cancel()
         if app.history.dirty:
-            app.save_history()
+            app.persistence.save_history()
     return app

@@ -1,12 +1,11 @@
 # Bench helpers for the REPL:  mpremote exec "import bench; bench.status()"
-# Reaching the REPL stops the firmware (Ctrl-C), so these work on the stopped
-# app's objects; run(ms) lets the control loop go again for a while. Test mode
-# forces outputs by hand and is refused while any gate carries current.
-import sys
-
+# main.py attaches the stopped App here (maintenance mode, or a Ctrl-C that
+# stopped the firmware), so these work on its objects; run(ms) lets the
+# control loop go again for a while. Test mode forces outputs by hand and is
+# refused while any gate carries current.
 from micropython import const
 
-from bms import alternator, protection
+from bms import alternator, undervoltage
 from version import VERSION
 
 _IDLE_MA = const(500)  # below this a gate counts as carrying no current
@@ -14,21 +13,32 @@ OUTPUTS = ("chg_gate", "dsg_gate", "alt_gate", "load_out", "charge_out", "preala
 _test_mode = False
 
 
-def _app():
-    mod = sys.modules.get("app")
-    return getattr(mod, "current", None) if mod else None
+_attached = None  # the stopped firmware's App
+
+
+def attach(a):
+    """Work on this App (main.py attaches the one it built for maintenance,
+    or the one it ran when Ctrl-C stopped it)."""
+    global _attached
+    _attached = a
+
+
+def app():
+    """The attached App, or None."""
+    return _attached
 
 
 def _need_app():
-    a = _app()
+    a = _attached
     if a is None:
-        raise RuntimeError("the firmware is not running: reset the board, or start it with main.run()")
+        raise RuntimeError("no firmware attached: enter maintenance mode "
+                           "(import main; main.maintenance()), or bench.attach(app)")
     return a
 
 
 def info():
     """Version, board and the controller's headline state as a dict of literals."""
-    a = _app()
+    a = _attached
     d = {"version": VERSION, "running": a is not None, "test_mode": _test_mode}
     if a is None:
         return d
@@ -40,12 +50,12 @@ def info():
         "board": a.hw.name, "ticks": c.ticks, "now_ms": c.now_ms, "faults": a.faults,
         "last_fault": a.last_fault, "overruns": a.overruns,
         "tick_us": a.tick_us, "tick_us_max": a.tick_us_max,
-        "state": protection.STATE_NAMES[p.state], "atc": p.atc, "atd": p.atd,
+        "state": undervoltage.STATE_NAMES[p.uv.state], "atc": p.atc, "atd": p.atd,
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,
         "charge_out": p.charge_out, "prealarm_out": p.prealarm_out,
-        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty": alt.duty,
-        "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_dc": m.fet_dc,
+        "alt_state": alternator.STATE_NAMES[alt.state], "alt_duty_cpct": alt.limiter.duty_cpct,
+        "bat_mv": m.bat_mv, "alt_ma": m.alt_ma, "sys_ma": m.sys_ma, "fet_ddegc": m.fet_ddegc,
         "batteries_seen": c.pack.seen, "data_ok": c.pack.data_ok,
         "min_cell_mv": c.pack.min_cell_mv, "max_cell_mv": c.pack.max_cell_mv,
     })
@@ -123,7 +133,7 @@ def _busy_gate(a):
     hw.sense.read(m)
     if (hw.chg_gate.on or hw.dsg_gate.on) and abs(m.sys_ma) >= _IDLE_MA:
         return "System+ gates (%d mA)" % m.sys_ma
-    if hw.alt_gate.duty and abs(m.alt_ma) >= _IDLE_MA:
+    if hw.alt_gate.duty_cpct and abs(m.alt_ma) >= _IDLE_MA:
         return "alternator gate (%d mA)" % m.alt_ma
     return None
 

@@ -59,6 +59,17 @@ def take_request():
     return min(lease_s, LEASE_MAX_S) if lease_s > 0 else LEASE_S
 
 
+def _attach_bench(a):
+    if a is None:
+        return
+    try:
+        import bench
+
+        bench.attach(a)
+    except (ImportError, MemoryError):
+        pass  # no bench module, or no heap left for it: the REPL still works
+
+
 def _maintain(hw, error, lease_s):
     global BMS_MODE, _lease
     import machine
@@ -73,7 +84,7 @@ def _maintain(hw, error, lease_s):
         try:  # the stopped app, for the bench module (docs/bench-testing.md)
             import app
 
-            app.current = app.App(hw)
+            _attach_bench(app.App(hw))
         except Exception as e:  # a broken firmware is what maintenance is for
             print("maintenance: no app:", repr(e))
     # last: tools/flash.py waits for this line before it sends its Ctrl-C
@@ -105,6 +116,7 @@ def run():
         _maintain(hw, error, lease_s)
         return
     BMS_MODE = "run"
+    bms = None
     try:
         if error is not None:
             raise error
@@ -126,8 +138,12 @@ def run():
             import machine
 
             machine.reset()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the REPL's bench module gets the stopped app
+        _attach_bench(bms)
         print(_STOPPED)
+    except BaseException:  # a crash: the stopped app too, for a look at it
+        _attach_bench(bms)
+        raise
     finally:  # Ctrl-C, a crash or a restart: nothing stays on, and the board comes back
         BMS_MODE = "stopped"
         try:

@@ -9,6 +9,7 @@ from binascii import hexlify, unhexlify
 from bms import readout as R
 from bms.measure import Measurements
 from bms.settings import Settings
+from bms.soc import Soc
 from bms.protocol import SERVICE_UUID
 
 
@@ -24,6 +25,7 @@ def controller():
     c.alternator = Obj()
     c.remote = Obj()
     c.settings = Settings()
+    c.soc = Soc()
     return c
 
 
@@ -44,13 +46,14 @@ def main():
     c = controller()
     for k, step in enumerate(job["steps"]):
         apply(c, step)
-        changed = ro.update(k * 1000, c)
+        c.soc.count(k * 1000, c.pack, c.meas, c.settings)  # the controller's part
+        changed = ro.update(c)
         print(json.dumps({
             "changed": changed,
             "adv": hexlify(ro.adv).decode(),
             "resp": hexlify(R.scan_response(c.settings.device_name, SERVICE_UUID)).decode(),
-            "remaining_mah": ro.soc.remaining_mah,
-            "cap_mah": ro.soc.cap_mah,
+            "remaining_mah": c.soc.remaining_mah,
+            "cap_mah": c.soc.cap_mah,
         }))
 
 

@@ -2,8 +2,12 @@
 # AlternatorPort state machine, thresholds, delays, target and faults, driven
 # tick by tick with hand-set measurements (no plant).
 from bms import alternator as A
+from bms import alt_target as AT
+from bms import alt_faults as F
+from bms import alt_limiter as L
+from bms.fet_thermal import FetThermal
 from bms.settings import Settings, FUSE_SIZES
-from bms.measure import Measurements
+from bms.measure import Measurements, CH_ALL, CH_BAT, CH_FET, CH_REMOTE_L, CH_REMOTE_H, CH_SYS
 from altplant import Permit
 from mpytest import no_alloc
 
@@ -17,12 +21,12 @@ class Bench:
     def __init__(self, **changes):
         self.s = Settings()
         assert self.s.update(changes) == []
-        self.port = A.AlternatorPort(self.s)
+        self.port = A.AlternatorPort(self.s, FetThermal(self.s))
         self.m = Measurements()
-        self.m.valid = True
+        self.m.stale = 0
         self.m.start_mv = 14200
         self.m.bat_mv = 13300
-        self.m.fet_dc = 400
+        self.m.fet_ddegc = 400
         self.p = Permit()
         self.now = 0
         self.full_ma = 150000  # current at 100 % duty; None: leave alt_ma alone
@@ -32,7 +36,7 @@ class Bench:
         for _ in range(n):
             d = self.port.step(self.now, self.m, self.p)
             if self.full_ma is not None:
-                self.m.alt_ma = d * (self.full_ma // 100) // (A.DUTY_MAX // 100)
+                self.m.alt_ma = d * (self.full_ma // 100) // (L.DUTY_MAX_CPCT // 100)
             self.now += T
         return d
 
@@ -51,15 +55,15 @@ class Bench:
 def test_state_names_and_limit_names():
     assert A.STATE_NAMES == ("off", "waiting", "ramping", "limiting", "following",
                              "reverse_blocked", "fault")
-    assert A.DUTY_MAX == 10000
-    assert len(A.LIMIT_NAMES) == 7 and len(A.FAULT_NAMES) == 7
+    assert L.DUTY_MAX_CPCT == 10000
+    assert len(AT.LIMIT_NAMES) == 7 and len(F.FAULT_NAMES) == 7
 
 
 def test_off_until_allowed_then_waiting():
     b = Bench(alt_on_delay_ms=0)
     b.p.alt_allowed = False
     assert b.step(5) == 0 and b.state == "off"
-    assert A.LIMIT_NAMES[b.port.limit_reason] == "protection" and b.port.target_ma == 0
+    assert AT.LIMIT_NAMES[b.port.target.reason] == "protection" and b.port.target.ma == 0
     b.p.alt_allowed = True
     b.m.start_mv = 13000
     b.step()
@@ -79,7 +83,7 @@ def test_on_delay_before_and_after():
     b.m.start_mv = 13400
     b.step()  # first tick starts the clock (dt 0)
     b.step(299)  # 2990 ms held
-    assert b.state == "waiting" and b.port.duty == 0
+    assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
     b.step()  # 3000 ms
     assert b.state == "ramping"
 
@@ -120,7 +124,7 @@ def test_off_threshold_and_delay():
     b.step(199)  # 1990 ms below
     assert b.state == "following"  # the floor loop has already backed off
     b.step()  # 2000 ms
-    assert b.state == "waiting" and b.port.duty == 0
+    assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
 
 
 def test_reverse_blocks_at_once_on_voltage():
@@ -151,7 +155,7 @@ def test_reverse_blocked_waits_for_forward_voltage_and_delay():
     b.step()
     assert b.state == "reverse_blocked"
     b.step(100)
-    assert b.state == "reverse_blocked" and b.port.duty == 0
+    assert b.state == "reverse_blocked" and b.port.limiter.duty_cpct == 0
     b.m.start_mv = 14000
     b.step()  # forward again: the on delay starts, this tick counts 10 ms
     assert b.state == "waiting"
@@ -176,8 +180,8 @@ def test_target_follows_every_fuse_size():
         b = Bench(alt_fuse_a=fuse, alt_on_delay_ms=0)
         b.run_to_limiting()
         want = min(fuse * 900, 100000)
-        assert b.port.target_ma == want, (fuse, b.port.target_ma)
-        name = A.LIMIT_NAMES[b.port.limit_reason]
+        assert b.port.target.ma == want, (fuse, b.port.target.ma)
+        name = AT.LIMIT_NAMES[b.port.target.reason]
         assert name == ("port_max" if fuse == 125 else "fuse"), (fuse, name)
         b.step(100)
         assert abs(b.m.alt_ma - want) <= want // 50, (fuse, b.m.alt_ma)
@@ -188,28 +192,28 @@ def test_soft_start_ramps_at_the_slope():
     b.step()
     assert b.state == "ramping"
     b.step(100)  # 1 s (the first tick had no elapsed time)
-    assert b.port.ref_ma == 25000 and b.state == "ramping"
+    assert b.port.limiter.ref_ma == 25000 and b.state == "ramping"
     assert b.m.alt_ma < 30000
 
 
 def test_fet_derating_linear_to_trip():
     b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
     b.run_to_limiting()
-    b.m.fet_dc = 850
+    b.m.fet_ddegc = 850
     b.step()
-    assert b.port.target_ma == 90000 and A.LIMIT_NAMES[b.port.limit_reason] == "fuse"
-    b.m.fet_dc = 950
+    assert b.port.target.ma == 90000 and AT.LIMIT_NAMES[b.port.target.reason] == "fuse"
+    b.m.fet_ddegc = 950
     b.step()
-    assert b.port.target_ma == 45000 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    assert b.port.target.ma == 45000 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.step(50)
     assert abs(b.m.alt_ma - 45000) <= 900
-    b.m.fet_dc = 1050
+    b.m.fet_ddegc = 1050
     assert b.step() == 0 and b.state == "off"
-    assert A.LIMIT_NAMES[b.port.limit_reason] == "fet_trip"
-    b.m.fet_dc = 1001  # 4.9 C below trip: still off
+    assert AT.LIMIT_NAMES[b.port.target.reason] == "fet_trip"
+    b.m.fet_ddegc = 1001  # 4.9 C below trip: still off
     b.step(3)
     assert b.state == "off"
-    b.m.fet_dc = 999
+    b.m.fet_ddegc = 999
     b.step()
     assert b.state == "ramping"  # on delay 0: straight through waiting
 
@@ -219,13 +223,13 @@ def test_protection_cap_and_zero_means_no_cap():
     b.run_to_limiting()
     b.p.alt_limit_ma = 30000
     b.step()
-    assert b.port.target_ma == 30000 and b.port.ref_ma == 30000  # reductions act at once
-    assert A.LIMIT_NAMES[b.port.limit_reason] == "protection"
+    assert b.port.target.ma == 30000 and b.port.limiter.ref_ma == 30000  # reductions act at once
+    assert AT.LIMIT_NAMES[b.port.target.reason] == "protection"
     b.step(50)
     assert abs(b.m.alt_ma - 30000) <= 600
     b.p.alt_limit_ma = 0
     b.step()
-    assert b.port.target_ma == 90000 and b.port.ref_ma < 31000  # increases ramp
+    assert b.port.target.ma == 90000 and b.port.limiter.ref_ma < 31000  # increases ramp
     b.p.alt_allowed = False
     assert b.step() == 0 and b.state == "off"
 
@@ -233,32 +237,32 @@ def test_protection_cap_and_zero_means_no_cap():
 def test_alternator_protection_reduces_after_time_at_full_output():
     b = Bench(alt_on_delay_ms=0, alt_protect=1, alt_protect_after_s=30, alt_protect_pct=70)
     b.run_to_limiting()
-    b.step(2990 - b.port.heat_ms // T)
-    assert b.port.target_ma == 90000 and not b.port.reduced
+    b.step(2990 - b.port.target.heat_ms // T)
+    assert b.port.target.ma == 90000 and not b.port.target.reduced
     b.step(12)
-    assert b.port.reduced and b.port.target_ma == 63000
-    assert A.LIMIT_NAMES[b.port.limit_reason] == "alt_protect"
+    assert b.port.target.reduced and b.port.target.ma == 63000
+    assert AT.LIMIT_NAMES[b.port.target.reason] == "alt_protect"
     b.step(1000)  # held at the reduced level: stays reduced
-    assert b.port.reduced
+    assert b.port.target.reduced
     b.m.start_mv = 12500  # engine off: cools down for as long as it ran
     b.step(2000)
-    assert b.state == "waiting" and b.port.reduced
+    assert b.state == "waiting" and b.port.target.reduced
     b.step(1100)
-    assert not b.port.reduced
+    assert not b.port.target.reduced
 
 
 def test_alternator_protection_cools_down_in_fault():
     b = Bench(alt_on_delay_ms=0, alt_protect=1, alt_protect_after_s=30)
     b.run_to_limiting()
     b.step(1000)
-    heat = b.port.heat_ms
+    heat = b.port.target.heat_ms
     assert heat >= 10000
-    b.m.fet_dc = 2000  # NTC reading impossible: fault, gate open
+    b.m.fet_ddegc = 2000  # NTC reading impossible: fault, gate open
     b.step(500)
-    assert b.state == "fault" and b.port.heat_ms == heat - 5000
-    b.m.fet_dc = 400  # plausible again: the 5 s before the fault clears count too
+    assert b.state == "fault" and b.port.target.heat_ms == heat - 5000
+    b.m.fet_ddegc = 400  # plausible again: the 5 s before the fault clears count too
     b.step(499)
-    assert b.state == "fault" and b.port.heat_ms == heat - 9990
+    assert b.state == "fault" and b.port.target.heat_ms == heat - 9990
 
 
 def test_fault_timers_stop_at_their_limit():
@@ -269,11 +273,11 @@ def test_fault_timers_stop_at_their_limit():
     b.full_ma = None
     b.m.alt_ma = 150000
     b.step(100)
-    assert b.state == "fault" and b.port.fault == A.F_LEAK | A.F_OVERCURRENT
+    assert b.state == "fault" and b.port.fault == F.F_LEAK | F.F_OVERCURRENT
     for _ in range(3000):
         b.port.step(b.now, b.m, b.p)
         b.now += 1000
-    assert b.port._leak_ms < A.LEAK_MS + 1000 and b.port._oc_ms < A.OVERCURRENT_MS + 1000
+    assert b.port.checks._leak_ms < F.LEAK_MS + 1000 and b.port.checks._oc_ms < F.OVERCURRENT_MS + 1000
     assert b.state == "fault"
 
 
@@ -281,14 +285,14 @@ def test_alternator_protection_off_never_reduces():
     b = Bench(alt_on_delay_ms=0, alt_protect_after_s=30)
     b.run_to_limiting()
     b.step(4000)
-    assert not b.port.reduced and b.port.target_ma == 90000
+    assert not b.port.target.reduced and b.port.target.ma == 90000
 
 
 def test_following_when_alternator_cannot_reach_target():
     b = Bench(alt_on_delay_ms=0)
     b.full_ma = 50000
     b.step(600)
-    assert b.state == "following" and b.port.duty == A.DUTY_MAX
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
     b.full_ma = 150000
     b.step(100)
     assert b.state == "limiting"
@@ -299,8 +303,8 @@ def test_sensor_faults_open_and_report():
         ("current_range", lambda m: setattr(m, "alt_ma", 200001)),
         ("voltage_range", lambda m: setattr(m, "bat_mv", 7999)),
         ("voltage_range", lambda m: setattr(m, "start_mv", 19001)),
-        ("temp_range", lambda m: setattr(m, "fet_dc", 1501)),
-        ("invalid", lambda m: setattr(m, "valid", False)),
+        ("temp_range", lambda m: setattr(m, "fet_ddegc", 1501)),
+        ("invalid", lambda m: setattr(m, "stale", CH_ALL)),
     )
     for name, spoil in cases:
         b = Bench(alt_on_delay_ms=0)
@@ -308,8 +312,23 @@ def test_sensor_faults_open_and_report():
         b.full_ma = None
         spoil(b.m)
         assert b.step() == 0, name
-        bit = 1 << A.FAULT_NAMES.index(name)
+        bit = 1 << F.FAULT_NAMES.index(name)
         assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
+
+
+def test_only_stale_channels_the_port_reads_open_it():
+    # one stale bit for all channels opened the port when the remote
+    # terminals' ADC died (the ESP32 reads them on an ADS1115)
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.m.stale = CH_REMOTE_L | CH_REMOTE_H | CH_SYS
+    b.step(500)
+    assert b.state == "limiting" and b.port.fault == 0 and b.port.limiter.duty_cpct > 0
+    for ch in (CH_BAT, CH_FET):
+        b = Bench(alt_on_delay_ms=0)
+        b.run_to_limiting()
+        b.m.stale = ch
+        assert b.step() == 0 and b.state == "fault" and b.port.fault == F.F_INVALID, ch
 
 
 def test_starter_channel_at_full_scale_is_a_fault():
@@ -319,8 +338,8 @@ def test_starter_channel_at_full_scale_is_a_fault():
     b.m.bat_mv = 13000
     b.m.start_mv = 20000
     b.full_ma = 100000
-    assert b.step(1000) == 0 and b.port.duty == 0
-    assert b.state == "fault" and b.port.fault == A.F_VOLTAGE_RANGE
+    assert b.step(1000) == 0 and b.port.limiter.duty_cpct == 0
+    assert b.state == "fault" and b.port.fault == F.F_VOLTAGE_RANGE
     b.m.start_mv = 19000  # the highest reading still taken as a starter voltage
     b.step(501)
     assert b.state != "fault"
@@ -329,12 +348,12 @@ def test_starter_channel_at_full_scale_is_a_fault():
 def test_sensor_fault_clears_after_plausible_readings():
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
-    b.m.fet_dc = 2000
+    b.m.fet_ddegc = 2000
     b.step()
     assert b.state == "fault"
-    b.m.fet_dc = 400
+    b.m.fet_ddegc = 400
     b.step(499)
-    assert b.state == "fault" and b.port.duty == 0
+    assert b.state == "fault" and b.port.limiter.duty_cpct == 0
     b.step(2)
     assert b.state in ("waiting", "ramping") and b.port.fault == 0
 
@@ -347,7 +366,7 @@ def test_current_with_gate_open_is_a_fault():
     b.step(50)
     assert b.state == "waiting"
     b.step(2)
-    assert b.state == "fault" and b.port.fault == A.F_LEAK
+    assert b.state == "fault" and b.port.fault == F.F_LEAK
 
 
 def test_no_current_with_gate_driven_is_a_latched_fault():
@@ -357,14 +376,14 @@ def test_no_current_with_gate_driven_is_a_latched_fault():
     capped = 0  # ticks at the cap before the fault
     while b.state != "fault":
         d = b.step()
-        assert d <= A.STUCK_DUTY, d  # no current confirmed: the duty stays low
-        if d == A.STUCK_DUTY:
+        assert d <= L.STUCK_DUTY_CPCT, d  # no current confirmed: the duty stays low
+        if d == L.STUCK_DUTY_CPCT:
             capped += 1
         assert capped <= 20, b.state
-    assert capped == 20 and b.port.fault == A.F_STUCK  # STUCK_MS at the cap
+    assert capped == 20 and b.port.fault == F.F_STUCK  # STUCK_MS at the cap
     b.full_ma = 150000
     b.step(1000)  # readings look fine, but the latch holds
-    assert b.state == "fault" and b.port.duty == 0
+    assert b.state == "fault" and b.port.limiter.duty_cpct == 0
     b.p.alt_allowed = False  # switched off: the latch may clear
     b.step(501)
     b.p.alt_allowed = True
@@ -380,12 +399,12 @@ def test_low_current_at_low_headroom_is_no_stuck_fault():
     b.m.start_mv = 13599  # 1 mV under the rule's forward voltage
     b.full_ma = 0
     b.step(500)
-    assert b.state == "following" and b.port.duty == A.STUCK_DUTY and b.port.fault == 0
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.STUCK_DUTY_CPCT and b.port.fault == 0
     b.full_ma = 20000  # the current comes: the cap lifts without a jump
     d = b.step()
-    assert b.port.duty <= d + 200 and b.port.fault == 0
+    assert b.port.limiter.duty_cpct <= d + 200 and b.port.fault == 0
     b.step(500)
-    assert b.state == "following" and b.port.duty == A.DUTY_MAX
+    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
 
 
 def test_overcurrent_is_a_latched_fault():
@@ -396,7 +415,7 @@ def test_overcurrent_is_a_latched_fault():
     b.step(49)
     assert b.state != "fault"
     b.step(2)
-    assert b.state == "fault" and b.port.fault == A.F_OVERCURRENT and b.port.duty == 0
+    assert b.state == "fault" and b.port.fault == F.F_OVERCURRENT and b.port.limiter.duty_cpct == 0
 
 
 def test_step_does_not_allocate():
@@ -414,11 +433,11 @@ def test_step_does_not_allocate():
     m.sys_ma = -100000
     m.bat_mv -= 200
     no_alloc(port.step, b.now, m, p)
-    assert port._ff_hold
+    assert port.limiter._ff_hold
     b.now += T
     p.alt_limit_ma = 30000
     no_alloc(port.step, b.now, m, p)
-    assert port.ref_ma == 30000
+    assert port.limiter.ref_ma == 30000
     b.now += T
     m.start_mv = 13000  # reverse
     no_alloc(port.step, b.now, m, p)
@@ -437,7 +456,7 @@ def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
         b.step(100)
         b.p.alt_limit_ma = 45000
         n = 0
-        while abs(b.m.alt_ma - 45000) > 900 or abs(b.port.alt_ma - 45000) > 900:
+        while abs(b.m.alt_ma - 45000) > 900 or abs(b.port.limiter.filtered_ma - 45000) > 900:
             b.step()
             n += 1
             assert n < 100, full
@@ -454,19 +473,19 @@ def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
         return b
 
     b = limiting()
-    acc_duty = b.port._acc >> 8
+    acc_duty = b.port.limiter._acc >> 8
     b.m.alt_ma = 108000  # a 100 A load pulled the bank down 200 mV: 120 % of the target
     b.m.bat_mv = 13100
     b.m.sys_ma = -100000
     d = b.step()
     assert d == acc_duty * 900 // 1100, (acc_duty, d)  # old / new headroom, at once
-    assert b.port.alt_ma == 90000  # the loop goes on from the predicted current
+    assert b.port.limiter.filtered_ma == 90000  # the loop goes on from the predicted current
     # a second step within the hold-off is left to the loop
     b.m.bat_mv = 12900
     b.m.sys_ma = -200000
     b.m.alt_ma = 100000
     b.step()
-    assert b.port.alt_ma == 95000  # the filtered reading, no new prediction
+    assert b.port.limiter.filtered_ma == 95000  # the filtered reading, no new prediction
     # the same readings without a System+ step, or a System+ step that does
     # not move the bank, are left to the loop
     for sys_ma, bat_mv in ((0, 13100), (-100000, 13295)):
@@ -474,9 +493,9 @@ def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
         c.m.alt_ma = 108000
         c.m.sys_ma = sys_ma
         c.m.bat_mv = bat_mv
-        f = c.port.alt_ma
+        f = c.port.limiter.filtered_ma
         c.step()
-        assert c.port.alt_ma == f + ((108000 - f) >> 1), (sys_ma, bat_mv)  # filtered reading
+        assert c.port.limiter.filtered_ma == f + ((108000 - f) >> 1), (sys_ma, bat_mv)  # filtered reading
 
 
 def test_derating_has_one_owner_and_the_reason_names_the_winner():
@@ -484,24 +503,24 @@ def test_derating_has_one_owner_and_the_reason_names_the_winner():
     # curve applies once, and the smaller of it and a cell-high cap wins
     b = Bench(alt_on_delay_ms=0)  # derate 85.0 C, trip 105.0 C
     b.run_to_limiting()
-    b.m.fet_dc = 1000  # 75 % of the way: 22.5 A
+    b.m.fet_ddegc = 1000  # 75 % of the way: 22.5 A
     b.p.alt_limit_ma = 45000  # protection tapering near the OV stop
     b.step()
-    assert b.port.target_ma == 22500 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    assert b.port.target.ma == 22500 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.p.alt_limit_ma = 9000
     b.step()
-    assert b.port.target_ma == 9000 and A.LIMIT_NAMES[b.port.limit_reason] == "protection"
-    b.m.fet_dc = 1049
+    assert b.port.target.ma == 9000 and AT.LIMIT_NAMES[b.port.target.reason] == "protection"
+    b.m.fet_ddegc = 1049
     b.p.alt_limit_ma = 90000
     b.step()
-    assert b.port.target_ma == 90000 * 1 // 200 and A.LIMIT_NAMES[b.port.limit_reason] == "fet_temp"
+    assert b.port.target.ma == 90000 * 1 // 200 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
 
 
 def test_lower_target_scales_duty_in_the_same_tick():
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
     b.step(100)
-    acc_duty = b.port._acc >> 8
+    acc_duty = b.port.limiter._acc >> 8
     b.p.alt_limit_ma = 30000
     d = b.step()
     # duty x new / old target, plus the proportional share of what is left
@@ -525,4 +544,4 @@ def test_system_step_with_no_headroom_is_left_to_the_loop():
             b.m.bat_mv = bat_mv
             b.m.sys_ma = sys_ma
             d = b.step()
-            assert 0 <= d <= A.DUTY_MAX and b.state in ("limiting", "following"), (start_mv, b.state)
+            assert 0 <= d <= L.DUTY_MAX_CPCT and b.state in ("limiting", "following"), (start_mv, b.state)

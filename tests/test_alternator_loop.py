@@ -2,6 +2,7 @@
 # Closed loop: AlternatorPort on both plant models (altrun.PLANTS: the stiff
 # tests/mpy/altplant.py and the simulator's boards/sim/plant.py).
 from bms import alternator as A
+from bms import alt_faults as F
 from bms.settings import Settings
 from altplant import ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
 import altrun
@@ -15,7 +16,7 @@ def _check_case(plant, alt_a, fuse_a, batteries, soc):
     tag = (plant.__name__, alt_a, fuse_a, batteries, soc)
     for cycle in range(2):
         engine_start(rig, ENGINE_IDLE if cycle else ENGINE_CRUISE, max_ms=5000)
-        target = rig.port.target_ma / 1000
+        target = rig.port.target.ma / 1000
         ss = window(rig, 500)
         if rig.port.state == A.LIMITING:
             assert altrun.error_pct(ss, target) < 2, (tag, "error", altrun.error_pct(ss, target))
@@ -31,7 +32,7 @@ def _check_case(plant, alt_a, fuse_a, batteries, soc):
         window(rig, 600)
         rig.plant.engine = ENGINE_OFF
         window(rig, 2500)
-        assert rig.port.duty == 0, (tag, "gate on with engine off")
+        assert rig.port.limiter.duty_cpct == 0, (tag, "gate on with engine off")
     assert not rig.plant.fuse.blown, (tag, "fuse blew", rig.plant.fuse.peak_heat)
     assert rig.min_a > -1.0, (tag, "reverse current", rig.min_a)
     # never as warm as carrying its full rating for good (blowing is 1.35^2)
@@ -62,7 +63,7 @@ def test_standard_case_settles_to_target_and_holds_under_steps():
         rig = Rig(plant=plant)
         soft_ms = engine_start(rig)
         assert 3000 < soft_ms < 5000, soft_ms  # 90 A at 25 A/s, then settled
-        target = rig.port.target_ma / 1000
+        target = rig.port.target.ma / 1000
         assert target == 90
         ss = window(rig, 1000)
         assert altrun.error_pct(ss, target) < 0.5 and altrun.ripple_pct(ss, target) < 1
@@ -85,7 +86,7 @@ def test_starter_voltage_below_off_level_opens_gate():
         assert rig.meas.start_mv >= rig.s.alt_off_mv
         rig.plant.engine = ENGINE_OFF
         window(rig, 3000)
-        assert rig.port.duty == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
+        assert rig.port.limiter.duty_cpct == 0 and rig.port.state in (A.WAITING, A.REVERSE_BLOCKED)
         assert not rig.violations and rig.min_a > -1.0
 
 
@@ -123,9 +124,9 @@ def test_current_sensor_stuck_at_zero_faults_at_a_low_current():
                 else:
                     rig.plant.engine = ENGINE_CRUISE
                 _stuck_at_zero(rig)
-                target = rig.port.target_ma / 1000
+                target = rig.port.target.ma / 1000
                 out = window(rig, 6000)
-                assert rig.port.fault == A.F_STUCK and rig.port.duty == 0, (tag, rig.port.fault)
+                assert rig.port.fault == F.F_STUCK and rig.port.limiter.duty_cpct == 0, (tag, rig.port.fault)
                 assert max(out[-100:]) < 0.5, tag
                 # while limiting, the filtered reading takes about 7 ticks to
                 # fall below 1 A and the loop pushes the duty up meanwhile;
@@ -157,7 +158,7 @@ def test_load_toggling_every_tick_never_raises_the_current():
         for batteries in (1, 4):
             rig = Rig(batteries=batteries, fuse_a=60, plant=plant)
             engine_start(rig)
-            target = rig.port.target_ma / 1000
+            target = rig.port.target.ma / 1000
             out = []
             for k in range(300):
                 rig.plant.sys_a = -90.0 if k % 2 else -10.0

@@ -13,9 +13,10 @@ import app as firmware_app  # noqa: E402
 from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
 from boards.sim.clock import RealClock  # noqa: E402
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms import ticks  # noqa: E402
+from bms.measure import CH_REMOTE_L, CH_REMOTE_H  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
 from drivers.storage import Store  # noqa: E402
 from memfs import MemFs  # noqa: E402
@@ -66,11 +67,11 @@ async def serve(fs):
         left.disconnect()
     app, run = boot(fs)
     if _service is None:
-        _service = BleService(app, rand)  # no clock given: the app's
+        _service = BleService(app.ble, rand)  # no clock given: the app's
         asyncio.create_task(_service.run())
     else:
-        _service.app = app
-    _tasks.extend((asyncio.create_task(app.control()), asyncio.create_task(app.persist()),
+        _service.seam = app.ble
+    _tasks.extend((asyncio.create_task(app.control()), asyncio.create_task(app.persistence.run()),
                    asyncio.create_task(plant(run))))
     phone = await bluetooth.SimCentral().connect_when_advertising()
     await asyncio.sleep_ms(5)
@@ -196,4 +197,31 @@ async def test_the_owner_gets_past_a_strangers_lockout_by_toggling_the_remote():
     await asyncio.sleep_ms(30)  # the control task has passed it on
     r = await login(phone)
     assert r["code"] == P.OK and r["failures"] == 0
+    await bye(phone)
+
+
+async def test_a_remote_adc_that_goes_dead_and_back_is_not_the_owners_toggle():
+    # the remote keeps its mode while its terminals are stale (bms/remote.py),
+    # so a dead ADC coming back never reads as off, then on
+    fs = MemFs()
+    app, run, phone = await serve(fs)
+    await until(lambda: app.controller.remote.on)
+    for _ in range(8):
+        await login(phone, "999999")
+    await bye(phone)
+    phone.connect()
+    await asyncio.sleep_ms(5)
+    assert (await hello(phone))["code"] == P.E_LOCKED_OUT
+    run.board.sense.stale = CH_REMOTE_L | CH_REMOTE_H  # the remote's ADC dies
+    run.board.plant.set_remote("open")  # and misses what happens meanwhile
+    await until(lambda: app.controller.meas.stale)
+    await asyncio.sleep_ms(300)
+    assert app.controller.remote.on
+    run.board.plant.set_remote("bridged")
+    run.board.sense.stale = 0  # back, reading the remote on as before
+    await until(lambda: not app.controller.meas.stale)
+    await asyncio.sleep_ms(300)
+    assert app.controller.remote.on
+    r = await hello(phone)
+    assert r["code"] == P.E_LOCKED_OUT, r
     await bye(phone)

@@ -7,12 +7,13 @@ import cryptolib
 from boards.sim import bluetooth
 
 sys.modules["bluetooth"] = bluetooth
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms import readout as R  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402
 from bleapp_double import App  # noqa: E402
-from readout_double import make_ctl  # noqa: E402
+from readout_double import make_ctl, tick  # noqa: E402
+from bms.measure import CH_ALL  # noqa: E402
 
 
 def randoms(n):
@@ -22,6 +23,7 @@ def randoms(n):
 def rig():
     app = App()
     ctl = make_ctl(app.settings, bat_mv=13200, alt_ma=1000, sys_ma=-3000, seen=0)
+    tick(ctl, 0)  # the controller has counted the SoC once
     ro = BleReadout(ctl, app.auth, randoms)
     return app, ctl, ro
 
@@ -58,9 +60,9 @@ def test_long_name_is_shortened_beside_the_uuid():
 
 def test_flags_only_when_disabled_or_without_data():
     app, ctl, ro = rig()
-    ctl.meas.valid = False
+    ctl.meas.stale = CH_ALL
     assert ro.payload()[0] == b"\x02\x01\x06"
-    ctl.meas.valid = True
+    ctl.meas.stale = 0
     assert len(ro.payload()[0]) == 31
     app.settings.update({"readout_enabled": 0})
     adv, resp = ro.payload()

@@ -6,7 +6,7 @@ from boards.sim import bluetooth
 
 sys.modules["bluetooth"] = bluetooth
 import aioble  # noqa: E402  (the stand-in, or the real one with AIOBLE_PATH)
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from drivers.ble_service import BleService  # noqa: E402
 from bleapp_double import App  # noqa: E402
@@ -22,7 +22,7 @@ async def start(app=None):
         _service = BleService(app, clock=lambda: _clock[0])
         asyncio.create_task(_service.run())
     else:
-        _service.app = app
+        _service.seam = app
     for _ in range(50):
         if bluetooth.BLE().advertising and bluetooth.BLE().advertising[3]:
             break

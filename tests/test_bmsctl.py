@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tools import bmsctl  # noqa: E402
-from bms import protocol as P  # noqa: E402  (bmsctl put firmware/ on the path)
+from bms import client as P  # noqa: E402  (bmsctl put firmware/ on the path)
 from version import VERSION  # noqa: E402
 
 SIM = ["--sim", "bridge_app", "--sim-path", str(ROOT / "tests" / "mpy")]

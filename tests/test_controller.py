@@ -33,7 +33,7 @@ def test_everything_safe_until_the_first_full_scan():
     hw.link.plugged = False
     t = run(ctl, 0, 300)
     assert gates(hw) == (False, False, False, False)
-    assert hw.alt_gate.duty == 0
+    assert hw.alt_gate.duty_cpct == 0
     hw.link.plugged = True
     run(ctl, t, 100)
     assert gates(hw) == (True, True, True, True)
@@ -81,9 +81,9 @@ def _limiting():
     t = 0
     for _ in range(600):
         ctl.tick(t)
-        hw.sense.alt_ma = hw.alt_gate.duty * 15
+        hw.sense.alt_ma = hw.alt_gate.duty_cpct * 15
         t += CONTROL_PERIOD_MS
-    assert ctl.alternator.state == A.LIMITING and hw.alt_gate.duty > 0
+    assert ctl.alternator.state == A.LIMITING and hw.alt_gate.duty_cpct > 0
     return ctl, hw, t
 
 
@@ -98,7 +98,7 @@ def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
         writes.append(d)
         gate(d)
 
-    def broken(now_ms, c):
+    def broken(now_ms, p, pack, meas):
         raise ValueError("history bug")
 
     hw.alt_gate.set_duty = spy
@@ -108,15 +108,15 @@ def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
             ctl.tick(t)
         except ValueError:
             ctl.safe_outputs()
-        hw.sense.alt_ma = hw.alt_gate.duty * 15  # the gate stayed open
+        hw.sense.alt_ma = hw.alt_gate.duty_cpct * 15  # the gate stayed open
         t += CONTROL_PERIOD_MS
     assert writes and max(writes) == 0, max(writes)  # no pulse from a tick that failed
-    assert ctl.alternator.duty == 0 and ctl.alternator._acc == 0
+    assert ctl.alternator.limiter.duty_cpct == 0 and ctl.alternator.limiter._acc == 0
     ctl.history.step = hist  # fixed: the port starts again from a soft start
     peak = 0
     for _ in range(100):
         ctl.tick(t)
-        hw.sense.alt_ma = hw.alt_gate.duty * 15
+        hw.sense.alt_ma = hw.alt_gate.duty_cpct * 15
         peak = max(peak, hw.sense.alt_ma)
         t += CONTROL_PERIOD_MS
     assert ctl.alternator.state == A.RAMPING and peak < 30000, peak  # 25 A/s
@@ -135,3 +135,18 @@ def test_cable_unplugged_for_13_days_keeps_both_paths_open():
     hw.link.plugged = True
     run(ctl, t, 200)  # a scan, then DATA_RECOVER_MS of good data
     assert gates(hw) == (True, True, True, True)
+
+
+def test_state_of_charge_is_counted_every_tick_without_bluetooth():
+    # issue 16: the SoC was counted inside the Instant Readout of the
+    # Bluetooth task, so it stopped whenever Bluetooth did; the control tick
+    # counts it now (nothing here builds a readout)
+    ctl, hw = make(1)
+    hw.sense.sys_ma = -5000  # a 5 A load, no charge
+    t = run(ctl, 0, 100)
+    soc = ctl.soc
+    assert soc.known and soc.cap_mah == ctl.settings.battery_capacity_ah * 1000
+    used = soc.consumed_mah
+    run(ctl, t, 6000)  # 60 s at 5 A: 83.3 mAh
+    assert abs(soc.consumed_mah - used - 83) <= 1, soc.consumed_mah - used
+    assert soc.ttg_min(-5000) > 0

@@ -6,7 +6,7 @@ import fake_machine
 fake_machine.install()
 from fake_machine import ADC, I2C, Pin  # noqa: E402
 from drivers.switch import Switch  # noqa: E402
-from drivers.pwm_gate import PwmGate, DUTY_MAX  # noqa: E402
+from drivers.pwm_gate import PwmGate, DUTY_MAX_CPCT  # noqa: E402
 from drivers import analog  # noqa: E402
 from drivers import ads1115  # noqa: E402
 from drivers.ads1115 import Ads1115, AdsInput  # noqa: E402
@@ -29,14 +29,14 @@ def test_switch_starts_off_and_drives_pin():
 def test_pwm_gate_starts_at_zero_and_clamps():
     g = PwmGate(18, 2000)
     assert fake_machine.log[-1] == ("pwm", 18, 0)
-    g.set_duty(DUTY_MAX)
+    g.set_duty(DUTY_MAX_CPCT)
     assert g._pwm.u16 == 65535
     g.set_duty(5000)
     assert g._pwm.u16 == 32767
     g.set_duty(-5)
-    assert g.duty == 0 and g._pwm.u16 == 0
+    assert g.duty_cpct == 0 and g._pwm.u16 == 0
     g.set_duty(20000)
-    assert g.duty == DUTY_MAX
+    assert g.duty_cpct == DUTY_MAX_CPCT
 
 
 def test_voltage_channel_scaling():
@@ -74,14 +74,14 @@ def test_ntc_table_points_and_interpolation():
 def test_ntc_open_or_shorted_reads_outside_every_plausible_range():
     # an open thermistor pulls the pin to 3.3 V; clamped to the table end it
     # read -40.0 degC, which the alternator port accepted: no derating, no trip
-    from bms import alternator as A
+    from bms import fet_thermal as FT
     ch = analog.Ntc(ADC(Pin(33)))
-    for raw, want in ((63945, analog.NTC_OPEN_DC), (65535, analog.NTC_OPEN_DC),
-                      (2014, analog.NTC_SHORT_DC), (0, analog.NTC_SHORT_DC)):
+    for raw, want in ((63945, analog.NTC_OPEN_DDEGC), (65535, analog.NTC_OPEN_DDEGC),
+                      (2014, analog.NTC_SHORT_DDEGC), (0, analog.NTC_SHORT_DDEGC)):
         ADC.levels[33] = raw
         v = ch.read()
         assert v == want, (raw, v)
-        assert not A.FET_MIN_DC <= v <= A.FET_MAX_DC, (raw, v)
+        assert not FT.MIN_DDEGC <= v <= FT.MAX_DDEGC, (raw, v)
 
 
 def test_sense_read_allocates_nothing():
@@ -92,7 +92,7 @@ def test_sense_read_allocates_nothing():
                      analog.voltage(ADC(Pin(5)), 33000))
     m = Measurements()
     no_alloc(s.read, m)
-    assert m.valid
+    assert not m.stale
 
 
 def test_ads1115_round_robin():
@@ -143,20 +143,20 @@ def test_dead_i2c_bus_makes_the_readings_invalid():
     m = Measurements()
     for _ in range(3):  # start channel 0, read it, read channel 1: channel 0 is next
         s.read(m)
-    assert m.valid and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
+    assert not m.stale and abs(m.bat_mv - 12412) < 20  # 2.048 V of 3.3 V on a 20 V divider
     bus.dead = True
     for _ in range(ads1115.STALE_POLLS - 1):  # a glitch: the last values still count
         s.read(m)
-        assert m.valid
+        assert not m.stale
     s.read(m)
-    assert not m.valid
+    assert m.stale
     no_alloc(s.read, m)
-    assert not m.valid and ads.errors == ads1115.STALE_POLLS + 1
+    assert m.stale and ads.errors == ads1115.STALE_POLLS + 1
     bus.dead = False
     s.read(m)  # converts the channel again: the register may hold another's result
-    assert not m.valid and I2C.regs[(0x48, 1)] == b"\xc3\xe3"
+    assert m.stale and I2C.regs[(0x48, 1)] == b"\xc3\xe3"
     s.read(m)
-    assert m.valid
+    assert not m.stale
 
 
 def test_ads1115_error_count_stays_a_small_int():
@@ -178,3 +178,33 @@ def test_ads1115_dead_at_boot_only_makes_the_readings_invalid():
     bus.dead = False
     assert not ads.poll()  # starts a conversion
     assert ads.poll()  # and reads it
+
+
+def test_only_the_channels_of_a_stale_adc_are_stale():
+    # the Pico W's pin map: four slow channels on one ADS1115, Remote H on a second
+    from bms.measure import Measurements, CH_BAT, CH_SYS, CH_FET, CH_REMOTE_L, CH_REMOTE_H
+    bus_a, bus_b = _Bus(0), _Bus(0)
+    a = Ads1115(bus_a, addr=0x48, channels=4)
+    b = Ads1115(bus_b, addr=0x49, channels=1)
+    fast = analog.voltage(ADC(Pin(28)), 20000)
+
+    def poll():
+        a.poll()
+        b.poll()
+
+    s = analog.Sense(analog.voltage(AdsInput(a, 0), 20000), fast, analog.voltage(AdsInput(a, 1), 20000),
+                     analog.current(ADC(Pin(26)), 250), analog.current(ADC(Pin(27)), 500),
+                     analog.Ntc(AdsInput(a, 2)), analog.voltage(AdsInput(a, 3), 33000),
+                     analog.voltage(AdsInput(b, 0), 33000), poll=poll)
+    m = Measurements()
+    for _ in range(2):
+        s.read(m)
+    assert not m.stale
+    bus_b.dead = True
+    for _ in range(ads1115.STALE_POLLS):
+        s.read(m)
+    assert m.stale == CH_REMOTE_H
+    bus_a.dead = True
+    for _ in range(ads1115.STALE_POLLS):
+        no_alloc(s.read, m)
+    assert m.stale == CH_BAT | CH_SYS | CH_FET | CH_REMOTE_L | CH_REMOTE_H

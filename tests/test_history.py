@@ -8,7 +8,7 @@ from protect_rig import Rig, rig
 
 
 class Ctl:
-    """What History.step reads from the controller."""
+    """What History.step counts: a protection rig's masks, pack and meas."""
 
     def __init__(self, changes=None, booted=True):
         self.rig = rig(changes) if booted else Rig(changes)
@@ -21,7 +21,7 @@ class Ctl:
         end = self.rig.now + ms
         while self.rig.now < end:
             self.rig.tick(step)
-            self.h.step(self.rig.now, self)
+            self.h.step(self.rig.now, self.protection, self.pack, self.meas)
         return self.h
 
 
@@ -102,7 +102,7 @@ def test_extremes_only_from_valid_data():
     r.cells(1000, 5000)
     r.temps(-400, 900)
     c.run(100)
-    assert (h.min_cell_mv, h.max_cell_mv, h.min_temp_dc, h.max_temp_dc) == (3100, 3500, -20, 350)
+    assert (h.min_cell_mv, h.max_cell_mv, h.min_temp_ddegc, h.max_temp_ddegc) == (3100, 3500, -20, 350)
 
 
 def test_alt_ah_integration():
@@ -124,7 +124,7 @@ def test_alt_ah_gap_is_capped():
     c.meas.alt_ma = 100000
     c.run(20)  # the first step only starts the clock: 10 ms = 1000 mAs
     c.rig.tick(60000)  # a stalled minute counts as MAX_DT_MS: 100000 mAs
-    c.h.step(c.rig.now, c)
+    c.h.step(c.rig.now, c.protection, c.pack, c.meas)
     assert c.h.alt_mah == 28 and c.h._alt_mas == 200
 
 
@@ -185,7 +185,7 @@ def test_round_trip():
     g = H.History()
     assert g.from_bytes(blob)
     for name in ("lvd", "hv_stops", "low_temp", "high_temp", "data_losses", "oc_trips",
-                 "min_cell_mv", "max_cell_mv", "min_temp_dc", "max_temp_dc", "alt_mah",
+                 "min_cell_mv", "max_cell_mv", "min_temp_ddegc", "max_temp_ddegc", "alt_mah",
                  "_alt_mas", "count", "head"):
         assert getattr(g, name) == getattr(h, name), name
     assert g.events() == h.events() and not g.dirty
@@ -233,7 +233,7 @@ def test_step_allocates_nothing():
         end = r.now + ms
         while r.now < end:
             r.tick()
-            no_alloc(h.step, r.now, c)
+            no_alloc(h.step, r.now, c.protection, c.pack, c.meas)
 
     go(100)
     r.cells(3000, 3760)

@@ -16,6 +16,6 @@ def test_port_faults_reach_the_led():
     r.tick()
     assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.BMS_TEMP
     r = rig()
-    r.meas.fet_dc = 1100
+    r.meas.fet_ddegc = 1100
     r.run(1000)
     assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.BMS_TEMP

@@ -1,6 +1,7 @@
 # micropython
 from bms import linkframe as F
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO
 from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
@@ -28,8 +29,8 @@ def test_frame_sizes_and_scan_budget():
 
 def test_round_trip_every_field_at_its_limits():
     cases = (
-        (1, 0, (0, 0, 0, 0), F.TEMP_DC_MIN, 0),
-        (F.MAX_BATTERIES, 255, (F.CELL_MV_MAX,) * 4, F.TEMP_DC_MAX, F.F_BALANCING | F.F_ALARM),
+        (1, 0, (0, 0, 0, 0), F.TEMP_DDEGC_MIN, 0),
+        (F.MAX_BATTERIES, 255, (F.CELL_MV_MAX,) * 4, F.TEMP_DDEGC_MAX, F.F_BALANCING | F.F_ALARM),
         (25, 128, (0, 5000, 1, 4999), 0, F.F_ALARM),
         (2, 1, (3300, 3301, 3302, 3303), -1, F.F_BALANCING),
     )
@@ -42,7 +43,7 @@ def test_round_trip_every_field_at_its_limits():
         assert d.frames_ok == 1, (addr, cells, temp)
         c = (addr - 1) * 4
         assert tuple(pack.cell_mv[c:c + 4]) == cells
-        assert pack.temp_dc[addr - 1] == temp
+        assert pack.temp_ddegc[addr - 1] == temp
         assert pack.flags[addr - 1] == flags
         assert pack.seq[addr - 1] == seq
         assert pack.last_ms[addr - 1] == 5
@@ -78,7 +79,7 @@ def test_impossible_values_rejected_and_counted():
         b = cells_frame(addr, 9, cells, temp, flags)
         d.feed(b, len(b), 1)
     assert d.rejected == len(bad) and d.frames_ok == 0
-    assert pack.last_ms[0] == 0 and pack.cell_mv[0] == 0 and pack.temp_dc[0] == 0
+    assert pack.last_ms[0] == 0 and pack.cell_mv[0] == 0 and pack.temp_ddegc[0] == 0
 
 
 def test_every_single_bit_error_is_caught():
@@ -111,12 +112,12 @@ def test_any_chunking_gives_the_same_result():
             d.feed(stream[i:i + k], k, 1)
             i += k
         assert d.frames_ok == 50 and d.echoes == 1 and d.garbage_bytes == 0, chunk
-        got = bytes(pack.cell_mv) + bytes(pack.temp_dc) + bytes(pack.flags)
+        got = bytes(pack.cell_mv) + bytes(pack.temp_ddegc) + bytes(pack.flags)
         if ref is None:
             ref = got
         assert got == ref, chunk
     cells, temp, flags = values(50, 42)
-    assert tuple(pack.cell_mv[196:200]) == cells and pack.temp_dc[49] == temp
+    assert tuple(pack.cell_mv[196:200]) == cells and pack.temp_ddegc[49] == temp
 
 
 def test_unknown_type_skipped_by_length_and_counted():

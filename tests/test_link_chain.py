@@ -1,7 +1,8 @@
 # micropython
 # The simulated battery ring against the real decoder and pack: timing at the
 # line rate and every fault the scenarios can inject.
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.linkframe import scan_ms, F_ALARM
 from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING, LOST_DUPLICATE
 from boards.sim.chain import BatteryChain
@@ -82,7 +83,7 @@ def test_steady_scanning_is_ok_and_values_arrive():
     assert p.data_ok and p.full_scan and p.seen == 4
     assert p.min_cell_mv == 3000 and p.min_cell_at == 8
     assert p.max_cell_mv == 3650 and p.max_cell_at == 11
-    assert p.min_temp_dc == -85 and p.battery_alarm
+    assert p.min_temp_ddegc == -85 and p.battery_alarm
     assert r.dec.crc_errors == 0 and r.dec.garbage_bytes == 0
 
 
@@ -190,15 +191,16 @@ class _GuardedRig(Rig):
     def __init__(self, count):
         from bms.measure import Measurements
         from bms.protection import Protection
+        from bms.fet_thermal import FetThermal
         from bms.settings import Settings
         from protect_rig import FakeRemote
         super().__init__(count)
         s = Settings()
         assert s.update({"battery_count": count}) == []
-        self.prot = Protection(s)
+        self.prot = Protection(s, FetThermal(s))
         self.meas = Measurements()
-        self.meas.valid = True
-        self.meas.fet_dc = 250
+        self.meas.stale = 0
+        self.meas.fet_ddegc = 250
         self.remote = FakeRemote()
         self.gate_ticks = 0
 

@@ -11,6 +11,11 @@ import fake_machine
 
 fake_machine.install()
 import main  # noqa: E402
+
+_tests = sys.path.pop(0)  # the runner's tests/ entry: its bench/ suite would shadow firmware/bench.py
+import bench  # noqa: E402,F401  (the firmware's, which main.py hands the stopped app to)
+
+sys.path.insert(0, _tests)
 from boards import esp32  # noqa: E402
 from mpytest import raises  # noqa: E402
 
@@ -34,11 +39,15 @@ class _Radio:
     class BLE:
         def active(self, on):
             hw = made[-1]
-            _Radio.seen.append((hw.wdt.armed, "app" in sys.modules and
-                                getattr(sys.modules["app"], "current", None) is not None))
+            _Radio.seen.append((hw.wdt.armed, _attached() is not None))
             hw.chg_gate.set(True)  # something on when the Ctrl-C comes
             hw.alt_gate.set_duty(3000)
             raise KeyboardInterrupt
+
+
+def _attached():
+    """The app main.py handed to the bench module, if any."""
+    return sys.modules["bench"].app() if "bench" in sys.modules else None
 
 
 def _board_module(make):
@@ -69,8 +78,8 @@ def setup_function(_):
     made.clear()
     _Radio.seen.clear()
     main.BMS_MODE = "boot"
-    if "app" in sys.modules:
-        sys.modules["app"].current = None
+    if "bench" in sys.modules:
+        sys.modules["bench"].attach(None)
 
 
 def _request(text):
@@ -80,7 +89,7 @@ def _request(text):
 
 def _safe(hw):
     return not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on
-                or hw.prealarm_out.on or hw.alt_gate.duty)
+                or hw.prealarm_out.on or hw.alt_gate.duty_cpct)
 
 
 def _boot_py():
@@ -165,10 +174,9 @@ def test_maintenance_boot_opens_everything_and_leaves_the_watchdog_off():
     lease = fake_machine.Timer.made[-1]
     assert lease.mode == fake_machine.Timer.ONE_SHOT and lease.period == 60000
     assert _Radio.seen == []  # no Bluetooth in maintenance
-    import app
-
-    assert app.current is not None and app.current.hw is hw  # for the bench module
-    assert app.current.controller.ticks == 0  # built, not running
+    a = _attached()
+    assert a is not None and a.hw is hw  # for the bench module
+    assert a.controller.ticks == 0  # built, not running
 
 
 def test_normal_boot_arms_the_watchdog_before_the_radio_and_the_app():
@@ -179,6 +187,41 @@ def test_normal_boot_arms_the_watchdog_before_the_radio_and_the_app():
     assert hw.wdt.armed and fake_machine.WDT.armed == 5000
     assert _safe(hw)
     assert fake_machine.Timer.made == []
+
+
+def _running_app_stops_with(exc):
+    """main.run() with a radio that starts and an app task that ends in `exc`."""
+    import app
+
+    class Radio:
+        class BLE:
+            def active(self, on):
+                pass
+
+    async def stopped(hw, app=None):
+        hw.chg_gate.set(True)  # something on when it stops
+        raise exc
+
+    sys.modules["bluetooth"] = Radio
+    run = app.main
+    app.main = stopped
+    try:
+        main.run()
+    finally:
+        app.main = run
+
+
+def test_a_ctrl_c_or_a_crash_hands_the_stopped_app_to_the_bench_module():
+    _running_app_stops_with(KeyboardInterrupt())
+    hw = made[-1]
+    a = _attached()
+    assert a is not None and a.hw is hw and a.restartable  # the app that ran
+    assert main.BMS_MODE == "stopped" and _safe(hw) and fake_machine.WDT.armed == 5000
+    sys.modules["bench"].attach(None)
+    with raises(RuntimeError):  # a crash still reaches the console ...
+        _running_app_stops_with(RuntimeError("control task"))
+    assert _attached() is not None and _attached().hw is made[-1]  # ... and the bench has it
+    assert _safe(made[-1])
 
 
 def test_a_broken_board_module_still_arms_the_watchdog():

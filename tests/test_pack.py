@@ -44,7 +44,7 @@ def test_full_scan_gives_ok_and_extremes():
     assert p.data_ok and p.lost == 0 and p.full_scan and p.seen == 3
     assert p.min_cell_mv == 3290 and p.min_cell_at == 4
     assert p.max_cell_mv == 3400 and p.max_cell_at == 5
-    assert p.min_temp_dc == -55 and p.max_temp_dc == 310
+    assert p.min_temp_ddegc == -55 and p.max_temp_ddegc == 310
     assert p.pack_mv == (13260 + 13300 + 13210) // 3
     assert not p.battery_alarm
 

@@ -3,13 +3,17 @@
 # before and after, every hysteresis path, boot, data loss, overcurrent,
 # low-power off and wake, and no allocation in step().
 from bms import protection as P
+from bms import undervoltage as UV
+from bms import overcurrent as OC
+from bms import fet_thermal as FT
 from bms import reasons as R
 from mpytest import no_alloc
 from protect_rig import Rig, rig
+from bms.measure import CH_ALL
 
 
 def _state(r):
-    return P.STATE_NAMES[r.p.state]
+    return UV.STATE_NAMES[r.p.uv.state]
 
 
 def _all_off(p):
@@ -381,38 +385,38 @@ def test_fet_derate_and_trip():
     # protection warns and trips; the derating itself is the alternator
     # port's (docs/alternator.md), so the cap stays at the port rating
     r = rig()
-    r.meas.fet_dc = 849
+    r.meas.fet_ddegc = 849
     p = r.tick()
     assert p.warn == 0 and p.alt_limit_ma == 90000
-    r.meas.fet_dc = 850
+    r.meas.fet_ddegc = 850
     p = r.tick()
     assert p.warn == R.FET_DERATE and p.alt_limit_ma == 90000
-    r.meas.fet_dc = 950
+    r.meas.fet_ddegc = 950
     assert r.tick().alt_limit_ma == 90000
-    r.meas.fet_dc = 1049
+    r.meas.fet_ddegc = 1049
     r.run(5000)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000 and r.p.warn == R.FET_DERATE
-    r.meas.fet_dc = 1050
-    r.run(P.FET_DELAY_MS)
+    r.meas.fet_ddegc = 1050
+    r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
     assert p.atc and p.atd and p.chg_fet and p.charge_out  # the battery is fine
-    r.meas.fet_dc = 850
+    r.meas.fet_ddegc = 850
     assert not r.tick().alt_allowed
-    r.meas.fet_dc = 849
+    r.meas.fet_ddegc = 849
     p = r.tick()
     assert p.alt_allowed and p.alt_limit_ma == 90000 and p.warn == R.FET_DERATE
-    r.meas.fet_dc = 830  # derating ends 2 degC below its start
+    r.meas.fet_ddegc = 830  # derating ends 2 degC below its start
     assert r.tick().warn == R.FET_DERATE
-    r.meas.fet_dc = 829
+    r.meas.fet_ddegc = 829
     assert r.tick().warn == 0
 
 
 def test_fet_trip_works_without_battery_data():
     r = rig()
     r.pack.data_ok = False
-    r.meas.fet_dc = 1100
+    r.meas.fet_ddegc = 1100
     r.run(1000)
     assert r.p.block_alt & R.BMS_OVERTEMP
 
@@ -423,16 +427,16 @@ def test_implausible_fet_temperature_blocks_the_alternator():
     # as if hot, and opens again once the reading is plausible and cool
     for bad in (-1000, -401, 1501, 3000):
         r = rig()
-        r.meas.fet_dc = bad
-        r.run(P.FET_DELAY_MS)
+        r.meas.fet_ddegc = bad
+        r.run(FT.OVERTEMP_MS)
         assert r.p.alt_allowed, bad
         p = r.tick()
         assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
         assert p.atc and p.atd and p.chg_fet and p.dsg_fet  # the battery is fine
-        r.meas.fet_dc = 400
+        r.meas.fet_ddegc = 400
         assert r.tick().alt_allowed, bad
     r = rig()
-    r.meas.fet_dc = -400  # the coldest plausible reading is a temperature
+    r.meas.fet_ddegc = -400  # the coldest plausible reading is a temperature
     r.run(5000)
     assert r.p.alt_allowed
 
@@ -513,12 +517,12 @@ def test_overcurrent_continuous_delay():
         r = rig()
         r.meas.sys_ma = ma
         r.tick()
-        r.run(P.OC_CONT_MS - 10)
+        r.run(OC.OC_CONT_MS - 10)
         assert r.p.dsg_fet, ma
         p = r.tick()
         assert p.dsg_fet != trips and p.chg_fet != trips, ma
         if trips:
-            assert p.block_sys == R.OVERCURRENT and p.oc_trips == 1
+            assert p.block_sys == R.OVERCURRENT and p.oc.trips == 1
             assert p.atc and p.atd and p.load_out and p.charge_out  # outputs are battery verdicts
 
 
@@ -542,8 +546,8 @@ def test_overcurrent_retry_and_lockout():
     r = rig()
     for n in (1, 2):
         _oc_trip(r)
-        assert r.p.block_sys == R.OVERCURRENT and r.p.oc_trips == n
-        r.run(P.OC_RETRY_MS - 10)
+        assert r.p.block_sys == R.OVERCURRENT and r.p.oc.trips == n
+        r.run(OC.OC_RETRY_MS - 10)
         assert not r.p.dsg_fet
         p = r.tick()
         assert p.dsg_fet and p.block_sys == 0
@@ -553,14 +557,14 @@ def test_overcurrent_retry_and_lockout():
     assert not r.p.dsg_fet and r.p.block_sys == R.OC_LOCKOUT
     r.p.clear_alarms()
     p = r.tick()
-    assert p.dsg_fet and p.block_sys == 0 and p.oc_trips == 0
+    assert p.dsg_fet and p.block_sys == 0 and p.oc.trips == 0
 
 
 def test_overcurrent_lockout_cleared_by_remote_toggle():
     r = rig()
     for _ in range(3):
         _oc_trip(r)
-        r.run(P.OC_RETRY_MS)
+        r.run(OC.OC_RETRY_MS)
     assert r.p.block_sys == R.OC_LOCKOUT
     r.remote.on = False
     r.run(500)
@@ -572,12 +576,12 @@ def test_overcurrent_lockout_cleared_by_remote_toggle():
 def test_overcurrent_trips_forgotten_after_quiet_minute():
     r = rig()
     _oc_trip(r)
-    r.run(P.OC_FORGET_MS - 10)
-    assert r.p.oc_trips == 1
+    r.run(OC.OC_FORGET_MS - 10)
+    assert r.p.oc.trips == 1
     r.tick()
-    assert r.p.oc_trips == 0
+    assert r.p.oc.trips == 0
     _oc_trip(r)
-    r.run(P.OC_RETRY_MS)
+    r.run(OC.OC_RETRY_MS)
     _oc_trip(r)
     assert r.p.block_sys == R.OVERCURRENT  # two in a row, not three
 
@@ -654,7 +658,7 @@ def test_step_allocates_nothing():
 
     run(100)
     r.cells(3000, 3700)  # prealarm + cell_high taper
-    r.meas.fet_dc = 900
+    r.meas.fet_ddegc = 900
     r.temps(0, 200)
     run(3000)
     r.meas.sys_ma = -300000
@@ -672,7 +676,7 @@ def test_step_allocates_nothing():
     r.remote.on = False
     run(100)
     r.meas.sys_ma = 5000  # a charger, then stamps held past ticks.AGE_MAX
-    r.meas.fet_dc = 1100
+    r.meas.fet_ddegc = 1100
     run(100)
     for _ in range(2):
         r.now += 2 * 86400000
@@ -689,7 +693,7 @@ def test_charger_smaller_than_the_load_brings_loads_back_only_once():
     r.meas.sys_ma = -10000
     r.cells(2790)
     r.run(31000)
-    assert _state(r) == "load_disconnect" and r.p.charger_spent
+    assert _state(r) == "load_disconnect" and r.p.uv.charger_spent
     r.cells(2850)
     r.meas.sys_ma = 20000
     r.run(60000)
@@ -697,7 +701,7 @@ def test_charger_smaller_than_the_load_brings_loads_back_only_once():
     # the cells reach the recovery level: loads back, the charger counts again
     r.cells(3201)
     r.tick()
-    assert _state(r) == "normal" and not r.p.charger_spent
+    assert _state(r) == "normal" and not r.p.uv.charger_spent
 
 
 def test_a_cut_long_after_a_charger_return_keeps_the_charger_rule():
@@ -710,7 +714,7 @@ def test_a_cut_long_after_a_charger_return_keeps_the_charger_rule():
     r.run(11 * 60000)  # probation over
     r.cells(2790)
     r.run(31000)
-    assert _state(r) == "load_disconnect" and not r.p.charger_spent
+    assert _state(r) == "load_disconnect" and not r.p.uv.charger_spent
     r.cells(2850)
     r.meas.sys_ma = 20000
     r.run(2010)
@@ -725,7 +729,7 @@ def test_clear_alarms_ends_the_probation():
     r.meas.sys_ma = -10000
     r.cells(2790)
     r.run(31000)
-    assert r.p.charger_spent
+    assert r.p.uv.charger_spent
     r.p.clear_alarms()
     r.cells(2850)
     r.meas.sys_ma = 20000
@@ -758,10 +762,10 @@ def test_prealarm_held_for_days_still_cuts_and_blinks():
 def test_charger_seen_for_13_days_stays_seen():
     r = rig()
     r.meas.sys_ma = 5000
-    r.run(P.CHARGER_MS + 10)
+    r.run(UV.CHARGER_MS + 10)
     end = r.now + 13 * DAY_MS
     while r.now < end:
-        assert r.tick(MINUTE_MS).charger, r.now
+        assert r.tick(MINUTE_MS).uv.charger, r.now
 
 
 def test_charger_probation_is_over_days_later():
@@ -776,7 +780,7 @@ def test_charger_probation_is_over_days_later():
         r.run(days * DAY_MS, MINUTE_MS)
         r.cells(2790)
         r.run(31000)
-        assert _state(r) == "load_disconnect" and not r.p.charger_spent, days
+        assert _state(r) == "load_disconnect" and not r.p.uv.charger_spent, days
         r.cells(2850)
         r.meas.sys_ma = 20000
         r.run(2010)
@@ -786,12 +790,12 @@ def test_charger_probation_is_over_days_later():
 def test_fet_trip_delay_survives_a_long_sensor_gap():
     for days in (7, 13):
         r = rig()
-        r.meas.fet_dc = 1100
+        r.meas.fet_ddegc = 1100
         r.tick()  # over the trip level: the delay starts
-        r.meas.valid = False
+        r.meas.stale = CH_ALL
         r.run(days * DAY_MS, MINUTE_MS)
-        r.meas.valid = True  # still hot
-        r.run(P.FET_DELAY_MS + 10)
+        r.meas.stale = 0  # still hot
+        r.run(FT.OVERTEMP_MS + 10)
         assert r.p.block_alt & R.BMS_OVERTEMP, days
 
 
@@ -800,20 +804,20 @@ def test_stale_readings_count_the_mosfets_as_hot():
     # unknown: after the trip delay the alternator path is blocked, and it
     # comes back once fresh readings show the MOSFETs cool
     r = rig()
-    r.meas.valid = False
-    r.run(P.FET_DELAY_MS)
+    r.meas.stale = CH_ALL
+    r.run(FT.OVERTEMP_MS)
     assert r.p.alt_allowed
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
     assert p.chg_fet and p.dsg_fet  # the battery itself is fine
-    r.meas.valid = True
-    r.meas.fet_dc = 400
+    r.meas.stale = 0
+    r.meas.fet_ddegc = 400
     assert r.tick().alt_allowed
 
 
 def test_overcurrent_trips_while_a_slow_adc_is_stale():
     r = rig()
-    r.meas.valid = False
+    r.meas.stale = CH_ALL
     r.meas.sys_ma = -400001
     p = r.tick()
     assert not p.dsg_fet and p.block_sys == R.OVERCURRENT

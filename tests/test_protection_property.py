@@ -2,6 +2,7 @@
 # Random scenarios (fixed seeds) through the protection logic, with the
 # safety invariants of tests/protect_invariants.py checked on every tick.
 from bms import protection as P
+from bms import undervoltage as UV
 from bms import reasons as R
 from protect_invariants import Invariants
 from protect_rig import Rig
@@ -73,8 +74,8 @@ def run_seed(seed, ticks=TICKS):
         elif ev < 58:
             meas.alt_ma = g.between(0, 3000)
         elif ev < 59:
-            meas.fet_dc = g.between(200, 1150)
-        elif ev == 999 and r.p.state == P.LOAD_OFF and g.below(8) == 0:
+            meas.fet_ddegc = g.between(200, 1150)
+        elif ev == 999 and r.p.uv.state == UV.LOAD_OFF and g.below(8) == 0:
             r.now += g.between(60000, 800000)  # a long quiet stretch: low-power off
         cell_lo = min(max(cell_lo, 2200), 3700)
         cell_hi = min(max(cell_hi, cell_lo), 3900)

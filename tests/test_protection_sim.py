@@ -44,7 +44,7 @@ def test_low_power_off_and_wake():
     woke = out.first("state", "load_disconnect", off)
     assert 702000 <= woke <= 703000  # charger at 700 s, held 2 s
     assert board.chg_gate.on and not board.dsg_gate.on and not board.load_out.on
-    assert ctl.protection.charger
+    assert ctl.protection.uv.charger
 
 
 def test_overcurrent_retry_lockout_and_remote_toggle():

@@ -1,5 +1,6 @@
 # micropython
-from bms import protocol as P
+from bms import client as P
+from bms.protocol import _version_numbers
 from bms import settings as S
 from bms.soc import Soc
 from bleapp_double import make_controller
@@ -23,11 +24,11 @@ def test_status_round_trip_every_field():
             "full_scan": True, "battery_alarm": False, "remote_on": True, "block_alt": 0x124,
             "block_sys": 0x200, "link_frames_ok": 12345, "link_crc_errors": 3,
             "link_rejected": 2, "link_garbage_bytes": 77,
-            # no state-of-charge object on this controller: unknown, not 0 %
+            # the controller's state of charge, not seeded yet: unknown, not 0 %
             "soc_pm": P.SOC_UNKNOWN, "consumed_mah": 0, "ttg_min": P.TTG_NONE}
     for k in want:
         assert d[k] == want[k], k
-    assert [d["fw_major"], d["fw_minor"], d["fw_patch"]] == P._version_numbers(VERSION)
+    assert [d["fw_major"], d["fw_minor"], d["fw_patch"]] == _version_numbers(VERSION)
     with raises(ValueError):
         P.decode_status(b[:-1])
     with raises(ValueError):  # format 1 is refused, not misread
@@ -63,10 +64,10 @@ def test_status_state_of_charge_from_the_controller():
 
 
 def test_version_numbers_never_fail():
-    assert P._version_numbers("1.2.3") == [1, 2, 3]
-    assert P._version_numbers("0.2.0rc1") == [0, 2, 0]
-    assert P._version_numbers("2") == [2, 0, 0]
-    assert P._version_numbers("x.300.") == [0, 255, 0]
+    assert _version_numbers("1.2.3") == [1, 2, 3]
+    assert _version_numbers("0.2.0rc1") == [0, 2, 0]
+    assert _version_numbers("2") == [2, 0, 0]
+    assert _version_numbers("x.300.") == [0, 255, 0]
 
 
 def test_settings_page_round_trip_and_paging():

@@ -3,9 +3,17 @@ import cryptolib
 from binascii import hexlify, unhexlify
 from bms import readout as R
 from mpytest import no_alloc
-from readout_double import make_ctl
+from readout_double import make_ctl, tick
+from bms.measure import CH_ALL
 
 KEY = unhexlify("0df4d0995b7d1e176c0c33ecb9e70dcd")
+
+
+def update(ro, ctl, now_ms):
+    """One control tick's SoC count (the controller's duty since issue 16),
+    then the readout's update."""
+    tick(ctl, now_ms)
+    return ro.update(ctl)
 
 
 def field(buf, bit, width, signed=False):
@@ -50,7 +58,7 @@ def test_record_fields_at_limits():
     rec.alarms = 0x3FFFF
     rec.soc_pm = 1000
     rec.consumed_mah = 0xFFFFE * 100
-    rec.temp_dc = 860
+    rec.temp_ddegc = 860
     rec.encode(buf)
     assert field(buf, 0, 8) == 0xFF
     assert field(buf, 8, 16) == 0xFFFE
@@ -65,7 +73,7 @@ def test_record_fields_at_limits():
     rec.error = rec.io = rec.alarms = rec.soc_pm = rec.ttg_min = rec.consumed_mah = 0
     rec.volt_mv = -327680
     rec.current_ma = 3276600
-    rec.temp_dc = -400
+    rec.temp_ddegc = -400
     rec.encode(buf)
     assert field(buf, 0, 120) == (0x7FFE << 40) | (0x8000 << 24)
     assert field(buf, 120, 7) == 0 and field(buf, 127, 1) == 1
@@ -79,7 +87,7 @@ def test_real_values_never_hit_na_patterns():
     rec.current_ma = 4000000
     rec.soc_pm = 2000
     rec.consumed_mah = 10 ** 9
-    rec.temp_dc = 2000
+    rec.temp_ddegc = 2000
     rec.encode(buf)
     assert field(buf, 8, 16) == 0xFFFE
     assert field(buf, 24, 16) == 0x7FFE
@@ -89,7 +97,7 @@ def test_real_values_never_hit_na_patterns():
     assert field(buf, 120, 7) == 0x7E
     rec.soc_pm = -5
     rec.consumed_mah = -100
-    rec.temp_dc = -900
+    rec.temp_ddegc = -900
     rec.encode(buf)
     assert field(buf, 90, 10) == 0
     assert field(buf, 100, 20) == 0
@@ -113,7 +121,7 @@ def test_rounding_half_away_from_zero():
     buf = bytearray(16)
     rec.volt_mv = 13255
     rec.current_ma = -150
-    rec.temp_dc = -15  # -1.5 degC -> 38.5 + ... raw (385 / 10) rounds to 39 = -1 degC
+    rec.temp_ddegc = -15  # -1.5 degC -> 38.5 + ... raw (385 / 10) rounds to 39 = -1 degC
     rec.encode(buf)
     assert field(buf, 24, 16, True) == 1326
     assert field(buf, 40, 16, True) == -2
@@ -170,7 +178,7 @@ def test_smart_battery_protect_capture_rebuilt_byte_for_byte():
 
 def test_payload_is_exactly_31_bytes_flags_then_manufacturer():
     ro = readout(0xBEEF)
-    assert ro.update(0, make_ctl())
+    assert update(ro, make_ctl(), 0)
     a = ro.adv
     assert len(a) == 31
     assert bytes(a[:3]) == b"\x02\x01\x06"
@@ -194,17 +202,17 @@ def test_nonce_advances_only_when_plaintext_changes():
     ctl = make_ctl()
     ro = readout(0xFFFE)
     assert not ro.ready
-    assert ro.update(0, ctl)
+    assert update(ro, ctl, 0)
     assert ro.advert.nonce == 0xFFFE
     first = bytes(ro.mfr)
     assert ro.changes == 1
-    assert not ro.update(1000, ctl)  # same values: same bytes, same nonce
+    assert not update(ro, ctl, 1000)  # same values: same bytes, same nonce
     assert bytes(ro.mfr) == first and ro.changes == 1
     ctl.meas.sys_ma -= 1000
-    assert ro.update(2000, ctl)
+    assert update(ro, ctl, 2000)
     assert ro.advert.nonce == 0xFFFF
     ctl.meas.sys_ma -= 1000
-    assert ro.update(3000, ctl)
+    assert update(ro, ctl, 3000)
     assert ro.advert.nonce == 0  # 16-bit wrap
     assert ro.mfr[5] == 0 and ro.mfr[6] == 0
 
@@ -215,7 +223,7 @@ def test_never_two_plaintexts_under_one_nonce():
     seen = {}
     for k in range(300):
         ctl.meas.sys_ma = -100 * (k % 37) - 1000 * (k % 3)
-        ro.update(k * 1000, ctl)
+        update(ro, ctl, k * 1000)
         n = ro.advert.nonce
         p = bytes(ro.plain)
         assert seen.setdefault(n, p) == p, n
@@ -225,30 +233,30 @@ def test_never_two_plaintexts_under_one_nonce():
 def test_new_key_advances_nonce_and_check_byte():
     ctl = make_ctl()
     ro = readout(100)
-    ro.update(0, ctl)
+    update(ro, ctl, 0)
     before = bytes(ro.mfr)
     key2 = bytes([(KEY[0] + 1) & 0xFF]) + KEY[1:]
     ro.set_key(cryptolib.aes(key2, 1), key2[0])
     assert bytes(ro.mfr) == before  # nothing changes until the next update
-    assert ro.update(1000, ctl)
+    assert update(ro, ctl, 1000)
     assert ro.advert.nonce == 101
     assert ro.mfr[7] == key2[0] and bytes(ro.mfr) != before
 
 
 def test_nothing_advertised_before_measurements_are_valid():
     ctl = make_ctl()
-    ctl.meas.valid = False
+    ctl.meas.stale = CH_ALL
     ro = readout()
-    assert not ro.update(0, ctl)
+    assert not update(ro, ctl, 0)
     assert not ro.ready
-    ctl.meas.valid = True
+    ctl.meas.stale = 0
     ctl.pack.seen = 0
     ctl.meas.bat_mv = 0
-    assert not ro.update(1000, ctl)
+    assert not update(ro, ctl, 1000)
     assert not ro.ready
     ctl.meas.bat_mv = 13100
-    assert ro.update(2000, ctl)
-    assert ro.ready and ro.soc.soc_pm == 300
+    assert update(ro, ctl, 2000)
+    assert ro.ready and ctl.soc.soc_pm == 300
 
 
 def decrypt(ro):
@@ -262,7 +270,7 @@ def decrypt(ro):
 def test_fields_from_the_controller():
     ctl = make_ctl()
     ro = readout()
-    ro.update(0, ctl)
+    update(ro, ctl, 0)
     p = decrypt(ro)
     assert p == ro.plain
     assert field(p, 0, 8) == R.ERR_NONE
@@ -285,19 +293,19 @@ def test_alarm_and_io_pairs_follow_the_state():
     ro = readout()
     s = ctl.settings
     ctl.pack.min_cell_mv = s.cell_prealarm_mv - 1
-    ctl.meas.fet_dc = s.fet_derate_dc
+    ctl.meas.fet_ddegc = s.fet_derate_dc
     ctl.protection.prealarm_out = True
     ctl.protection.atc = False
     ctl.remote.on = False
-    ro.update(0, ctl)
+    update(ro, ctl, 0)
     p = decrypt(ro)
     assert field(p, 72, 18) == 2 | 2 << 4 | 1 << 8 | 2 << 10
     assert field(p, 56, 16) == 2 << 2 | 1 << 4 | 1 << 6 | 1 << 8 | 2 << 10 | 1 << 12
     ctl.pack.min_cell_mv = s.cell_uv_mv - 1
-    ctl.meas.fet_dc = s.fet_trip_dc
+    ctl.meas.fet_ddegc = s.fet_trip_dc
     ctl.protection.atd = ctl.protection.load_out = ctl.protection.alt_allowed = False
     ctl.pack.lost = 1
-    ro.update(1000, ctl)
+    update(ro, ctl, 1000)
     p = decrypt(ro)
     assert field(p, 72, 18) == 3 | 3 << 4 | 3 << 8 | 3 << 10
     assert field(p, 56, 16) == 2 << 2 | 2 << 4 | 1 << 6 | 2 << 8 | 2 << 10 | 2 << 12
@@ -305,7 +313,7 @@ def test_alarm_and_io_pairs_follow_the_state():
     ctl.pack.lost = 0
     ctl.alternator.fault = 3
     ctl.pack.seen = 0  # no battery data: bank voltage measured here, no temperature
-    ro.update(2000, ctl)
+    update(ro, ctl, 2000)
     p = decrypt(ro)
     assert field(p, 0, 8) == R.ERR_ALTERNATOR
     assert field(p, 24, 16) == 1325
@@ -318,21 +326,21 @@ def test_time_to_go_when_discharging():
     ctl.meas.alt_ma = 0
     ctl.meas.sys_ma = -10000
     ro = readout()
-    ro.update(0, ctl)
+    update(ro, ctl, 0)
     p = decrypt(ro)
-    rem_mah = ro.soc.remaining_mah
+    rem_mah = ctl.soc.remaining_mah
     assert field(p, 8, 16) == rem_mah * 60 // 10000
 
 
 def test_encrypt_and_refresh_allocate_nothing():
     ctl = make_ctl()
     ro = readout()
-    ro.update(0, ctl)
+    update(ro, ctl, 0)
     ctl.meas.sys_ma = -7000
-    assert no_alloc(ro.update, 1000, ctl)
-    assert not no_alloc(ro.update, 2000, ctl)
+    assert no_alloc(update, ro, ctl, 1000)
+    assert not no_alloc(update, ro, ctl, 2000)
     ctl.meas.sys_ma = -8000
-    assert no_alloc(ro.update, 3000, ctl)
+    assert no_alloc(update, ro, ctl, 3000)
 
 
 def test_cipher_and_framing_allocate_nothing():

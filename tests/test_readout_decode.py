@@ -24,8 +24,8 @@ EMIT = Path(__file__).resolve().parent / "readout_emit.py"
 KEY = "5a3c0e9f41d27b6688aa19e0c4f3b2d1"
 
 BASE = {
-    "meas": {"valid": True, "bat_mv": 13240, "alt_ma": 25000, "sys_ma": -4000, "fet_dc": 310},
-    "pack": {"seen": 1, "pack_mv": 13262, "min_cell_mv": 3305, "max_temp_dc": 214, "lost": 0},
+    "meas": {"stale": 0, "bat_mv": 13240, "alt_ma": 25000, "sys_ma": -4000, "fet_ddegc": 310},
+    "pack": {"seen": 1, "pack_mv": 13262, "min_cell_mv": 3305, "max_temp_ddegc": 214, "lost": 0},
     "protection": {"atc": True, "atd": True, "prealarm_out": False, "load_out": True,
                    "alt_allowed": True},
     "alternator": {"fault": 0},
@@ -36,16 +36,16 @@ STEPS = [
     BASE,
     {},  # unchanged: same bytes, same nonce
     {"meas": {"alt_ma": 0, "sys_ma": -35500}},  # discharging: time to go
-    {"meas": {"fet_dc": 900}, "pack": {"min_cell_mv": 3050}, "protection": {"prealarm_out": True},
+    {"meas": {"fet_ddegc": 900}, "pack": {"min_cell_mv": 3050}, "protection": {"prealarm_out": True},
      "remote": {"on": False}},
-    {"meas": {"fet_dc": 1100}, "pack": {"min_cell_mv": 2700, "lost": 3},
+    {"meas": {"fet_ddegc": 1100}, "pack": {"min_cell_mv": 2700, "lost": 3},
      "protection": {"atd": False, "load_out": False, "alt_allowed": False}},
     {"meas": {"bat_mv": 12950, "sys_ma": -4050}, "pack": {"seen": 0, "lost": 0},
      "alternator": {"fault": 1}},
-    {"meas": {"alt_ma": 4000000, "sys_ma": 0}, "pack": {"seen": 1, "max_temp_dc": -612},
+    {"meas": {"alt_ma": 4000000, "sys_ma": 0}, "pack": {"seen": 1, "max_temp_ddegc": -612},
      "alternator": {"fault": 0}, "protection": {"atc": False},
      "settings": {"battery_count": 50, "battery_capacity_ah": 1000}},
-    {"meas": {"alt_ma": 0, "sys_ma": -3990000}, "pack": {"max_temp_dc": 1500}},
+    {"meas": {"alt_ma": 0, "sys_ma": -3990000}, "pack": {"max_temp_ddegc": 1500}},
 ]
 
 
@@ -97,14 +97,14 @@ def expected(state, out):
         ttg = None
     temp = None
     if p["seen"]:
-        temp = max(0, min(126, rounded(p["max_temp_dc"] + 400, 10))) - 40
+        temp = max(0, min(126, rounded(p["max_temp_ddegc"] + 400, 10))) - 40
     yn = lambda b: 1 if b else 2  # noqa: E731
     io = (yn(pr["atc"]) << 2 | yn(pr["atd"]) << 4 | yn(pr["prealarm_out"]) << 6
           | yn(pr["load_out"]) << 8 | yn(state["remote"]["on"]) << 10 | yn(pr["alt_allowed"]) << 12)
     cell = 0
     if p["seen"]:
         cell = 3 if p["min_cell_mv"] < 2800 else 2 if p["min_cell_mv"] < 3100 else 1
-    fet = 3 if m["fet_dc"] >= 1050 else 2 if m["fet_dc"] >= 850 else 1
+    fet = 3 if m["fet_ddegc"] >= 1050 else 2 if m["fet_ddegc"] >= 850 else 1
     load = 3 if not pr["atd"] else 2 if pr["prealarm_out"] else 1
     alarms = cell | fet << 4 | (3 if p["lost"] else 1) << 8 | load << 10
     error = 1 if p["lost"] else 2 if state["alternator"]["fault"] else 0

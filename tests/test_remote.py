@@ -3,7 +3,7 @@
 # remote function through the protection outputs.
 from bms import reasons as R
 from bms import remote as RM
-from bms.measure import Measurements
+from bms.measure import Measurements, CH_ALL, CH_REMOTE_L, CH_REMOTE_H, CH_FET
 from mpytest import no_alloc
 from protect_rig import rig
 
@@ -21,7 +21,7 @@ CASES = (
 
 def _meas(l_mv, h_mv):
     m = Measurements()
-    m.valid = True
+    m.stale = 0
     m.bat_mv = BAT
     m.remote_l_mv = l_mv
     m.remote_h_mv = h_mv
@@ -91,16 +91,44 @@ def test_mode_change_between_on_modes():
     assert r.mode == RM.H_HIGH and r.on
 
 
-def test_invalid_measurements_read_off():
+def test_stale_terminal_readings_keep_the_last_mode():
+    # Behaviour changed on purpose (issue 18): stale readings read as off,
+    # so a dead remote-terminal ADC (the ESP32's ADS1115) switched the BMS
+    # or its alternator path off. They now keep the last debounced mode; a
+    # change begun before they went stale starts its debounce over.
     r = RM.Remote()
     m = _meas(800, 0)
     r.step(0, m)
     r.step(100, m)
-    assert r.on
-    m.valid = False
+    assert r.on and r.mode == RM.L_LOW
+    m.stale = CH_REMOTE_L | CH_REMOTE_H
+    m.remote_l_mv = OPEN_L  # frozen or garbage: not read
     r.step(110, m)
-    r.step(210, m)
-    assert not r.on
+    r.step(10000, m)
+    assert r.on and r.mode == RM.L_LOW
+    m.stale = CH_FET  # a channel the remote does not read
+    r.step(10010, m)
+    assert r.mode == RM.L_LOW  # the open terminal is seen now: debounce starts
+    r.step(10110, m)
+    assert not r.on and r.mode == RM.OFF
+    m.remote_l_mv = 800
+    r.step(10120, m)  # L pulled low again, then the ADC dies mid-debounce
+    m.stale = CH_REMOTE_H
+    r.step(10300, m)
+    m.stale = 0
+    r.step(10310, m)
+    assert not r.on  # the debounce starts over with the fresh reading
+    r.step(10410, m)
+    assert r.on
+
+
+def test_stale_readings_before_the_first_fresh_one_read_off():
+    r = RM.Remote()
+    m = _meas(800, 0)
+    m.stale = CH_ALL
+    for t in range(0, 1000, 10):
+        r.step(t, m)
+    assert not r.on and r.mode == RM.OFF
 
 
 def test_every_mode_times_every_function():

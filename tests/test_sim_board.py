@@ -4,7 +4,7 @@
 from bms.measure import Measurements
 from boards.sim.clock import VirtualClock
 from boards.sim.hw import SimBoard
-from boards.sim.plant import Plant, DUTY_MAX
+from boards.sim.plant import Plant, DUTY_MAX_CPCT
 from mpytest import raises, no_alloc
 
 
@@ -41,7 +41,7 @@ def board(n=2, **params):
 def test_everything_starts_safe():
     b, _ = board()
     p = b.plant
-    assert p.alt_duty == 0 and not p.chg_on and not p.dsg_on
+    assert p.alt_duty_cpct == 0 and not p.chg_on and not p.dsg_on
     assert not p.load_out and not p.charge_out and not p.prealarm_out
     assert b.name == "sim"
 
@@ -53,12 +53,12 @@ def test_switches_and_pwm_drive_the_plant():
     b.load_out.set(True)
     b.alt_gate.set_duty(2500)
     p = b.plant
-    assert p.chg_on and p.dsg_on is True and p.load_out and p.alt_duty == 2500
+    assert p.chg_on and p.dsg_on is True and p.load_out and p.alt_duty_cpct == 2500
     with raises(ValueError):
-        b.alt_gate.set_duty(DUTY_MAX + 1)
+        b.alt_gate.set_duty(DUTY_MAX_CPCT + 1)
     with raises(ValueError):
         b.alt_gate.set_duty(-1)
-    assert p.alt_duty == 2500
+    assert p.alt_duty_cpct == 2500
 
 
 def test_sense_reads_quantised_values_near_the_truth():
@@ -70,12 +70,29 @@ def test_sense_reads_quantised_values_near_the_truth():
     m = Measurements()
     for _ in range(50):
         b.sense.read(m)
-        assert m.valid
+        assert not m.stale
         assert abs(m.bat_mv - b.plant.bat_mv) <= 3 * 5, (m.bat_mv, b.plant.bat_mv)
         assert abs(m.sys_ma - b.plant.sys_ma) <= 3 * 196
-        assert abs(m.fet_dc - b.plant.fet_dc) <= 1
+        assert abs(m.fet_ddegc - b.plant.fet_ddegc) <= 1
     counts = (m.bat_mv * 1000 + 4882) // 4883  # on the ADC's 4.883 mV grid
     assert counts * 4883 // 1000 == m.bat_mv
+
+
+def test_stale_channels_freeze_and_are_reported():
+    from bms.measure import CH_REMOTE_L, CH_REMOTE_H
+    b, _ = board()
+    b.plant.set_remote("bridged")
+    m = Measurements()
+    b.sense.read(m)
+    l_mv = m.remote_l_mv
+    b.plant.set_remote("open")
+    b.sense.stale = CH_REMOTE_L | CH_REMOTE_H  # a dead external ADC
+    no_alloc(b.sense.read, m)
+    assert m.stale == CH_REMOTE_L | CH_REMOTE_H and m.remote_l_mv == l_mv
+    assert abs(m.bat_mv - b.plant.bat_mv) <= 3 * 5  # the other channels still read
+    b.sense.stale = 0
+    b.sense.read(m)
+    assert not m.stale and m.remote_l_mv > l_mv
 
 
 def test_sense_and_gates_do_not_allocate():
@@ -106,7 +123,7 @@ def test_battery_data_reaches_the_chain_every_cell_step():
     for _ in range(10):
         b.step(10)
     assert b.chain.cells[2][1] < b.chain.cells[2][0] - 100
-    assert b.chain.temps[1] == b.plant.temp_dc(0)
+    assert b.chain.temps[1] == b.plant.temp_ddegc(0)
 
 
 def test_watchdog_starves_without_feeding():
@@ -136,3 +153,9 @@ def test_led_counts_changes():
     b.led.set(True)
     b.led.set(False)
     assert b.led.changes == 2 and not b.led.on
+
+
+def test_the_plant_and_the_firmware_agree_on_full_duty():
+    from boards.sim import plant
+    from bms.alt_limiter import DUTY_MAX_CPCT
+    assert plant.DUTY_MAX_CPCT == DUTY_MAX_CPCT == 10000

@@ -1,6 +1,6 @@
 # micropython
 # The plant of the simulated board: physics the firmware is tested against.
-from boards.sim.plant import Plant, ocv_mv, DUTY_MAX
+from boards.sim.plant import Plant, ocv_mv, DUTY_MAX_CPCT
 from mpytest import raises, approx
 
 
@@ -91,13 +91,13 @@ def test_alternator_switch_conducts_both_ways_while_on():
     p = quiet(1, soc_pct=90)
     run(p, 1000)  # engine off, gate open: starter battery below the bank, nothing flows
     assert p.start_mv < p.bat_mv and p.alt_ma == 0
-    p.alt_duty = DUTY_MAX
+    p.alt_duty_cpct = DUTY_MAX_CPCT
     run(p, 1000)
     assert p.alt_ma < -2000  # the bank charges the starter battery
     p.set_engine("cruise")
     run(p, 2000)
     assert p.alt_ma > 10000
-    p.alt_duty = 0
+    p.alt_duty_cpct = 0
     run(p, 1000)
     assert p.alt_ma == 0
 
@@ -105,13 +105,13 @@ def test_alternator_switch_conducts_both_ways_while_on():
 def test_pwm_duty_gives_proportional_average_current_with_lag():
     p = quiet(1, soc_pct=30, fuse_a=400)
     p.set_engine("cruise")
-    p.alt_duty = DUTY_MAX // 4
+    p.alt_duty_cpct = DUTY_MAX_CPCT // 4
     p.step(10)
     first = p.alt_ma
     run(p, 1000)
     quarter = p.alt_ma
     assert 0 < first < quarter  # the wiring's inductance: not there at once
-    p.alt_duty = DUTY_MAX // 2
+    p.alt_duty_cpct = DUTY_MAX_CPCT // 2
     run(p, 1000)
     half = p.alt_ma
     approx(half / quarter, 2.0, 0.1)
@@ -121,7 +121,7 @@ def test_fuse_blows_by_i2t_and_holds_at_rating():
     # ~120 A through a 50 A fuse: (2.4^2 - 1) = ~4.8 per s -> the 40 s budget in ~8 s
     p = quiet(4, soc_pct=30, fuse_a=50)
     p.set_engine("cruise")
-    p.alt_duty = DUTY_MAX
+    p.alt_duty_cpct = DUTY_MAX_CPCT
     t = 0
     while p.fuse_ok and t < 60000:
         p.step(10)
@@ -133,7 +133,7 @@ def test_fuse_blows_by_i2t_and_holds_at_rating():
     assert p.fuse_ok
     ok = quiet(1, soc_pct=30, fuse_a=100, fuse_melt_s=10)
     ok.set_engine("cruise")
-    ok.alt_duty = DUTY_MAX * 55 // 100
+    ok.alt_duty_cpct = DUTY_MAX_CPCT * 55 // 100
     run(ok, 60000)
     assert ok.fuse_ok and 60000 < ok.alt_ma < 100000, ok.alt_ma
 
@@ -141,7 +141,7 @@ def test_fuse_blows_by_i2t_and_holds_at_rating():
 def test_alternator_capability_limits_and_starter_sags():
     p = quiet(4, soc_pct=20, alt_idle_a=40, fuse_a=400)
     p.set_engine("idle")
-    p.alt_duty = DUTY_MAX
+    p.alt_duty_cpct = DUTY_MAX_CPCT
     run(p, 3000)
     # the alternator gives all it can; the starter battery sags and makes up
     # the rest (what the firmware's starter-voltage floor has to prevent)
@@ -152,7 +152,7 @@ def test_alternator_field_lag_idle_to_cruise():
     # the available current follows the engine state with a 200 ms lag
     p = quiet(4, soc_pct=20, alt_idle_a=40, alt_cruise_a=140, fuse_a=400)
     p.set_engine("idle")
-    p.alt_duty = DUTY_MAX
+    p.alt_duty_cpct = DUTY_MAX_CPCT
     run(p, 3000)
     p.set_engine("cruise")
     run(p, 10)
@@ -177,13 +177,13 @@ def test_engine_start_cranks_then_regulates():
 def test_mosfets_heat_with_current_and_cool_again():
     p = quiet(4, soc_pct=20, fuse_a=400, fet_tau_s=10)
     p.set_engine("cruise")
-    p.alt_duty = DUTY_MAX
+    p.alt_duty_cpct = DUTY_MAX_CPCT
     run(p, 30000)
-    hot = p.fet_dc
+    hot = p.fet_ddegc
     assert hot > 250 + 50
-    p.alt_duty = 0
+    p.alt_duty_cpct = 0
     run(p, 30000)
-    assert p.fet_dc < hot - 50
+    assert p.fet_ddegc < hot - 50
 
 
 def test_remote_terminal_voltages_for_each_mode():

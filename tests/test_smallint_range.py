@@ -17,13 +17,13 @@ TICK_MS = 10
 class Out:
     def __init__(self):
         self.on = False
-        self.duty = 0
+        self.duty_cpct = 0
 
     def set(self, on):
         self.on = on
 
     def set_duty(self, d):
-        self.duty = d
+        self.duty_cpct = d
 
 
 class Sense:
@@ -33,7 +33,7 @@ class Sense:
     def read(self, m):
         for k in self.values:
             setattr(m, k, self.values[k])
-        m.valid = True
+        m.stale = 0
 
 
 class Link:
@@ -73,30 +73,38 @@ def preset(end):
 
 # port readings at the ends of what the ADCs can report
 READINGS = (
-    {"bat_mv": 0, "start_mv": 0, "sys_mv": 0, "alt_ma": 0, "sys_ma": 0, "fet_dc": -400,
+    {"bat_mv": 0, "start_mv": 0, "sys_mv": 0, "alt_ma": 0, "sys_ma": 0, "fet_ddegc": -400,
      "remote_l_mv": 0, "remote_h_mv": 0},
     {"bat_mv": 20000, "start_mv": 20000, "sys_mv": 20000, "alt_ma": 250000, "sys_ma": 500000,
-     "fet_dc": 1300, "remote_l_mv": 33000, "remote_h_mv": 33000},
+     "fet_ddegc": 1300, "remote_l_mv": 33000, "remote_h_mv": 33000},
     {"bat_mv": 14600, "start_mv": 15000, "sys_mv": 14000, "alt_ma": -250000, "sys_ma": -500000,
-     "fet_dc": 900, "remote_l_mv": 33000, "remote_h_mv": 0},
+     "fet_ddegc": 900, "remote_l_mv": 33000, "remote_h_mv": 0},
 )
 CELLS = ((0, 0, 0, 0), (65535, 65535, 65535, 65535), (2300, 3750, 3300, 3650))
 TEMPS = (-32768, 32767, 250)
 
 
+def _walk(obj, path, where, seen):
+    # the logic objects' parts (alternator.limiter, protection.uv, ...) too
+    seen.append(obj)
+    for k in obj.__dict__:
+        v = obj.__dict__[k]
+        if isinstance(v, int) and not isinstance(v, bool):
+            assert -LIMIT < v < LIMIT, "%s: %s.%s = %d" % (where, path, k, v)
+        elif isinstance(v, (list, tuple)) or type(v).__name__ == "array":
+            for i in range(len(v)):
+                x = v[i]
+                if isinstance(x, int) and not isinstance(x, bool):
+                    assert -LIMIT < x < LIMIT, "%s: %s.%s[%d] = %d" % (where, path, k, i, x)
+        elif hasattr(v, "__dict__") and not any(v is o for o in seen):
+            _walk(v, path + "." + k, where, seen)
+
+
 def check(c, where):
+    seen = [c.settings, c.hw]
     for name in ("meas", "pack", "decoder", "master", "remote", "protection", "alternator",
                  "history"):
-        obj = getattr(c, name)
-        for k in obj.__dict__:
-            v = obj.__dict__[k]
-            if isinstance(v, int) and not isinstance(v, bool):
-                assert -LIMIT < v < LIMIT, "%s: %s.%s = %d" % (where, name, k, v)
-            elif isinstance(v, (list, tuple)) or type(v).__name__ == "array":
-                for i in range(len(v)):
-                    x = v[i]
-                    if isinstance(x, int) and not isinstance(x, bool):
-                        assert -LIMIT < x < LIMIT, "%s: %s.%s[%d] = %d" % (where, name, k, i, x)
+        _walk(getattr(c, name), name, where, seen)
 
 
 def walk(end):
@@ -132,10 +140,10 @@ def test_high_ends_of_every_setting():
 def test_the_walk_catches_an_int_past_30_bits():
     s = Settings()
     c = Controller(s, Hw(BatteryChain(1)))
-    c.alternator.target_ma = 1 << 30
-    with raises(AssertionError, match="alternator.target_ma"):
+    c.alternator.target.ma = 1 << 30
+    with raises(AssertionError, match="alternator.target.ma"):
         check(c, "planted")
-    c.alternator.target_ma = 0
+    c.alternator.target.ma = 0
     c.pack.probe = [0, -(1 << 30)]
     with raises(AssertionError, match="pack.probe[1]"):
         check(c, "planted")

@@ -49,11 +49,11 @@ def load_scenario(name_or_path=None, batteries=None):
 class BatterySide:
     """The scenario's batteries at rest, on the emulated cable."""
 
-    def __init__(self, scn, baud, cell_mv=None, temp_dc=None):
+    def __init__(self, scn, baud, cell_mv=None, temp_ddegc=None):
         self.plant = Plant(scn.batteries, scn.plant)
         self.chain = BatteryChain(scn.batteries, baud)
         self.cell_mv = cell_mv  # fixed values for every battery, or None
-        self.temp_dc = temp_dc
+        self.temp_ddegc = temp_ddegc
         self.skipped = []
         self.push()
 
@@ -62,7 +62,8 @@ class BatterySide:
         for b in range(p.batteries):
             mv = self.cell_mv or p.cell_mv[b * 4:b * 4 + 4]
             self.chain.set_cells(b + 1, *mv)
-            self.chain.set_temp(b + 1, p.temp_dc(b) if self.temp_dc is None else self.temp_dc)
+            t = p.temp_ddegc(b) if self.temp_ddegc is None else self.temp_ddegc
+            self.chain.set_temp(b + 1, t)
 
     def step(self, dt_ms):
         self.plant.step(dt_ms)

@@ -32,7 +32,7 @@ if __package__ in (None, "") and sys.path[0] == str(ROOT / "tools"):
 sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(ROOT))
 from bms import auth as A  # noqa: E402
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import settings as S  # noqa: E402
 from tools import bmsview as V  # noqa: E402
 from tools import readout_decode as R  # noqa: E402

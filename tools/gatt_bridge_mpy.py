@@ -64,7 +64,7 @@ class Bridge:
         errors = self.app.settings.update(scn.settings)
         if errors:
             raise SC.ScenarioError("settings: " + errors[0][2])
-        self.ble = self.app  # the App serves the BLE seam
+        self.ble = self.app.ble  # the App's Bluetooth seam
         self.app.start_readout()
         self.service = BleService(self.ble, clock=self.run.clock.ticks_ms)
         self.mtu = mtu

@@ -70,13 +70,12 @@ def load_names():
     fault bits, the remote modes, the link-fault bits, a battery's own flag
     bits and where warning events start in the history's event codes."""
     reasons, warnings = constants("reasons", "REASON_NAMES", "WARN_NAMES")
-    alt_states, alt_limits, alt_faults = constants("alternator", "STATE_NAMES", "LIMIT_NAMES",
-                                                   "FAULT_NAMES")
     return {
         "reasons": list(reasons), "warnings": list(warnings),
-        "prot_states": list(constants("protection", "STATE_NAMES")[0]),
-        "alt_states": list(alt_states), "alt_limits": list(alt_limits),
-        "alt_faults": list(alt_faults),
+        "prot_states": list(constants("undervoltage", "STATE_NAMES")[0]),
+        "alt_states": list(constants("alternator", "STATE_NAMES")[0]),
+        "alt_limits": list(constants("alt_target", "LIMIT_NAMES")[0]),
+        "alt_faults": list(constants("alt_faults", "FAULT_NAMES")[0]),
         "remote_modes": list(constants("remote", "MODE_NAMES")[0]),
         "link_lost": list(constants("pack", "LOST_NAMES")[0]),
         "battery_flags": _flag_names(),

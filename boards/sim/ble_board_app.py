@@ -1,6 +1,6 @@
 # The simulated board as the app behind boards/sim/ble_bridge.py: the firmware
-# App (control task) on the plant in real time and its Instant Readout,
-# which serves the BLE seam itself, so
+# App (control task) on the plant in real time and its Instant Readout; the
+# bridge serves the App's Bluetooth seam (app.ble), so
 # `bmsctl --sim boards.sim.ble_board_app` talks to the whole firmware.
 import asyncio
 import os
@@ -34,4 +34,4 @@ def make_app(scenario="idle"):
     asyncio.create_task(runner._plant_task(run, app, _LONG_MS))
     asyncio.create_task(app.control())
     app.start_readout()
-    return app
+    return app.ble

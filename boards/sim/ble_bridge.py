@@ -3,8 +3,8 @@
 # the phone over JSON lines on stdin/stdout (tools/bmsctl.py --sim).
 #
 # usage: micropython boards/sim/ble_bridge.py MODULE
-#   MODULE.make_app() returns the app the service serves (the seam of
-#   drivers/ble_service.py).
+#   MODULE.make_app() returns what the service serves: the seam of
+#   drivers/ble_service.py (the firmware's app.ble, or a test double).
 # Requests (one JSON object per line) and their answers:
 #   {"op": "scan"}                        {"ok": true, "adv": {...}} or {"ok": true, "adv": null}
 #   {"op": "connect", "mtu": 247}         {"ok": true, "mtu": n}  (mtu: the most the phone takes)
@@ -83,8 +83,8 @@ async def _handle(phone, req):
 
 async def main(module):
     __import__(module)
-    app = sys.modules[module].make_app()
-    service = BleService(app)
+    seam = sys.modules[module].make_app()
+    service = BleService(seam)
     asyncio.create_task(service.run())
     await asyncio.sleep_ms(20)
     phone = bluetooth.SimCentral()

@@ -22,7 +22,7 @@ class BatteryChain:
         self.count = count
         self.baud = baud
         self.cells = [[3300, 3300, 3300, 3300] for _ in range(count)]
-        self.temp_dc = [250] * count
+        self.temp_ddegc = [250] * count
         self.flags = [0] * count
         self.scans = 0  # scan requests answered
         self.frames_sent = 0  # battery reports put on the line
@@ -43,8 +43,8 @@ class BatteryChain:
         c = self.cells[addr - 1]
         c[0], c[1], c[2], c[3] = mv1, mv2, mv3, mv4
 
-    def set_temp(self, addr, temp_dc):
-        self.temp_dc[addr - 1] = temp_dc
+    def set_temp(self, addr, temp_ddegc):
+        self.temp_ddegc[addr - 1] = temp_ddegc
 
     def set_flags(self, addr, flags):
         self.flags[addr - 1] = flags
@@ -147,7 +147,7 @@ class BatteryChain:
             if cached:
                 out += cached
             else:
-                encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_dc[i],
+                encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_ddegc[i],
                              self.flags[i])
                 if cached is not None:
                     cached += f  # the report replayed from now on

@@ -5,7 +5,10 @@ import os
 
 from micropython import const
 
-from boards.sim.plant import CELL_STEP_MS, DUTY_MAX
+from boards.sim.plant import CELL_STEP_MS
+from bms.alt_limiter import DUTY_MAX_CPCT
+from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
+                         CH_REMOTE_H)
 from drivers.storage import Store
 
 # ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
@@ -31,22 +34,25 @@ class Switch:
 class PwmGate:
     def __init__(self, plant):
         self._plant = plant
-        self.duty = 0
-        plant.alt_duty = 0
+        self.duty_cpct = 0
+        plant.alt_duty_cpct = 0
 
     def set_duty(self, d):
-        if not 0 <= d <= DUTY_MAX:
+        if not 0 <= d <= DUTY_MAX_CPCT:
             raise ValueError("duty out of range")
-        self.duty = d
-        self._plant.alt_duty = d
+        self.duty_cpct = d
+        self._plant.alt_duty_cpct = d
 
 
 class Sense:
-    """Port readings as an ADC would give them: quantised, with a little noise."""
+    """Port readings as an ADC would give them: quantised, with a little noise.
+    `stale` (bms/measure.py CH_* bits) marks channels as a dead external ADC
+    leaves them: their values freeze and their bits are reported."""
 
     def __init__(self, plant, noise_lsb=1):
         self._plant = plant
         self.noise_lsb = noise_lsb
+        self.stale = 0
         self._rng = 12345
 
     def _noise(self):
@@ -61,15 +67,35 @@ class Sense:
 
     def read(self, meas):
         p = self._plant
-        meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
-        meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
-        meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
-        meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
-        meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
-        meas.fet_dc = p.fet_dc + self._noise()
-        meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
-        meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
-        meas.valid = True
+        st = self.stale
+        meas.stale = st
+        if not st:
+            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
+            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
+            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
+            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
+            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
+            meas.fet_ddegc = p.fet_ddegc + self._noise()
+            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
+            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
+            return
+        # a dead external ADC: its channels keep their last values
+        if not st & CH_BAT:
+            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
+        if not st & CH_START:
+            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
+        if not st & CH_SYS:
+            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
+        if not st & CH_ALT_I:
+            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
+        if not st & CH_SYS_I:
+            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
+        if not st & CH_FET:
+            meas.fet_ddegc = p.fet_ddegc + self._noise()
+        if not st & CH_REMOTE_L:
+            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
+        if not st & CH_REMOTE_H:
+            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
 
 
 class LinkPort:
@@ -169,7 +195,7 @@ class SimBoard:
         for b in range(p.batteries):
             i = b * 4
             chain.set_cells(b + 1, mv[i], mv[i + 1], mv[i + 2], mv[i + 3])
-            chain.set_temp(b + 1, p.temp_dc(b))
+            chain.set_temp(b + 1, p.temp_ddegc(b))
 
     def step(self, dt_ms):
         """Advance the physical world by dt_ms (the clock is moved by the caller)."""

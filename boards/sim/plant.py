@@ -11,7 +11,9 @@
 # 0.1 degC) so that the sim board's Sense can read them without allocating.
 
 CELL_STEP_MS = 100
-DUTY_MAX = 10000
+# the gate's 100 % duty, in 0.01 % (bms/alt_limiter.py DUTY_MAX_CPCT; written
+# out because this module also runs in CPython, tests/test_sim_board.py checks)
+DUTY_MAX_CPCT = 10000
 
 ENGINE_MODES = ("off", "idle", "cruise", "start")
 REMOTE_MODES = ("open", "bridged", "l_low", "h_high")
@@ -140,7 +142,7 @@ class Plant:
         self.crank_left_ms = 0
         self.alt_out_a = 0.0  # what the alternator delivers
         # BMS switches (set by the sim board's drivers)
-        self.alt_duty = 0
+        self.alt_duty_cpct = 0
         self.chg_on = False
         self.dsg_on = False
         self.load_out = False
@@ -268,7 +270,7 @@ class Plant:
         i_max = self._alt_avail_a + (self._alt_max_a - self._alt_avail_a) * self._field
         self._alt_avail_a = i_max
         lag = self._lag
-        g = self._g_path * self.alt_duty / DUTY_MAX if self.fuse_ok else 0.0
+        g = self._g_path * self.alt_duty_cpct / DUTY_MAX_CPCT if self.fuse_ok else 0.0
         v_ref = self._v0 + self.sys_a * self._r_bank
         decayed = self.alt_a * (1.0 - lag)
         a = decayed + lag * g * (self._v_reg - v_ref)
@@ -398,7 +400,7 @@ class Plant:
         self._g_path = 1.0 / ((self.p["alt_wire_mohm"] + self.p["fet_alt_mohm"]) / 1000.0 + r_bank)
 
     def _publish_slow(self):
-        self.fet_dc = int(self.fet_c * 10.0)
+        self.fet_ddegc = int(self.fet_c * 10.0)
         # Remote terminals as the BMS front end sees them (docs/protection.md):
         # L pulled up to the bank by 22 kohm, H down to minus by 100 kohm, so
         # a wire loop between them sits at 100/122 of the bank voltage.
@@ -414,7 +416,7 @@ class Plant:
             self.remote_l_mv, self.remote_h_mv = bat, bat - 200
 
     # ---- views for traces and tests
-    def temp_dc(self, b):
+    def temp_ddegc(self, b):
         return int(self.temp_c[b] * 10.0)
 
     def soc_pct(self):

@@ -24,5 +24,5 @@ class ReadoutTap:
             self.mfr_hex = None
             return
         ro = self.readout
-        if ro.update(ctl.now_ms, ctl) or (self.mfr_hex is None and ro.ready):
+        if ro.update(ctl) or (self.mfr_hex is None and ro.ready):
             self.mfr_hex = hexlify(ro.mfr).decode()

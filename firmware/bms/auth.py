@@ -19,15 +19,15 @@ from bms import settings as S
 from bms import protocol as P
 from bms.ticks import diff
 
-FREE_FAILURES = const(3)  # failures before the lockout starts
-BASE_LOCK_MS = const(5000)  # first lockout; doubles with every further failure
+_FREE_FAILURES = const(3)  # failures before the lockout starts
+_BASE_LOCK_MS = const(5000)  # first lockout; doubles with every further failure
 MAX_LOCK_MS = const(3600000)
 NONCE_TTL_MS = const(30000)
 WINDOW_MS = const(120000)  # login window after the owner's act
 WINDOW_TRIES = const(3)  # proofs that window lets past a lockout
 DEFAULT_PIN = "000000"
-PUK_DIGITS = const(8)
-KEY_LEN = const(16)
+_PUK_DIGITS = const(8)
+_KEY_LEN = const(16)
 
 
 def hmac_sha256(key, msg):
@@ -58,17 +58,17 @@ def _same(a, b):
 
 def make_puk(rand):
     """8 decimal digits from random bytes (bytes >= 250 are skipped: no bias)."""
-    digits = [str(b % 10) for b in rand if b < 250][:PUK_DIGITS]
-    if len(digits) < PUK_DIGITS:
+    digits = [str(b % 10) for b in rand if b < 250][:_PUK_DIGITS]
+    if len(digits) < _PUK_DIGITS:
         raise ValueError("not enough random bytes for a PUK")
     return "".join(digits)
 
 
 def lock_ms(failures):
     """Lockout after `failures` consecutive failures: 0, then 5 s doubling, capped."""
-    if failures <= FREE_FAILURES:
+    if failures <= _FREE_FAILURES:
         return 0
-    return min(BASE_LOCK_MS << min(failures - FREE_FAILURES - 1, 10), MAX_LOCK_MS)
+    return min(_BASE_LOCK_MS << min(failures - _FREE_FAILURES - 1, 10), MAX_LOCK_MS)
 
 
 class Auth:
@@ -236,8 +236,8 @@ class Auth:
         self.readout_key = old[1]
 
     def _set_pin(self, pin, new_key):
-        if len(new_key) != KEY_LEN:
-            raise ValueError("readout key must be %d bytes" % KEY_LEN)
+        if len(new_key) != _KEY_LEN:
+            raise ValueError("readout key must be %d bytes" % _KEY_LEN)
         errors = self.settings.update({"pin": pin})
         if errors:
             raise ValueError(errors[0][2])

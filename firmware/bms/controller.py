@@ -6,11 +6,14 @@ from micropython import const
 
 from bms.measure import Measurements
 from bms.pack import Pack
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.remote import Remote
+from bms.fet_thermal import FetThermal
 from bms.protection import Protection
 from bms.alternator import AlternatorPort
 from bms.history import History
+from bms.soc import Soc
 from bms import ledcode
 
 CONTROL_PERIOD_MS = const(10)
@@ -36,9 +39,11 @@ class Controller:
         self.decoder = Decoder(self.pack)
         self.master = LinkMaster(settings.scan_period_ms, settings.link_baud)  # baud: restart setting
         self.remote = Remote()
-        self.protection = Protection(settings)
-        self.alternator = AlternatorPort(settings)
+        self.fet = FetThermal(settings)
+        self.protection = Protection(settings, self.fet)
+        self.alternator = AlternatorPort(settings, self.fet)
         self.history = history if history is not None else History()
+        self.soc = Soc()  # counted here every tick, whether Bluetooth runs or not
         self.rxbuf = bytearray(_RXBUF)
         self.now_ms = 0
         self.ticks = 0
@@ -78,13 +83,14 @@ class Controller:
         self.remote.step(now_ms, meas)
         p = self.protection
         p.step(now_ms, pack, meas, self.remote)
-        duty = self.alternator.step(now_ms, meas, p)
+        duty_cpct = self.alternator.step(now_ms, meas, p)
         self.led_code = ledcode.code_for(p, pack, self.alternator)
         hw.led.set(ledcode.lit(self.led_code, now_ms))
-        self.history.step(now_ms, self)
+        self.history.step(now_ms, p, pack, meas)
+        self.soc.count(now_ms, pack, meas, self.settings)
         # outputs last: an exception above leaves them as safe_outputs() set
         # them, never a gate pulse computed in a tick that did not finish
-        hw.alt_gate.set_duty(duty)
+        hw.alt_gate.set_duty(duty_cpct)
         hw.chg_gate.set(p.chg_fet)
         hw.dsg_gate.set(p.dsg_fet)
         hw.load_out.set(p.load_out)

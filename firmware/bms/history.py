@@ -11,6 +11,7 @@ from array import array
 from micropython import const
 
 from bms import reasons as R
+from bms.measure import CH_ALT_I
 from bms.ticks import diff, hold
 
 LOG_LEN = const(32)
@@ -18,9 +19,9 @@ SAVE_GAP_MS = const(60000)
 SAVE_PERIOD_MS = const(300000)
 MAX_DT_MS = const(1000)  # longer gaps between steps are not integrated
 EV_WARN = const(32)  # event code: reason bit number, or EV_WARN + warning bit number
-MAS_PER_MAH = const(3600)
-ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
-UNSEEN_MIN = const(32767)  # min/max before any valid battery data
+_MAS_PER_MAH = const(3600)
+_ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
+_UNSEEN_MIN = const(32767)  # min/max before any valid battery data
 UNSEEN_MAX = const(-32767)
 
 IMPORTANT = (R.CELL_UV | R.CELL_UV_EMERGENCY | R.DATA_LOST | R.OVERCURRENT | R.OC_LOCKOUT
@@ -73,10 +74,10 @@ class History:
         self.high_temp = 0
         self.data_losses = 0
         self.oc_trips = 0
-        self.min_cell_mv = UNSEEN_MIN
+        self.min_cell_mv = _UNSEEN_MIN
         self.max_cell_mv = UNSEEN_MAX
-        self.min_temp_dc = UNSEEN_MIN
-        self.max_temp_dc = UNSEEN_MAX
+        self.min_temp_ddegc = _UNSEEN_MIN
+        self.max_temp_ddegc = UNSEEN_MAX
         self.alt_mah = 0  # charged through the alternator port
         self._alt_mas = 0
         self._alt_mams = 0  # mA*ms below one mAs
@@ -108,10 +109,9 @@ class History:
         if self.count < LOG_LEN:
             self.count += 1
 
-    def step(self, now_ms, ctl):
-        p = ctl.protection
-        pack = ctl.pack
-        meas = ctl.meas
+    def step(self, now_ms, p, pack, meas):
+        """Count this tick: p's reason and warning masks (Protection), the
+        pack's extremes and the alternator port's charge (Measurements)."""
         if not self._started:
             self._started = True
             self._last_ms = now_ms
@@ -162,11 +162,11 @@ class History:
                 elif b == R.CELL_OV:
                     v = pack.max_cell_mv
                 elif b == R.TEMP_LOW_CHARGE:
-                    v = pack.min_temp_dc
+                    v = pack.min_temp_ddegc
                 elif b & _TEMP_HIGH:
-                    v = pack.max_temp_dc
+                    v = pack.max_temp_ddegc
                 elif b == R.BMS_OVERTEMP:
-                    v = meas.fet_dc
+                    v = meas.fet_ddegc
                 elif b & _OC:
                     v = meas.sys_ma
                 else:
@@ -176,23 +176,18 @@ class History:
             bit += 1
 
     def _extremes(self, pack):
-        if pack.min_cell_mv < self.min_cell_mv:
-            self.min_cell_mv = pack.min_cell_mv
-            self._changed = True
-        if pack.max_cell_mv > self.max_cell_mv:
-            self.max_cell_mv = pack.max_cell_mv
-            self._changed = True
-        if pack.min_temp_dc < self.min_temp_dc:
-            self.min_temp_dc = pack.min_temp_dc
-            self._changed = True
-        if pack.max_temp_dc > self.max_temp_dc:
-            self.max_temp_dc = pack.max_temp_dc
+        if (pack.min_cell_mv < self.min_cell_mv or pack.max_cell_mv > self.max_cell_mv
+                or pack.min_temp_ddegc < self.min_temp_ddegc or pack.max_temp_ddegc > self.max_temp_ddegc):
+            self.min_cell_mv = min(self.min_cell_mv, pack.min_cell_mv)
+            self.max_cell_mv = max(self.max_cell_mv, pack.max_cell_mv)
+            self.min_temp_ddegc = min(self.min_temp_ddegc, pack.min_temp_ddegc)
+            self.max_temp_ddegc = max(self.max_temp_ddegc, pack.max_temp_ddegc)
             self._changed = True
 
     def _integrate(self, now_ms, meas):
         dt = diff(now_ms, self._last_ms)
         self._last_ms = now_ms
-        if dt <= 0 or not meas.valid or meas.alt_ma <= 0:
+        if dt <= 0 or meas.stale & CH_ALT_I or meas.alt_ma <= 0:
             return
         if dt > MAX_DT_MS:
             dt = MAX_DT_MS
@@ -200,11 +195,18 @@ class History:
         acc = self._alt_mams + meas.alt_ma * dt
         self._alt_mas += acc // 1000
         self._alt_mams = acc % 1000
-        if self._alt_mas >= MAS_PER_MAH:
-            mah = self.alt_mah + self._alt_mas // MAS_PER_MAH
-            self.alt_mah = mah if mah < ALT_MAH_MAX else ALT_MAH_MAX
-            self._alt_mas %= MAS_PER_MAH
+        if self._alt_mas >= _MAS_PER_MAH:
+            mah = self.alt_mah + self._alt_mas // _MAS_PER_MAH
+            self.alt_mah = mah if mah < _ALT_MAH_MAX else _ALT_MAH_MAX
+            self._alt_mas %= _MAS_PER_MAH
             self._changed = True
+
+    def counters(self):
+        """The lifetime counters and extremes, in protocol.HISTORY_COUNTERS
+        order (history page 0 and the saved blob). Allocates."""
+        return (self.lvd, self.hv_stops, self.low_temp, self.high_temp, self.data_losses,
+                self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_ddegc,
+                self.max_temp_ddegc, self.alt_mah)
 
     def events(self):
         """Log entries oldest first: (time_ms, code, reason mask, value). Allocates."""
@@ -221,9 +223,7 @@ class History:
         es = struct.calcsize(_ENTRY)
         buf = bytearray(hs + LOG_LEN * es + 2)
         struct.pack_into(_HEAD, buf, 0, _MAGIC, _FORMAT, self.count, self.head,
-                         self.lvd, self.hv_stops, self.low_temp, self.high_temp,
-                         self.data_losses, self.oc_trips, self.min_cell_mv, self.max_cell_mv,
-                         self.min_temp_dc, self.max_temp_dc, self.alt_mah, self._alt_mas)
+                         *self.counters(), self._alt_mas)
         for i in range(LOG_LEN):
             struct.pack_into(_ENTRY, buf, hs + i * es, self.log_ms[i], self.log_code[i],
                              self.log_mask[i], self.log_value[i])
@@ -244,13 +244,13 @@ class History:
         if h[0] != _MAGIC or h[1] != _FORMAT or h[2] > LOG_LEN or h[3] >= LOG_LEN:
             return False
         c = h[4:]
-        if min(c[:6]) < 0 or c[10] < 0 or not 0 <= c[11] < MAS_PER_MAH:
+        if min(c[:6]) < 0 or c[10] < 0 or not 0 <= c[11] < _MAS_PER_MAH:
             return False
         self.count = h[2]
         self.head = h[3]
         (self.lvd, self.hv_stops, self.low_temp, self.high_temp, self.data_losses,
-         self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_dc,
-         self.max_temp_dc, self.alt_mah, self._alt_mas) = c
+         self.oc_trips, self.min_cell_mv, self.max_cell_mv, self.min_temp_ddegc,
+         self.max_temp_ddegc, self.alt_mah, self._alt_mas) = c
         self._alt_mams = 0
         for i in range(LOG_LEN):
             e = struct.unpack_from(_ENTRY, data, hs + i * es)

@@ -1,11 +1,12 @@
-# BMS side of the battery cable: the incremental frame decoder, its
-# statistics and the scan-request scheduler. Frame format: bms/linkframe.py,
-# protocol: docs/battery-link.md. Nothing here allocates after construction.
+# BMS side of the battery cable: the incremental frame decoder and its
+# statistics. Frame format and the scan-request scheduler (LinkMaster):
+# bms/linkframe.py; protocol: docs/battery-link.md. Nothing here allocates
+# after construction.
 import array
 import micropython
 from micropython import const
 from bms import ticks
-from bms.linkframe import CRC_TABLE, encode_request, min_period_ms
+from bms.linkframe import CRC_TABLE
 
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
@@ -20,8 +21,8 @@ _CELLS_BYTES = const(19)
 _REQUEST_BYTES = const(8)
 _MAX_ADDR = const(50)
 _CELL_MV_MAX = const(5000)
-_TEMP_DC_MIN = const(-400)
-_TEMP_DC_MAX = const(1250)
+_TEMP_DDEGC_MIN = const(-400)
+_TEMP_DDEGC_MAX = const(1250)
 _F_RESERVED = const(0xFC)
 
 _WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
@@ -100,7 +101,7 @@ def _cells_valid(w: ptr8, p: int) -> bool:
     t = int(w[p + 14]) | (int(w[p + 15]) << 8)
     if t >= 0x8000:
         t -= 0x10000
-    if t < _TEMP_DC_MIN or t > _TEMP_DC_MAX:
+    if t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX:
         return False
     return (int(w[p + 16]) & _F_RESERVED) == 0
 
@@ -193,7 +194,7 @@ def _fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         if t >= 0x8000:
             t -= 0x10000
-        if bad or t < _TEMP_DC_MIN or t > _TEMP_DC_MAX or (int(w[lo + 16]) & _F_RESERVED):
+        if bad or t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
         seq = int(w[lo + 5])
@@ -303,7 +304,7 @@ class Decoder:
         st[_S_COUNT] = pack.configured
         st[_S_LIMIT] = pack.timeout_ms
         while True:
-            r = _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_dc, pack.flags,
+            r = _fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_ddegc, pack.flags,
                               pack.seq, pack.state, pack.last_ms)
             if r == 2:  # a request echo
                 lo = st[_S_LO]
@@ -416,37 +417,3 @@ class Decoder:
         if addr <= self.pack.configured:
             st = self._st
             st[_S_OK] = (st[_S_OK] + 1) & _WRAP
-
-
-class LinkMaster:
-    """Decides when the BMS sends the next scan request (buf[:n])."""
-
-    def __init__(self, period_ms=100, baud=115200):
-        self.baud = baud
-        self.configure(1, period_ms)
-        self.buf = bytearray(8)
-        self.n = 0
-        self.seq = 0
-        self.sent = 0
-        self._started = False
-        self._next_ms = 0
-
-    def configure(self, count, period_ms):
-        """Scan every period_ms, but never faster than `count` batteries can
-        answer at this baud rate: requests must not overlap a running scan."""
-        floor = min_period_ms(count, self.baud)
-        self.period_ms = period_ms if period_ms > floor else floor
-
-    def poll(self, now_ms):
-        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
-            return False
-        self.seq = (self.seq + 1) & 0xFF
-        self.n = encode_request(self.buf, 0, 0, self.seq)
-        self.sent = (self.sent + 1) & _WRAP
-        nxt = ticks.add(self._next_ms, self.period_ms)
-        # keep a fixed cadence, but never try to catch up on missed slots
-        if not self._started or ticks.diff(now_ms, nxt) >= 0:
-            nxt = ticks.add(now_ms, self.period_ms)
-        self._next_ms = nxt
-        self._started = True
-        return True

@@ -1,4 +1,5 @@
-# Battery-cable frame format (docs/battery-link.md) and its encoder.
+# Battery-cable frame format (docs/battery-link.md), its encoder, and the
+# BMS's scan cadence (LinkMaster).
 # Pure Python so the simulator (MicroPython) and the host battery emulator
 # (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
 try:
@@ -7,8 +8,10 @@ except ImportError:  # CPython host tools
     def const(x):  # type: ignore[misc]  # same behaviour, simpler signature
         return x
 
-SYNC1 = const(0xAA)
-SYNC2 = const(0x55)
+from bms import ticks  # noqa: E402  (after the const() stand-in, like its own)
+
+_SYNC1 = const(0xAA)
+_SYNC2 = const(0x55)
 
 # Type byte: kind in the high nibble, format version in the low nibble.
 T_REQUEST = const(0x11)  # scan request v1 (BMS -> ring, echoed back)
@@ -16,20 +19,20 @@ T_CELLS = const(0x21)  # battery report v1: 4 cells, temperature, flags
 
 HEADER = const(4)  # sync1, sync2, type, length
 CRC_LEN = const(2)
-MAX_LEN = const(48)  # no payload of any version may be longer
+_MAX_LEN = const(48)  # no payload of any version may be longer
 LEN_REQUEST = const(2)  # hop, seq
 LEN_CELLS = const(13)  # addr, seq, 4 x u16 mV, s16 temp, flags
 REQUEST_BYTES = const(8)
 CELLS_BYTES = const(19)
 
 # Payload offsets inside a frame (from the first sync byte).
-O_TYPE = const(2)
-O_LEN = const(3)
-O_ADDR = const(4)  # battery address; in a request: hop count
+_O_TYPE = const(2)
+_O_LEN = const(3)
+_O_ADDR = const(4)  # battery address; in a request: hop count
 O_SEQ = const(5)
-O_CELL1 = const(6)
-O_TEMP = const(14)
-O_FLAGS = const(16)
+_O_CELL1 = const(6)
+_O_TEMP = const(14)
+_O_FLAGS = const(16)
 
 # Battery status flags; reserved bits must be zero in v1.
 F_BALANCING = const(0x01)
@@ -38,9 +41,10 @@ F_RESERVED = const(0xFC)
 
 # Physical limits a frame must respect or be rejected.
 CELL_MV_MAX = const(5000)
-TEMP_DC_MIN = const(-400)
-TEMP_DC_MAX = const(1250)
+TEMP_DDEGC_MIN = const(-400)
+TEMP_DDEGC_MAX = const(1250)
 MAX_BATTERIES = const(50)
+_WRAP = const(0x3FFFFFFF)  # the request counter wraps at 2**30 (small ints on the boards)
 CELLS = const(4)
 
 
@@ -55,13 +59,13 @@ def scan_ms(count, baud):
     return (nbytes * BITS_PER_BYTE * 1000 + baud - 1) // baud
 
 
-SCAN_MARGIN_MS = const(10)  # room after a full scan for the control tick's jitter
+_SCAN_MARGIN_MS = const(10)  # room after a full scan for the control tick's jitter
 
 
 def min_period_ms(count, baud):
     """The shortest scan period `count` batteries allow at `baud`: requests
     must not overlap a running scan."""
-    return scan_ms(count, baud) + SCAN_MARGIN_MS
+    return scan_ms(count, baud) + _SCAN_MARGIN_MS
 
 
 def _make_table():
@@ -76,11 +80,11 @@ def _make_table():
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
 CRC_TABLE = _make_table()
-CRC_INIT = const(0xFFFF)
+_CRC_INIT = const(0xFFFF)
 
 
 def crc16(buf, start, end):
-    c = CRC_INIT
+    c = _CRC_INIT
     t = CRC_TABLE
     for i in range(start, end):
         c = ((c << 8) & 0xFFFF) ^ t[((c >> 8) ^ buf[i]) & 0xFF]
@@ -89,12 +93,12 @@ def crc16(buf, start, end):
 
 def _seal(buf, ofs, kind, length):
     """Write sync, type, length and the CRC around a payload already in buf."""
-    buf[ofs] = SYNC1
-    buf[ofs + 1] = SYNC2
+    buf[ofs] = _SYNC1
+    buf[ofs + 1] = _SYNC2
     buf[ofs + 2] = kind
     buf[ofs + 3] = length
     end = ofs + HEADER + length
-    c = crc16(buf, ofs + O_TYPE, end)
+    c = crc16(buf, ofs + _O_TYPE, end)
     buf[end] = c & 0xFF
     buf[end + 1] = c >> 8
     return HEADER + length + CRC_LEN
@@ -102,29 +106,29 @@ def _seal(buf, ofs, kind, length):
 
 def encode_request(buf, ofs, hop, seq):
     """Scan request at buf[ofs:]; returns its length (REQUEST_BYTES)."""
-    buf[ofs + O_ADDR] = hop & 0xFF
+    buf[ofs + _O_ADDR] = hop & 0xFF
     buf[ofs + O_SEQ] = seq & 0xFF
     return _seal(buf, ofs, T_REQUEST, LEN_REQUEST)
 
 
-def encode_cells(buf, ofs, addr, seq, cells_mv, temp_dc, flags):
+def encode_cells(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags):
     """Battery report at buf[ofs:]; returns its length (CELLS_BYTES).
 
     Values are stored as given (masked to the field width), not checked:
     the simulator uses this to send impossible values on purpose.
     """
-    buf[ofs + O_ADDR] = addr & 0xFF
+    buf[ofs + _O_ADDR] = addr & 0xFF
     buf[ofs + O_SEQ] = seq & 0xFF
-    p = ofs + O_CELL1
+    p = ofs + _O_CELL1
     for k in range(CELLS):
         v = cells_mv[k] & 0xFFFF
         buf[p] = v & 0xFF
         buf[p + 1] = v >> 8
         p += 2
-    t = temp_dc & 0xFFFF
-    buf[ofs + O_TEMP] = t & 0xFF
-    buf[ofs + O_TEMP + 1] = t >> 8
-    buf[ofs + O_FLAGS] = flags & 0xFF
+    t = temp_ddegc & 0xFFFF
+    buf[ofs + _O_TEMP] = t & 0xFF
+    buf[ofs + _O_TEMP + 1] = t >> 8
+    buf[ofs + _O_FLAGS] = flags & 0xFF
     return _seal(buf, ofs, T_CELLS, LEN_CELLS)
 
 
@@ -138,13 +142,47 @@ def find_frames(data):
     i = 0
     n = len(data)
     while i + HEADER + CRC_LEN <= n:
-        if data[i] != SYNC1 or data[i + 1] != SYNC2 or data[i + O_LEN] > MAX_LEN:
+        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > _MAX_LEN:
             i += 1
             continue
-        end = i + HEADER + data[i + O_LEN]
-        if end + CRC_LEN <= n and crc16(data, i + O_TYPE, end) == data[end] | data[end + 1] << 8:
-            out.append((i, data[i + O_TYPE], bytes(data[i + HEADER:end])))
+        end = i + HEADER + data[i + _O_LEN]
+        if end + CRC_LEN <= n and crc16(data, i + _O_TYPE, end) == data[end] | data[end + 1] << 8:
+            out.append((i, data[i + _O_TYPE], bytes(data[i + HEADER:end])))
             i = end + CRC_LEN
         else:
             i += 1
     return out
+
+
+class LinkMaster:
+    """Decides when the BMS sends the next scan request (buf[:n])."""
+
+    def __init__(self, period_ms=100, baud=115200):
+        self.baud = baud
+        self.configure(1, period_ms)
+        self.buf = bytearray(8)
+        self.n = 0
+        self.seq = 0
+        self.sent = 0
+        self._started = False
+        self._next_ms = 0
+
+    def configure(self, count, period_ms):
+        """Scan every period_ms, but never faster than `count` batteries can
+        answer at this baud rate: requests must not overlap a running scan."""
+        floor = min_period_ms(count, self.baud)
+        self.period_ms = period_ms if period_ms > floor else floor
+
+    def poll(self, now_ms):
+        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
+            return False
+        self.seq = (self.seq + 1) & 0xFF
+        self.n = encode_request(self.buf, 0, 0, self.seq)
+        self.sent = (self.sent + 1) & _WRAP
+        nxt = ticks.add(self._next_ms, self.period_ms)
+        # keep a fixed cadence, but never try to catch up on missed slots
+        if not self._started or ticks.diff(now_ms, nxt) >= 0:
+            nxt = ticks.add(now_ms, self.period_ms)
+        self._next_ms = nxt
+        self._started = True
+        return True

@@ -126,7 +126,7 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
 class Pack:
     def __init__(self, count=1):
         self.cell_mv = array.array("H", bytes(2 * _CELLS))
-        self.temp_dc = array.array("h", bytes(2 * MAX_BATTERIES))
+        self.temp_ddegc = array.array("h", bytes(2 * MAX_BATTERIES))
         self.flags = bytearray(MAX_BATTERIES)
         self.last_ms = array.array("i", bytes(4 * MAX_BATTERIES))
         self.seq = bytearray(MAX_BATTERIES)  # scan sequence of the last report
@@ -156,8 +156,8 @@ class Pack:
         self.min_cell_at = -1
         self.max_cell_mv = 0
         self.max_cell_at = -1
-        self.min_temp_dc = 0
-        self.max_temp_dc = 0
+        self.min_temp_ddegc = 0
+        self.max_temp_ddegc = 0
         self.pack_mv = 0
         self.battery_alarm = False
 
@@ -171,7 +171,7 @@ class Pack:
         for b in range(count, MAX_BATTERIES):
             self.state[b] &= ~_FRESH
 
-    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
+    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms):
         """Store one battery report the decoder has already range-checked."""
         if addr > self.configured:
             self.extras = (self.extras + 1) & _WRAP
@@ -190,7 +190,7 @@ class Pack:
         cells[c + 1] = mv2
         cells[c + 2] = mv3
         cells[c + 3] = mv4
-        self.temp_dc[b] = temp_dc
+        self.temp_ddegc[b] = temp_ddegc
         self.flags[b] = flags
         self.seq[b] = seq
         self.last_ms[b] = now_ms
@@ -212,13 +212,13 @@ class Pack:
         self.seen = seen
         self.full_scan = p[_P_HAVE] == self.configured
         if seen:
-            _extremes(p, self.cell_mv, self.temp_dc, self.flags, self.state)
+            _extremes(p, self.cell_mv, self.temp_ddegc, self.flags, self.state)
             self.min_cell_mv = p[_P_MIN_MV]
             self.min_cell_at = p[_P_MIN_AT]
             self.max_cell_mv = p[_P_MAX_MV]
             self.max_cell_at = p[_P_MAX_AT]
-            self.min_temp_dc = p[_P_MIN_T]
-            self.max_temp_dc = p[_P_MAX_T]
+            self.min_temp_ddegc = p[_P_MIN_T]
+            self.max_temp_ddegc = p[_P_MAX_T]
             self.pack_mv = p[_P_SUM_MV] // seen
             self.battery_alarm = p[_P_ALARM] > 0
         else:  # nothing trustworthy: no extremes (callers check data_ok first)

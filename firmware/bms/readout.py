@@ -5,22 +5,24 @@
 # preallocated buffers and allocates nothing.
 from binascii import unhexlify
 from micropython import const
-from bms.soc import Soc
+from bms import fet_thermal
+from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I, CH_FET
 
-COMPANY_ID = const(0x02E1)  # Victron Energy BV
+_COMPANY_ID = const(0x02E1)  # Victron Energy BV
 MODEL_SMART_BMS = const(0xA3E8)  # "Smart BMS 12-200" in the readers' tables
 RECORD_BMS = const(0x0A)
-BMS_LEN = const(16)  # plaintext bytes of record 0x0A (127 bits used)
+_BMS_LEN = const(16)  # plaintext bytes of record 0x0A (127 bits used)
 _PRODUCT_ADV = const(0x10)  # manufacturer-data record "product advertisement"
 _HEADER_BYTE1 = const(0x02)  # undocumented, ignored by readers; most devices send 2
-HEADER_LEN = const(8)  # 0x10, byte 1, model id, record, nonce, key check byte
+_HEADER_LEN = const(8)  # 0x10, byte 1, model id, record, nonce, key check byte
 _FLAGS_AD = b"\x02\x01\x06"  # LE general discoverable, no BR/EDR
 _AD_MANUFACTURER = const(0xFF)
 _AD_NAME = const(0x09)  # Complete Local Name
 _AD_SHORT_NAME = const(0x08)
 _AD_UUID128 = const(0x07)  # complete list of 128-bit service UUIDs
 
-UNKNOWN = const(-0x3FFFFFFF)  # a value in our units that is not available
+_UNKNOWN = const(-0x3FFFFFFF)  # a value in our units that is not available
+_CHANNELS = CH_BAT | CH_ALT_I | CH_SYS_I | CH_FET  # the readings the record reports
 
 # io_status pairs: 0 not available, 1 yes, 2 no
 _YES = const(1)
@@ -28,7 +30,8 @@ _NO = const(2)
 # alarm_flags pairs: 0 unsupported, 1 ok, 2 warning, 3 alarm
 OK = const(1)
 WARNING = const(2)
-ALARM = const(3)
+_ALARM = const(3)
+_FET_ALARM = (OK, WARNING, _ALARM)  # by fet_thermal.level()
 
 # error_flags: Victron's BMS error list is not public, so these codes are ours.
 ERR_NONE = const(0)
@@ -66,35 +69,35 @@ def _div_round(a, b):
 
 
 class BmsRecord:
-    """Values of one 0x0A record in our units; UNKNOWN where not available."""
+    """Values of one 0x0A record in our units; _UNKNOWN where not available."""
 
     def __init__(self):
         self.error = ERR_NONE
-        self.ttg_min = UNKNOWN
-        self.volt_mv = UNKNOWN
-        self.current_ma = UNKNOWN  # + charge, - discharge
+        self.ttg_min = _UNKNOWN
+        self.volt_mv = _UNKNOWN
+        self.current_ma = _UNKNOWN  # + charge, - discharge
         self.io = 0  # 7 pairs, contactor first
         self.alarms = 0  # 9 pairs, low cell voltage first
         self.soc_pm = 0  # 0.1 %; there is no usable NA (victron-ble shows 102.3 %)
-        self.consumed_mah = UNKNOWN
-        self.temp_dc = UNKNOWN
+        self.consumed_mah = _UNKNOWN
+        self.temp_ddegc = _UNKNOWN
 
     def encode(self, buf):
         """The 16-byte plaintext. Real values are clamped short of each NA pattern."""
         put_bits(buf, 0, 8, self.error)
         v = self.ttg_min
-        put_bits(buf, 8, 16, 0xFFFF if v == UNKNOWN else _clamp(v, 0, 0xFFFE))
+        put_bits(buf, 8, 16, 0xFFFF if v == _UNKNOWN else _clamp(v, 0, 0xFFFE))
         v = self.volt_mv
-        put_bits(buf, 24, 16, 0x7FFF if v == UNKNOWN else _clamp(_div_round(v, 10), -0x8000, 0x7FFE))
+        put_bits(buf, 24, 16, 0x7FFF if v == _UNKNOWN else _clamp(_div_round(v, 10), -0x8000, 0x7FFE))
         v = self.current_ma
-        put_bits(buf, 40, 16, 0x7FFF if v == UNKNOWN else _clamp(_div_round(v, 100), -0x8000, 0x7FFE))
+        put_bits(buf, 40, 16, 0x7FFF if v == _UNKNOWN else _clamp(_div_round(v, 100), -0x8000, 0x7FFE))
         put_bits(buf, 56, 16, self.io)
         put_bits(buf, 72, 18, self.alarms)
         put_bits(buf, 90, 10, _clamp(self.soc_pm, 0, 1000))
         v = self.consumed_mah
-        put_bits(buf, 100, 20, 0xFFFFF if v == UNKNOWN else _clamp(_div_round(v, 100), 0, 0xFFFFE))
-        v = self.temp_dc
-        put_bits(buf, 120, 7, 0x7F if v == UNKNOWN else _clamp(_div_round(v + 400, 10), 0, 0x7E))
+        put_bits(buf, 100, 20, 0xFFFFF if v == _UNKNOWN else _clamp(_div_round(v, 100), 0, 0xFFFFE))
+        v = self.temp_ddegc
+        put_bits(buf, 120, 7, 0x7F if v == _UNKNOWN else _clamp(_div_round(v + 400, 10), 0, 0x7E))
         put_bits(buf, 127, 1, 1)  # unused bits are 1
 
 
@@ -151,14 +154,14 @@ class Advert:
     def __init__(self, ecb, key_check, model_id, record, plain_len, nonce):
         self.plain_len = plain_len
         self.nonce = nonce & 0xFFFF
-        n = 3 + 4 + HEADER_LEN + plain_len
+        n = 3 + 4 + _HEADER_LEN + plain_len
         self.adv = bytearray(n)
         a = self.adv
         a[0:3] = _FLAGS_AD
         a[3] = n - 4  # AD length counts the type byte, not itself
         a[4] = _AD_MANUFACTURER
-        a[5] = COMPANY_ID & 0xFF
-        a[6] = COMPANY_ID >> 8
+        a[5] = _COMPANY_ID & 0xFF
+        a[6] = _COMPANY_ID >> 8
         self.mfr = memoryview(a)[7:]
         m = self.mfr
         m[0] = _PRODUCT_ADV
@@ -166,7 +169,7 @@ class Advert:
         m[2] = model_id & 0xFF
         m[3] = model_id >> 8
         m[4] = record
-        self._data = memoryview(a)[7 + HEADER_LEN:]
+        self._data = memoryview(a)[7 + _HEADER_LEN:]
         self._sent = bytearray(plain_len)  # plaintext of the current advertisement
         self._block = bytearray(16)
         self._ctr = AesCtr(ecb)
@@ -233,15 +236,15 @@ def _yes_no(flag):
 
 
 class Readout:
-    """Record 0x0A from a controller: `update(now_ms, controller)` reads
-    controller.meas, .pack, .protection, .alternator, .remote and .settings.
+    """Record 0x0A from a controller: `update(controller)` reads
+    controller.meas, .pack, .protection, .alternator, .remote, .soc and
+    .settings.
     """
 
     def __init__(self, ecb, key_check, nonce):
         self.record = BmsRecord()
-        self.soc = Soc()
-        self.plain = bytearray(BMS_LEN)
-        self.advert = Advert(ecb, key_check, MODEL_SMART_BMS, RECORD_BMS, BMS_LEN, nonce)
+        self.plain = bytearray(_BMS_LEN)
+        self.advert = Advert(ecb, key_check, MODEL_SMART_BMS, RECORD_BMS, _BMS_LEN, nonce)
         self.adv = self.advert.adv
         self.mfr = self.advert.mfr
 
@@ -257,14 +260,14 @@ class Readout:
         """Counts changes of the advertised bytes (the trace logs `mfr` on each)."""
         return self.advert.changes
 
-    def update(self, now_ms, ctl):
+    def update(self, ctl):
         """Rebuild the advertisement from the BMS state; True if its bytes changed.
 
-        Nothing is built until the measurements are valid and the bank
-        voltage has seeded the state of charge.
+        Nothing is built until the readings it reports are fresh and the
+        controller's state of charge is known (seeded from a bank voltage).
         """
         m = ctl.meas
-        if not m.valid:
+        if m.stale & _CHANNELS:
             return False
         p = ctl.pack
         pr = ctl.protection
@@ -272,8 +275,7 @@ class Readout:
         r = self.record
         volt = p.pack_mv if p.seen else m.bat_mv
         cur = m.alt_ma + m.sys_ma
-        soc = self.soc
-        soc.step(now_ms, volt, cur, s.battery_capacity_ah * s.battery_count * 1000)
+        soc = ctl.soc
         if not soc.known:  # no voltage yet: a SoC of 0 would be a false alarm
             return False
         r.volt_mv = volt
@@ -281,8 +283,8 @@ class Readout:
         r.soc_pm = soc.soc_pm
         r.consumed_mah = soc.consumed_mah
         t = soc.ttg_min(cur)
-        r.ttg_min = UNKNOWN if t < 0 else t
-        r.temp_dc = p.max_temp_dc if p.seen else UNKNOWN
+        r.ttg_min = _UNKNOWN if t < 0 else t
+        r.temp_ddegc = p.max_temp_ddegc if p.seen else _UNKNOWN
         if p.lost:
             r.error = ERR_LINK
         elif ctl.alternator.fault:
@@ -293,9 +295,9 @@ class Readout:
         r.io = (_yes_no(pr.atc) << 2 | _yes_no(pr.atd) << 4 | _yes_no(pr.prealarm_out) << 6
                 | _yes_no(pr.load_out) << 8 | _yes_no(ctl.remote.on) << 10
                 | _yes_no(pr.alt_allowed) << 12)
-        r.alarms = (self._low_cell(p, s) | self._fet_temp(m, s) << 4
-                    | (ALARM if p.lost else OK) << 8
-                    | (ALARM if not pr.atd else (WARNING if pr.prealarm_out else OK)) << 10)
+        r.alarms = (self._low_cell(p, s) | _FET_ALARM[fet_thermal.level(m.fet_ddegc, s)] << 4
+                    | (_ALARM if p.lost else OK) << 8
+                    | (_ALARM if not pr.atd else (WARNING if pr.prealarm_out else OK)) << 10)
         r.encode(self.plain)
         return self.advert.seal(self.plain)
 
@@ -305,17 +307,8 @@ class Readout:
             return 0
         v = p.min_cell_mv
         if v < s.cell_uv_mv:
-            return ALARM
+            return _ALARM
         if v < s.cell_prealarm_mv:
-            return WARNING
-        return OK
-
-    @staticmethod
-    def _fet_temp(m, s):
-        t = m.fet_dc
-        if t >= s.fet_trip_dc:
-            return ALARM
-        if t >= s.fet_derate_dc:
             return WARNING
         return OK
 

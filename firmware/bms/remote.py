@@ -1,16 +1,18 @@
 # Remote on/off terminal: decode the four datasheet modes from the voltages
 # on Remote L and Remote H, then debounce (a switch bounces, a wire loop
-# being plugged in makes contact several times).
+# being plugged in makes contact several times), and tell the tick in which
+# it turned on (protection clears alarms and wakes on that edge).
 #
 # Front end (docs/protection.md): L is pulled up to the bank through 22 kohm,
 # H is pulled down to minus through 100 kohm. Open terminals therefore read
 # L ~ bank voltage and H ~ 0 V. A wire loop between L and H makes a divider:
 # both read the same ~82 % of the bank voltage. That is the bridge signature:
-# L and H within BRIDGE_TOL_MV of each other and L clearly below its open
+# L and H within _BRIDGE_TOL_MV of each other and L clearly below its open
 # level. An external source driving H to the bank voltage leaves L at its
 # open level, so it reads as "H high", not as a bridge.
 from micropython import const
 
+from bms.measure import CH_BAT, CH_REMOTE_L, CH_REMOTE_H
 from bms.ticks import diff
 
 OFF = const(0)
@@ -19,21 +21,22 @@ L_LOW = const(2)
 H_HIGH = const(3)
 MODE_NAMES = ("off", "bridged", "l_low", "h_high")
 
-L_LOW_MV = const(5000)  # L below this: pulled to battery minus
-H_HIGH_MV = const(3000)  # H above this: driven high
-BRIDGE_TOL_MV = const(300)  # L and H this close count as one node
-BRIDGE_L_PCT = const(90)  # bridged L sits below this % of the bank voltage
-DEBOUNCE_MS = const(100)  # a new mode must hold this long
+_L_LOW_MV = const(5000)  # L below this: pulled to battery minus
+_H_HIGH_MV = const(3000)  # H above this: driven high
+_BRIDGE_TOL_MV = const(300)  # L and H this close count as one node
+_BRIDGE_L_PCT = const(90)  # bridged L sits below this % of the bank voltage
+_DEBOUNCE_MS = const(100)  # a new mode must hold this long
+_CHANNELS = CH_REMOTE_L | CH_REMOTE_H | CH_BAT
 
 
 def decode(l_mv, h_mv, bat_mv):
     """The electrical mode of one sample (no debounce)."""
     d = l_mv - h_mv
-    if -BRIDGE_TOL_MV <= d <= BRIDGE_TOL_MV and h_mv > H_HIGH_MV and l_mv * 100 < bat_mv * BRIDGE_L_PCT:
+    if -_BRIDGE_TOL_MV <= d <= _BRIDGE_TOL_MV and h_mv > _H_HIGH_MV and l_mv * 100 < bat_mv * _BRIDGE_L_PCT:
         return BRIDGED
-    if l_mv < L_LOW_MV:
+    if l_mv < _L_LOW_MV:
         return L_LOW
-    if h_mv > H_HIGH_MV:
+    if h_mv > _H_HIGH_MV:
         return H_HIGH
     return OFF
 
@@ -42,14 +45,23 @@ class Remote:
     def __init__(self):
         self.mode = OFF  # debounced mode; off until proven otherwise
         self.on = False
+        self.rose = False  # True for the one step in which `on` became True
+        self._was_on = False
         self._raw = OFF
         self._raw_ms = 0
 
     def step(self, now_ms, meas):
-        raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv) if meas.valid else OFF
+        if meas.stale & _CHANNELS:
+            # no fresh reading (a dead external ADC): the last debounced
+            # mode stands, and a change it had begun to see must start over
+            raw = self._raw = self.mode
+        else:
+            raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv)
         if raw != self._raw:
             self._raw = raw
             self._raw_ms = now_ms
-        elif raw != self.mode and diff(now_ms, self._raw_ms) >= DEBOUNCE_MS:
+        elif raw != self.mode and diff(now_ms, self._raw_ms) >= _DEBOUNCE_MS:
             self.mode = raw
             self.on = raw != OFF
+        self.rose = self.on and not self._was_on
+        self._was_on = self.on

@@ -1,8 +1,11 @@
 # State of charge of the bank by coulomb counting: seeded once from the bank
 # voltage (assumed at rest at boot), re-synchronised to 100 % when a charge
-# tails off at a high voltage. Integers only, allocation-free, every product
-# kept below 2^30 so it stays a small int on the boards.
+# tails off at a high voltage. The controller counts every control tick
+# (count()); the Instant Readout only reads it. Integers only,
+# allocation-free, every product kept below 2^30 so it stays a small int on
+# the boards.
 from micropython import const
+from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I
 from bms.ticks import diff
 
 _MAMS_PER_MAH = const(3600000)  # mA*ms in one mAh
@@ -10,7 +13,7 @@ _CHUNK_MS = const(250)  # current * chunk stays below 2^30 up to 4000 A
 _MAX_MA = const(4000000)
 _MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
 FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
-FULL_HOLD_MS = const(60000)
+_FULL_HOLD_MS = const(60000)
 TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
 TTG_MIN_MA = const(500)  # below this discharge (sensor noise) time-to-go is unknown
 
@@ -35,6 +38,9 @@ def from_voltage(bank_mv):
     return 1000
 
 
+_CURRENTS = CH_ALT_I | CH_SYS_I
+
+
 class Soc:
     def __init__(self):
         self.known = False  # False until the first valid voltage
@@ -56,6 +62,22 @@ class Soc:
         self.cap_mah = cap_mah
         if self.known:
             self._set_pm(pm)
+            self._publish()
+
+    def count(self, now_ms, pack, meas, s):
+        """The controller's call, every tick: the bank voltage (the batteries'
+        mean once they report, else the Li-ion port) and the current of both
+        ports, while those readings are fresh."""
+        if meas.stale & _CURRENTS:
+            return
+        if pack.seen:
+            bank_mv = pack.pack_mv
+        elif meas.stale & CH_BAT:
+            return
+        else:
+            bank_mv = meas.bat_mv
+        self.step(now_ms, bank_mv, meas.alt_ma + meas.sys_ma,
+                  s.battery_capacity_ah * s.battery_count * 1000)
 
     def step(self, now_ms, bank_mv, current_ma, cap_mah):
         """Count charge since the last call; current + into the bank."""
@@ -101,15 +123,16 @@ class Soc:
             frac = 0
         if bank_mv >= FULL_MV and 0 <= current_ma <= cap // TAIL_DIV:
             self._full_ms += dt
-            if self._full_ms >= FULL_HOLD_MS:
-                self._full_ms = FULL_HOLD_MS  # a float charge can last past 2**30 ms
+            if self._full_ms >= _FULL_HOLD_MS:
+                self._full_ms = _FULL_HOLD_MS  # a float charge can last past 2**30 ms
                 rem = cap
                 frac = 0
         else:
             self._full_ms = 0
-        self.remaining_mah = rem
         self._frac = frac
-        self._publish()
+        if rem != self.remaining_mah:  # (the figures only move with whole mAh)
+            self.remaining_mah = rem
+            self._publish()
 
     def _publish(self):
         # floor(remaining * 1000 / cap) one decimal digit at a time, so no

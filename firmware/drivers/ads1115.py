@@ -23,6 +23,7 @@ class Ads1115:
         self._rx = bytearray(2)
         self.value = [0] * channels  # read_u16 scale: 0..65535 over 0..3.3 V
         self._ch = 0
+        self.fresh = False  # False while the values are stale (see poll)
         self.errors = 0  # failed polls, counted up to 2**30 - 1
         # stale until the first conversion is read, and the bus is first
         # touched by poll(): a dead ADC at boot must not stop the board
@@ -63,15 +64,16 @@ class Ads1115:
             if self._fails < STALE_POLLS:
                 self._fails += 1
             self._resync = True
-        return self._fails < STALE_POLLS
+        self.fresh = self._fails < STALE_POLLS
+        return self.fresh
 
 
 class AdsInput:
     """One ADS1115 channel with the read_u16() interface of machine.ADC."""
 
     def __init__(self, ads, ch):
-        self._ads = ads
+        self.ads = ads  # its values are as fresh as this ADC's (analog.Sense asks)
         self._ch = ch
 
     def read_u16(self):
-        return self._ads.value[self._ch]
+        return self.ads.value[self._ch]

@@ -1,6 +1,7 @@
 # Analog sense: scaled integer channels and the Sense object that fills the
 # Measurements each tick. A source is anything with read_u16() -> 0..65535 over
-# the 0..3.3 V ADC range (machine.ADC on both ports, or an external ADC).
+# the 0..3.3 V ADC range (machine.ADC on both ports, or a channel of an
+# external ADC, whose `ads` says which one: its values can go stale).
 from micropython import const
 
 _OVERSAMPLE = const(4)
@@ -14,6 +15,7 @@ class Linear:
     """
 
     def __init__(self, source, num, den, zero=0, mul=1):
+        self.ads = getattr(source, "ads", None)  # the external ADC it is on, or None
         self._read = source.read_u16  # bound once: calling it allocates nothing
         self._num = num
         self._den = den
@@ -50,35 +52,50 @@ _NTC = ((63944, -400), (62417, -300), (59855, -200), (55932, -100), (50511, 0),
 
 # Beyond the table ends the sensor is open (pulled to 3.3 V) or shorted: the
 # reading is one no MOSFET can have, so every range check rejects it.
-NTC_OPEN_DC = const(-1000)
-NTC_SHORT_DC = const(3000)
+NTC_OPEN_DDEGC = const(-1000)
+NTC_SHORT_DDEGC = const(3000)
 
 
 class Ntc:
     """Thermistor channel: piecewise-linear over the table, in 0.1 degC."""
 
     def __init__(self, source):
+        self.ads = getattr(source, "ads", None)
         self._read = source.read_u16
 
     def read(self):
         raw = self._read()
         t = _NTC
         if raw > t[0][0]:
-            return NTC_OPEN_DC
+            return NTC_OPEN_DDEGC
         for i in range(1, len(t)):
-            hi_raw, hi_dc = t[i]
+            hi_raw, hi_ddegc = t[i]
             if raw >= hi_raw:
-                lo_raw, lo_dc = t[i - 1]
-                return lo_dc + (lo_raw - raw) * (hi_dc - lo_dc) // (lo_raw - hi_raw)
-        return NTC_SHORT_DC
+                lo_raw, lo_ddegc = t[i - 1]
+                return lo_ddegc + (lo_raw - raw) * (hi_ddegc - lo_ddegc) // (lo_raw - hi_raw)
+        return NTC_SHORT_DDEGC
 
 
 class Sense:
-    """Fills a Measurements from eight channels; `poll` advances a slow ADC
-    and returns False while its values are stale (the readings are then not
-    valid: the alternator port opens, protection counts the MOSFETs as hot)."""
+    """Fills a Measurements from eight channels (bms/measure.py CH_* order);
+    `poll` advances the board's external ADCs once per read. A channel on an
+    external ADC is stale while that ADC's values are (Ads1115.fresh): its
+    bit in meas.stale is set, and only the logic that reads it reacts."""
 
     def __init__(self, bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h, poll=None):
+        chans = (bat, start, sys, alt_i, sys_i, fet, remote_l, remote_h)
+        adcs = []
+        masks = []
+        for i in range(len(chans)):
+            a = chans[i].ads
+            if a is None:
+                continue
+            if a not in adcs:
+                adcs.append(a)
+                masks.append(0)
+            masks[adcs.index(a)] |= 1 << i
+        self._adcs = tuple(adcs)
+        self._masks = tuple(masks)
         self.bat = bat
         self.start = start
         self.sys = sys
@@ -90,13 +107,18 @@ class Sense:
         self._poll = poll
 
     def read(self, m):
-        fresh = self._poll is None or self._poll()
+        if self._poll is not None:
+            self._poll()
         m.bat_mv = self.bat.read()
         m.start_mv = self.start.read()
         m.sys_mv = self.sys.read()
         m.alt_ma = self.alt_i.read()
         m.sys_ma = self.sys_i.read()
-        m.fet_dc = self.fet.read()
+        m.fet_ddegc = self.fet.read()
         m.remote_l_mv = self.remote_l.read()
         m.remote_h_mv = self.remote_h.read()
-        m.valid = fresh
+        stale = 0
+        for k in range(len(self._adcs)):
+            if not self._adcs[k].fresh:
+                stale |= self._masks[k]
+        m.stale = stale

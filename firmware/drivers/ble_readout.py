@@ -1,5 +1,5 @@
-# Victron Instant Readout payload for the BLE service: `payload()` is the app's
-# `adv_payload()` (drivers/ble_service.py advertises it, connectable, and
+# Victron Instant Readout payload for the BLE service: `payload()` is the
+# seam's `adv_payload()` (ble_seam.py) (drivers/ble_service.py advertises it, connectable, and
 # calls it again at least once a second). The advertising data is built here
 # in full, because aioble would move a 31-byte manufacturer item into the scan
 # response. The key is `auth.readout_key`: made at first boot and stored with
@@ -36,7 +36,7 @@ class BleReadout:
             self._name = s.device_name
             self._resp = readout.scan_response(self._name, protocol.SERVICE_UUID)
         if s.readout_enabled:
-            self.readout.update(ctl.now_ms, ctl)
+            self.readout.update(ctl)
             if self.readout.ready:
                 return self.readout.adv, self._resp
         return _FLAGS_ONLY, self._resp

@@ -1,21 +1,22 @@
 # The BLE configuration service on aioble: registers the GATT service of
 # docs/ble-protocol.md (and beside it the standard Device Information
 # service) and serves one central at a time through bms.protocol
-# and bms.auth. It reaches the rest of the firmware only through `app`:
+# and bms.auth. It reaches the rest of the firmware only through `seam`
+# (ble_seam.py BleSeam on the board, a test double in the tests):
 #
-#   app.settings                 bms.settings.Settings (read for settings pages)
-#   app.auth                     bms.auth.Auth
-#   app.clock()                  the app's ms ticks (lockouts and challenges run on it)
-#   app.status_bytes()           protocol.encode_status(controller)
-#   app.cells_bytes(first)       protocol.encode_cells(pack, first)
-#   app.history_page(page)       (bytes, more) or None past the end
-#   app.apply_settings(changes)  Settings.update semantics + persisting
-#   app.command(code)            result code for clear alarms/history, wake, restart
-#   app.save_auth()              persist the PIN/PUK/key/failure count: True once stored
-#   app.adv_payload()            optional: (adv_data, resp_data) to advertise
+#   seam.settings                 bms.settings.Settings (read for settings pages)
+#   seam.auth                     bms.auth.Auth
+#   seam.clock()                  the app's ms ticks (lockouts and challenges run on it)
+#   seam.status_bytes()           protocol.encode_status(controller)
+#   seam.cells_bytes(first)       protocol.encode_cells(pack, first)
+#   seam.history_page(page)       (bytes, more) or None past the end
+#   seam.apply_settings(changes)  Settings.update semantics + persisting
+#   seam.command(code)            result code for clear alarms/history, wake, restart
+#   seam.save_auth()              persist the PIN/PUK/key/failure count: True once stored
+#   seam.adv_payload()            optional: (adv_data, resp_data) to advertise
 #
 # Every request is answered in the characteristic's value; a bad request gets
-# an error code and changes nothing; an exception in the app is answered with
+# an error code and changes nothing; an exception in the seam is answered with
 # E_INTERNAL and counted, never allowed to end a task.
 import asyncio
 import os
@@ -57,8 +58,8 @@ def device_info_service():
 
 
 class BleService:
-    def __init__(self, app, rand=os.urandom, clock=None):
-        self.app = app
+    def __init__(self, seam, rand=os.urandom, clock=None):
+        self.seam = seam
         self.rand = rand
         self.clock = clock  # None: the app's clock (a test may hold its own)
         self.errors = 0  # requests that raised inside the firmware
@@ -90,14 +91,14 @@ class BleService:
             self._fault(e)
 
     def _now(self):
-        return (self.clock or self.app.clock)()
+        return (self.clock or self.seam.clock)()
 
     def _commit(self):
-        return self.app.save_auth() is True
+        return self.seam.save_auth() is True
 
     # -- request handlers: data -> response bytes ---------------------------
     def _auth(self, data):
-        auth, now = self.app.auth, self._now()
+        auth, now = self.seam.auth, self._now()
         op = data[0]
         nonce = b""
         if op == P.AUTH_HELLO and len(data) == 1:
@@ -118,7 +119,7 @@ class BleService:
         authed, fails, wait_s = auth.state(now)
         if authed and op != P.AUTH_STATE:  # a new session: status readable at once
             try:
-                self.status.write(self.app.status_bytes())
+                self.status.write(self.seam.status_bytes())
             except Exception as e:  # the login stands; the notifier fills it later
                 self._fault(e)
         return P.encode_auth(code, op, authed, fails, wait_s, nonce)
@@ -128,7 +129,7 @@ class BleService:
         if op == P.SET_READ:
             if len(data) != 2:
                 return P.response(P.E_MALFORMED, op)
-            return P.encode_settings_page(self.app.settings.values(), data[1])
+            return P.encode_settings_page(self.seam.settings.values(), data[1])
         if op == P.SET_PART:  # a write too long for a small MTU comes in parts
             parts = self._parts + bytes(data[1:])
             if 1 + len(parts) > P.MAX_WRITE:
@@ -149,14 +150,14 @@ class BleService:
             return P.response(P.E_MALFORMED, op)
         if "pin" in values:  # only the change-PIN command also renews the key
             return P.response(P.E_REFUSED, op, bytes((S.BY_NAME["pin"][0], P.E_REFUSED)))
-        errors = self.app.apply_settings(values)
+        errors = self.seam.apply_settings(values)
         if errors:
             return P.response(errors[0][1], op, P.encode_set_errors(errors))
         return P.response(P.OK, op)
 
     def _command(self, data):
         op, arg = data[0], bytes(data[1:])
-        auth = self.app.auth
+        auth = self.seam.auth
         if op == P.CMD_CHANGE_PIN:
             if len(arg) != 6:
                 return P.response(P.E_MALFORMED, op)
@@ -172,18 +173,18 @@ class BleService:
         if op == P.CMD_READ_PUK:
             return P.response(P.OK, op, auth.puk.encode())
         if op in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE, P.CMD_RESTART):
-            return P.response(self.app.command(op), op)
+            return P.response(self.seam.command(op), op)
         return P.response(P.E_UNKNOWN_OP, op)
 
     def _cells(self, data):
         if len(data) != 1:
             return P.response(P.E_MALFORMED, data[0])
-        return self.app.cells_bytes(data[0])
+        return self.seam.cells_bytes(data[0])
 
     def _history(self, data):
         if len(data) != 1:
             return P.response(P.E_MALFORMED, data[0])
-        page = self.app.history_page(data[0])
+        page = self.seam.history_page(data[0])
         if page is None:
             return P.response(P.E_RANGE, data[0])
         body, more = page
@@ -196,7 +197,7 @@ class BleService:
             return P.response(P.E_MALFORMED, 0)
         if len(data) > P.MAX_WRITE:
             return P.response(P.E_MALFORMED, data[0])
-        if ch is not self.auth_ch and not self.app.auth.authenticated:
+        if ch is not self.auth_ch and not self.seam.auth.authenticated:
             return P.response(P.E_NOT_AUTHENTICATED, data[0])
         try:
             return fn(data)  # bms.auth stores what it changes before it answers
@@ -229,14 +230,14 @@ class BleService:
         while True:
             await asyncio.sleep_ms(_POLL_MS)
             conn = self.conn
-            if conn is None or not self.app.auth.authenticated:
+            if conn is None or not self.seam.auth.authenticated:
                 continue
             if session is not conn:  # a new session starts with a notification
                 session, last = conn, None
             if last is not None and time.ticks_diff(time.ticks_ms(), sent_ms) < P.STATUS_NOTIFY_MS:
                 continue
             try:
-                value = self.app.status_bytes()
+                value = self.seam.status_bytes()
             except Exception as e:
                 self._fault(e)
                 continue
@@ -262,11 +263,11 @@ class BleService:
     async def _advertise(self, connectable):
         """Advertise for up to _ADV_REFRESH_MS; the connection or None.
 
-        The app's payload (Instant Readout) when it offers one; if that
+        The seam's payload (Instant Readout) when it offers one; if that
         payload fails, the plain name + service payload, so the BMS always
         stays reachable."""
-        name = self.app.settings.device_name
-        fn = getattr(self.app, "adv_payload", None)
+        name = self.seam.settings.device_name
+        fn = getattr(self.seam, "adv_payload", None)
         payload = None
         try:
             payload = fn() if fn is not None else None
@@ -292,7 +293,7 @@ class BleService:
         keep the owner out of it. (A task of its own: timing out aioble's
         disconnected() would cancel the task that waits on the connection.)"""
         await asyncio.sleep_ms(self.login_grace_ms)
-        if conn.is_connected() and not self.app.auth.authenticated:
+        if conn.is_connected() and not self.seam.auth.authenticated:
             self.login_timeouts += 1
             await conn.disconnect()
 
@@ -315,7 +316,7 @@ class BleService:
                 await asyncio.sleep_ms(_ADV_REFRESH_MS)
 
     async def run(self):
-        self.app.auth.end_session()
+        self.seam.auth.end_session()
         self._clear()
         tasks = [asyncio.create_task(self._serve_writes(ch)) for ch in self.handlers]
         tasks.append(asyncio.create_task(self._notify_status()))
@@ -344,13 +345,13 @@ class BleService:
                         await beacon  # its advertising must stop before ours starts
                     except BaseException:  # cancelled, as asked  # noqa: B036
                         pass
-                    self.app.auth.end_session()
+                    self.seam.auth.end_session()
                     self._clear()
         finally:
             for t in tasks:
                 t.cancel()
 
 
-async def run(app):
-    """Serve `app` over BLE until cancelled."""
-    await BleService(app).run()
+async def run(seam):
+    """Serve `seam` over BLE until cancelled."""
+    await BleService(seam).run()

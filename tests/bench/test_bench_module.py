@@ -42,9 +42,9 @@ def test_force_needs_test_mode(dev):
 
 def test_test_mode_forces_outputs_and_leaving_makes_them_safe(dev):
     dev.run("import bench; bench.test_mode(True); bench.force('load_out', True)")
-    assert dev.value("import app; print(app.current.hw.load_out.on)") is True
+    assert dev.value("import bench; print(bench.app().hw.load_out.on)") is True
     dev.run("bench.test_mode(False)")
-    assert dev.value("print(app.current.hw.load_out.on)") is False
+    assert dev.value("print(bench.app().hw.load_out.on)") is False
     assert info(dev)["test_mode"] is False
 
 
@@ -52,11 +52,11 @@ def test_test_mode_is_refused_while_a_gate_carries_current(dev, target):
     if target["board"] != "sim":
         pytest.skip("needs current through a gate: the simulated plant provides it")
     # a System+ load draws through the closed discharge gate
-    dev.run("import app, bench\nhw = app.current.hw\nhw.chg_gate.set(True); hw.dsg_gate.set(True); hw.load_out.set(True)\n"
+    dev.run("import bench\nhw = bench.app().hw\nhw.chg_gate.set(True); hw.dsg_gate.set(True); hw.load_out.set(True)\n"
             "hw.plant.load_a = 20.0\nhw.step(100)")
     try:
         with pytest.raises(DeviceError, match="carries current"):
             dev.run("bench.test_mode(True)")
         assert info(dev)["test_mode"] is False
     finally:
-        dev.run("hw.plant.load_a = 0.0\napp.current.controller.safe_outputs()")
+        dev.run("hw.plant.load_a = 0.0\nbench.app().controller.safe_outputs()")

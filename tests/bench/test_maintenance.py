@@ -60,8 +60,8 @@ def _wait_boot(vb, dev, boots):
 
 
 def _outputs(dev):
-    return dev.value("import app\nhw = app.current.hw\nprint(repr((hw.chg_gate.on, hw.dsg_gate.on, "
-                     "hw.alt_gate.duty, hw.load_out.on, hw.charge_out.on, hw.prealarm_out.on)))")
+    return dev.value("import bench\nhw = bench.app().hw\nprint(repr((hw.chg_gate.on, hw.dsg_gate.on, "
+                     "hw.alt_gate.duty_cpct, hw.load_out.on, hw.charge_out.on, hw.prealarm_out.on)))")
 
 
 def test_ctrl_c_stops_the_bms_with_outputs_off_and_the_watchdog_resets_it(board):

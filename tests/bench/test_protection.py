@@ -26,7 +26,7 @@ def link(dev, target, tmp_path):
     """A callable that unplugs (True) or reconnects (False) the battery cable."""
     dev.run("import bench; bench.set('battery_count', %d)" % BATTERIES)
     if target["board"] == "sim":
-        dev.run("import app; hw = app.current.hw")
+        dev.run("import bench; hw = bench.app().hw")
         yield lambda off: dev.run("hw.chain.unplug(%r)" % off)
         return
     port = os.environ.get("BMS_LINK_PORT")

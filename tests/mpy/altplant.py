@@ -97,13 +97,13 @@ class AltPlant:
         self.tau_adc_s = 0.005
         self.noise_ma = noise_ma
         self.fuse = Fuse(fuse_a)
-        self.fet_dc = 400
+        self.fet_ddegc = 400
         self.alt_out = 0.0
         self.port_a = 0.0  # true average port current, + into the bank
         self.sense_a = 0.0
         self.v_start = self.start_ocv
         self.v_bank = bank_ocv(soc_pct)
-        self.duty = 0
+        self.duty_cpct = 0
         self._seed = seed
         self._dt_s = 0.0
 
@@ -137,14 +137,14 @@ class AltPlant:
             v = (self.alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
         return v, gp * (v - vb0)
 
-    def advance(self, duty, dt_s=0.01):
-        self.duty = duty
+    def advance(self, duty_cpct, dt_s=0.01):
+        self.duty_cpct = duty_cpct
         if dt_s != self._dt_s:  # lag factors for this step length
             self._dt_s = dt_s
             self._k_field = _lag(dt_s, self.tau_field_s)
             self._k_reg = _lag(dt_s, self.tau_reg_s)
             self._k_adc = _lag(dt_s, self.tau_adc_s)
-        gp, vb0, load = self._path(duty / 10000.0, bank_ocv(self.soc_pct))
+        gp, vb0, load = self._path(duty_cpct / 10000.0, bank_ocv(self.soc_pct))
         # regulator: the output moves toward what holds vreg, within what the
         # field makes available
         need = (self.vreg - self.start_ocv) / self.r_start_chg + load + gp * (self.vreg - vb0)
@@ -170,8 +170,8 @@ class AltPlant:
         meas.sys_mv = meas.bat_mv
         meas.alt_ma = int(self.sense_a * 1000) + self._noise()
         meas.sys_ma = int(self.sys_a * 1000)
-        meas.fet_dc = self.fet_dc
-        meas.valid = True
+        meas.fet_ddegc = self.fet_ddegc
+        meas.stale = 0
 
 
 class Permit:

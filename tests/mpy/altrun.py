@@ -5,6 +5,7 @@
 from bms.settings import Settings
 from bms.measure import Measurements
 from bms import alternator as A
+from bms.fet_thermal import FetThermal
 from altplant import AltPlant, Permit, ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
 from simaltplant import SimAltPlant
 
@@ -26,7 +27,7 @@ class Rig:
         self.s = s
         self.plant = plant(alt_a=alt_a, fuse_a=s.alt_fuse_a, batteries=batteries,
                            soc_pct=soc_pct, engine=ENGINE_OFF, seed=seed)
-        self.port = A.AlternatorPort(s)
+        self.port = A.AlternatorPort(s, FetThermal(s))
         self.meas = Measurements()
         self.permit = Permit()
         self.now_ms = 0
@@ -41,16 +42,16 @@ class Rig:
 
     def tick(self):
         port, plant, meas = self.port, self.plant, self.meas
-        duty = port.step(self.now_ms, meas, self.permit)
+        duty_cpct = port.step(self.now_ms, meas, self.permit)
         # gate must be open once the starter has been below the off level for
         # the off delay (plus the tick that notices it)
         if meas.start_mv < self._off_mv:
             self.low_ms += TICK_MS
-            if duty and self.low_ms > self._off_limit_ms:
+            if duty_cpct and self.low_ms > self._off_limit_ms:
                 self.violations.append(("gate on below off level", self.now_ms))
         else:
             self.low_ms = 0
-        plant.advance(duty, _TICK_S)
+        plant.advance(duty_cpct, _TICK_S)
         plant.read(meas)
         self.now_ms += TICK_MS
         a = plant.port_a
@@ -59,7 +60,7 @@ class Rig:
         elif a > self.max_a:
             self.max_a = a
         if self.trace is not None:
-            self.trace.append((self.now_ms, a, port.target_ma, port.state))
+            self.trace.append((self.now_ms, a, port.target.ma, port.state))
 
     def run(self, ms):
         for _ in range(ms // TICK_MS):
@@ -126,7 +127,7 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
         if t0 is not None:
             a = rig.plant.port_a
             samples.append(a)
-            target_a = rig.port.target_ma / 1000
+            target_a = rig.port.target.ma / 1000
             if rig.port.state == A.LIMITING and abs(a - target_a) <= target_a * BAND_PCT / 100:
                 held += 1
                 if held >= SETTLED_TICKS:
@@ -135,4 +136,4 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
                 held = 0
     if t0 is None or rig.port.state != A.LIMITING:
         return -1
-    return settle_ms(samples, rig.port.target_ma / 1000)
+    return settle_ms(samples, rig.port.target.ma / 1000)

@@ -7,6 +7,7 @@ from bms import protocol as P
 from bms.settings import Settings
 from bms.auth import Auth
 from bms.history import History
+from bms.soc import Soc
 
 
 class _Obj:
@@ -18,18 +19,20 @@ class _Obj:
 def make_controller():
     pack = _Obj(configured=2, seen=2, data_ok=True, full_scan=True, battery_alarm=False, lost=0,
                 pack_mv=13250, min_cell_mv=3301, min_cell_at=5, max_cell_mv=3340, max_cell_at=2,
-                min_temp_dc=-52, max_temp_dc=231, cell_mv=[3300 + i for i in range(200)],
-                temp_dc=[200 + i for i in range(50)], flags=bytearray(50))
+                min_temp_ddegc=-52, max_temp_ddegc=231, cell_mv=[3300 + i for i in range(200)],
+                temp_ddegc=[200 + i for i in range(50)], flags=bytearray(50))
     return _Obj(
         pack=pack,
-        protection=_Obj(state=1, atc=True, atd=True, chg_fet=True, dsg_fet=False, alt_allowed=True,
+        protection=_Obj(uv=_Obj(state=1), atc=True, atd=True, chg_fet=True, dsg_fet=False, alt_allowed=True,
                         load_out=True, charge_out=False, prealarm_out=True, block_chg=0,
                         block_dsg=0x24, warn=1, alt_limit_ma=90000, block_alt=0x124,
                         block_sys=0x200),
         decoder=_Obj(frames_ok=12345, crc_errors=3, rejected=2, garbage_bytes=77),
-        alternator=_Obj(state=3, duty=4321, target_ma=-5, limit_reason=2, fault=0),
+        alternator=_Obj(state=3, fault=0, limiter=_Obj(duty_cpct=4321),
+                        target=_Obj(ma=-5, reason=2)),
         meas=_Obj(alt_ma=45678, sys_ma=-12345, start_mv=13900),
         remote=_Obj(on=True, mode=1),
+        soc=Soc(),  # not seeded yet
         now_ms=123456)
 
 

@@ -17,10 +17,10 @@ class Out:
 
 class Pwm:
     def __init__(self):
-        self.duty = 0
+        self.duty_cpct = 0
 
     def set_duty(self, d):
-        self.duty = d
+        self.duty_cpct = d
 
 
 class Sense:
@@ -30,7 +30,7 @@ class Sense:
         self.sys_mv = 13200
         self.alt_ma = 0
         self.sys_ma = -5000
-        self.fet_dc = 250
+        self.fet_ddegc = 250
         self.remote_l_mv = 6000  # L-H bridged: both near half battery voltage
         self.remote_h_mv = 6000
 
@@ -40,10 +40,10 @@ class Sense:
         m.sys_mv = self.sys_mv
         m.alt_ma = self.alt_ma
         m.sys_ma = self.sys_ma
-        m.fet_dc = self.fet_dc
+        m.fet_ddegc = self.fet_ddegc
         m.remote_l_mv = self.remote_l_mv
         m.remote_h_mv = self.remote_h_mv
-        m.valid = True
+        m.stale = 0
 
 
 class Ring:
@@ -52,7 +52,7 @@ class Ring:
     def __init__(self, count, bytes_per_tick=115):
         self.count = count
         self.cells = [[3300, 3300, 3300, 3300] for _ in range(count)]
-        self.temp_dc = [250] * count
+        self.temp_ddegc = [250] * count
         self.flags = [0] * count
         self.out = bytearray(F.REQUEST_BYTES + count * F.CELLS_BYTES)
         self.n = 0  # bytes queued in out
@@ -66,7 +66,7 @@ class Ring:
         seq = buf[F.O_SEQ]
         o = F.encode_request(self.out, 0, self.count, seq)
         for a in range(self.count):
-            o += F.encode_cells(self.out, o, a + 1, seq, self.cells[a], self.temp_dc[a],
+            o += F.encode_cells(self.out, o, a + 1, seq, self.cells[a], self.temp_ddegc[a],
                                 self.flags[a])
         self.n = o
         self.pos = 0

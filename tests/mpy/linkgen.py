@@ -63,15 +63,15 @@ class CheckingPack(Pack):
         self.corrupt = 0
         self.expect = 0  # set with the decoder's, see fuzz_stream
 
-    def _genuine(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
+    def _genuine(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags):
         cells, temp, fl = values(addr, seq)
         return (answers(self.expect, seq) and (mv1, mv2, mv3, mv4) == cells
-                and temp_dc == temp and flags == fl)
+                and temp_ddegc == temp and flags == fl)
 
-    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms):
-        if not self._genuine(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags):
+    def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms):
+        if not self._genuine(addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags):
             self.corrupt += 1
-        super().accept(addr, seq, mv1, mv2, mv3, mv4, temp_dc, flags, now_ms)
+        super().accept(addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms)
 
     def verify(self, now_ms):
         c = self.cell_mv
@@ -79,7 +79,7 @@ class CheckingPack(Pack):
             if self.state[b] and self.last_ms[b] == now_ms:
                 k = 4 * b
                 if not self._genuine(b + 1, self.seq[b], c[k], c[k + 1], c[k + 2], c[k + 3],
-                                     self.temp_dc[b], self.flags[b]):
+                                     self.temp_ddegc[b], self.flags[b]):
                     self.corrupt += 1
 
 

@@ -39,11 +39,11 @@ class Invariants:
         if data and chg_closed and pack.max_cell_mv >= s.cell_ov_mv:
             self._bad(now_ms, "charge path closed with a cell at %d mV" % pack.max_cell_mv)
         # temperature window: battery temperatures trip in the same tick
-        if data and chg_closed and (pack.min_temp_dc < s.temp_charge_low_dc
-                                    or pack.max_temp_dc > s.temp_charge_high_dc):
+        if data and chg_closed and (pack.min_temp_ddegc < s.temp_charge_low_dc
+                                    or pack.max_temp_ddegc > s.temp_charge_high_dc):
             self._bad(now_ms, "charge path closed outside the temperature window")
         # charger seen, re-derived
-        if meas.valid and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
+        if not meas.stale and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:
                 self.charger_since = now_ms
         else:

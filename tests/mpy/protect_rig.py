@@ -3,6 +3,7 @@
 # and Settings, and a clock that steps in control ticks.
 from bms.measure import Measurements
 from bms.protection import Protection
+from bms.fet_thermal import FetThermal
 from bms.remote import Remote
 from bms.settings import Settings
 
@@ -20,16 +21,27 @@ class FakePack:
         self.min_cell_at = 0
         self.max_cell_mv = 3300
         self.max_cell_at = 0
-        self.min_temp_dc = 200
-        self.max_temp_dc = 200
+        self.min_temp_ddegc = 200
+        self.max_temp_ddegc = 200
         self.pack_mv = 13200
         self.battery_alarm = False
 
 
 class FakeRemote:
+    """The remote terminal as a test sets it: `on` by hand. `rose`, read
+    once per protection step, is the edge since the last step, as
+    Remote.step() finds it."""
+
     def __init__(self, on=True):
         self.on = on
         self.mode = 1 if on else 0
+        self._was_on = False
+
+    @property
+    def rose(self):
+        r = self.on and not self._was_on
+        self._was_on = self.on
+        return r
 
 
 class Rig:
@@ -41,13 +53,13 @@ class Rig:
         self.pack = FakePack()
         self.meas = Measurements()
         m = self.meas
-        m.valid = True
+        m.stale = 0
         m.bat_mv = 13200
         m.sys_mv = 13100
         m.start_mv = 12600
-        m.fet_dc = 300
+        m.fet_ddegc = 300
         self.remote = FakeRemote(remote_on)
-        self.p = Protection(self.settings)
+        self.p = Protection(self.settings, FetThermal(self.settings))
         self.now = 1000
 
     def tick(self, ms=TICK_MS):
@@ -67,8 +79,8 @@ class Rig:
         self.pack.max_cell_mv = lo if hi is None else hi
 
     def temps(self, lo, hi=None):
-        self.pack.min_temp_dc = lo
-        self.pack.max_temp_dc = lo if hi is None else hi
+        self.pack.min_temp_ddegc = lo
+        self.pack.max_temp_ddegc = lo if hi is None else hi
 
 
 def rig(changes=None, remote_on=True):

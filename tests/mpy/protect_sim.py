@@ -3,6 +3,7 @@
 # (protect_invariants.py) and against the plant's truth with the link delay
 # allowed. Records every change of the protection outputs for the tests.
 from bms import reasons as R
+from bms import undervoltage as UV
 from bms.controller import Controller
 from boards.sim import make
 from boards.sim import scenario as SC
@@ -31,7 +32,7 @@ class Outcome:
 
 
 def _watch(p, remote):
-    return (("state", p.STATE_NAMES[p.state]), ("atc", p.atc), ("atd", p.atd),
+    return (("state", UV.STATE_NAMES[p.uv.state]), ("atc", p.atc), ("atd", p.atd),
             ("chg_fet", p.chg_fet), ("dsg_fet", p.dsg_fet), ("alt_allowed", p.alt_allowed),
             ("prealarm_out", p.prealarm_out), ("remote_on", remote.on),
             ("block_chg", p.block_chg), ("block_dsg", p.block_dsg),

@@ -42,7 +42,7 @@ class SimAltPlant:
         self._sense = Sense(p)
         self._engine = engine
         self.alt_a = alt_a
-        self.fet_dc = None  # None: the plant's own MOSFET temperature
+        self.fet_ddegc = None  # None: the plant's own MOSFET temperature
 
     @property
     def alt_a(self):
@@ -77,12 +77,12 @@ class SimAltPlant:
     def port_a(self):
         return self.plant.alt_a
 
-    def advance(self, duty, dt_s=0.01):
-        self.plant.alt_duty = duty
+    def advance(self, duty_cpct, dt_s=0.01):
+        self.plant.alt_duty_cpct = duty_cpct
         self.plant.step(int(dt_s * 1000 + 0.5))
         self.fuse.thermal.advance(abs(self.plant.alt_a), dt_s)
 
     def read(self, meas):
         self._sense.read(meas)
-        if self.fet_dc is not None:
-            meas.fet_dc = self.fet_dc
+        if self.fet_ddegc is not None:
+            meas.fet_ddegc = self.fet_ddegc

@@ -21,7 +21,7 @@ from tools import gatt_bridge  # noqa: E402
 if gatt_bridge.missing():
     pytest.skip(gatt_bridge.missing(), allow_module_level=True)
 
-from bms import protocol as P  # noqa: E402  (the firmware's codec, run in CPython)
+from bms import client as P  # noqa: E402  (the firmware's codec, run in CPython)
 from bms.auth import DEFAULT_PIN  # noqa: E402
 from version import VERSION  # noqa: E402
 

@@ -87,7 +87,7 @@ def _firmware_codec():
     import sys
     from webpaths import ROOT
     sys.path.insert(0, str(ROOT / "firmware"))
-    from bms import protocol as P
+    from bms import client as P
     from bms import settings as S
     return P, S
 
@@ -156,16 +156,17 @@ def _status_sources(rnd):
         pack = NS(configured=rnd.randint(0, 64), seen=rnd.randint(0, 64),
                   pack_mv=65535 if edge else rnd.randint(0, 65535), min_cell_mv=rnd.randint(0, 65535),
                   min_cell_at=rnd.randint(0, 255), max_cell_mv=rnd.randint(0, 65535),
-                  max_cell_at=rnd.randint(0, 255), min_temp_dc=-32768 if edge else rnd.randint(-400, 0),
-                  max_temp_dc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
+                  max_cell_at=rnd.randint(0, 255), min_temp_ddegc=-32768 if edge else rnd.randint(-400, 0),
+                  max_temp_ddegc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
                   data_ok=bit(), full_scan=bit(), battery_alarm=bit())
-        prot = NS(state=rnd.randint(0, 4), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
+        prot = NS(uv=NS(state=rnd.randint(0, 4)), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
                   block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
                   **{name: bit() for name in ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out",
                                               "charge_out", "prealarm_out")})
-        alt = NS(state=rnd.randint(0, 6), duty=rnd.randint(0, 10000), target_ma=-2 ** 31 if edge else
-                 rnd.randint(0, 200000), limit_reason=rnd.randint(0, 255), fault=rnd.randint(0, 255))
+        alt = NS(state=rnd.randint(0, 6), limiter=NS(duty_cpct=rnd.randint(0, 10000)),
+                 target=NS(ma=-2 ** 31 if edge else rnd.randint(0, 200000), reason=rnd.randint(0, 255)),
+                 fault=rnd.randint(0, 255))
         meas = NS(alt_ma=-rnd.randint(1, 2 ** 31) if edge else rnd.randint(0, 2 ** 31 - 1),
                   sys_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1), start_mv=rnd.randint(0, 65535))
         prot.block_alt = 0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1)
@@ -174,10 +175,9 @@ def _status_sources(rnd):
                         for name in ("frames_ok", "crc_errors", "rejected", "garbage_bytes")})
         ctl = NS(pack=pack, protection=prot, alternator=alt, meas=meas, decoder=decoder,
                  remote=NS(on=bit(), mode=rnd.randint(0, 3)), now_ms=rnd.randint(0, 2 ** 32 - 1))
-        if k % 3:  # a counted state of charge (else: none, or not seeded: unknown)
-            ttg = rnd.choice([-1, 0, 123, 70000])
-            ctl.soc = NS(known=k % 3 == 1, soc_pm=1000 if edge else rnd.randint(0, 1000),
-                         consumed_mah=rnd.randint(0, 2 ** 32 - 1), ttg_min=lambda cur, t=ttg: t)
+        ttg = rnd.choice([-1, 0, 123, 70000])  # the controller's count: seeded, or not yet (unknown)
+        ctl.soc = NS(known=k % 3 == 1, soc_pm=1000 if edge else rnd.randint(0, 1000),
+                     consumed_mah=rnd.randint(0, 2 ** 32 - 1), ttg_min=lambda cur, t=ttg: t)
         out.append(ctl)
     return out
 
@@ -195,7 +195,8 @@ def test_page_status_decoder_matches_the_firmware(page):
     assert got == [P.decode_status(v) for v in old] and got[0]["soc_pm"] is None
     versions = _in_page(page, "return arg.map((b) => m.firmwareVersion(m.decodeStatus(Uint8Array.from(b))));",
                         [list(values[0]), list(old[0])])
-    assert versions == ["%d.%d.%d" % tuple(P._version_numbers(_version())), None]
+    from bms.protocol import _version_numbers  # the device's side
+    assert versions == ["%d.%d.%d" % tuple(_version_numbers(_version())), None]
     # what the firmware's decoder refuses, the page refuses too
     other_format = bytes((P.STATUS_FORMAT + 1,)) + values[0][1:]
     bad = [values[0][:-1], values[0] + b"\0", other_format, b"\x01" + values[0][1:58], b"",
@@ -216,7 +217,7 @@ def test_page_cells_decoder_matches_the_firmware(page):
     rnd = random.Random(2)
     n = 20
     pack = NS(configured=n, flags=[rnd.randint(0, 255) for _ in range(n)],
-              temp_dc=[rnd.randint(-32768, 32767) for _ in range(n)],
+              temp_ddegc=[rnd.randint(-32768, 32767) for _ in range(n)],
               cell_mv=[rnd.randint(0, 65535) for _ in range(n * P.CELLS_PER_BATTERY)])
     pages, first = [], 0
     while first < n:
@@ -245,7 +246,7 @@ def test_page_history_decoder_matches_the_firmware(page):
     events = [(rnd.randint(-2 ** 31, 2 ** 31 - 1), rnd.randint(0, 34), rnd.randint(0, 2 ** 32 - 1),
                rnd.randint(-2 ** 31, 2 ** 31 - 1)) for _ in range(30)]
     counters = {name: rnd.randint(-2 ** 31, 2 ** 31 - 1) for name in P.HISTORY_COUNTERS}
-    history = NS(events=lambda: events, **counters)
+    history = NS(events=lambda: events, counters=lambda: tuple(counters[n] for n in P.HISTORY_COUNTERS))
     responses, bodies, page_no = [], [], 0
     while True:
         page_bytes = P.encode_history_page(history, page_no)

@@ -13,7 +13,7 @@ base = gc.mem_alloc()
 from boards.sim import bluetooth  # noqa: E402
 
 sys.modules["bluetooth"] = bluetooth
-from bms import protocol as P  # noqa: E402
+from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms.settings import Settings  # noqa: E402
 

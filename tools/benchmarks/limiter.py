@@ -25,7 +25,7 @@ STEP_MS = 1000
 
 def disturbance(rig, apply):
     """settle ms, overshoot %, overshoot % from the first tick with a reading"""
-    target = rig.port.target_ma / 1000
+    target = rig.port.target.ma / 1000
     apply(rig.plant)
     s = window(rig, STEP_MS)
     return (altrun.settle_ms(s, target), altrun.overshoot_pct(s, target, 1),
@@ -35,7 +35,7 @@ def disturbance(rig, apply):
 def standard(plant):
     rig = Rig(plant=plant)
     soft_ms = engine_start(rig)
-    target = rig.port.target_ma / 1000
+    target = rig.port.target.ma / 1000
     steady = window(rig, 1000)
     settles, overs, seen = [], [], []
 
@@ -56,9 +56,9 @@ def standard(plant):
         settles.append(st)
         overs.append(ov)
         seen.append(ovs)
-    rig.plant.fet_dc = 910  # derating: 90 A -> 63 A
+    rig.plant.fet_ddegc = 910  # derating: 90 A -> 63 A
     s = window(rig, STEP_MS)
-    new = rig.port.target_ma / 1000
+    new = rig.port.target.ma / 1000
     settles.append(altrun.settle_ms(s, new))
     overs.append(altrun.overshoot_pct(s, new, -1))
     seen.append(overs[-1])  # a target step is known in its own tick

@@ -6,7 +6,8 @@ import gc
 import json
 import time
 
-from bms.link import Decoder, LinkMaster
+from bms.link import Decoder
+from bms.linkframe import LinkMaster
 from bms.linkframe import scan_ms
 from bms.pack import Pack
 from boards.sim.chain import BatteryChain

@@ -181,7 +181,7 @@ def _alone(ctl, clock, n):
         tp = time.ticks_diff(time.ticks_us(), t0) / n
         t0 = time.ticks_us()
         for _ in range(n):
-            h.step(now, ctl)
+            h.step(now, p, pack, meas)
         th = time.ticks_diff(time.ticks_us(), t0) / n
         best_p = tp if best_p is None or tp < best_p else best_p
         best_h = th if best_h is None or th < best_h else best_h

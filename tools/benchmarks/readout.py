@@ -17,11 +17,11 @@ def main():
     per = 50
     key = bytes(range(16))
     ro = R.Readout(cryptolib.aes(key, 1), key[0], 0x4321)
-    ctl = make_ctl(alt_ma=30000, sys_ma=-12000, fet_dc=350, seen=4, pack_mv=13262,
-                   min_cell_mv=3310, max_temp_dc=231)
+    ctl = make_ctl(alt_ma=30000, sys_ma=-12000, fet_ddegc=350, seen=4, pack_mv=13262,
+                   min_cell_mv=3310, max_temp_ddegc=231)
     m = ctl.meas
-    now = 0
-    ro.update(now, ctl)
+    ctl.soc.count(0, ctl.pack, ctl.meas, ctl.settings)  # seeded (the controller's job)
+    ro.update(ctl)
     update = ro.update
     seal = ro.advert.seal
     plain = ro.plain
@@ -33,9 +33,8 @@ def main():
         before = gc.mem_alloc()
         t0 = time.ticks_us()
         for k in range(per):
-            now += 1000
             m.sys_ma = -12000 - ((r * per + k) & 1023) * 100
-            update(now, ctl)
+            update(ctl)
         t1 = time.ticks_us()
         for k in range(per):
             plain[2] = k  # a new plaintext each time: encrypt and frame

@@ -1,0 +1,71 @@
+# System+ overcurrent: a continuous and a peak trip, retry after a pause,
+# lockout after repeated trips (docs/protection.md, "System+ overcurrent").
+# Pure logic, integers only, allocation-free.
+from micropython import const
+
+from bms import reasons as R
+from bms.ticks import diff
+
+_OC_CONT_MA = const(200000)  # above this for OC_CONT_MS: trip
+OC_CONT_MS = const(1000)
+_OC_PEAK_MA = const(400000)  # above this: trip in the same tick
+OC_RETRY_MS = const(10000)  # closed again after this
+_OC_LOCK_TRIPS = const(3)  # the third trip in a row locks out
+OC_FORGET_MS = const(60000)  # trips older than this are forgotten
+_OC_OK = const(0)
+_OC_TRIPPED = const(1)
+_OC_LOCKED = const(2)
+
+
+class Overcurrent:
+    def __init__(self):
+        self.state = _OC_OK
+        self.trips = 0  # trips in the current series (lockout at _OC_LOCK_TRIPS)
+        self.block = 0  # the System+ reason: OVERCURRENT, OC_LOCKOUT or 0
+        self._trip_ms = 0  # last trip
+        self._over = False
+        self._over_ms = 0
+
+    def clear(self):
+        """Forget the trips and the lockout; the port may close again."""
+        self.state = _OC_OK
+        self.trips = 0
+        self.block = 0
+        self._over = False
+
+    def step(self, now_ms, meas):
+        if self.state == _OC_TRIPPED:
+            if diff(now_ms, self._trip_ms) >= OC_RETRY_MS:
+                self.state = _OC_OK
+                self.block = 0
+            return
+        if self.state == _OC_LOCKED:
+            return
+        if self.trips and diff(now_ms, self._trip_ms) >= OC_FORGET_MS:
+            self.trips = 0
+        # the System+ shunt is on a native ADC channel read every tick (both
+        # boards), so a slow ADC going stale must not blind this trip
+        a = meas.sys_ma
+        if a < 0:
+            a = -a
+        if a > _OC_PEAK_MA:
+            self._trip(now_ms)
+        elif a > _OC_CONT_MA:
+            if not self._over:
+                self._over = True
+                self._over_ms = now_ms
+            elif diff(now_ms, self._over_ms) >= OC_CONT_MS:
+                self._trip(now_ms)
+        else:
+            self._over = False
+
+    def _trip(self, now_ms):
+        self._over = False
+        self.trips += 1
+        self._trip_ms = now_ms
+        if self.trips >= _OC_LOCK_TRIPS:
+            self.state = _OC_LOCKED
+            self.block = R.OC_LOCKOUT
+        else:
+            self.state = _OC_TRIPPED
+            self.block = R.OVERCURRENT

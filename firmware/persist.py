@@ -1,0 +1,63 @@
+# The firmware's flash-backed state through the board's atomic Store: the
+# settings with their secrets (settings.bin) and the history (history.bin).
+# Loaded at boot, written back when asked and by a task of its own, never
+# from the control task.
+import asyncio
+
+from bms import settingsfile
+from bms.auth import Auth
+from bms.history import History
+
+SETTINGS_FILE = "settings.bin"
+HISTORY_FILE = "history.bin"
+_PERSIST_MS = 1000  # how often the persistence task looks for changes
+
+
+class Persistence:
+    """Loads `settings` (in place), builds `auth` and `history` from flash;
+    `problems` lists what the load had to work around."""
+
+    def __init__(self, store, settings, clock, rand):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
+        errors = settings.update(values)
+        if errors:  # load() checked every rule: only a schema change gets here
+            self.problems.append("stored settings refused: " + errors[0][2])
+        self.auth = Auth(settings, secrets["puk"], secrets["readout_key"], secrets["failures"])
+        self.first_boot = "new" in secrets
+        self.history = History()
+        blob = store.read(HISTORY_FILE)
+        if blob is not None and not self.history.from_bytes(blob):
+            self.problems.append("history file corrupt: counters start from zero")
+        # first boot or a repaired file: secrets persist now
+        self.secrets_stored = self.save_settings()
+        if self.first_boot and not self.secrets_stored:
+            self.problems.append("new secrets not stored (flash refused): "
+                                 "PUK and key change at the next boot")
+
+    def save_settings(self):
+        """Settings and secrets to flash (the store skips unchanged bytes);
+        False when the flash refused them: auth stays dirty, so the
+        persistence task tries again."""
+        ok = self.store.write(SETTINGS_FILE, settingsfile.snapshot(self.settings, self.auth))
+        self.auth.dirty = not ok
+        return ok
+
+    def save_history(self):
+        ok = self.store.write(HISTORY_FILE, self.history.to_bytes())
+        if ok:
+            self.history.saved(self.clock())
+        return ok
+
+    async def run(self):
+        """History when its policy asks (important events, else every few
+        minutes), secrets when auth changed (again after a failed write)."""
+        while True:
+            await asyncio.sleep_ms(_PERSIST_MS)
+            self.auth.expire(self.clock())
+            if self.auth.dirty:
+                self.save_settings()
+            if self.history.dirty:
+                self.save_history()
