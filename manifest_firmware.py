@@ -1,12 +1,18 @@
 # The firmware's modules, frozen (included by manifest.py for the boards).
 # boot.py, main.py and board.json stay on the filesystem (tools/flash.py
 # --frozen writes them): the port runs boot.py and main.py from there by name,
-# and main.py imports the frozen modules.
+# and main.py imports the frozen modules. Paths are from this file's folder
+# (the manifest tools run it there).
+import os
+
 module("app.py", base_path="firmware")
 module("bench.py", base_path="firmware")
 module("ble_seam.py", base_path="firmware")
 module("persist.py", base_path="firmware")
 module("version.py", base_path="firmware")
-package("bms", base_path="firmware")
+# bms/client.py, the protocol's client side, is for the host tools: the
+# firmware never imports it (tools/build.py HOST_ONLY)
+package("bms", files=sorted(f for f in os.listdir("firmware/bms")
+                            if f.endswith(".py") and f != "client.py"), base_path="firmware")
 package("drivers", base_path="firmware")
 package("boards", files=["__init__.py", "esp32.py", "pico_w.py"], base_path=".")

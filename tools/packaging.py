@@ -3,8 +3,8 @@ committed file equal to this output).
 
   python -m tools.packaging        rewrite package.json
 
-mip installs the device layout: main.py and the modules at the target's root,
-the board pin maps under boards/. aioble is not a dependency: the Pico W
+mip installs the device layout: main.py and the modules at the target's root
+(not build.HOST_ONLY), the board pin maps under boards/. aioble is not a dependency: the Pico W
 firmware freezes it, and on an ESP32 tools/flash.py (or `mip install aioble`)
 adds it once.
 """
@@ -18,11 +18,7 @@ REAL_BOARDS = ("esp32", "pico_w")
 
 
 def urls():
-    pairs = []
-    for src in sorted(build.FIRMWARE.rglob("*.py")):
-        if "__pycache__" not in src.parts:
-            pairs.append([src.relative_to(build.FIRMWARE).as_posix(),
-                          src.relative_to(build.ROOT).as_posix()])
+    pairs = [[dev, src.relative_to(build.ROOT).as_posix()] for src, dev in build.firmware_sources()]
     for name in ("__init__",) + REAL_BOARDS:
         rel = "boards/%s.py" % name
         pairs.append([rel, rel])

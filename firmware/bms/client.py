@@ -1,7 +1,8 @@
 # The client's side of the GATT protocol of bms/protocol.py (docs/ble-protocol.md):
 # the names of codes and fields, the decoders of every value the BMS sends,
 # and the requests a phone or tool builds. tools/bmsctl.py and the tests use
-# it; the firmware never loads it (its RAM stays free of these tables). It
+# it; the firmware never loads it (its RAM stays free of these tables), and
+# no route puts it on a board (tools/build.py HOST_ONLY). It
 # carries every name of bms/protocol.py as well, so a client imports one module.
 import struct
 
