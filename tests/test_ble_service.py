@@ -337,9 +337,19 @@ async def test_the_device_asks_for_the_larger_mtu_when_the_phone_does_not():
     app, phone = await connected(mtu=0)  # its stack takes 517 but never asks
     assert bluetooth.BLE().config("mtu") == P.PREFERRED_MTU
     phone.subscribe(P.STATUS_UUID)
-    await login(phone)
-    await asyncio.sleep_ms(150)
+    # the exchange takes a round trip after the connection: on a loaded host
+    # a fixed wait let the login's notification go out before it, at MTU 23
+    for _ in range(200):
+        if phone.conn.mtu != bluetooth._ATT_MTU_MIN:
+            break
+        await asyncio.sleep_ms(10)
     assert phone.conn.mtu == P.PREFERRED_MTU
+    await login(phone)
+    for _ in range(200):  # the session's first notification, within a poll of the notifier
+        if phone.notifications(P.STATUS_UUID):
+            break
+        await asyncio.sleep_ms(10)
+    await asyncio.sleep_ms(150)  # and no second one of the same bytes
     got = phone.notifications(P.STATUS_UUID)
     assert len(got) == 1 and P.decode_status(got[0])["alt_ma"] == app.ctl.meas.alt_ma
     await bye(phone)
