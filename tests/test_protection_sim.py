@@ -3,6 +3,8 @@
 # plant): each behaviour end to end, with the safety invariants checked on
 # every tick (tests/protect_sim.py), and random scenarios with fixed seeds.
 from bms import reasons as R
+from bms.measure import CH_REMOTE_L, CH_REMOTE_H
+from boards.sim import scenario as SC
 from protect_sim import random_scenario, run, run_named
 
 
@@ -56,8 +58,57 @@ def test_overcurrent_retry_lockout_and_remote_toggle():
     assert 6000 <= trips[0] <= 6100  # load at 5 s, above 200 A for 1 s
     assert [t for t, v in sysb if v == 0][1] - trips[0] == 10000  # retry
     cleared = sysb[-1][0]
-    assert 41000 <= cleared <= 41200  # remote bridged again at 41 s (+ debounce)
+    # remote bridged again at 42 s (+ debounce); until issue 15 the scenario
+    # toggled for 1 s, now an off must be read for a second to count
+    assert 42000 <= cleared <= 42200
     assert out.values("dsg_fet")[-1]
+
+
+def _lockout_then(on_tick=None, events=()):
+    """250 A on System+ from 5 s (three trips: lockout by ~28 s), then the
+    remote terminals misbehave for a moment at 35 s; the fault stays."""
+    scn = SC.parse({"name": "lockout-glitch", "duration_s": 40, "batteries": 1,
+                    "events": [{"t_s": 5, "load_a": 250}] + list(events)})
+    closed = []
+
+    def tick(t, ctl, board):
+        if on_tick:
+            on_tick(t, ctl, board)
+        if t > 30000 and board.dsg_gate.on:
+            closed.append(t)
+
+    out, ctl, board = run(scn, on_tick=tick)
+    p = ctl.protection
+    return out, p, board, closed
+
+
+def test_a_remote_glitch_does_not_clear_the_overcurrent_lockout():
+    # Issue 15 defect 1: 150 ms of off readings from the remote's ADS1115
+    # (a short on System+ can brown out its bus) gave an on-edge, which
+    # cleared the lockout: oc trips 0 and the discharge FET closed onto the
+    # fault. An edge now needs a valid OFF of a second before it.
+    out, p, board, closed = _lockout_then(events=(
+        {"t_s": 35, "remote": "open"}, {"t_s": 35.15, "remote": "bridged"}))
+    assert out.violations == [], out.violations
+    assert p.oc.trips == 3 and p.block_sys == R.OC_LOCKOUT
+    assert closed == [] and board.plant.sys_a == 0
+
+
+def test_stale_remote_readings_do_not_clear_the_overcurrent_lockout():
+    def dead_adc(t, ctl, board):  # the remote's ADC is gone for 150 ms
+        board.sense.stale = CH_REMOTE_L | CH_REMOTE_H if 35000 <= t < 35150 else 0
+
+    out, p, board, closed = _lockout_then(dead_adc, (
+        {"t_s": 35, "remote": "open"}, {"t_s": 35.15, "remote": "bridged"}))
+    assert p.oc.trips == 3 and p.block_sys == R.OC_LOCKOUT
+    assert closed == []
+
+
+def test_a_real_remote_toggle_still_clears_the_lockout():
+    out, p, board, closed = _lockout_then(events=(
+        {"t_s": 32, "remote": "open"}, {"t_s": 34, "remote": "bridged"}))
+    assert closed and 34000 <= closed[0] <= 34200  # back on after the edge ...
+    assert p.oc.trips >= 1  # ... onto the fault, which trips again
 
 
 def test_hot_battery():
