@@ -560,6 +560,49 @@ def test_overcurrent_retry_and_lockout():
     assert p.dsg_fet and p.block_sys == 0 and p.oc.trips == 0
 
 
+def _latch_trip(r):
+    """The hardware latch is set, as the board reads it, until re-armed."""
+    r.meas.sys_oc = True
+    p = r.tick()
+    return p
+
+
+def test_the_hardware_latch_is_a_trip_of_the_same_series():
+    # Issue 15 defect 3: the latch (first tier, microseconds) is read every
+    # tick, logged as short_circuit, and counted in the retry/lockout series
+    # of the software limits (second tier); re-armed only when the policy
+    # lets the port close again.
+    r = rig()
+    r.tick()
+    assert r.p.oc.rearm  # boot: the board re-arms a latch set at power-up
+    r.p.oc.rearmed()
+    p = _latch_trip(r)
+    assert p.block_sys == R.SHORT_CIRCUIT and p.oc.trips == 1
+    assert not p.dsg_fet and not p.chg_fet and p.atd and p.load_out  # a port fault
+    assert not p.oc.rearm
+    r.run(OC.OC_RETRY_MS - 10)
+    assert not r.p.oc.rearm and r.p.block_sys == R.SHORT_CIRCUIT  # latch still set: no new trip
+    p = r.tick()
+    assert p.oc.rearm and p.block_sys == 0 and p.dsg_fet and p.oc.trips == 1
+    p = r.tick()  # the latch is not re-armed yet: its old state is no new trip
+    assert p.block_sys == 0 and p.oc.trips == 1
+    p.oc.rearmed()
+    p = _latch_trip(r)  # set again after the re-arm: the short is still there
+    assert p.block_sys == R.SHORT_CIRCUIT and p.oc.trips == 2
+    r.run(OC.OC_RETRY_MS)
+    r.p.oc.rearmed()
+    r.meas.sys_oc = False
+    _oc_trip(r)  # a software trip is the third of the same series
+    assert r.p.block_sys == R.OC_LOCKOUT and r.p.oc.trips == 3 and not r.p.oc.rearm
+    r.meas.sys_oc = True
+    r.run(600000, 1000)
+    assert r.p.block_sys == R.OC_LOCKOUT and not r.p.oc.rearm and not r.p.dsg_fet
+    r.p.clear_alarms()
+    assert r.p.oc.rearm  # cleared: the latch may be re-armed with the port
+    p = r.tick()
+    assert p.block_sys == 0 and p.oc.trips == 0
+
+
 def test_overcurrent_lockout_cleared_by_remote_toggle():
     r = rig()
     for _ in range(3):

@@ -111,6 +111,30 @@ def test_a_real_remote_toggle_still_clears_the_lockout():
     assert p.oc.trips >= 1  # ... onto the fault, which trips again
 
 
+def test_a_short_is_opened_by_the_latch_and_counted_by_the_firmware():
+    # Issue 15 defect 3: a 600 A short never reaches the software limits:
+    # the latch opens System+ in the sample it appears in; the firmware
+    # logs short_circuit, retries after 10 s and locks out on the third.
+    seen = []
+
+    def tick(t, ctl, board):
+        if board.plant.sys_a < -450.0:
+            seen.append(t)
+
+    scn = SC.parse({"name": "short", "duration_s": 40, "batteries": 1,
+                    "events": [{"t_s": 5, "load_a": 600}]})
+    out, ctl, board = run(scn, on_tick=tick)
+    _clean(out)
+    p = ctl.protection
+    assert seen == []  # not one sample carried the short
+    sysb = [(t, v) for t, w, v in out.changes if w == "block_sys"]
+    assert [v for _, v in sysb] == [0, R.SHORT_CIRCUIT, 0, R.SHORT_CIRCUIT, 0, R.OC_LOCKOUT]
+    assert 5000 <= sysb[1][0] <= 5020  # the next tick reads the latch
+    assert board.plant.sys_oc_trips == 3 and p.oc.trips == 3
+    assert ctl.history.oc_trips == 3
+    assert board.sys_oc.tripped()  # locked out: the latch stays set
+
+
 def test_hot_battery():
     out, _, _ = run_named("protect-hot-battery")
     _clean(out)

@@ -159,3 +159,53 @@ def test_the_plant_and_the_firmware_agree_on_full_duty():
     from boards.sim import plant
     from bms.alt_limiter import DUTY_MAX_CPCT
     assert plant.DUTY_MAX_CPCT == DUTY_MAX_CPCT == 10000
+
+
+def test_a_600_a_short_opens_system_plus_within_one_plant_sample_without_the_firmware():
+    # Issue 15 defect 3: the comparator latch is the board's, not the
+    # firmware's: with the control task stalled (no tick at all) the path
+    # opens in the sample the short appears in, and stays open until the
+    # latch is re-armed.
+    b, _ = board()
+    p = b.plant
+    b.chg_gate.set(True)
+    b.dsg_gate.set(True)
+    p.load_a = 50.0
+    b.step(10)
+    assert p.sys_a == -50.0 and not b.sys_oc.tripped()
+    p.load_a = 600.0  # a short on System+
+    b.step(10)
+    assert p.sys_a == 0.0 and b.sys_oc.tripped() and p.sys_oc_trips == 1
+    for _ in range(100):  # the gates are still driven on: the latch holds
+        b.step(10)
+        assert p.sys_a == 0.0
+    b.sys_oc.rearm()  # re-armed onto the short: set again in the next sample
+    b.step(10)
+    assert p.sys_a == 0.0 and b.sys_oc.tripped() and p.sys_oc_trips == 2
+    p.load_a = 50.0
+    b.sys_oc.rearm()
+    b.step(10)
+    assert p.sys_a == -50.0 and not b.sys_oc.tripped()
+
+
+def test_the_comparator_threshold_and_direction():
+    b, _ = board()
+    p = b.plant
+    b.chg_gate.set(True)
+    b.dsg_gate.set(True)
+    p.load_a = 449.0  # below the threshold: the software limits' business
+    b.step(10)
+    assert p.sys_a == -449.0 and not b.sys_oc.tripped()
+    p.load_a = 451.0
+    b.step(10)
+    assert b.sys_oc.tripped() and p.sys_a == 0.0
+    b.sys_oc.rearm()
+    b.dsg_gate.set(False)  # no path: no current, nothing to trip
+    b.step(10)
+    assert not b.sys_oc.tripped()
+
+
+def test_the_latch_driver_reads_the_plant_without_allocating():
+    b, _ = board()
+    no_alloc(b.sys_oc.tripped)
+    no_alloc(b.sys_oc.rearm)

@@ -58,6 +58,15 @@ class Hw:
         self.wdt.feed = lambda: None
         self.sense = Sense()
         self.link = Link(chain)
+        self.sys_oc = Latch()
+
+
+class Latch:
+    def tripped(self):
+        return False
+
+    def rearm(self):
+        pass
 
 
 def preset(end):

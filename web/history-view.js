@@ -29,7 +29,7 @@ const PLAIN = {
   temp_high_discharge: 'too hot to discharge', bms_overtemp: 'BMS too hot', overcurrent: 'System+ overcurrent',
   oc_lockout: 'System+ overcurrent lockout', remote_off: 'remote off', low_power_off: 'low-power off',
   battery_alarm: 'battery alarm', prealarm: 'pre-alarm', fet_derate: 'alternator reduced: BMS hot',
-  cell_high: 'alternator reduced: cell high',
+  cell_high: 'alternator reduced: cell high', short_circuit: 'System+ short circuit',
 };
 
 function eventName(code, names) {

@@ -44,6 +44,21 @@ class PwmGate:
         self._plant.alt_duty_cpct = d
 
 
+class OcLatch:
+    """The System+ over-current latch (drivers/oc_latch.py): the plant sets it
+    within the sample in which the current crosses the comparator's
+    threshold and holds the System+ path open until the firmware re-arms it."""
+
+    def __init__(self, plant):
+        self._plant = plant
+
+    def tripped(self):
+        return self._plant.sys_oc_latched
+
+    def rearm(self):
+        self._plant.sys_oc_latched = False
+
+
 class Sense:
     """Port readings as an ADC would give them: quantised, with a little noise.
     `stale` (bms/measure.py CH_* bits) marks channels as a dead external ADC
@@ -184,6 +199,7 @@ class SimBoard:
         self.led = Led()
         self.wdt = Watchdog(clock)
         self.store = folder_store(store_dir)
+        self.sys_oc = OcLatch(plant)
         self._since_push_ms = 0
         self.push_batteries()
 

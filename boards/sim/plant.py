@@ -11,6 +11,9 @@
 # 0.1 degC) so that the sim board's Sense can read them without allocating.
 
 CELL_STEP_MS = 100
+# System+ hardware over-current comparator (docs/boards.md): above this the
+# latch opens the System+ MOSFETs within microseconds, far inside one sample
+SYS_OC_A = 450.0
 # the gate's 100 % duty, in 0.01 % (bms/alt_limiter.py DUTY_MAX_CPCT; written
 # out because this module also runs in CPython, tests/test_sim_board.py checks)
 DUTY_MAX_CPCT = 10000
@@ -148,6 +151,8 @@ class Plant:
         self.load_out = False
         self.charge_out = False
         self.prealarm_out = False
+        self.sys_oc_latched = False  # the comparator's latch: System+ gates disabled
+        self.sys_oc_trips = 0  # times the latch was set (for tests and the trace)
         # System+ side
         self.load_a = 0.0
         self.charger_a = 0.0
@@ -233,10 +238,19 @@ class Plant:
             chg_a = (self._chg_v - v_bank) * self._chg_g
             chg_a = 0.0 if chg_a < 0.0 else (charger if chg_a > charger else chg_a)
         net = chg_a - (self.load_a if (self.load_out or not self._load_follows) else 0.0)
-        if (net > 0.0 and self.chg_on) or (net < 0.0 and self.dsg_on):
+        # the latch disables the gate drivers, whatever the firmware drives
+        chg_on = self.chg_on and not self.sys_oc_latched
+        dsg_on = self.dsg_on and not self.sys_oc_latched
+        if (net > SYS_OC_A or net < -SYS_OC_A) and ((net > 0.0 and chg_on) or (net < 0.0 and dsg_on)):
+            # the comparator trips on the rising edge, microseconds into the
+            # sample: the sample's charge is that of those microseconds, nil
+            self.sys_oc_latched = True
+            self.sys_oc_trips += 1
+            chg_on = dsg_on = False
+        if (net > 0.0 and chg_on) or (net < 0.0 and dsg_on):
             self.sys_a = net
             self.v_sys = v_bank + net * self._fet_sys_r
-        elif net == 0.0 and self.chg_on and self.dsg_on:
+        elif net == 0.0 and chg_on and dsg_on:
             self.sys_a = 0.0
             self.v_sys = v_bank
         else:

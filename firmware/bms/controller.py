@@ -78,6 +78,7 @@ class Controller:
             self.decoder.expect(master.seq)
         meas = self.meas
         hw.sense.read(meas)
+        meas.sys_oc = hw.sys_oc.tripped()
         pack = self.pack
         pack.evaluate(now_ms, self.settings.link_timeout_ms)
         self.remote.step(now_ms, meas)
@@ -93,6 +94,10 @@ class Controller:
         hw.alt_gate.set_duty(duty_cpct)
         hw.chg_gate.set(p.chg_fet)
         hw.dsg_gate.set(p.dsg_fet)
+        oc = p.oc
+        if oc.rearm:  # the policy lets System+ close again: the latch too
+            hw.sys_oc.rearm()
+            oc.rearmed()
         hw.load_out.set(p.load_out)
         hw.charge_out.set(p.charge_out)
         hw.prealarm_out.set(p.prealarm_out)

@@ -29,7 +29,7 @@ def code_for(protection, pack, alternator):
     if blocked & R.DATA_LOST:
         return LINK
     port = protection.block_alt | protection.block_sys  # MOSFET heat, overcurrent live here
-    if port & (R.BMS_OVERTEMP | R.OVERCURRENT | R.OC_LOCKOUT) or alternator.fault:
+    if port & (R.BMS_OVERTEMP | R.OVERCURRENT | R.SHORT_CIRCUIT | R.OC_LOCKOUT) or alternator.fault:
         return BMS_TEMP
     if blocked & ~R.REMOTE_OFF:
         return CELL

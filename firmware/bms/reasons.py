@@ -22,11 +22,12 @@ OC_LOCKOUT = const(1 << 10)  # System+ tripped too often: needs remote toggle or
 REMOTE_OFF = const(1 << 11)
 LOW_POWER_OFF = const(1 << 12)
 BATTERY_ALARM = const(1 << 13)  # a battery raised its own alarm flag
+SHORT_CIRCUIT = const(1 << 14)  # System+ opened by the hardware over-current latch, waiting to retry
 
 REASON_NAMES = ("boot", "data_lost", "cell_uv", "cell_uv_emergency", "cell_ov",
                 "temp_low_charge", "temp_high_charge", "temp_high_discharge",
                 "bms_overtemp", "overcurrent", "oc_lockout", "remote_off",
-                "low_power_off", "battery_alarm")
+                "low_power_off", "battery_alarm", "short_circuit")
 
 # -- warnings: nothing is blocked by these
 PREALARM = const(1 << 0)  # a cell at or below the pre-alarm level
