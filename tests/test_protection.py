@@ -401,7 +401,10 @@ def test_fet_derate_and_trip():
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
-    assert p.atc and p.atd and p.chg_fet and p.charge_out  # the battery is fine
+    assert p.atc and p.atd and p.charge_out and p.load_out  # the battery is fine
+    # changed on purpose (issue 15 defect 2): the System+ MOSFETs share the
+    # heatsink, so overtemp opens System+ both ways too (it kept them closed)
+    assert p.block_sys == R.BMS_OVERTEMP and not p.chg_fet and not p.dsg_fet
     r.meas.fet_ddegc = 850
     assert not r.tick().alt_allowed
     r.meas.fet_ddegc = 849
@@ -432,7 +435,9 @@ def test_implausible_fet_temperature_blocks_the_alternator():
         assert r.p.alt_allowed, bad
         p = r.tick()
         assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
-        assert p.atc and p.atd and p.chg_fet and p.dsg_fet  # the battery is fine
+        assert p.atc and p.atd and p.load_out and p.charge_out  # the battery is fine
+        # System+ opens too (issue 15: it stayed closed on an unknown temperature)
+        assert p.block_sys == R.BMS_OVERTEMP and not (p.chg_fet or p.dsg_fet), bad
         r.meas.fet_ddegc = 400
         assert r.tick().alt_allowed, bad
     r = rig()
@@ -852,7 +857,9 @@ def test_stale_readings_count_the_mosfets_as_hot():
     assert r.p.alt_allowed
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
-    assert p.chg_fet and p.dsg_fet  # the battery itself is fine
+    assert p.atc and p.atd  # the battery itself is fine ...
+    # ... but the System+ MOSFETs' temperature is unknown too (issue 15: they stayed closed)
+    assert p.block_sys == R.BMS_OVERTEMP and not (p.chg_fet or p.dsg_fet)
     r.meas.stale = 0
     r.meas.fet_ddegc = 400
     assert r.tick().alt_allowed

@@ -3,6 +3,7 @@
 # plant): each behaviour end to end, with the safety invariants checked on
 # every tick (tests/protect_sim.py), and random scenarios with fixed seeds.
 from bms import reasons as R
+from bms import sysport as SP
 from bms.measure import CH_REMOTE_L, CH_REMOTE_H
 from boards.sim import scenario as SC
 from protect_sim import random_scenario, run, run_named
@@ -45,7 +46,13 @@ def test_low_power_off_and_wake():
     assert out.first("chg_fet", False, off) == off
     woke = out.first("state", "load_disconnect", off)
     assert 702000 <= woke <= 703000  # charger at 700 s, held 2 s
-    assert board.chg_gate.on and not board.dsg_gate.on and not board.load_out.on
+    assert board.chg_gate.on and not board.load_out.on and not ctl.protection.atd
+    # changed on purpose (issue 15 defect 2): the charger's 30 A no longer
+    # flows through the discharge MOSFET's body diode: the ideal diode has
+    # closed it a second after the charge current began
+    assert board.dsg_gate.on and ctl.protection.port.dsg.state == SP.DIODE
+    assert board.plant.sys_a > 20.0
+    assert 703000 <= out.first("dsg_fet", True, off) <= 704100
     assert ctl.protection.uv.charger
 
 
@@ -133,6 +140,83 @@ def test_a_short_is_opened_by_the_latch_and_counted_by_the_firmware():
     assert board.plant.sys_oc_trips == 3 and p.oc.trips == 3
     assert ctl.history.oc_trips == 3
     assert board.sys_oc.tripped()  # locked out: the latch stays set
+
+
+def _cut_then(events, duration_s, on_tick=None, plant=None):
+    """An empty bank under a 150 A load: loads cut at once (emergency), the
+    load goes; then the events. Returns (Outcome, controller, board)."""
+    pl = {"capacity_ah": 1000, "soc_pct": 0.2}  # big and empty: the cells stay below 2.8 V a while
+    pl.update(plant or {})
+    scn = SC.parse({"name": "cut", "duration_s": duration_s, "batteries": 1, "plant": pl,
+                    "events": [{"t_s": 0, "load_a": 150}, {"t_s": 3, "load_a": 0}] + events})
+    return run(scn, on_tick=on_tick)
+
+
+def test_charging_in_load_disconnect_does_not_cook_the_body_diode():
+    # Issue 15 defect 2: with the loads cut only the discharge MOSFET is off,
+    # and 200 A of charge went through its body diode (150 W). The ideal
+    # diode closes it a second after the charge current starts.
+    heat = [0]  # samples with more than 100 W in a body diode
+
+    def tick(t, ctl, board):
+        if t >= 10000 and board.plant.diode_w > 100.0:
+            heat[0] += 1
+
+    out, ctl, board = _cut_then([{"t_s": 10, "charger_a": 200}], 40, tick)
+    _clean(out)
+    p = ctl.protection
+    assert not p.atd and p.atc and p.block_dsg & R.CELL_UV
+    assert board.dsg_gate.on and p.port.dsg.state == SP.DIODE
+    assert board.plant.sys_a > 150.0
+    assert heat[0] <= 110  # the 1 s hold (+ the charger's rise), no more
+    assert board.plant.fet_c < 40.0  # I2R only, ~20 W (150 W: past 100 C in these 30 s)
+    assert not board.load_out.on
+
+
+def test_a_current_reversal_opens_the_diode_within_one_sample():
+    # charging through the closed (blocked) discharge MOSFET, then a load
+    # larger than the charger: discharge current for at most one sample,
+    # then the MOSFET is open again and stays open (no chatter)
+    back = []
+    atd = [False]  # the verdict the plant's last sample ran under
+
+    def tick(t, ctl, board):
+        if not atd[0] and board.plant.sys_a < 0.0:
+            back.append(t)
+        atd[0] = ctl.protection.atd
+
+    out, ctl, board = _cut_then([{"t_s": 10, "charger_a": 100}, {"t_s": 20, "load_a": 150},
+                                 {"t_s": 40, "load_a": 0}], 60, tick)
+    _clean(out)
+    assert len(back) <= 1, back
+    dsg = [(t, v) for t, w, v in out.changes if w == "dsg_fet" and t >= 10000]
+    assert [v for _, v in dsg] == [True, False, True], dsg  # closed, opened at the turn, closed
+    assert 20000 <= dsg[1][0] <= 20020 and 41000 <= dsg[2][0] <= 41100
+
+
+def test_mosfet_overtemp_opens_system_plus_both_ways():
+    # Issue 15 defect 2: bms_overtemp blocked only the alternator path; the
+    # System+ MOSFETs on the same heatsink kept carrying 180 A at 105 C
+    scn = SC.parse({"name": "hot", "duration_s": 400, "batteries": 2,
+                    "plant": {"ambient_c": 60, "fet_rth_k_per_w": 6, "fet_tau_s": 30},
+                    "events": [{"t_s": 2, "load_a": 180}]})
+    hot = [0, 0]  # ticks with the overtemp verdict, and of those with current or a gate on
+    was = [False]
+
+    def tick(t, ctl, board):
+        now = ctl.protection.fet.overtemp
+        if now:
+            hot[0] += 1
+        if (now and (board.chg_gate.on or board.dsg_gate.on)) or (was[0] and board.plant.sys_a != 0.0):
+            hot[1] += 1  # a gate on, or current in a sample run under the verdict
+        was[0] = now
+
+    out, ctl, board = run(scn, on_tick=tick)
+    _clean(out)
+    assert hot[0] > 100, "the MOSFETs never reached the trip level"
+    assert hot[1] == 0
+    assert any(w == "block_sys" and v & R.BMS_OVERTEMP for _, w, v in out.changes)
+    assert ctl.protection.atd and board.load_out.on  # a port fault, not a battery verdict
 
 
 def test_hot_battery():

@@ -48,6 +48,7 @@ PARAMS = {
     "fuse_melt_s": (40.0, 1.0, 10000.0, "s", "fuse I2t budget, in rated-current-squared seconds"),
     "fet_alt_mohm": (1.0, 0.1, 50.0, "mOhm", "alternator switch on-resistance"),
     "fet_sys_mohm": (0.5, 0.1, 50.0, "mOhm", "System+ MOSFETs on-resistance"),
+    "fet_diode_mv": (750.0, 300.0, 1500.0, "mV", "forward drop of a System+ MOSFET's body diode"),
     "fet_rth_k_per_w": (2.5, 0.1, 50.0, "K/W", "MOSFET heatsink thermal resistance"),
     "fet_tau_s": (90.0, 1.0, 3600.0, "s", "MOSFET heatsink thermal time constant"),
     "ambient_c": (25.0, -40.0, 85.0, "C", "air temperature around the BMS"),
@@ -178,6 +179,8 @@ class Plant:
         self._chg_follows = bool(p["charger_on_charge_out"])
         self._chg_g = 1000.0 / p["charger_mohm"]
         self._fet_sys_r = p["fet_sys_mohm"] / 1000.0
+        self._diode_v = p["fet_diode_mv"] / 1000.0
+        self.diode_w = 0.0  # heat in a System+ body diode now
         self._v_reg = p["alt_reg_mv"] / 1000.0
         self._lag = 0.0
         self._lag_dt_ms = 0
@@ -249,12 +252,18 @@ class Plant:
             chg_on = dsg_on = False
         if (net > 0.0 and chg_on) or (net < 0.0 and dsg_on):
             self.sys_a = net
-            self.v_sys = v_bank + net * self._fet_sys_r
+            # with the other MOSFET off its body diode carries the current
+            diode = not dsg_on if net > 0.0 else not chg_on
+            drop = self._diode_v if diode else 0.0
+            self.diode_w = drop * (net if net > 0.0 else -net)
+            self.v_sys = v_bank + net * self._fet_sys_r + (drop if net > 0.0 else -drop)
         elif net == 0.0 and chg_on and dsg_on:
             self.sys_a = 0.0
+            self.diode_w = 0.0
             self.v_sys = v_bank
         else:
             self.sys_a = 0.0
+            self.diode_w = 0.0
             # port cut off: a charger holds its own voltage unless the
             # loads take more than it gives
             self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
@@ -338,7 +347,7 @@ class Plant:
         # MOSFET heating from the currents at this instant (the heatsink's
         # time constant is far longer than this step)
         watts = (self.alt_a * self.alt_a * p["fet_alt_mohm"]
-                 + self.sys_a * self.sys_a * p["fet_sys_mohm"]) / 1000.0
+                 + self.sys_a * self.sys_a * p["fet_sys_mohm"]) / 1000.0 + self.diode_w
         k = dt / (p["fet_tau_s"] + dt)
         self.fet_c += (p["ambient_c"] + watts * p["fet_rth_k_per_w"] - self.fet_c) * k
         self._update_cells(i_bank, dt)

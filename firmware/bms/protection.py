@@ -2,7 +2,8 @@
 # every "not allowed", and the gate and output levels that follow from them.
 # The verdicts come from the under-voltage table (undervoltage.py), the limit
 # table (limits.py), System+ overcurrent (overcurrent.py) and the MOSFET heat
-# (fet_thermal.py); this module combines their masks into the outputs. Pure
+# (fet_thermal.py); this module combines their masks into the outputs, and
+# sysport.py turns them into the System+ MOSFETs (the ideal diode). Pure
 # logic, integers only, allocates nothing in step(). docs/protection.md.
 from micropython import const
 
@@ -10,6 +11,7 @@ from bms import reasons as R
 from bms.alt_target import rating_ma
 from bms.limits import Limits
 from bms.overcurrent import Overcurrent
+from bms.sysport import SysPort
 from bms.ticks import MASK, diff, hold
 from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
 
@@ -31,12 +33,13 @@ class Protection:
         self.uv = UnderVoltage(settings)
         self.limits = Limits(settings)
         self.oc = Overcurrent()
+        self.port = SysPort()  # the System+ MOSFETs
         self.atc = False
         self.atd = False
         self.block_chg = R.BOOT
         self.block_dsg = R.BOOT
         self.block_alt = R.BOOT  # block_chg plus alternator-only reasons
-        self.block_sys = 0  # System+ port-only reasons (overcurrent)
+        self.block_sys = 0  # System+ port-only reasons (overcurrent, MOSFET heat)
         self.warn = 0
         self.chg_fet = False
         self.dsg_fet = False
@@ -115,14 +118,18 @@ class Protection:
             alt |= R.REMOTE_OFF
         alt |= chg
         sysb = self.oc.block
+        if self.fet.overtemp:  # the System+ MOSFETs share the heatsink: both ways open
+            sysb |= R.BMS_OVERTEMP
         self.block_chg = chg
         self.block_dsg = dsg
         self.block_alt = alt
         self.block_sys = sysb
         self.atc = chg == 0
         self.atd = dsg == 0
-        self.chg_fet = self.atc and sysb == 0
-        self.dsg_fet = self.atd and sysb == 0
+        port = self.port
+        port.step(now_ms, self.atc, self.atd, sysb, meas)
+        self.chg_fet = port.chg_fet
+        self.dsg_fet = port.dsg_fet
         self.alt_allowed = alt == 0
         self.charge_out = self.atc
         self.load_out = self.atd

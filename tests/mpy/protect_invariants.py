@@ -2,6 +2,9 @@
 # are re-derived from the spec here (not imported from protection.py) so a
 # bug in the state machine cannot hide itself.
 from bms import reasons as R
+from bms.measure import CH_SYS_I
+
+DIODE_OFF_MA = 500  # bms/sysport.py: the ideal diode opens below this
 
 CHARGER_HOLD_MS = 2000
 CHATTER_MS = 200  # a UV cut must not come back this soon after it cleared
@@ -26,12 +29,23 @@ class Invariants:
     def observe(self, now_ms, pack, meas, p):
         s = self.s
         data = pack.full_scan and pack.data_ok
-        chg_closed = p.atc or p.chg_fet or p.charge_out or p.alt_allowed
-        dsg_closed = p.atd or p.dsg_fet or p.load_out
+        # the ideal diode (issue 15): a blocked System+ MOSFET may be closed
+        # while the other path is allowed and its current flows (measured
+        # this tick at DIODE_OFF_MA or more): it then passes only that
+        # direction, as its body diode would
+        i = 0 if meas.stale & CH_SYS_I else meas.sys_ma
+        chg_diode = p.chg_fet and not p.atc and p.atd and p.block_sys == 0 and -i >= DIODE_OFF_MA
+        dsg_diode = p.dsg_fet and not p.atd and p.atc and p.block_sys == 0 and i >= DIODE_OFF_MA
+        chg_fet = p.chg_fet and not chg_diode
+        dsg_fet = p.dsg_fet and not dsg_diode
+        chg_closed = p.atc or chg_fet or p.charge_out or p.alt_allowed
+        dsg_closed = p.atd or dsg_fet or p.load_out
         if p.load_out != p.atd or p.charge_out != p.atc:
             self._bad(now_ms, "outputs do not follow ATD/ATC")
-        if (p.chg_fet and not p.atc) or (p.dsg_fet and not p.atd) or (p.alt_allowed and not p.atc):
+        if (chg_fet and not p.atc) or (dsg_fet and not p.atd) or (p.alt_allowed and not p.atc):
             self._bad(now_ms, "a gate closed without permission")
+        if (p.chg_fet or p.dsg_fet) and p.block_sys:
+            self._bad(now_ms, "a System+ MOSFET closed with the port blocked")
         if not pack.full_scan and (chg_closed or dsg_closed or p.prealarm_out):
             self._bad(now_ms, "something on before the first full scan")
         if pack.full_scan and not pack.data_ok and (chg_closed or dsg_closed):
