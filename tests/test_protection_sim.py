@@ -219,6 +219,56 @@ def test_mosfet_overtemp_opens_system_plus_both_ways():
     assert ctl.protection.atd and board.load_out.on  # a port fault, not a battery verdict
 
 
+def _inverter(fitted=True):
+    """The inverter-start scenario; fitted=False: a board whose discharge
+    driver has no current limit (the firmware's start does nothing)."""
+    st = {"starts": 0, "peak_start_a": 0.0, "peak_a": 0.0, "low_after_start": 0, "was": False}
+
+    def tick(t, ctl, board):
+        if t == 0 and not fitted:
+            board.dsg_limit.set = lambda on: None
+        a = -board.plant.sys_a
+        if st["was"]:  # the plant's last sample ran in the limited start
+            st["peak_start_a"] = max(st["peak_start_a"], a)
+        st["peak_a"] = max(st["peak_a"], a)
+        lim = ctl.protection.dsg_limit
+        if lim and not st["was"]:
+            st["starts"] += 1
+        if st["was"] and not lim and board.plant.v_cap < board.plant.v_bank - 0.2:
+            st["low_after_start"] += 1  # fully on while the capacitors were still low
+        st["was"] = lim
+
+    out, ctl, board = run_named("inverter-start", on_tick=tick)
+    return out, ctl, board, st
+
+
+def test_an_inverter_starts_through_the_limited_start_without_a_trip():
+    # Issue 16 item 4: the legacy unit holds about 80 A while an inverter's
+    # capacitors charge, then allows 400 A. Here: the discharge driver's
+    # 80 A limit for 30 ms at every close from open, then fully on.
+    out, ctl, board, st = _inverter()
+    _clean(out)
+    p = ctl.protection
+    assert st["starts"] == 2  # at boot, and after the remote
+    assert st["peak_start_a"] <= 80.0 and st["low_after_start"] == 0
+    assert board.plant.sys_oc_trips == 0 and p.oc.trips == 0 and ctl.history.oc_trips == 0
+    assert 340.0 <= st["peak_a"] <= 360.0  # the motor start went through, limit gone
+    assert not any(w == "block_sys" and v for _, w, v in out.changes)
+    assert board.dsg_gate.on and board.plant.v_cap > 13.0
+
+
+def test_without_the_limit_the_inrush_trips_the_latch_into_a_lockout():
+    # the counter-test: a board that closes the discharge MOSFET unlimited
+    # onto the empty capacitors trips the short-circuit latch at every try
+    # (three tries: lockout), as issue 16 reports for today's firmware
+    out, ctl, board, st = _inverter(fitted=False)
+    sysb = [v for _, w, v in out.changes if w == "block_sys"]
+    # three tries, the lockout; the remote toggle at 40-45 s clears it, and
+    # the tries at 45 s and 55 s trip again
+    assert sysb[:7] == [0, R.SHORT_CIRCUIT, 0, R.SHORT_CIRCUIT, 0, R.OC_LOCKOUT, 0], sysb
+    assert board.plant.sys_oc_trips == 5 and st["peak_a"] < 2.0  # no sample carried the inrush
+
+
 def test_hot_battery():
     out, _, _ = run_named("protect-hot-battery")
     _clean(out)

@@ -59,6 +59,7 @@ class Hw:
         self.sense = Sense()
         self.link = Link(chain)
         self.sys_oc = Latch()
+        self.dsg_limit = Out()
 
 
 class Latch:

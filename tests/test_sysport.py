@@ -34,7 +34,7 @@ class Rig:
 
 def test_both_allowed_both_closed_at_once():
     p = Rig().run(TICK, True, True, 0)
-    assert p.chg_fet and p.dsg_fet
+    assert p.chg_fet and p.dsg_fet  # the discharge MOSFET in its limited start
 
 
 def test_discharge_mosfet_closes_for_charge_current_and_opens_when_it_turns():
@@ -128,6 +128,39 @@ def test_no_chatter_on_a_noisy_current_at_the_thresholds():
         r2.run(TICK, True, False, 0 if k % 150 == 0 else 2500)
     closings = (r2.changes + 1) // 2
     assert 30 <= closings <= 40  # each dip opens it; it closes a second later, never sooner
+
+
+def test_every_close_of_the_discharge_mosfet_from_open_starts_limited():
+    # Issue 16 item 4: START_MS in the driver's 80 A limit, then fully on
+    r = Rig()
+    p = r.run(TICK, True, True, 0)
+    assert p.dsg_fet and p.dsg_limit and p.chg_fet
+    p = r.run(SP.START_MS - TICK, True, True, -80000)  # START_MS of ticks in the limit
+    assert p.dsg_limit
+    p = r.run(TICK, True, True, -80000)
+    assert p.dsg_fet and not p.dsg_limit and p.dsg.state == SP.ON
+    p = r.run(10000, True, True, -300000)  # fully on: the 400 A port again
+    assert not p.dsg_limit
+    p = r.run(TICK, True, True, 0, R.OVERCURRENT)  # opened ...
+    assert not p.dsg_fet and not p.dsg_limit
+    p = r.run(TICK, True, True, 0)  # ... and closed again: a new limited start
+    assert p.dsg_fet and p.dsg_limit
+    p = r.run(TICK, True, False, 0)  # denied during the start: open at once
+    assert not p.dsg_fet and not p.dsg_limit
+
+
+def test_the_ideal_diode_needs_no_start():
+    # closed by the charge current, the port sits at or above the bank
+    r = Rig()
+    r.run(2000, True, False, 50000)
+    assert r.port.dsg.state == SP.DIODE and not r.port.dsg_limit
+    p = r.run(TICK, True, True, 50000)
+    assert p.dsg.state == SP.ON and not p.dsg_limit
+
+
+def test_the_charge_mosfet_never_starts_limited():
+    p = Rig().run(TICK, True, False, 0)
+    assert p.chg_fet and p.chg.state == SP.ON and not p.dsg_limit
 
 
 def test_step_allocates_nothing():

@@ -190,6 +190,7 @@ class SimBoard:
         self.clock = clock
         self.chg_gate = Switch(plant, "chg_on")
         self.dsg_gate = Switch(plant, "dsg_on")
+        self.dsg_limit = Switch(plant, "dsg_limit")
         self.alt_gate = PwmGate(plant)
         self.load_out = Switch(plant, "load_out")
         self.charge_out = Switch(plant, "charge_out")

@@ -43,6 +43,7 @@ class Protection:
         self.warn = 0
         self.chg_fet = False
         self.dsg_fet = False
+        self.dsg_limit = False  # discharge MOSFET in its driver's current limit (start)
         self.alt_allowed = False
         self.alt_limit_ma = 0
         self.load_out = False
@@ -130,6 +131,7 @@ class Protection:
         port.step(now_ms, self.atc, self.atd, sysb, meas)
         self.chg_fet = port.chg_fet
         self.dsg_fet = port.dsg_fet
+        self.dsg_limit = port.dsg_limit
         self.alt_allowed = alt == 0
         self.charge_out = self.atc
         self.load_out = self.atd

@@ -113,6 +113,7 @@ class Hw:
         self.name = "fake"
         self.chg_gate = Out()
         self.dsg_gate = Out()
+        self.dsg_limit = Out()
         self.alt_gate = Pwm()
         self.load_out = Out()
         self.charge_out = Out()
