@@ -19,7 +19,7 @@ T_CELLS = const(0x21)  # battery report v1: 4 cells, temperature, flags
 
 HEADER = const(4)  # sync1, sync2, type, length
 CRC_LEN = const(2)
-_MAX_LEN = const(48)  # no payload of any version may be longer
+MAX_LEN = const(48)  # no payload of any version may be longer
 LEN_REQUEST = const(2)  # hop, seq
 LEN_CELLS = const(13)  # addr, seq, 4 x u16 mV, s16 temp, flags
 REQUEST_BYTES = const(8)
@@ -142,7 +142,7 @@ def find_frames(data):
     i = 0
     n = len(data)
     while i + HEADER + CRC_LEN <= n:
-        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > _MAX_LEN:
+        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > MAX_LEN:
             i += 1
             continue
         end = i + HEADER + data[i + _O_LEN]
