@@ -17,8 +17,6 @@ _WINDOW = const(512)  # receive window; holds at most one partial frame between 
 # behind it (a real frame's bytes arrive back to back).
 _STALL_MS = const(50)
 
-_CRC = array.array("H", CRC_TABLE)
-
 
 def _length_ok(kind, length):
     # a known type has its exact length, any other at most MAX_LEN
@@ -100,7 +98,7 @@ class Decoder:
         st[S_COUNT] = pack.configured
         st[S_LIMIT] = pack.timeout_ms
         while True:
-            r = fast_reports(w, st, _CRC, pack.cell_mv, pack.temp_ddegc, pack.flags,
+            r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
                              pack.seq, pack.state, pack.last_ms)
             if r == 2:  # a request echo
                 lo = st[S_LO]
@@ -138,7 +136,7 @@ class Decoder:
         end = lo + HEADER + length
         if end + CRC_LEN > self.hi:
             return False
-        inner = crc_sync(w, lo, end, self.hi, _CRC)
+        inner = crc_sync(w, lo, end, self.hi, CRC_TABLE)
         if inner < 0:
             self.crc_errors = (self.crc_errors + 1) & WRAP
             self._drop(lo)
@@ -184,7 +182,7 @@ class Decoder:
                 if end + CRC_LEN > hi:
                     if not quiet:
                         return -1
-                elif crc_ok(w, p + 2, end, _CRC):
+                elif crc_ok(w, p + 2, end, CRC_TABLE):
                     return p
             p += 1
 

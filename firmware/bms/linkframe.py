@@ -2,6 +2,8 @@
 # BMS's scan cadence (LinkMaster).
 # Pure Python so the simulator (MicroPython) and the host battery emulator
 # (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
+import array
+
 try:
     from micropython import const
 except ImportError:  # CPython host tools
@@ -69,16 +71,18 @@ def min_period_ms(count, baud):
 
 
 def _make_table():
-    t = []
+    t = array.array("H")
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t.append(c & 0xFFFF)
-    return tuple(t)
+    return t
 
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
+# An array of u16 (512 bytes), which the decoder's viper loops also read as a
+# pointer (bms/linkscan.py): one table on the board.
 CRC_TABLE = _make_table()
 _CRC_INIT = const(0xFFFF)
 
