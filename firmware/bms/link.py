@@ -6,7 +6,7 @@ import array
 from micropython import const
 from bms import ticks
 from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, HEADER, CRC_LEN, MAX_LEN, LEN_REQUEST,
-                           LEN_CELLS, REQUEST_BYTES, MAX_BATTERIES)
+                           LEN_CELLS, MAX_BATTERIES)
 from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
                           S_SEQ, S_SIZE, NO_SEQ, copy_bytes, sync_in, crc_ok, crc_sync, cells_valid,
                           fast_reports)
@@ -100,11 +100,6 @@ class Decoder:
         while True:
             r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
                              pack.seq, pack.state, pack.last_ms)
-            if r == 2:  # a request echo
-                lo = st[S_LO]
-                self._echo(w, lo, now_ms)
-                st[S_LO] = lo + REQUEST_BYTES
-                continue
             if r and self._candidate(w, st[S_LO], now_ms):
                 continue
             # waiting for bytes; a partial frame on a quiet line is given up

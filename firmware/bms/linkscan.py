@@ -10,13 +10,10 @@ from micropython import const
 # viper emitter folds in.
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
-_T_REQUEST = const(0x11)
 _T_CELLS = const(0x21)
 _HEADER = const(4)
-_LEN_REQUEST = const(2)
 _LEN_CELLS = const(13)
 _CELLS_BYTES = const(19)
-_REQUEST_BYTES = const(8)
 _CELL_MV_MAX = const(5000)
 _TEMP_DDEGC_MIN = const(-400)
 _TEMP_DDEGC_MAX = const(1250)
@@ -115,12 +112,11 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
                  flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
     # The common case at line rate: skip to each frame start and store every
     # plain good battery report straight into the pack. Returns 0 when it
-    # needs more bytes, 2 for a good request echo at st[S_LO] (the caller
-    # stores its hop count), 1 when the candidate there is anything else
-    # (other type, bad length or CRC, rejected, extra, duplicate, a frame
-    # start inside an echo): the Python path then handles and counts that
-    # one candidate, and also a report that does not answer the latest
-    # request or the one before.
+    # needs more bytes, 1 when the candidate at st[S_LO] is anything else
+    # (a request echo, other type, bad length or CRC, rejected, extra,
+    # duplicate, a report that does not answer the latest request or the
+    # one before): the Python path then handles and counts that one
+    # candidate.
     lo = int(st[S_LO])
     hi = int(st[S_HI])
     now = int(st[S_NOW])
@@ -141,23 +137,7 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         if hi - lo < _HEADER:
             break
         if w[lo + 2] != _T_CELLS or w[lo + 3] != _LEN_CELLS:
-            result = 1
-            if w[lo + 2] == _T_REQUEST and w[lo + 3] == _LEN_REQUEST:
-                if hi - lo < _REQUEST_BYTES:
-                    result = 0
-                    break
-                c = 0xFFFF
-                i = lo + 2
-                while i < lo + 6:
-                    c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
-                    i += 1
-                if c == (int(w[lo + 6]) | (int(w[lo + 7]) << 8)):
-                    result = 2
-                    i = lo + 1
-                    while i < lo + _REQUEST_BYTES:
-                        if w[i] == _SYNC1 and (i + 1 == hi or w[i + 1] == _SYNC2):
-                            result = 1  # may hide a frame start: the Python path looks
-                        i += 1
+            result = 1  # the request echo too: once a scan, the Python path is fast enough
             break
         if hi - lo < _CELLS_BYTES:
             break
