@@ -7,7 +7,7 @@ import micropython
 from micropython import const
 
 # The frame format (bms/linkframe.py, docs/battery-link.md) as constants the
-# viper emitter folds in.
+# viper emitter folds in (tests/test_linkframe_host.py holds them to linkframe's).
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
 _T_CELLS = const(0x21)
