@@ -9,16 +9,23 @@ from bms import settings as S
 
 
 class BleRequests:
-    """The handlers, one per characteristic. `rand(n)` gives n random bytes,
-    `clock()` the ms ticks (None: the seam's, the app's clock), `on_login()`
-    publishes the status when a session starts."""
+    """The request handlers, one per characteristic: BleService inherits
+    them and maps its characteristics to them. `rand(n)` gives n random
+    bytes, `clock()` the ms ticks (None: the seam's, the app's clock);
+    `status` is the characteristic a login fills at once."""
 
-    def __init__(self, seam, rand, clock, on_login):
+    def __init__(self, seam, rand, clock, status):
         self.seam = seam
         self.rand = rand
-        self.clock = clock
-        self._on_login = on_login
-        self.parts = b""  # SET_PART bytes of the settings write being sent
+        self.clock = clock  # a test may hold its own
+        self.status = status
+        self.errors = 0  # requests that raised inside the firmware
+        self.last_error = None
+        self._parts = b""  # SET_PART bytes of the settings write being sent
+
+    def _fault(self, e):
+        self.errors += 1
+        self.last_error = repr(e)
 
     def _now(self):
         return (self.clock or self.seam.clock)()
@@ -26,7 +33,7 @@ class BleRequests:
     def _commit(self):
         return self.seam.save_auth() is True
 
-    def auth(self, data):
+    def _auth(self, data):
         auth, now = self.seam.auth, self._now()
         op = data[0]
         nonce = b""
@@ -47,26 +54,29 @@ class BleRequests:
             code = P.E_UNKNOWN_OP
         authed, fails, wait_s = auth.state(now)
         if authed and op != P.AUTH_STATE:  # a new session: status readable at once
-            self._on_login()
+            try:
+                self.status.write(self.seam.status_bytes())
+            except Exception as e:  # the login stands; the notifier fills it later
+                self._fault(e)
         return P.encode_auth(code, op, authed, fails, wait_s, nonce)
 
-    def settings(self, data):
+    def _settings(self, data):
         op = data[0]
         if op == P.SET_READ:
             if len(data) != 2:
                 return P.response(P.E_MALFORMED, op)
             return P.encode_settings_page(self.seam.settings.values(), data[1])
         if op == P.SET_PART:  # a write too long for a small MTU comes in parts
-            parts = self.parts + bytes(data[1:])
+            parts = self._parts + bytes(data[1:])
             if 1 + len(parts) > P.MAX_WRITE:
-                self.parts = b""
+                self._parts = b""
                 return P.response(P.E_MALFORMED, op)
-            self.parts = parts
+            self._parts = parts
             return P.response(P.OK, op)
         if op != P.SET_WRITE:
             return P.response(P.E_UNKNOWN_OP, op)
-        if self.parts:
-            data, self.parts = bytes((op,)) + self.parts + bytes(data[1:]), b""
+        if self._parts:
+            data, self._parts = bytes((op,)) + self._parts + bytes(data[1:]), b""
             if len(data) > P.MAX_WRITE:
                 return P.response(P.E_MALFORMED, op)
         values, code, wid = P.decode_records(data, 1)
@@ -81,7 +91,7 @@ class BleRequests:
             return P.response(errors[0][1], op, P.encode_set_errors(errors))
         return P.response(P.OK, op)
 
-    def command(self, data):
+    def _command(self, data):
         op, arg = data[0], bytes(data[1:])
         auth = self.seam.auth
         if op == P.CMD_CHANGE_PIN:
@@ -102,12 +112,12 @@ class BleRequests:
             return P.response(self.seam.command(op), op)
         return P.response(P.E_UNKNOWN_OP, op)
 
-    def cells(self, data):
+    def _cells(self, data):
         if len(data) != 1:
             return P.response(P.E_MALFORMED, data[0])
         return self.seam.cells_bytes(data[0])
 
-    def history(self, data):
+    def _history(self, data):
         if len(data) != 1:
             return P.response(P.E_MALFORMED, data[0])
         page = self.seam.history_page(data[0])

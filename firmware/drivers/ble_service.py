@@ -1,10 +1,10 @@
 # The BLE configuration service on aioble: registers the GATT service of
 # docs/ble-protocol.md (and beside it the standard Device Information
 # service), advertises, and serves one central at a time: its tasks, the
-# login gate and the status notifications are here, the requests'
-# bytes-in/bytes-out in drivers/ble_requests.py. Both reach the rest of the
-# firmware only through `seam` (ble_seam.py BleSeam on the board, a test
-# double in the tests):
+# login gate and the status notifications are here; the request handlers
+# (bytes in, response out) it inherits from drivers/ble_requests.py. It
+# reaches the rest of the firmware only through `seam` (ble_seam.py BleSeam
+# on the board, a test double in the tests):
 #
 #   seam.settings                 bms.settings.Settings (read for settings pages)
 #   seam.auth                     bms.auth.Auth
@@ -36,73 +36,48 @@ _ADV_INTERVAL_US = 250000
 _ADV_REFRESH_MS = 1000  # the advertised payload is rebuilt this often
 _POLL_MS = 100
 _LOGIN_GRACE_MS = 60000  # a central that has not logged in by then is sent away
-
-
-def _uuid(s):
-    return bluetooth.UUID(s)
-
-
-# The standard Device Information service (Bluetooth SIG 0x180A): fixed text,
-# readable by any central before login, as on any BLE product.
-DEVICE_INFO = (
-    (0x2A29, "mpy-smartbms"),  # Manufacturer Name String
-    (0x2A24, "SmartBMS 12 V"),  # Model Number String
-    (0x2A26, VERSION),  # Firmware Revision String
-    (0x2A28, "MicroPython %d.%d.%d" % sys.implementation.version[:3]),  # Software Revision
-)
+_UUID = bluetooth.UUID
 
 
 def device_info_service():
-    svc = aioble.Service(_uuid(0x180A))
-    for uuid, text in DEVICE_INFO:
-        aioble.Characteristic(svc, _uuid(uuid), read=True, initial=text.encode())
+    """The standard Device Information service (Bluetooth SIG 0x180A): fixed
+    text, readable by any central before login, as on any BLE product."""
+    svc = aioble.Service(_UUID(0x180A))
+    for uuid, text in (
+        (0x2A29, "mpy-smartbms"),  # Manufacturer Name String
+        (0x2A24, "SmartBMS 12 V"),  # Model Number String
+        (0x2A26, VERSION),  # Firmware Revision String
+        (0x2A28, "MicroPython %d.%d.%d" % sys.implementation.version[:3]),  # Software Revision
+    ):
+        aioble.Characteristic(svc, _UUID(uuid), read=True, initial=text.encode())
     return svc
 
 
-class BleService:
+class BleService(BleRequests):
     def __init__(self, seam, rand=os.urandom, clock=None):
-        # clock None: the app's (a test may hold its own)
-        self.requests = req = BleRequests(seam, rand, clock, self._publish_status)
-        self.errors = 0  # requests that raised inside the firmware
-        self.last_error = None
+        svc = aioble.Service(_UUID(P.SERVICE_UUID))
+        status = aioble.Characteristic(svc, _UUID(P.STATUS_UUID), read=True, notify=True)
+        super().__init__(seam, rand, clock, status)
         self.conn = None
         self.login_grace_ms = _LOGIN_GRACE_MS
         self.login_timeouts = 0  # centrals sent away for not logging in
         self.mtu_refused = 0  # MTU exchanges that failed (the connection stays at 23)
-        svc = aioble.Service(_uuid(P.SERVICE_UUID))
-        self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
         self.handlers = {}  # characteristic -> request handler
         self.chars = {}  # UUID string -> characteristic
-        for uuid, fn in ((P.CELLS_UUID, req.cells), (P.SETTINGS_UUID, req.settings),
-                         (P.COMMAND_UUID, req.command), (P.HISTORY_UUID, req.history),
-                         (P.AUTH_UUID, req.auth)):
+        for uuid, fn in ((P.CELLS_UUID, self._cells), (P.SETTINGS_UUID, self._settings),
+                         (P.COMMAND_UUID, self._command), (P.HISTORY_UUID, self._history),
+                         (P.AUTH_UUID, self._auth)):
             # one byte more than the longest request, so an overlong one shows
-            ch = aioble.BufferedCharacteristic(svc, _uuid(uuid), read=True, write=True,
+            ch = aioble.BufferedCharacteristic(svc, _UUID(uuid), read=True, write=True,
                                                notify=True, capture=True,
                                                max_len=P.MAX_WRITE + 1)
             self.handlers[ch] = fn
             self.chars[uuid] = ch
         self.auth_ch = self.chars[P.AUTH_UUID]
-        self.service = svc
         aioble.register_services(svc, device_info_service())
         try:  # the MTU the stack offers in an exchange (their defaults differ)
             aioble.config(mtu=P.PREFERRED_MTU)
         except (ValueError, OSError) as e:  # a stack that refuses: values still read whole
-            self._fault(e)
-
-    @property
-    def seam(self):
-        """What the service serves (a test swaps it between its apps)."""
-        return self.requests.seam
-
-    @seam.setter
-    def seam(self, seam):
-        self.requests.seam = seam
-
-    def _publish_status(self):
-        try:
-            self.status.write(self.seam.status_bytes())
-        except Exception as e:  # the login stands; the notifier fills it later
             self._fault(e)
 
     def answer(self, ch, data):
@@ -169,11 +144,7 @@ class BleService:
         self.status.write(b"")
         for ch in self.handlers:
             ch.write(b"")
-        self.requests.parts = b""
-
-    def _fault(self, e):
-        self.errors += 1
-        self.last_error = repr(e)
+        self._parts = b""
 
     async def _advertise(self, connectable):
         """Advertise for up to _ADV_REFRESH_MS; the connection or None.
@@ -197,7 +168,7 @@ class BleService:
                 except (ValueError, OSError, TypeError, IndexError) as e:  # refused by the stack
                     self._fault(e)
             return await aioble.advertise(_ADV_INTERVAL_US, name=name, connectable=connectable,
-                                          services=[_uuid(P.SERVICE_UUID)],
+                                          services=[_UUID(P.SERVICE_UUID)],
                                           timeout_ms=_ADV_REFRESH_MS)
         except asyncio.TimeoutError:
             return None
