@@ -2,6 +2,8 @@
 # BMS's scan cadence (LinkMaster).
 # Pure Python so the simulator (MicroPython) and the host battery emulator
 # (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
+import array
+
 try:
     from micropython import const
 except ImportError:  # CPython host tools
@@ -19,7 +21,7 @@ T_CELLS = const(0x21)  # battery report v1: 4 cells, temperature, flags
 
 HEADER = const(4)  # sync1, sync2, type, length
 CRC_LEN = const(2)
-_MAX_LEN = const(48)  # no payload of any version may be longer
+MAX_LEN = const(48)  # no payload of any version may be longer
 LEN_REQUEST = const(2)  # hop, seq
 LEN_CELLS = const(13)  # addr, seq, 4 x u16 mV, s16 temp, flags
 REQUEST_BYTES = const(8)
@@ -69,16 +71,18 @@ def min_period_ms(count, baud):
 
 
 def _make_table():
-    t = []
+    t = array.array("H")
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t.append(c & 0xFFFF)
-    return tuple(t)
+    return t
 
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
+# An array of u16 (512 bytes), which the decoder's viper loops also read as a
+# pointer (bms/linkscan.py): one table on the board.
 CRC_TABLE = _make_table()
 _CRC_INIT = const(0xFFFF)
 
@@ -142,7 +146,7 @@ def find_frames(data):
     i = 0
     n = len(data)
     while i + HEADER + CRC_LEN <= n:
-        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > _MAX_LEN:
+        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > MAX_LEN:
             i += 1
             continue
         end = i + HEADER + data[i + _O_LEN]
