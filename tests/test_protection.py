@@ -359,6 +359,23 @@ def test_temp_high_discharge():
     assert r.tick().atc
 
 
+def test_temp_low_discharge():
+    # issue 16 item 3: a low-temperature discharge limit, default -20.0 degC
+    for t, trip in ((-200, False), (-201, True)):
+        r, before, got = _temp_trip(None, t, 200, R.TEMP_LOW_DISCHARGE, True)
+        assert before == 0 and bool(got) == trip, t
+        assert r.p.atd != trip and r.p.load_out != trip and not r.p.atc  # too cold to charge anyway
+        if trip:
+            assert r.p.block_dsg == R.TEMP_LOW_DISCHARGE
+    r.temps(-171, 200)
+    assert not r.tick().atd
+    r.temps(-170, 200)
+    assert r.tick().atd
+    r = rig({"temp_discharge_low_dc": -50})
+    r.temps(-51, 200)
+    assert not r.tick().atd and R.names(r.p.block_dsg) == ["temp_low_discharge"]
+
+
 def test_temp_hysteresis_setting():
     r = rig({"temp_hyst_dc": 100, "temp_charge_low_dc": 0})
     r.temps(-1, 200)

@@ -107,6 +107,7 @@ DISPLAY_UNITS = {
 EVENT_UNITS = {
     "cell_uv": "mV", "cell_uv_emergency": "mV", "cell_ov": "mV", "prealarm": "mV",
     "temp_low_charge": "0.1C", "temp_high_charge": "0.1C", "temp_high_discharge": "0.1C",
+    "temp_low_discharge": "0.1C",
     "bms_overtemp": "0.1C", "overcurrent": "mA", "oc_lockout": "mA",
 }
 

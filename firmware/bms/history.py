@@ -142,7 +142,7 @@ class History:
             self.lvd += 1
         if rise & R.CELL_OV:
             self.hv_stops += 1
-        if rise & R.TEMP_LOW_CHARGE:
+        if rise & (R.TEMP_LOW_CHARGE | R.TEMP_LOW_DISCHARGE):
             self.low_temp += 1
         if rise & _TEMP_HIGH:
             self.high_temp += 1
@@ -161,7 +161,7 @@ class History:
                     v = pack.min_cell_mv
                 elif b == R.CELL_OV:
                     v = pack.max_cell_mv
-                elif b == R.TEMP_LOW_CHARGE:
+                elif b == R.TEMP_LOW_CHARGE or b == R.TEMP_LOW_DISCHARGE:
                     v = pack.min_temp_ddegc
                 elif b & _TEMP_HIGH:
                     v = pack.max_temp_ddegc

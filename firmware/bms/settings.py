@@ -50,10 +50,13 @@ SCHEMA = (
     (7, "cell_ov_release_mv", INT, "mV", 3600, 3350, 3650, False, None,
      "All cells below this allow charging again"),
     # -- temperature protection (0.1 degC)
-    (10, "temp_charge_low_dc", INT, "0.1C", 50, -100, 150, False, None, "No charging below"),
+    # LiFePO4 must never be charged below 0 degC (lithium plating): the
+    # range stops there. Discharging is fine down to about -20 degC.
+    (10, "temp_charge_low_dc", INT, "0.1C", 50, 0, 150, False, None, "No charging below (0 degC at the lowest)"),
     (11, "temp_charge_high_dc", INT, "0.1C", 500, 350, 600, False, None, "No charging above"),
     (12, "temp_discharge_high_dc", INT, "0.1C", 600, 450, 700, False, None, "No discharging above"),
     (13, "temp_hyst_dc", INT, "0.1C", 30, 10, 100, False, None, "Temperature hysteresis"),
+    (16, "temp_discharge_low_dc", INT, "0.1C", -200, -300, 0, False, None, "No discharging below"),
     (14, "fet_derate_dc", INT, "0.1C", 850, 600, 1000, False, None,
      "BMS MOSFET temperature where alternator current is derated"),
     (15, "fet_trip_dc", INT, "0.1C", 1050, 700, 1200, False, None,
@@ -107,6 +110,7 @@ ORDER_RULES = (
     ("cell_prealarm_mv", "cell_uv_recover_mv", 1, "pre-alarm must be below the recovery level"),
     ("cell_ov_release_mv", "cell_ov_mv", 1, "charge release must be below charge stop"),
     ("temp_charge_low_dc", "temp_charge_high_dc", 1, "low charge limit must be below high"),
+    ("temp_discharge_low_dc", "temp_discharge_high_dc", 1, "low discharge limit must be below high"),
     ("fet_derate_dc", "fet_trip_dc", 1, "MOSFET derate must be below trip"),
     # the port's loop holds the starter 100 mV above the off level
     # (bms/alternator.py): that floor must sit below the on level, so the

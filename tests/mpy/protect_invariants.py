@@ -42,6 +42,9 @@ class Invariants:
         if data and chg_closed and (pack.min_temp_ddegc < s.temp_charge_low_dc
                                     or pack.max_temp_ddegc > s.temp_charge_high_dc):
             self._bad(now_ms, "charge path closed outside the temperature window")
+        if data and dsg_closed and (pack.min_temp_ddegc < s.temp_discharge_low_dc
+                                    or pack.max_temp_ddegc > s.temp_discharge_high_dc):
+            self._bad(now_ms, "discharge path closed outside the temperature window")
         # charger seen, re-derived
         if not meas.stale and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:
