@@ -225,3 +225,57 @@ def test_a_replaying_battery_never_reopens_the_paths():
     r.run(2 * 256 * 100)
     assert r.ok_ticks >= 10  # the matching scans came
     assert r.gate_ticks == 0
+
+
+def test_a_battery_count_mismatch_says_so():
+    # issue 16 item 5: 4 configured, 3 on the ring. The reason stayed `boot`
+    # and the LED showed "boot" for ever; now the mismatch has its own
+    # reason, status bit, LED code and history event
+    from bms import ledcode
+    from bms import reasons as R
+    from bms.history import History
+
+    class Alt:
+        fault = 0
+
+    r = _GuardedRig(3)
+    r.pack.configure(4)
+    r.master.configure(4, 100)
+    h = History()
+    for _ in range(100):  # 1 s
+        r.tick(r.t)
+        h.step(r.t, r.prot, r.pack, r.meas)
+        r.t += 10
+    p = r.prot
+    assert r.pack.count_mismatch and not r.pack.full_scan
+    assert p.block_chg == R.BOOT | R.COUNT_MISMATCH and p.block_dsg == R.BOOT | R.COUNT_MISMATCH
+    assert R.names(p.block_chg) == ["boot", "count_mismatch"]
+    assert ledcode.NAMES[ledcode.code_for(p, r.pack, Alt())] == "battery_count"
+    assert r.gate_ticks == 0
+    codes = [h.log_code[(h.head - 1 - i) % len(h.log_code)] for i in range(h.count)]
+    assert codes.count(15) == 1 and R.REASON_NAMES[15] == "count_mismatch"
+    # and after a boot: a battery leaves the ring
+    r = _GuardedRig(3)
+    r.run(2000)
+    assert not r.pack.count_mismatch and ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.OK
+    r.pack.configure(2)
+    r.master.configure(2, 100)
+    r.run(300)
+    assert r.pack.count_mismatch and r.prot.block_dsg & R.COUNT_MISMATCH
+    assert ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.COUNT
+    r.pack.configure(3)
+    r.master.configure(3, 100)
+    r.run(2000)
+    assert not r.pack.count_mismatch and r.prot.atc and r.prot.atd
+
+
+def test_the_status_carries_the_count_mismatch_bit():
+    from bms.client import decode_status
+    from bms.protocol import encode_status, PACK_BITS
+    import bleapp_double
+    assert PACK_BITS[4] == "count_mismatch"
+    ctl = bleapp_double.make_controller()
+    assert decode_status(encode_status(ctl))["count_mismatch"] is False
+    ctl.pack.count_mismatch = True
+    st = decode_status(encode_status(ctl))
+    assert st["count_mismatch"] is True and st["pack_flags"] & 16

@@ -121,7 +121,9 @@ class History:
         rise = mask & ~self._mask
         self._mask = mask
         if mask & R.BOOT:
-            rise &= R.BOOT  # remote debounce etc. at boot are not events
+            # remote debounce etc. at boot are not events; a wrong battery
+            # count is (it is why the boot never ends)
+            rise &= R.BOOT | R.COUNT_MISMATCH
         if rise:
             self._events(now_ms, rise, mask, pack, meas)
         wrise = p.warn & ~self._warn

@@ -17,6 +17,7 @@ LOST_MISSING = const(0x04)  # the echo counted fewer batteries in the ring than 
 LOST_EXTRA = const(0x08)  # more batteries than configured (echo count or a higher address)
 LOST_DUPLICATE = const(0x10)  # two reports for one address in the same scan
 LOST_NAMES = ("stale", "no echo", "missing", "extra", "duplicate")
+_MISMATCH = const(LOST_MISSING | LOST_EXTRA)  # count_mismatch: the battery count is wrong
 
 # per-battery state bits
 _HAVE = const(1)  # reported at least once since boot
@@ -147,6 +148,7 @@ class Pack:
         self.seen = 0
         self.data_ok = False
         self.lost = LOST_STALE | LOST_NO_ECHO
+        self.count_mismatch = False  # lost has missing or extra: battery_count is wrong
         self.full_scan = False
         self._no_extremes()
         self.configure(count)
@@ -245,4 +247,5 @@ class Pack:
         if self._dup:
             lost |= LOST_DUPLICATE
         self.lost = lost
+        self.count_mismatch = lost & _MISMATCH != 0
         self.data_ok = lost == 0

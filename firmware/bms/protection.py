@@ -97,6 +97,8 @@ class Protection:
             both |= R.BOOT
         elif not self.data_held:
             both |= R.DATA_LOST
+        if pack.count_mismatch:  # at boot too: the first full scan would never come
+            both |= R.COUNT_MISMATCH
         if st != BOOT and pack.battery_alarm:
             both |= R.BATTERY_ALARM
         if st == LOW_POWER:

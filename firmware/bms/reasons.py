@@ -23,11 +23,13 @@ REMOTE_OFF = const(1 << 11)
 LOW_POWER_OFF = const(1 << 12)
 BATTERY_ALARM = const(1 << 13)  # a battery raised its own alarm flag
 TEMP_LOW_DISCHARGE = const(1 << 14)  # battery below temp_discharge_low_dc
+COUNT_MISMATCH = const(1 << 15)  # the ring holds more or fewer batteries than battery_count
 
 REASON_NAMES = ("boot", "data_lost", "cell_uv", "cell_uv_emergency", "cell_ov",
                 "temp_low_charge", "temp_high_charge", "temp_high_discharge",
                 "bms_overtemp", "overcurrent", "oc_lockout", "remote_off",
-                "low_power_off", "battery_alarm", "temp_low_discharge")
+                "low_power_off", "battery_alarm", "temp_low_discharge",
+                "count_mismatch")
 
 # -- warnings: nothing is blocked by these
 PREALARM = const(1 << 0)  # a cell at or below the pre-alarm level

@@ -25,6 +25,7 @@ class FakePack:
         self.max_temp_ddegc = 200
         self.pack_mv = 13200
         self.battery_alarm = False
+        self.count_mismatch = False
 
 
 class FakeRemote:

@@ -158,7 +158,7 @@ def _status_sources(rnd):
                   min_cell_at=rnd.randint(0, 255), max_cell_mv=rnd.randint(0, 65535),
                   max_cell_at=rnd.randint(0, 255), min_temp_ddegc=-32768 if edge else rnd.randint(-400, 0),
                   max_temp_ddegc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
-                  data_ok=bit(), full_scan=bit(), battery_alarm=bit())
+                  data_ok=bit(), full_scan=bit(), battery_alarm=bit(), count_mismatch=bit())
         prot = NS(uv=NS(state=rnd.randint(0, 4)), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
                   block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
@@ -362,6 +362,24 @@ def test_active_alarms_once_each_with_their_paths(page):
         ["temp_low_charge", "alarm", "battery too cold (-3.1 °C) (charging stopped)"],
         ["remote_off", "warning", "remote on/off is off (alternator stopped)"],
         ["warn:prealarm", "warning", "pre-alarm: cell 2 of battery 2 at 3.05 V"]]
+
+
+def test_a_battery_count_mismatch_in_words(page):
+    # issue 16 item 5: its own reason, in words, on both paths
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import reasons as R
+    both = R.BOOT | R.COUNT_MISMATCH
+    status = {"block_chg": both, "block_dsg": both, "block_alt": both, "block_sys": 0, "warn": 0,
+              "configured": 4, "min_cell_at": 0, "min_cell_mv": 0, "max_cell_at": 0, "max_cell_mv": 0,
+              "min_temp_dc": 0, "max_temp_dc": 0}
+    got = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return m.activeAlarms(%s, schema.names).map((a) => [a.key, a.text]);
+    })""" % json.dumps(status))
+    assert ["count_mismatch", "battery count wrong: 4 set, the BMS cable says otherwise (check battery_count) "
+            "(charging stopped, loads off)"] in got, got
 
 
 def test_trends_and_state_of_charge_texts(page):
