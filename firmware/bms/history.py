@@ -159,13 +159,13 @@ class History:
         while rise:
             if rise & 1:
                 b = 1 << bit
-                if b & (R.CELL_UV | R.CELL_UV_EMERGENCY):
+                if b & (R.CELL_UV | R.CELL_UV_EMERGENCY | R.BATTERY_LOW_CELL):
                     v = pack.min_cell_mv
-                elif b == R.CELL_OV:
+                elif b == R.CELL_OV or b == R.BATTERY_HIGH_CELL:
                     v = pack.max_cell_mv
-                elif b == R.TEMP_LOW_CHARGE or b == R.TEMP_LOW_DISCHARGE:
+                elif b == R.TEMP_LOW_CHARGE or b == R.TEMP_LOW_DISCHARGE or b == R.BATTERY_LOW_TEMP:
                     v = pack.min_temp_ddegc
-                elif b & _TEMP_HIGH:
+                elif b & _TEMP_HIGH or b == R.BATTERY_HIGH_TEMP:
                     v = pack.max_temp_ddegc
                 elif b == R.BMS_OVERTEMP:
                     v = meas.fet_ddegc

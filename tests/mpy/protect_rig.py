@@ -26,6 +26,7 @@ class FakePack:
         self.pack_mv = 13200
         self.battery_alarm = False
         self.count_mismatch = False
+        self.alarm_kinds = 0  # linkframe A_* bits, pack.KIND_UNKNOWN
 
 
 class FakeRemote:
