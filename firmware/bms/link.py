@@ -5,11 +5,11 @@
 import array
 from micropython import const
 from bms import ticks
-from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, HEADER, CRC_LEN, MAX_LEN, LEN_REQUEST,
-                           LEN_CELLS, MAX_BATTERIES)
+from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, HEADER, CRC_LEN, MAX_LEN,
+                           LEN_REQUEST, LEN_CELLS, LEN_CELLS2, MAX_BATTERIES)
 from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
                           S_SEQ, S_SIZE, NO_SEQ, copy_bytes, sync_in, crc_ok, crc_sync, cells_valid,
-                          fast_reports)
+                          pack_flags, fast_reports)
 
 _WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
 # A partial frame on a line quiet for this long is abandoned and its bytes
@@ -22,6 +22,8 @@ def _length_ok(kind, length):
     # a known type has its exact length, any other at most MAX_LEN
     if kind == T_CELLS:
         return length == LEN_CELLS
+    if kind == T_CELLS2:
+        return length == LEN_CELLS2
     if kind == T_REQUEST:
         return length == LEN_REQUEST
     return length <= MAX_LEN
@@ -148,7 +150,7 @@ class Decoder:
             st[S_RESYNCS] = (st[S_RESYNCS] + 1) & WRAP
             st[S_LO] = inner
             return True
-        if kind == T_CELLS:
+        if kind == T_CELLS or kind == T_CELLS2:
             self._cells(w, lo, now_ms)
         elif kind == T_REQUEST:
             self._echo(w, lo, now_ms)
@@ -187,7 +189,8 @@ class Decoder:
 
     def _cells(self, w, p, now_ms):
         addr = w[p + 4]
-        if addr < 1 or addr > MAX_BATTERIES or not cells_valid(w, p):
+        pf = pack_flags(w, p)
+        if addr < 1 or addr > MAX_BATTERIES or not cells_valid(w, p) or pf < 0:
             self.rejected = (self.rejected + 1) & WRAP
             return
         expect = self._st[S_SEQ]
@@ -200,7 +203,7 @@ class Decoder:
         self.pack.accept(addr, w[p + 5],
                          w[p + 6] | w[p + 7] << 8, w[p + 8] | w[p + 9] << 8,
                          w[p + 10] | w[p + 11] << 8, w[p + 12] | w[p + 13] << 8,
-                         t, w[p + 16], now_ms)
+                         t, pf, now_ms)
         if addr <= self.pack.configured:
             st = self._st
             st[S_OK] = (st[S_OK] + 1) & WRAP

@@ -11,13 +11,20 @@ from micropython import const
 _SYNC1 = const(0xAA)
 _SYNC2 = const(0x55)
 _T_CELLS = const(0x21)
+_T_CELLS2 = const(0x22)
 _HEADER = const(4)
 _LEN_CELLS = const(13)
+_LEN_CELLS2 = const(14)
 _CELLS_BYTES = const(19)
+_CELLS2_BYTES = const(20)
 _CELL_MV_MAX = const(5000)
 _TEMP_DDEGC_MIN = const(-400)
 _TEMP_DDEGC_MAX = const(1250)
 _F_RESERVED = const(0xFC)
+_F_ALARM = const(0x02)
+_A_RESERVED = const(0xF0)
+_PF_KIND_SHIFT = const(2)
+_PF_KIND_UNKNOWN = const(0x40)
 
 # Every counter wraps at 2**30 (small ints on the boards; readers take
 # differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
@@ -92,6 +99,28 @@ def crc_sync(w: ptr8, lo: int, end: int, hi: int, table: ptr16) -> int:
 
 
 @micropython.viper
+def pack_flags(w: ptr8, p: int) -> int:
+    # the byte the pack stores for the report at p (bms/linkframe.py PF_*):
+    # its flags with the v2 alarm kinds, or an alarm of unknown kind (v1);
+    # -1 for a v2 report whose kinds and alarm flag disagree or that sets
+    # reserved kind bits
+    f = int(w[p + 16])
+    if w[p + 2] != _T_CELLS2:
+        if f & _F_ALARM:
+            return f | _PF_KIND_UNKNOWN
+        return f
+    a = int(w[p + 17])
+    if a & _A_RESERVED:
+        return -1
+    if a:
+        if not f & _F_ALARM:
+            return -1
+    elif f & _F_ALARM:
+        return -1
+    return f | (a << _PF_KIND_SHIFT)
+
+
+@micropython.viper
 def cells_valid(w: ptr8, p: int) -> bool:
     # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
     j = p + 6
@@ -136,17 +165,23 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
             lo = s
         if hi - lo < _HEADER:
             break
-        if w[lo + 2] != _T_CELLS or w[lo + 3] != _LEN_CELLS:
+        kind = int(w[lo + 2])
+        if kind == _T_CELLS and w[lo + 3] == _LEN_CELLS:
+            size = _CELLS_BYTES
+        elif kind == _T_CELLS2 and w[lo + 3] == _LEN_CELLS2:
+            size = _CELLS2_BYTES
+        else:
             result = 1  # the request echo too: once a scan, the Python path is fast enough
             break
-        if hi - lo < _CELLS_BYTES:
+        if hi - lo < size:
             break
         c = 0xFFFF
         i = lo + 2
-        while i < lo + 17:
+        end = lo + size - 2
+        while i < end:
             c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
             i += 1
-        if c != (int(w[lo + 17]) | (int(w[lo + 18]) << 8)):
+        if c != (int(w[end]) | (int(w[end + 1]) << 8)):
             result = 1
             break
         addr = int(w[lo + 4])
@@ -165,6 +200,23 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         if bad or t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX or (int(w[lo + 16]) & _F_RESERVED):
             result = 1
             break
+        # the pack's byte, as pack_flags() (inlined: a viper call would pass
+        # the pointer as an object)
+        pf = int(w[lo + 16])
+        if size == _CELLS2_BYTES:
+            a = int(w[lo + 17])
+            bad = a & _A_RESERVED
+            if a:
+                if not pf & _F_ALARM:
+                    bad = 1
+            elif pf & _F_ALARM:
+                bad = 1
+            if bad:
+                result = 1
+                break
+            pf |= a << _PF_KIND_SHIFT
+        elif pf & _F_ALARM:
+            pf |= _PF_KIND_UNKNOWN
         seq = int(w[lo + 5])
         if expect == NO_SEQ or ((expect - seq) & 0xFF) > 1:
             result = 1
@@ -182,11 +234,11 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
             k += 1
             j += 2
         temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
-        flags[b] = w[lo + 16]
+        flags[b] = pf
         seqs[b] = seq
         state[b] = int(state[b]) | 3  # reported once, fresh (bms.pack)
         last[b] = now
         st[S_OK] = (int(st[S_OK]) + 1) & WRAP
-        lo += _CELLS_BYTES
+        lo += size
     st[S_LO] = lo
     return result
