@@ -656,6 +656,12 @@ def test_the_hardware_latch_is_a_trip_of_the_same_series():
     assert p.block_sys == 0 and p.oc.trips == 0
 
 
+def test_every_system_plus_reason_fits_the_status_u16():
+    # block_sys is a u16 in the BLE status (bms/protocol.py): a System+
+    # reason above bit 15 would never reach a phone
+    assert (R.OVERCURRENT | R.OC_LOCKOUT | R.SHORT_CIRCUIT | R.BMS_OVERTEMP) < 1 << 16
+
+
 def test_overcurrent_lockout_cleared_by_remote_toggle():
     r = rig()
     for _ in range(3):

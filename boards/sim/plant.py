@@ -329,8 +329,8 @@ class Plant:
         dsg_on = self.dsg_on and not self.sys_oc_latched
         limit = dsg_on and self.dsg_limit
         # a capacitor bank on the port (an inverter) off the bank's voltage:
-        # closing onto it equalises it within microseconds (DC_LINK_R), or at
-        # the discharge driver's 80 A limit
+        # closing onto it equalises it within microseconds (through
+        # _dc_link_r), or at the discharge driver's 80 A limit
         eq_a = 0.0  # equalising current out of the bank, sample average
         if cap:
             d = v_bank - v_node
