@@ -194,6 +194,18 @@ def test_a_current_reversal_opens_the_diode_within_one_sample():
     assert 20000 <= dsg[1][0] <= 20020 and 41000 <= dsg[2][0] <= 41100
 
 
+def test_a_charge_current_at_the_diode_threshold_does_not_chatter():
+    # the plant's sense noise (+-1 ADC step, 0.2 A) around the 2 A on level:
+    # 2.2 A reads 1.95 A every few ticks, so the second's hold never ends
+    # (a body diode at 2 A is 1.5 W); 3 A closes it once; nothing chatters
+    for amps, closes in ((1.5, 0), (2.2, 0), (3.0, 1)):
+        out, ctl, board = _cut_then([{"t_s": 5, "charger_a": amps}], 60)
+        _clean(out)
+        dsg = [v for t, w, v in out.changes if w == "dsg_fet" and t >= 5000]
+        assert dsg == [True] * closes, (amps, dsg)
+        assert not ctl.protection.atd
+
+
 def test_mosfet_overtemp_opens_system_plus_both_ways():
     # Issue 15 defect 2: bms_overtemp blocked only the alternator path; the
     # System+ MOSFETs on the same heatsink kept carrying 180 A at 105 C
