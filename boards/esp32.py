@@ -5,6 +5,7 @@ from machine import ADC, I2C, Pin
 
 from drivers.hardware import Hardware
 from drivers.switch import Switch
+from drivers.oc_latch import OcLatch
 from drivers.pwm_gate import PwmGate
 from drivers import analog
 from drivers.ads1115 import Ads1115, AdsInput
@@ -29,6 +30,8 @@ def make(baud=115200, root="/"):
     charge = Switch(23)
     prealarm = Switch(25)
     led = Switch(2)
+    dsg_limit = Switch(12)  # discharge driver in its 80 A limit (a current-limited start)
+    sys_oc = OcLatch(13, 4)  # System+ over-current latch: Q in, re-arm out
     ads = Ads1115(I2C(0, sda=Pin(21), scl=Pin(22), freq=400000), addr=0x48, channels=2)
     sense = analog.Sense(
         bat=analog.voltage(_adc(36), 20000),
@@ -43,4 +46,4 @@ def make(baud=115200, root="/"):
     )
     link = UartLink(2, tx=26, rx=27, baud=baud)
     return Hardware(NAME, chg, dsg, alt, load, charge, prealarm, sense, link, led,
-                    Watchdog(), Store(root))
+                    Watchdog(), Store(root), sys_oc, dsg_limit)

@@ -5,6 +5,7 @@ from machine import ADC, I2C, Pin
 
 from drivers.hardware import Hardware
 from drivers.switch import Switch
+from drivers.oc_latch import OcLatch
 from drivers.pwm_gate import PwmGate
 from drivers import analog
 from drivers.ads1115 import Ads1115, AdsInput
@@ -35,6 +36,8 @@ def make(baud=115200, root="/"):
     charge = Switch(6)
     prealarm = Switch(7)
     led = Switch("LED")  # the CYW43's LED
+    dsg_limit = Switch(10)  # discharge driver in its 80 A limit (a current-limited start)
+    sys_oc = OcLatch(11, 12)  # System+ over-current latch: Q in, re-arm out
     i2c = I2C(0, sda=Pin(8), scl=Pin(9), freq=400000)
     ads_a = Ads1115(i2c, addr=0x48, channels=4)
     ads_b = Ads1115(i2c, addr=0x49, channels=1)
@@ -51,4 +54,4 @@ def make(baud=115200, root="/"):
     )
     link = UartLink(0, tx=0, rx=1, baud=baud)
     return Hardware(NAME, chg, dsg, alt, load, charge, prealarm, sense, link, led,
-                    Watchdog(), Store(root))
+                    Watchdog(), Store(root), sys_oc, dsg_limit)

@@ -9,7 +9,7 @@ from bms import alternator, undervoltage
 from version import VERSION
 
 _IDLE_MA = const(500)  # below this a gate counts as carrying no current
-OUTPUTS = ("chg_gate", "dsg_gate", "alt_gate", "load_out", "charge_out", "prealarm_out")
+OUTPUTS = ("chg_gate", "dsg_gate", "dsg_limit", "alt_gate", "load_out", "charge_out", "prealarm_out")
 _test_mode = False
 
 

@@ -52,6 +52,7 @@ def test_over_voltage_frame_opens_charge_within_a_scan():
     ctl, hw = make(50)
     t = run(ctl, 0, 300)
     hw.link.cells[37][2] = 3750
+    hw.sense.sys_ma = 0  # no load: no discharge current for the ideal diode to pass (sysport.py)
     t0 = t
     while hw.chg_gate.on:
         t = run(ctl, t, 1)
@@ -150,3 +151,34 @@ def test_state_of_charge_is_counted_every_tick_without_bluetooth():
     run(ctl, t, 6000)  # 60 s at 5 A: 83.3 mAh
     assert abs(soc.consumed_mah - used - 83) <= 1, soc.consumed_mah - used
     assert soc.ttg_min(-5000) > 0
+
+
+def test_the_over_current_latch_is_read_logged_and_re_armed_by_the_policy():
+    # Issue 15 defect 3: hw.sys_oc is read every tick; a set latch is an
+    # overcurrent trip (short_circuit) of the retry/lockout series, logged in
+    # the history, and the board's latch is re-armed only at the retry.
+    from bms import reasons as R
+    from bms.overcurrent import OC_RETRY_MS
+    ctl, hw = make(2)
+    t = run(ctl, 0, 200)
+    assert hw.dsg_gate.on and hw.sys_oc.rearms == 1  # once at boot
+    hw.sys_oc.set = True  # the comparator opened System+ in hardware
+    t = run(ctl, t, 1)
+    p = ctl.protection
+    assert p.block_sys == R.SHORT_CIRCUIT and p.oc.trips == 1
+    assert not hw.dsg_gate.on and not hw.chg_gate.on and hw.load_out.on
+    assert ctl.history.oc_trips == 1
+    ev = ctl.history.events()[-1]
+    assert ev[1] == 14 and ev[2] & R.SHORT_CIRCUIT  # code: the reason's bit number
+    t = run(ctl, t, OC_RETRY_MS // CONTROL_PERIOD_MS - 1)
+    assert hw.sys_oc.set and hw.sys_oc.rearms == 1 and not hw.dsg_gate.on
+    t = run(ctl, t, 1)
+    assert not hw.sys_oc.set and hw.sys_oc.rearms == 2 and hw.dsg_gate.on
+    for n in (2, 3):  # the short is still there: it trips at once, twice more
+        hw.sys_oc.set = True
+        t = run(ctl, t, 1)
+        assert p.oc.trips == n
+        t = run(ctl, t, OC_RETRY_MS // CONTROL_PERIOD_MS)
+    assert p.block_sys == R.OC_LOCKOUT and p.oc.trips == 3 and ctl.history.oc_trips == 3
+    t = run(ctl, t, 6000)
+    assert hw.sys_oc.set and hw.sys_oc.rearms == 3 and not hw.dsg_gate.on

@@ -6,6 +6,7 @@ import fake_machine
 fake_machine.install()
 from fake_machine import ADC, I2C, Pin  # noqa: E402
 from drivers.switch import Switch  # noqa: E402
+from drivers.oc_latch import OcLatch  # noqa: E402
 from drivers.pwm_gate import PwmGate, DUTY_MAX_CPCT  # noqa: E402
 from drivers import analog  # noqa: E402
 from drivers import ads1115  # noqa: E402
@@ -24,6 +25,56 @@ def test_switch_starts_off_and_drives_pin():
     assert Pin.pins[17].value() == 1
     inv.set(True)
     assert Pin.pins[17].value() == 0
+
+
+def test_oc_latch_reads_q_and_pulses_the_re_arm_pin():
+    fake_machine.log.clear()
+    latch = OcLatch(13, 4)
+    q = Pin.pins[13]
+    assert q.mode == Pin.IN and q.pull == Pin.PULL_UP  # a broken wire reads tripped
+    assert Pin.pins[4].value() == 0 and fake_machine.log == [("pin", 4, 0)]
+    q._v = 0
+    assert not latch.tripped()
+    q._v = 1
+    assert latch.tripped()
+    latch.rearm()
+    assert fake_machine.log[-2:] == [("pin", 4, 1), ("pin", 4, 0)]
+    no_alloc(latch.tripped)  # (rearm: the fake's log allocates, Pin.value does not)
+
+
+def _pins_of(make):
+    """Every GPIO a board's make() claims, in order (Pin objects, UART pins)."""
+    used = []
+    pin_init = Pin.__init__
+    uart_init = fake_machine.UART.__init__
+
+    def pin(self, id, *a, **k):
+        used.append(id)
+        pin_init(self, id, *a, **k)
+
+    def uart(self, id, baudrate=115200, tx=None, rx=None, **kw):
+        used.extend((tx, rx))
+        uart_init(self, id, baudrate, tx, rx, **kw)
+
+    Pin.__init__ = pin
+    fake_machine.UART.__init__ = uart
+    try:
+        make(root="/tmp/")
+    finally:
+        Pin.__init__ = pin_init
+        fake_machine.UART.__init__ = uart_init
+    return used
+
+
+def test_no_board_uses_a_pin_twice():
+    # the over-current latch (issue 15) took free pins: none collides
+    import boards.esp32
+    import boards.pico_w
+    for board in (boards.esp32, boards.pico_w):
+        used = _pins_of(board.make)
+        dup = [p for p in used if used.count(p) > 1]
+        assert dup == [], (board.NAME, dup)
+    assert 13 in _pins_of(boards.esp32.make) and 11 in _pins_of(boards.pico_w.make)
 
 
 def test_pwm_gate_starts_at_zero_and_clamps():

@@ -359,6 +359,23 @@ def test_temp_high_discharge():
     assert r.tick().atc
 
 
+def test_temp_low_discharge():
+    # issue 16 item 3: a low-temperature discharge limit, default -20.0 degC
+    for t, trip in ((-200, False), (-201, True)):
+        r, before, got = _temp_trip(None, t, 200, R.TEMP_LOW_DISCHARGE, True)
+        assert before == 0 and bool(got) == trip, t
+        assert r.p.atd != trip and r.p.load_out != trip and not r.p.atc  # too cold to charge anyway
+        if trip:
+            assert r.p.block_dsg == R.TEMP_LOW_DISCHARGE
+    r.temps(-171, 200)
+    assert not r.tick().atd
+    r.temps(-170, 200)
+    assert r.tick().atd
+    r = rig({"temp_discharge_low_dc": -50})
+    r.temps(-51, 200)
+    assert not r.tick().atd and R.names(r.p.block_dsg) == ["temp_low_discharge"]
+
+
 def test_temp_hysteresis_setting():
     r = rig({"temp_hyst_dc": 100, "temp_charge_low_dc": 0})
     r.temps(-1, 200)
@@ -401,7 +418,10 @@ def test_fet_derate_and_trip():
     assert r.p.alt_allowed and r.p.alt_limit_ma == 90000
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP and p.alt_limit_ma == 0
-    assert p.atc and p.atd and p.chg_fet and p.charge_out  # the battery is fine
+    assert p.atc and p.atd and p.charge_out and p.load_out  # the battery is fine
+    # changed on purpose (issue 15 defect 2): the System+ MOSFETs share the
+    # heatsink, so overtemp opens System+ both ways too (it kept them closed)
+    assert p.block_sys == R.BMS_OVERTEMP and not p.chg_fet and not p.dsg_fet
     r.meas.fet_ddegc = 850
     assert not r.tick().alt_allowed
     r.meas.fet_ddegc = 849
@@ -432,7 +452,9 @@ def test_implausible_fet_temperature_blocks_the_alternator():
         assert r.p.alt_allowed, bad
         p = r.tick()
         assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP, bad
-        assert p.atc and p.atd and p.chg_fet and p.dsg_fet  # the battery is fine
+        assert p.atc and p.atd and p.load_out and p.charge_out  # the battery is fine
+        # System+ opens too (issue 15: it stayed closed on an unknown temperature)
+        assert p.block_sys == R.BMS_OVERTEMP and not (p.chg_fet or p.dsg_fet), bad
         r.meas.fet_ddegc = 400
         assert r.tick().alt_allowed, bad
     r = rig()
@@ -502,12 +524,43 @@ def test_data_lost_freezes_the_uv_sequence():
 
 
 def test_battery_alarm_blocks_both():
+    # a v1 report's alarm does not say its kind (issue 16 item 2: the pack
+    # reports kinds now; this one is KIND_UNKNOWN)
+    from bms.pack import KIND_UNKNOWN
     r = rig()
     r.pack.battery_alarm = True
+    r.pack.alarm_kinds = KIND_UNKNOWN
     p = r.tick()
     assert not p.atc and not p.atd and p.block_chg == R.BATTERY_ALARM
     r.pack.battery_alarm = False
+    r.pack.alarm_kinds = 0
     assert r.tick().atc
+
+
+def test_battery_alarms_block_the_right_path():
+    # issue 16 item 2 (product-spec 2.1): low cell stops discharge only,
+    # high cell and low temperature charge only, high temperature both;
+    # until then any alarm cut both, so a cold battery dropped the loads
+    from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
+    for kind, reason, atc, atd in ((A_LOW_CELL, R.BATTERY_LOW_CELL, True, False),
+                                   (A_HIGH_CELL, R.BATTERY_HIGH_CELL, False, True),
+                                   (A_LOW_TEMP, R.BATTERY_LOW_TEMP, False, True),
+                                   (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, False, False)):
+        r = rig()
+        r.pack.battery_alarm = True
+        r.pack.alarm_kinds = kind
+        p = r.tick()
+        assert (p.atc, p.atd, p.charge_out, p.load_out) == (atc, atd, atc, atd), kind
+        assert p.alt_allowed == atc and p.chg_fet == atc and p.dsg_fet == atd, kind
+        assert (p.block_chg | p.block_dsg) == reason, kind
+        assert (p.block_alt == reason) == (not atc), kind
+        r.pack.alarm_kinds = 0
+        p = r.tick()
+        assert p.atc and p.atd, kind
+    r = rig()
+    r.pack.alarm_kinds = A_LOW_CELL | A_LOW_TEMP  # two batteries, two kinds
+    p = r.tick()
+    assert p.block_chg == R.BATTERY_LOW_TEMP and p.block_dsg == R.BATTERY_LOW_CELL
 
 
 # -- System+ overcurrent
@@ -558,6 +611,55 @@ def test_overcurrent_retry_and_lockout():
     r.p.clear_alarms()
     p = r.tick()
     assert p.dsg_fet and p.block_sys == 0 and p.oc.trips == 0
+
+
+def _latch_trip(r):
+    """The hardware latch is set, as the board reads it, until re-armed."""
+    r.meas.sys_oc = True
+    p = r.tick()
+    return p
+
+
+def test_the_hardware_latch_is_a_trip_of_the_same_series():
+    # Issue 15 defect 3: the latch (first tier, microseconds) is read every
+    # tick, logged as short_circuit, and counted in the retry/lockout series
+    # of the software limits (second tier); re-armed only when the policy
+    # lets the port close again.
+    r = rig()
+    r.tick()
+    assert r.p.oc.rearm  # boot: the board re-arms a latch set at power-up
+    r.p.oc.rearmed()
+    p = _latch_trip(r)
+    assert p.block_sys == R.SHORT_CIRCUIT and p.oc.trips == 1
+    assert not p.dsg_fet and not p.chg_fet and p.atd and p.load_out  # a port fault
+    assert not p.oc.rearm
+    r.run(OC.OC_RETRY_MS - 10)
+    assert not r.p.oc.rearm and r.p.block_sys == R.SHORT_CIRCUIT  # latch still set: no new trip
+    p = r.tick()
+    assert p.oc.rearm and p.block_sys == 0 and p.dsg_fet and p.oc.trips == 1
+    p = r.tick()  # the latch is not re-armed yet: its old state is no new trip
+    assert p.block_sys == 0 and p.oc.trips == 1
+    p.oc.rearmed()
+    p = _latch_trip(r)  # set again after the re-arm: the short is still there
+    assert p.block_sys == R.SHORT_CIRCUIT and p.oc.trips == 2
+    r.run(OC.OC_RETRY_MS)
+    r.p.oc.rearmed()
+    r.meas.sys_oc = False
+    _oc_trip(r)  # a software trip is the third of the same series
+    assert r.p.block_sys == R.OC_LOCKOUT and r.p.oc.trips == 3 and not r.p.oc.rearm
+    r.meas.sys_oc = True
+    r.run(600000, 1000)
+    assert r.p.block_sys == R.OC_LOCKOUT and not r.p.oc.rearm and not r.p.dsg_fet
+    r.p.clear_alarms()
+    assert r.p.oc.rearm  # cleared: the latch may be re-armed with the port
+    p = r.tick()
+    assert p.block_sys == 0 and p.oc.trips == 0
+
+
+def test_every_system_plus_reason_fits_the_status_u16():
+    # block_sys is a u16 in the BLE status (bms/protocol.py): a System+
+    # reason above bit 15 would never reach a phone
+    assert (R.OVERCURRENT | R.OC_LOCKOUT | R.SHORT_CIRCUIT | R.BMS_OVERTEMP) < 1 << 16
 
 
 def test_overcurrent_lockout_cleared_by_remote_toggle():
@@ -809,7 +911,9 @@ def test_stale_readings_count_the_mosfets_as_hot():
     assert r.p.alt_allowed
     p = r.tick()
     assert not p.alt_allowed and p.block_alt == R.BMS_OVERTEMP
-    assert p.chg_fet and p.dsg_fet  # the battery itself is fine
+    assert p.atc and p.atd  # the battery itself is fine ...
+    # ... but the System+ MOSFETs' temperature is unknown too (issue 15: they stayed closed)
+    assert p.block_sys == R.BMS_OVERTEMP and not (p.chg_fet or p.dsg_fet)
     r.meas.stale = 0
     r.meas.fet_ddegc = 400
     assert r.tick().alt_allowed

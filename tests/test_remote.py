@@ -131,6 +131,70 @@ def test_stale_readings_before_the_first_fresh_one_read_off():
     assert not r.on and r.mode == RM.OFF
 
 
+def _on_then(r, m, t0, off_ms):
+    """Remote on from t0 for 500 ms, then its terminals read off for off_ms,
+    then on again; the times at which `rose` was true."""
+    rises = []
+    t = t0
+    for l_mv, h_mv, ms in ((BRIDGE, BRIDGE, 500), (OPEN_L, 0, off_ms), (BRIDGE, BRIDGE, 500)):
+        m.remote_l_mv, m.remote_h_mv = l_mv, h_mv
+        end = t + ms
+        while t < end:
+            r.step(t, m)
+            if r.rose:
+                rises.append(t)
+            t += 10
+    return rises, t
+
+
+def test_an_on_edge_needs_a_valid_off_of_a_second_before_it():
+    # Issue 15: the edge clears the overcurrent lockout, and the ADS1115 that
+    # reads the terminals can glitch (a short on System+ browns out its bus):
+    # an OFF shorter than ARM_MS, then on again, is no toggle. Today's main
+    # gave an edge after 150 ms of off readings (the 100 ms debounce).
+    r = RM.Remote()
+    m = _meas(BRIDGE, BRIDGE)
+    rises, t = _on_then(r, m, 0, 150)
+    assert rises == []
+    rises, t = _on_then(r, m, t, 990)  # just short of the second
+    assert rises == []
+    rises, t = _on_then(r, m, t, 1100)  # read off for a second: an edge
+    assert len(rises) == 1 and r.on
+    rises, t = _on_then(r, m, t, 150)  # and the next needs its own second
+    assert rises == []
+
+
+def test_the_first_on_after_boot_is_no_edge():
+    # before the first second of valid OFF nothing has armed the edge
+    r = RM.Remote()
+    m = _meas(BRIDGE, BRIDGE)
+    rose = False
+    for t in range(0, 1000, 10):
+        r.step(t, m)
+        rose = rose or r.rose
+    assert r.on and not rose
+
+
+def test_stale_readings_do_not_count_towards_the_second_off():
+    r = RM.Remote()
+    m = _meas(BRIDGE, BRIDGE)
+    rose = []
+    t = 0
+    # on, then off read for 600 ms, stale for 300 ms (ADC gone), off read
+    # again for 600 ms: no 1 s unbroken, so the next on is no edge
+    for l_mv, h_mv, stale, ms in ((BRIDGE, BRIDGE, 0, 500), (OPEN_L, 0, 0, 600),
+                                  (OPEN_L, 0, CH_REMOTE_H, 300), (OPEN_L, 0, 0, 600),
+                                  (BRIDGE, BRIDGE, 0, 500)):
+        m.remote_l_mv, m.remote_h_mv, m.stale = l_mv, h_mv, stale
+        end = t + ms
+        while t < end:
+            r.step(t, m)
+            if r.rose:
+                rose.append(t)
+            t += 10
+    assert r.on and rose == []
+
+
 def test_every_mode_times_every_function():
     for (l_mv, h_mv), mode in CASES:
         for fn in (0, 1, 2):

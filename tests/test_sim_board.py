@@ -159,3 +159,124 @@ def test_the_plant_and_the_firmware_agree_on_full_duty():
     from boards.sim import plant
     from bms.alt_limiter import DUTY_MAX_CPCT
     assert plant.DUTY_MAX_CPCT == DUTY_MAX_CPCT == 10000
+
+
+def test_a_600_a_short_opens_system_plus_within_one_plant_sample_without_the_firmware():
+    # Issue 15 defect 3: the comparator latch is the board's, not the
+    # firmware's: with the control task stalled (no tick at all) the path
+    # opens in the sample the short appears in, and stays open until the
+    # latch is re-armed.
+    b, _ = board()
+    p = b.plant
+    b.chg_gate.set(True)
+    b.dsg_gate.set(True)
+    p.load_a = 50.0
+    b.step(10)
+    assert p.sys_a == -50.0 and not b.sys_oc.tripped()
+    p.load_a = 600.0  # a short on System+
+    b.step(10)
+    assert p.sys_a == 0.0 and b.sys_oc.tripped() and p.sys_oc_trips == 1
+    for _ in range(100):  # the gates are still driven on: the latch holds
+        b.step(10)
+        assert p.sys_a == 0.0
+    b.sys_oc.rearm()  # re-armed onto the short: set again in the next sample
+    b.step(10)
+    assert p.sys_a == 0.0 and b.sys_oc.tripped() and p.sys_oc_trips == 2
+    p.load_a = 50.0
+    b.sys_oc.rearm()
+    b.step(10)
+    assert p.sys_a == -50.0 and not b.sys_oc.tripped()
+
+
+def test_the_comparator_threshold_and_direction():
+    b, _ = board()
+    p = b.plant
+    b.chg_gate.set(True)
+    b.dsg_gate.set(True)
+    p.load_a = 449.0  # below the threshold: the software limits' business
+    b.step(10)
+    assert p.sys_a == -449.0 and not b.sys_oc.tripped()
+    p.load_a = 451.0
+    b.step(10)
+    assert b.sys_oc.tripped() and p.sys_a == 0.0
+    b.sys_oc.rearm()
+    b.dsg_gate.set(False)  # no path: no current, nothing to trip
+    b.step(10)
+    assert not b.sys_oc.tripped()
+
+
+def test_the_latch_driver_reads_the_plant_without_allocating():
+    b, _ = board()
+    no_alloc(b.sys_oc.tripped)
+    no_alloc(b.sys_oc.rearm)
+
+
+def _inverter_board(cap_mf=30):
+    b, _ = board(1, sys_cap_mf=cap_mf)
+    b.plant.load_a = 1.5  # an inverter's idle draw; its capacitors start empty
+    b.chg_gate.set(True)
+    return b, b.plant
+
+
+def test_closing_unlimited_onto_empty_capacitors_trips_the_latch():
+    # Issue 16 item 4: 13 V across 2.5 mOhm is kA of inrush: the comparator
+    # opens the path in that sample; no sample carries it
+    b, p = _inverter_board()
+    b.dsg_gate.set(True)
+    b.step(10)
+    assert b.sys_oc.tripped() and p.sys_a == 0.0 and p.v_cap < 1.0
+
+
+def test_the_limited_start_charges_the_capacitors_at_80_a_at_most():
+    from boards.sim.plant import DSG_LIMIT_A
+    b, p = _inverter_board()
+    b.dsg_limit.set(True)
+    b.dsg_gate.set(True)
+    b.step(10)  # 30 mF to 13 V at 78.5 A: about 5 ms, inside the sample
+    assert not b.sys_oc.tripped() and -DSG_LIMIT_A <= p.sys_a < -30.0
+    assert p.v_cap > p.v_bank - 0.01
+    b.step(10)
+    b.dsg_limit.set(False)
+    for _ in range(10):
+        b.step(10)
+    assert not b.sys_oc.tripped() and -2.0 < p.sys_a < -1.0  # idle draw only
+    p.load_a = 350.0  # fully on: 350 A, no latch
+    b.step(10)
+    assert -360.0 < p.sys_a < -340.0 and not b.sys_oc.tripped()  # (the capacitors give a little)
+
+
+def test_big_capacitors_charge_over_several_samples_at_the_limit():
+    b, p = _inverter_board(100)
+    b.dsg_limit.set(True)
+    b.dsg_gate.set(True)
+    b.step(10)
+    assert p.sys_a == -80.0 and 0.0 < p.v_cap < 8.0  # 78.5 A into 100 mF for 10 ms: 7.9 V
+    b.step(10)  # the rest in the next sample (the bank recovers from the 80 A by 0.1 V)
+    assert p.v_cap > p.v_bank - 0.2 and not b.sys_oc.tripped()
+
+
+def test_the_drivers_soa_timer_sets_the_latch_after_50_ms_at_the_limit():
+    from boards.sim.plant import DSG_LIMIT_MS
+    b, p = _inverter_board()
+    p.load_a = 120.0  # more than the limit: the capacitors never charge
+    b.dsg_limit.set(True)
+    b.dsg_gate.set(True)
+    for _ in range(DSG_LIMIT_MS // 10 - 1):
+        b.step(10)
+        assert p.sys_a == -80.0 and not b.sys_oc.tripped()
+    b.step(10)
+    assert b.sys_oc.tripped()
+
+
+def test_a_limited_start_without_capacitors_gives_loads_80_a():
+    b, _ = board(1)
+    p = b.plant
+    p.load_a = 160.0
+    b.chg_gate.set(True)
+    b.dsg_limit.set(True)
+    b.dsg_gate.set(True)
+    b.step(10)
+    assert p.sys_a == -80.0 and abs(p.v_sys - p.v_bank / 2) < 0.2  # the loads taken as resistive
+    b.dsg_limit.set(False)
+    b.step(10)
+    assert p.sys_a == -160.0

@@ -26,10 +26,13 @@ const PLAIN = {
   boot: 'BMS started', data_lost: 'battery data lost', cell_uv: 'loads off: cell low',
   cell_uv_emergency: 'cell at emergency level', cell_ov: 'charging stopped: cell high',
   temp_low_charge: 'too cold to charge', temp_high_charge: 'too hot to charge',
-  temp_high_discharge: 'too hot to discharge', bms_overtemp: 'BMS too hot', overcurrent: 'System+ overcurrent',
+  temp_high_discharge: 'too hot to discharge', temp_low_discharge: 'too cold to discharge',
+  count_mismatch: 'battery count wrong', battery_low_cell: 'battery alarm: low cell',
+  battery_high_cell: 'battery alarm: high cell', battery_low_temp: 'battery alarm: too cold',
+  battery_high_temp: 'battery alarm: too hot', bms_overtemp: 'BMS too hot', overcurrent: 'System+ overcurrent',
   oc_lockout: 'System+ overcurrent lockout', remote_off: 'remote off', low_power_off: 'low-power off',
   battery_alarm: 'battery alarm', prealarm: 'pre-alarm', fet_derate: 'alternator reduced: BMS hot',
-  cell_high: 'alternator reduced: cell high',
+  cell_high: 'alternator reduced: cell high', short_circuit: 'System+ short circuit',
 };
 
 function eventName(code, names) {

@@ -9,6 +9,7 @@ from boards.sim.plant import CELL_STEP_MS
 from bms.alt_limiter import DUTY_MAX_CPCT
 from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
                          CH_REMOTE_H)
+from drivers import watchdog
 from drivers.storage import Store
 
 # ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
@@ -42,6 +43,21 @@ class PwmGate:
             raise ValueError("duty out of range")
         self.duty_cpct = d
         self._plant.alt_duty_cpct = d
+
+
+class OcLatch:
+    """The System+ over-current latch (drivers/oc_latch.py): the plant sets it
+    within the sample in which the current crosses the comparator's
+    threshold and holds the System+ path open until the firmware re-arms it."""
+
+    def __init__(self, plant):
+        self._plant = plant
+
+    def tripped(self):
+        return self._plant.sys_oc_latched
+
+    def rearm(self):
+        self._plant.sys_oc_latched = False
 
 
 class Sense:
@@ -125,31 +141,20 @@ class Led:
             self.changes += 1
 
 
-class Watchdog:
-    """Counts a reset the real watchdog would have done after timeout_ms unfed.
-    On the virtual board main.py arms it: then every feed also reaches the
-    board's machine.WDT, which resets the virtual board when the feeds stop."""
+class Watchdog(watchdog.Watchdog):
+    """The board's watchdog (drivers/watchdog.py) that also counts a reset the
+    real one would have done after timeout_ms unfed. On the virtual board
+    main.py arms it: then every feed also reaches the board's machine.WDT,
+    which resets the virtual board when the feeds stop."""
 
-    def __init__(self, clock, timeout_ms=5000):
+    def __init__(self, clock, timeout_ms=watchdog.TIMEOUT_MS):
+        super().__init__(timeout_ms)
         self._clock = clock
-        self.timeout_ms = timeout_ms
         self.last_feed_ms = clock.ticks_ms()
-        self._wdt = None
-
-    def arm(self):
-        if self._wdt is None:
-            from machine import WDT
-
-            self._wdt = WDT(timeout=self.timeout_ms)
-
-    @property
-    def armed(self):
-        return self._wdt is not None
 
     def feed(self):
         self.last_feed_ms = self._clock.ticks_ms()
-        if self._wdt is not None:
-            self._wdt.feed()
+        super().feed()
 
     def starved(self, now_ms):
         from bms.ticks import diff
@@ -175,6 +180,7 @@ class SimBoard:
         self.clock = clock
         self.chg_gate = Switch(plant, "chg_on")
         self.dsg_gate = Switch(plant, "dsg_on")
+        self.dsg_limit = Switch(plant, "dsg_limit")
         self.alt_gate = PwmGate(plant)
         self.load_out = Switch(plant, "load_out")
         self.charge_out = Switch(plant, "charge_out")
@@ -184,6 +190,7 @@ class SimBoard:
         self.led = Led()
         self.wdt = Watchdog(clock)
         self.store = folder_store(store_dir)
+        self.sys_oc = OcLatch(plant)
         self._since_push_ms = 0
         self.push_batteries()
 

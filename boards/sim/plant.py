@@ -11,6 +11,13 @@
 # 0.1 degC) so that the sim board's Sense can read them without allocating.
 
 CELL_STEP_MS = 100
+# System+ hardware over-current comparator (docs/boards.md): above this the
+# latch opens the System+ MOSFETs within microseconds, far inside one sample
+SYS_OC_A = 450.0
+# the discharge MOSFET's driver in its current limit (hw.dsg_limit): it holds
+# the port at DSG_LIMIT_A, and sets the latch once it has for DSG_LIMIT_MS
+DSG_LIMIT_A = 80.0
+DSG_LIMIT_MS = 50
 # the gate's 100 % duty, in 0.01 % (bms/alt_limiter.py DUTY_MAX_CPCT; written
 # out because this module also runs in CPython, tests/test_sim_board.py checks)
 DUTY_MAX_CPCT = 10000
@@ -45,6 +52,9 @@ PARAMS = {
     "fuse_melt_s": (40.0, 1.0, 10000.0, "s", "fuse I2t budget, in rated-current-squared seconds"),
     "fet_alt_mohm": (1.0, 0.1, 50.0, "mOhm", "alternator switch on-resistance"),
     "fet_sys_mohm": (0.5, 0.1, 50.0, "mOhm", "System+ MOSFETs on-resistance"),
+    "fet_diode_mv": (750.0, 300.0, 1500.0, "mV", "forward drop of a System+ MOSFET's body diode"),
+    "sys_cap_mf": (0.0, 0.0, 500.0, "mF", "capacitors on System+ (an inverter's DC bus); 0: none"),
+    "sys_cap_mohm": (2.0, 0.1, 50.0, "mOhm", "System+ wiring and capacitor ESR: the inrush path"),
     "fet_rth_k_per_w": (2.5, 0.1, 50.0, "K/W", "MOSFET heatsink thermal resistance"),
     "fet_tau_s": (90.0, 1.0, 3600.0, "s", "MOSFET heatsink thermal time constant"),
     "ambient_c": (25.0, -40.0, 85.0, "C", "air temperature around the BMS"),
@@ -148,6 +158,9 @@ class Plant:
         self.load_out = False
         self.charge_out = False
         self.prealarm_out = False
+        self.dsg_limit = False  # the discharge driver in its current limit (start)
+        self.sys_oc_latched = False  # the comparator's latch: System+ gates disabled
+        self.sys_oc_trips = 0  # times the latch was set (for tests and the trace)
         # System+ side
         self.load_a = 0.0
         self.charger_a = 0.0
@@ -173,6 +186,12 @@ class Plant:
         self._chg_follows = bool(p["charger_on_charge_out"])
         self._chg_g = 1000.0 / p["charger_mohm"]
         self._fet_sys_r = p["fet_sys_mohm"] / 1000.0
+        self._diode_v = p["fet_diode_mv"] / 1000.0
+        self.diode_w = 0.0  # heat in a System+ body diode now
+        self._cap_f = p["sys_cap_mf"] / 1000.0
+        self._dc_link_r = self._fet_sys_r + p["sys_cap_mohm"] / 1000.0
+        self.v_cap = 0.0  # the capacitors start empty: the port is open at boot
+        self._limit_ms = 0
         self._v_reg = p["alt_reg_mv"] / 1000.0
         self._lag = 0.0
         self._lag_dt_ms = 0
@@ -224,26 +243,7 @@ class Plant:
             self._field = dt / (self.p["alt_field_ms"] / 1000.0 + dt)
             self._lag_dt_ms = dt_ms
         v_bank = self.v_bank
-        # System+: chargers and loads meet at the port; what is left over
-        # flows into or out of the bank only through the FET for that direction.
-        # Loads and chargers wired to the BMS outputs switch with them.
-        charger = self.charger_a if (self.charge_out or not self._chg_follows) else 0.0
-        chg_a = 0.0
-        if charger > 0.0:
-            chg_a = (self._chg_v - v_bank) * self._chg_g
-            chg_a = 0.0 if chg_a < 0.0 else (charger if chg_a > charger else chg_a)
-        net = chg_a - (self.load_a if (self.load_out or not self._load_follows) else 0.0)
-        if (net > 0.0 and self.chg_on) or (net < 0.0 and self.dsg_on):
-            self.sys_a = net
-            self.v_sys = v_bank + net * self._fet_sys_r
-        elif net == 0.0 and self.chg_on and self.dsg_on:
-            self.sys_a = 0.0
-            self.v_sys = v_bank
-        else:
-            self.sys_a = 0.0
-            # port cut off: a charger holds its own voltage unless the
-            # loads take more than it gives
-            self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
+        self._system_plus(dt, dt_ms, v_bank)
         # starter node and alternator path, solved together (implicitly: the
         # starter battery's charge resistance is high, and an explicit step
         # would make the node ring from tick to tick). The alternator holds
@@ -311,6 +311,108 @@ class Plant:
         self.alt_ma = int(a * 1000.0)
         self.sys_ma = int(self.sys_a * 1000.0)
 
+    # ---- System+ (part of the fast step)
+    def _system_plus(self, dt, dt_ms, v_bank):
+        # Chargers and loads meet at the port; what is left over flows into
+        # or out of the bank only through the FET for that direction. Loads
+        # and chargers wired to the BMS outputs switch with them.
+        charger = self.charger_a if (self.charge_out or not self._chg_follows) else 0.0
+        cap = self._cap_f
+        v_node = self.v_cap if cap else v_bank
+        chg_a = 0.0
+        if charger > 0.0:
+            chg_a = (self._chg_v - v_node) * self._chg_g
+            chg_a = 0.0 if chg_a < 0.0 else (charger if chg_a > charger else chg_a)
+        net = chg_a - (self.load_a if (self.load_out or not self._load_follows) else 0.0)
+        # the latch disables the gate drivers, whatever the firmware drives
+        chg_on = self.chg_on and not self.sys_oc_latched
+        dsg_on = self.dsg_on and not self.sys_oc_latched
+        limit = dsg_on and self.dsg_limit
+        # a capacitor bank on the port (an inverter) off the bank's voltage:
+        # closing onto it equalises it within microseconds (through
+        # _dc_link_r), or at the discharge driver's 80 A limit
+        eq_a = 0.0  # equalising current out of the bank, sample average
+        if cap:
+            d = v_bank - v_node
+            if d > 0.0 and dsg_on:
+                if limit:
+                    dv = (DSG_LIMIT_A + net) * dt / cap
+                    if v_node + dv < v_bank:  # at the limit the whole sample
+                        self.v_cap = v_node + dv if v_node + dv > 0.0 else 0.0
+                        self.sys_a = -DSG_LIMIT_A
+                        self.v_sys = self.v_cap
+                        self.diode_w = 0.0
+                        self._limit_step(dt_ms)
+                        return
+                    eq_a = cap * d / dt
+                elif d > SYS_OC_A * self._dc_link_r:
+                    self._trip_latch()
+                    chg_on = dsg_on = False
+                else:
+                    eq_a = cap * d / dt
+            elif d < 0.0 and chg_on:
+                if -d > SYS_OC_A * self._dc_link_r:
+                    self._trip_latch()
+                    chg_on = dsg_on = False
+                else:
+                    eq_a = cap * d / dt
+        if (net > SYS_OC_A or net < -SYS_OC_A) and ((net > 0.0 and chg_on) or (net < 0.0 and dsg_on)):
+            self._trip_latch()
+            chg_on = dsg_on = False
+        if limit and net < -DSG_LIMIT_A and dsg_on:
+            # no capacitor, loads above the limit: the driver holds 80 A and
+            # the loads (taken as resistive) see the voltage that leaves them
+            self.sys_a = -DSG_LIMIT_A
+            self.v_sys = v_bank * DSG_LIMIT_A / -net
+            self.diode_w = 0.0
+            if cap:
+                self.v_cap = self.v_sys
+            self._limit_step(dt_ms)
+            return
+        self._limit_ms = 0
+        flows = (net > 0.0 and chg_on) or (net < 0.0 and dsg_on)
+        if flows or eq_a:
+            f = net if flows else 0.0
+            self.sys_a = f - eq_a
+            # with the other MOSFET off its body diode carries the current
+            diode = flows and (not dsg_on if net > 0.0 else not chg_on)
+            drop = self._diode_v if diode else 0.0
+            if f < 0.0:
+                drop = -drop
+            self.diode_w = drop * f
+            self.v_sys = v_bank + f * self._fet_sys_r + drop
+        elif net == 0.0 and chg_on and dsg_on:
+            self.sys_a = 0.0
+            self.diode_w = 0.0
+            self.v_sys = v_bank
+        elif cap:
+            # port cut off: chargers fill the capacitors, loads drain them
+            self.sys_a = 0.0
+            self.diode_w = 0.0
+            v = v_node + net * dt / cap
+            self.v_sys = 0.0 if v < 0.0 else v
+        else:
+            self.sys_a = 0.0
+            self.diode_w = 0.0
+            # port cut off: a charger holds its own voltage unless the
+            # loads take more than it gives
+            self.v_sys = self._chg_v if (charger > 0.0 and net >= 0.0) else 0.0
+        if cap:
+            self.v_cap = self.v_sys
+
+    def _trip_latch(self):
+        # the comparator trips on the rising edge, microseconds into the
+        # sample: the sample's charge is that of those microseconds, nil
+        self.sys_oc_latched = True
+        self.sys_oc_trips += 1
+
+    def _limit_step(self, dt_ms):
+        # the driver's SOA timer: held at its limit this long, it sets the latch
+        self._limit_ms += dt_ms
+        if self._limit_ms >= DSG_LIMIT_MS:
+            self._trip_latch()
+            self._limit_ms = 0
+
     # ---- the slow step: state of charge, balancing, temperatures
     def _slow_step(self, dt):
         p = self.p
@@ -324,7 +426,7 @@ class Plant:
         # MOSFET heating from the currents at this instant (the heatsink's
         # time constant is far longer than this step)
         watts = (self.alt_a * self.alt_a * p["fet_alt_mohm"]
-                 + self.sys_a * self.sys_a * p["fet_sys_mohm"]) / 1000.0
+                 + self.sys_a * self.sys_a * p["fet_sys_mohm"]) / 1000.0 + self.diode_w
         k = dt / (p["fet_tau_s"] + dt)
         self.fet_c += (p["ambient_c"] + watts * p["fet_rth_k_per_w"] - self.fet_c) * k
         self._update_cells(i_bank, dt)

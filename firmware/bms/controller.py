@@ -25,6 +25,7 @@ def safe_outputs(hw):
     hw.alt_gate.set_duty(0)
     hw.chg_gate.set(False)
     hw.dsg_gate.set(False)
+    hw.dsg_limit.set(False)
     hw.load_out.set(False)
     hw.charge_out.set(False)
     hw.prealarm_out.set(False)
@@ -78,6 +79,7 @@ class Controller:
             self.decoder.expect(master.seq)
         meas = self.meas
         hw.sense.read(meas)
+        meas.sys_oc = hw.sys_oc.tripped()
         pack = self.pack
         pack.evaluate(now_ms, self.settings.link_timeout_ms)
         self.remote.step(now_ms, meas)
@@ -92,7 +94,14 @@ class Controller:
         # them, never a gate pulse computed in a tick that did not finish
         hw.alt_gate.set_duty(duty_cpct)
         hw.chg_gate.set(p.chg_fet)
+        if p.dsg_limit:  # the limit before the gate, so it never closes unlimited
+            hw.dsg_limit.set(True)
         hw.dsg_gate.set(p.dsg_fet)
+        hw.dsg_limit.set(p.dsg_limit)  # released once the gate is fully on, or off
+        oc = p.oc
+        if oc.rearm:  # the policy lets System+ close again: the latch too
+            hw.sys_oc.rearm()
+            oc.rearmed()
         hw.load_out.set(p.load_out)
         hw.charge_out.set(p.charge_out)
         hw.prealarm_out.set(p.prealarm_out)

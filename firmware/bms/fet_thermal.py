@@ -8,7 +8,7 @@
 #             falls linearly to 0 A at trip
 #   warning   at derate                       2 degC below derate  FET_DERATE warning (protection)
 #   trip      at trip, one reading            5 degC below trip    alternator gate opens at once (port)
-#   overtemp  at trip for 500 ms              below derate         BMS_OVERTEMP on the alternator path
+#   overtemp  at trip for 500 ms              below derate         BMS_OVERTEMP: alternator path, System+
 #   level     derating / at trip, no state    -                    Instant Readout's alarm pair
 #
 # A reading outside MIN_DDEGC..MAX_DDEGC is no temperature (an open or

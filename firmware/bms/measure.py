@@ -30,4 +30,5 @@ class Measurements:
         self.fet_ddegc = 0  # BMS MOSFET temperature, 0.1 degC
         self.remote_l_mv = 0  # Remote L terminal voltage
         self.remote_h_mv = 0  # Remote H terminal voltage
+        self.sys_oc = False  # the System+ over-current latch is set (hw.sys_oc, read every tick)
         self.stale = CH_ALL  # CH_* bits of channels without a fresh value; all until the first read

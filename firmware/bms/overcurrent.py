@@ -1,5 +1,9 @@
 # System+ overcurrent: a continuous and a peak trip, retry after a pause,
 # lockout after repeated trips (docs/protection.md, "System+ overcurrent").
+# Two tiers feed the same policy: the hardware latch (meas.sys_oc: a
+# comparator that opened the System+ MOSFETs within microseconds, reason
+# SHORT_CIRCUIT) and these software limits on the shunt reading. The latch
+# is re-armed only when the policy lets the port close again (`rearm`).
 # Pure logic, integers only, allocation-free.
 from micropython import const
 
@@ -21,7 +25,10 @@ class Overcurrent:
     def __init__(self):
         self.state = _OC_OK
         self.trips = 0  # trips in the current series (lockout at _OC_LOCK_TRIPS)
-        self.block = 0  # the System+ reason: OVERCURRENT, OC_LOCKOUT or 0
+        self.block = 0  # the System+ reason: OVERCURRENT, SHORT_CIRCUIT, OC_LOCKOUT or 0
+        # the port may close again: the board re-arms its latch, then calls
+        # rearmed(); until then the latch's old state is not a new trip
+        self.rearm = True  # at boot: a latch set at power-up is no trip (the first tick re-arms it)
         self._trip_ms = 0  # last trip
         self._over = False
         self._over_ms = 0
@@ -32,34 +39,46 @@ class Overcurrent:
         self.trips = 0
         self.block = 0
         self._over = False
+        self.rearm = True
+
+    def rearmed(self):
+        """The board has re-armed its latch: from the next reading on, a set
+        latch is a trip again."""
+        self.rearm = False
 
     def step(self, now_ms, meas):
         if self.state == _OC_TRIPPED:
             if diff(now_ms, self._trip_ms) >= OC_RETRY_MS:
                 self.state = _OC_OK
                 self.block = 0
+                self.rearm = True
             return
         if self.state == _OC_LOCKED:
             return
         if self.trips and diff(now_ms, self._trip_ms) >= OC_FORGET_MS:
             self.trips = 0
+        if meas.sys_oc and not self.rearm:
+            # the first tier has opened the port already: count it, and keep
+            # the latch set until the retry (the gates follow block_sys)
+            self._trip(now_ms, R.SHORT_CIRCUIT)
+            return
         # the System+ shunt is on a native ADC channel read every tick (both
         # boards), so a slow ADC going stale must not blind this trip
         a = meas.sys_ma
         if a < 0:
             a = -a
         if a > _OC_PEAK_MA:
-            self._trip(now_ms)
+            self._trip(now_ms, R.OVERCURRENT)
         elif a > _OC_CONT_MA:
             if not self._over:
                 self._over = True
                 self._over_ms = now_ms
             elif diff(now_ms, self._over_ms) >= OC_CONT_MS:
-                self._trip(now_ms)
+                self._trip(now_ms, R.OVERCURRENT)
         else:
             self._over = False
 
-    def _trip(self, now_ms):
+    def _trip(self, now_ms, reason):
         self._over = False
         self.trips += 1
         self._trip_ms = now_ms
@@ -68,4 +87,4 @@ class Overcurrent:
             self.block = R.OC_LOCKOUT
         else:
             self.state = _OC_TRIPPED
-            self.block = R.OVERCURRENT
+            self.block = reason

@@ -2,14 +2,18 @@
 # every "not allowed", and the gate and output levels that follow from them.
 # The verdicts come from the under-voltage table (undervoltage.py), the limit
 # table (limits.py), System+ overcurrent (overcurrent.py) and the MOSFET heat
-# (fet_thermal.py); this module combines their masks into the outputs. Pure
+# (fet_thermal.py); this module combines their masks into the outputs, and
+# sysport.py turns them into the System+ MOSFETs (the ideal diode). Pure
 # logic, integers only, allocates nothing in step(). docs/protection.md.
 from micropython import const
 
 from bms import reasons as R
 from bms.alt_target import rating_ma
 from bms.limits import Limits
+from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
+from bms.pack import KIND_UNKNOWN
 from bms.overcurrent import Overcurrent
+from bms.sysport import SysPort
 from bms.ticks import MASK, diff, hold
 from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
 
@@ -24,6 +28,22 @@ _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 
 
+_CHG = const(1)
+_DSG = const(2)
+# A battery's own alarm (pack.alarm_kinds) and the paths it blocks
+# (product-spec 2.1/2.2): a low cell stops discharge only, a high cell or
+# the cold charge only, heat both (charging stops on over-temperature, and
+# the system output disconnects on a temperature alarm). A v1 report does
+# not say which alarm it raised, so that one blocks both.
+BATTERY_ALARMS = (
+    (A_LOW_CELL, R.BATTERY_LOW_CELL, _DSG),
+    (A_HIGH_CELL, R.BATTERY_HIGH_CELL, _CHG),
+    (A_LOW_TEMP, R.BATTERY_LOW_TEMP, _CHG),
+    (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, _CHG | _DSG),
+    (KIND_UNKNOWN, R.BATTERY_ALARM, _CHG | _DSG),
+)
+
+
 class Protection:
     def __init__(self, settings, fet):
         self.settings = settings
@@ -31,15 +51,17 @@ class Protection:
         self.uv = UnderVoltage(settings)
         self.limits = Limits(settings)
         self.oc = Overcurrent()
+        self.port = SysPort()  # the System+ MOSFETs
         self.atc = False
         self.atd = False
         self.block_chg = R.BOOT
         self.block_dsg = R.BOOT
         self.block_alt = R.BOOT  # block_chg plus alternator-only reasons
-        self.block_sys = 0  # System+ port-only reasons (overcurrent)
+        self.block_sys = 0  # System+ port-only reasons (overcurrent, MOSFET heat)
         self.warn = 0
         self.chg_fet = False
         self.dsg_fet = False
+        self.dsg_limit = False  # discharge MOSFET in its driver's current limit (start)
         self.alt_allowed = False
         self.alt_limit_ma = 0
         self.load_out = False
@@ -97,8 +119,8 @@ class Protection:
             both |= R.BOOT
         elif not self.data_held:
             both |= R.DATA_LOST
-        if st != BOOT and pack.battery_alarm:
-            both |= R.BATTERY_ALARM
+        if pack.count_mismatch:  # at boot too: the first full scan would never come
+            both |= R.COUNT_MISMATCH
         if st == LOW_POWER:
             both |= R.LOW_POWER_OFF
         fn = s.remote_function
@@ -106,6 +128,14 @@ class Protection:
             both |= R.REMOTE_OFF
         chg = both | self.limits.chg
         dsg = both | self.limits.dsg
+        kinds = pack.alarm_kinds if st != BOOT else 0
+        if kinds:
+            for row in BATTERY_ALARMS:
+                if kinds & row[0]:
+                    if row[2] & _CHG:
+                        chg |= row[1]
+                    if row[2] & _DSG:
+                        dsg |= row[1]
         alt = R.BMS_OVERTEMP if self.fet.overtemp else 0
         if st == LOAD_OFF or st == LOW_POWER:
             dsg |= R.CELL_UV
@@ -115,14 +145,19 @@ class Protection:
             alt |= R.REMOTE_OFF
         alt |= chg
         sysb = self.oc.block
+        if self.fet.overtemp:  # the System+ MOSFETs share the heatsink: both ways open
+            sysb |= R.BMS_OVERTEMP
         self.block_chg = chg
         self.block_dsg = dsg
         self.block_alt = alt
         self.block_sys = sysb
         self.atc = chg == 0
         self.atd = dsg == 0
-        self.chg_fet = self.atc and sysb == 0
-        self.dsg_fet = self.atd and sysb == 0
+        port = self.port
+        port.step(now_ms, self.atc, self.atd, sysb, meas)
+        self.chg_fet = port.chg_fet
+        self.dsg_fet = port.dsg_fet
+        self.dsg_limit = port.dsg_limit
         self.alt_allowed = alt == 0
         self.charge_out = self.atc
         self.load_out = self.atd

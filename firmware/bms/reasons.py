@@ -16,17 +16,29 @@ CELL_OV = const(1 << 4)
 TEMP_LOW_CHARGE = const(1 << 5)
 TEMP_HIGH_CHARGE = const(1 << 6)
 TEMP_HIGH_DISCHARGE = const(1 << 7)
-BMS_OVERTEMP = const(1 << 8)  # our own MOSFETs: alternator path only
+BMS_OVERTEMP = const(1 << 8)  # our own MOSFETs: the alternator path and System+
 OVERCURRENT = const(1 << 9)  # System+ tripped, waiting to retry
 OC_LOCKOUT = const(1 << 10)  # System+ tripped too often: needs remote toggle or command
 REMOTE_OFF = const(1 << 11)
 LOW_POWER_OFF = const(1 << 12)
 BATTERY_ALARM = const(1 << 13)  # a battery raised its own alarm flag
+# a System+ reason: below bit 16, block_sys is a u16 in the status (bms/protocol.py)
+SHORT_CIRCUIT = const(1 << 14)  # System+ opened by the hardware over-current latch, waiting to retry
+COUNT_MISMATCH = const(1 << 15)  # the ring holds more or fewer batteries than battery_count
+# a battery's own alarm by kind (report v2); BATTERY_ALARM above is a v1
+# report's alarm, whose kind is not said
+BATTERY_LOW_CELL = const(1 << 16)  # discharge only
+BATTERY_HIGH_CELL = const(1 << 17)  # charge only
+BATTERY_LOW_TEMP = const(1 << 18)  # charge only
+BATTERY_HIGH_TEMP = const(1 << 19)  # both
+TEMP_LOW_DISCHARGE = const(1 << 20)  # battery below temp_discharge_low_dc
 
 REASON_NAMES = ("boot", "data_lost", "cell_uv", "cell_uv_emergency", "cell_ov",
                 "temp_low_charge", "temp_high_charge", "temp_high_discharge",
                 "bms_overtemp", "overcurrent", "oc_lockout", "remote_off",
-                "low_power_off", "battery_alarm")
+                "low_power_off", "battery_alarm", "short_circuit",
+                "count_mismatch", "battery_low_cell", "battery_high_cell", "battery_low_temp",
+                "battery_high_temp", "temp_low_discharge")
 
 # -- warnings: nothing is blocked by these
 PREALARM = const(1 << 0)  # a cell at or below the pre-alarm level

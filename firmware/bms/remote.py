@@ -3,6 +3,13 @@
 # being plugged in makes contact several times), and tell the tick in which
 # it turned on (protection clears alarms and wakes on that edge).
 #
+# The edge is a command (it clears an overcurrent lockout), so it must come
+# from the owner, not from the bus: the terminals are read through an
+# ADS1115, which a short on System+ can brown out. Stale readings keep the
+# last mode, and an "on" counts as an edge only after an OFF that was read,
+# fresh and unbroken, for ARM_MS: a glitch that reads off for a few
+# hundred ms and then on again is no toggle (issue 15).
+#
 # Front end (docs/protection.md): L is pulled up to the bank through 22 kohm,
 # H is pulled down to minus through 100 kohm. Open terminals therefore read
 # L ~ bank voltage and H ~ 0 V. A wire loop between L and H makes a divider:
@@ -26,6 +33,7 @@ _H_HIGH_MV = const(3000)  # H above this: driven high
 _BRIDGE_TOL_MV = const(300)  # L and H this close count as one node
 _BRIDGE_L_PCT = const(90)  # bridged L sits below this % of the bank voltage
 _DEBOUNCE_MS = const(100)  # a new mode must hold this long
+ARM_MS = const(1000)  # an on-edge needs a valid OFF at least this long before it
 _CHANNELS = CH_REMOTE_L | CH_REMOTE_H | CH_BAT
 
 
@@ -49,19 +57,33 @@ class Remote:
         self._was_on = False
         self._raw = OFF
         self._raw_ms = 0
+        self.armed = False  # a valid OFF has lasted ARM_MS: the next on is an edge
+        self._off = False  # fresh OFF readings without a break since _off_ms
+        self._off_ms = 0
 
     def step(self, now_ms, meas):
         if meas.stale & _CHANNELS:
             # no fresh reading (a dead external ADC): the last debounced
-            # mode stands, and a change it had begun to see must start over
+            # mode stands, a change it had begun to see must start over,
+            # and an OFF not yet long enough to arm starts over too
             raw = self._raw = self.mode
+            self._off = False
         else:
             raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv)
+            if raw != OFF:
+                self._off = False
+            elif not self._off:
+                self._off = True
+                self._off_ms = now_ms
+            elif not self.armed and diff(now_ms, self._off_ms) >= ARM_MS:
+                self.armed = True  # the stamp is not read again until the next OFF
         if raw != self._raw:
             self._raw = raw
             self._raw_ms = now_ms
         elif raw != self.mode and diff(now_ms, self._raw_ms) >= _DEBOUNCE_MS:
             self.mode = raw
             self.on = raw != OFF
-        self.rose = self.on and not self._was_on
+        self.rose = self.on and not self._was_on and self.armed
+        if self.on:
+            self.armed = False
         self._was_on = self.on

@@ -4,7 +4,7 @@
 
 class Hardware:
     def __init__(self, name, chg_gate, dsg_gate, alt_gate, load_out, charge_out,
-                 prealarm_out, sense, link, led, wdt, store):
+                 prealarm_out, sense, link, led, wdt, store, sys_oc, dsg_limit):
         self.name = name
         self.chg_gate = chg_gate
         self.dsg_gate = dsg_gate
@@ -17,3 +17,5 @@ class Hardware:
         self.led = led
         self.wdt = wdt
         self.store = store
+        self.sys_oc = sys_oc  # System+ over-current latch: tripped(), rearm()
+        self.dsg_limit = dsg_limit  # discharge MOSFET driver's 80 A limit (a start): set(on)

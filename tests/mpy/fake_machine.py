@@ -43,6 +43,7 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
         self.mode = mode
+        self.pull = pull
         self._v = 0 if value is None else value
         Pin.pins[id] = self
         if value is not None:

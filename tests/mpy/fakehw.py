@@ -85,6 +85,21 @@ class Ring:
         return k
 
 
+class Latch:
+    """The System+ over-current latch: set by a test, counts re-arms."""
+
+    def __init__(self):
+        self.set = False
+        self.rearms = 0
+
+    def tripped(self):
+        return self.set
+
+    def rearm(self):
+        self.set = False
+        self.rearms += 1
+
+
 class Nothing:
     def set(self, on):
         pass
@@ -98,6 +113,7 @@ class Hw:
         self.name = "fake"
         self.chg_gate = Out()
         self.dsg_gate = Out()
+        self.dsg_limit = Out()
         self.alt_gate = Pwm()
         self.load_out = Out()
         self.charge_out = Out()
@@ -107,3 +123,4 @@ class Hw:
         self.led = Nothing()
         self.wdt = Nothing()
         self.store = None
+        self.sys_oc = Latch()

@@ -2,6 +2,11 @@
 # are re-derived from the spec here (not imported from protection.py) so a
 # bug in the state machine cannot hide itself.
 from bms import reasons as R
+from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP  # the wire's alarm kinds
+from bms.measure import CH_SYS_I
+from bms.pack import KIND_UNKNOWN
+
+DIODE_OFF_MA = 500  # bms/sysport.py: the ideal diode opens below this
 
 CHARGER_HOLD_MS = 2000
 CHATTER_MS = 200  # a UV cut must not come back this soon after it cleared
@@ -26,12 +31,23 @@ class Invariants:
     def observe(self, now_ms, pack, meas, p):
         s = self.s
         data = pack.full_scan and pack.data_ok
-        chg_closed = p.atc or p.chg_fet or p.charge_out or p.alt_allowed
-        dsg_closed = p.atd or p.dsg_fet or p.load_out
+        # the ideal diode (issue 15): a blocked System+ MOSFET may be closed
+        # while the other path is allowed and its current flows (measured
+        # this tick at DIODE_OFF_MA or more): it then passes only that
+        # direction, as its body diode would
+        i = 0 if meas.stale & CH_SYS_I else meas.sys_ma
+        chg_diode = p.chg_fet and not p.atc and p.atd and p.block_sys == 0 and -i >= DIODE_OFF_MA
+        dsg_diode = p.dsg_fet and not p.atd and p.atc and p.block_sys == 0 and i >= DIODE_OFF_MA
+        chg_fet = p.chg_fet and not chg_diode
+        dsg_fet = p.dsg_fet and not dsg_diode
+        chg_closed = p.atc or chg_fet or p.charge_out or p.alt_allowed
+        dsg_closed = p.atd or dsg_fet or p.load_out
         if p.load_out != p.atd or p.charge_out != p.atc:
             self._bad(now_ms, "outputs do not follow ATD/ATC")
-        if (p.chg_fet and not p.atc) or (p.dsg_fet and not p.atd) or (p.alt_allowed and not p.atc):
+        if (chg_fet and not p.atc) or (dsg_fet and not p.atd) or (p.alt_allowed and not p.atc):
             self._bad(now_ms, "a gate closed without permission")
+        if (p.chg_fet or p.dsg_fet) and p.block_sys:
+            self._bad(now_ms, "a System+ MOSFET closed with the port blocked")
         if not pack.full_scan and (chg_closed or dsg_closed or p.prealarm_out):
             self._bad(now_ms, "something on before the first full scan")
         if pack.full_scan and not pack.data_ok and (chg_closed or dsg_closed):
@@ -42,6 +58,17 @@ class Invariants:
         if data and chg_closed and (pack.min_temp_ddegc < s.temp_charge_low_dc
                                     or pack.max_temp_ddegc > s.temp_charge_high_dc):
             self._bad(now_ms, "charge path closed outside the temperature window")
+        if data and dsg_closed and (pack.min_temp_ddegc < s.temp_discharge_low_dc
+                                    or pack.max_temp_ddegc > s.temp_discharge_high_dc):
+            self._bad(now_ms, "discharge path closed outside the temperature window")
+        # a battery's own alarm, by kind (docs/protection.md): low cell, heat or
+        # an alarm of unknown kind (v1) no discharge; high cell, cold, heat or
+        # unknown no charge
+        kinds = pack.alarm_kinds if data else 0
+        if kinds & (A_HIGH_CELL | A_LOW_TEMP | A_HIGH_TEMP | KIND_UNKNOWN) and chg_closed:
+            self._bad(now_ms, "charge path closed with a battery alarm 0x%x" % kinds)
+        if kinds & (A_LOW_CELL | A_HIGH_TEMP | KIND_UNKNOWN) and dsg_closed:
+            self._bad(now_ms, "discharge path closed with a battery alarm 0x%x" % kinds)
         # charger seen, re-derived
         if not meas.stale and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:

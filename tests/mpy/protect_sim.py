@@ -67,8 +67,10 @@ def run(scn, duration_ms=None, on_tick=None):
                 if len(out.changes) < MAX_CHANGES:
                     out.changes.append((t, what, v))
         # plant truth: a cell at the OV stop must open the charge path soon
+        # (the ideal diode may keep the charge MOSFET closed while the bank
+        # discharges through it, issue 15: not while nothing or charge flows)
         hi_mv = board.plant.cell_extremes()[2]
-        if hi_mv >= s.cell_ov_mv and board.chg_gate.on:
+        if hi_mv >= s.cell_ov_mv and board.chg_gate.on and board.plant.sys_a >= 0.0:
             if ov_since is None:
                 ov_since = t
             elif t - ov_since > grace_ms and len(out.truth_violations) < 10:
@@ -109,6 +111,8 @@ ACTIONS = (
     ("load_a", (0, 20, 80, 150, 260)), ("charger_a", (0, 20, 60)),
     ("engine", ("off", "idle", "cruise", "start")), ("remote", ("open", "bridged", "l_low")),
     ("temp_c", (-5, 20, 55, 63)), ("cable", ("unplug", "plug")), ("uart_noise", (200,)),
+    ("alarms", ({"battery": 1, "kinds": ["low_temp"]}, {"battery": 1, "kinds": ["low_cell", "high_temp"]},
+                {"battery": 1, "kinds": ["high_cell"]}, {"battery": 1, "kinds": []})),
 )
 
 
