@@ -5,8 +5,11 @@
 # the BLE tasks only read the controller's state between ticks and change
 # settings through the same validation as everything else.
 import asyncio
+import gc
 import os
 import time
+
+from micropython import const
 
 from bms.settings import Settings
 from bms.controller import Controller, CONTROL_PERIOD_MS
@@ -15,6 +18,13 @@ from ble_seam import BleSeam
 from persist import Persistence
 
 _MAX_FAULTY_TICKS = 20  # then stop feeding the watchdog: a reset is safer
+# The heap is collected right after a tick, when less than a quarter of it is
+# free (looked at every tenth tick): the pause falls in the slack before the
+# next deadline, and the BLE and persistence tasks seldom run the heap dry, so
+# the collector's own trigger (at any moment, e.g. just before a deadline) is
+# rare. A full heap takes as long to collect as a tidy one: collecting more
+# often would only pause more often.
+_GC_CHECK_TICKS = const(10)
 
 
 def clock_ms():
@@ -49,6 +59,10 @@ class App:
         self.overruns = 0
         self.tick_us = 0  # cost of the last control tick, and the largest since boot:
         self.tick_us_max = 0  # the board's own figure against CONTROL_PERIOD_MS
+        self.gc_reserve = (gc.mem_free() + gc.mem_alloc()) // 4  # free bytes below which it collects
+        self.gc_runs = 0  # collections between ticks since boot, the last one's pause and the longest
+        self.gc_us = 0
+        self.gc_us_max = 0
         self.faults = 0
         self.last_fault = None
         self.running = True
@@ -95,6 +109,7 @@ class App:
         nxt = clock()
         faulty = 0
         remote_on = False
+        gc_in = _GC_CHECK_TICKS
         while self.running:
             try:
                 t0 = time.ticks_us()
@@ -114,6 +129,11 @@ class App:
                 faulty += 1
                 if faulty < _MAX_FAULTY_TICKS:
                     self.hw.wdt.feed()
+            gc_in -= 1
+            if gc_in <= 0:
+                gc_in = _GC_CHECK_TICKS
+                if gc.mem_free() < self.gc_reserve:
+                    self._collect()
             nxt = ticks.add(nxt, CONTROL_PERIOD_MS)
             delay = ticks.diff(nxt, clock())
             if delay < 0:
@@ -121,6 +141,15 @@ class App:
                 nxt = clock()
                 delay = 0
             await asyncio.sleep_ms(delay)
+
+    def _collect(self):
+        t0 = time.ticks_us()
+        gc.collect()
+        us = time.ticks_diff(time.ticks_us(), t0)
+        self.gc_runs += 1
+        self.gc_us = us
+        if us > self.gc_us_max:
+            self.gc_us_max = us
 
 
 async def main(hw, clock=clock_ms, app=None, bluetooth=True):

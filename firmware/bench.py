@@ -50,6 +50,7 @@ def info():
         "board": a.hw.name, "ticks": c.ticks, "now_ms": c.now_ms, "faults": a.faults,
         "last_fault": a.last_fault, "overruns": a.overruns,
         "tick_us": a.tick_us, "tick_us_max": a.tick_us_max,
+        "gc_runs": a.gc_runs, "gc_us_max": a.gc_us_max,
         "state": undervoltage.STATE_NAMES[p.uv.state], "atc": p.atc, "atd": p.atd,
         "block_chg": p.block_chg, "block_dsg": p.block_dsg,
         "chg_fet": p.chg_fet, "dsg_fet": p.dsg_fet, "load_out": p.load_out,

@@ -2,6 +2,7 @@
 # The firmware App on the simulated board: settings, secrets and history
 # persist across a boot through the atomic Store; the BLE seam reaches the
 # controller; the control task and a restart leave every output open.
+import gc
 import sys
 import asyncio
 from boards.sim import bluetooth
@@ -11,7 +12,7 @@ import app as firmware_app  # noqa: E402
 import persist  # noqa: E402
 from boards.sim import runner  # noqa: E402
 from boards.sim import scenario as SC  # noqa: E402
-from boards.sim.clock import VirtualClock  # noqa: E402
+from boards.sim.clock import RealClock, VirtualClock  # noqa: E402
 from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
 from bms.protocol import _version_numbers  # noqa: E402
@@ -199,6 +200,23 @@ def test_cancelled_control_task_opens_everything():
 
     asyncio.run(go())
     assert not (hw.chg_gate.on or hw.dsg_gate.on or hw.load_out.on or hw.charge_out.on)
+
+
+def test_the_heap_is_collected_between_ticks_when_it_runs_low_and_the_pause_measured():
+    app = board()
+    app.clock = RealClock().ticks_ms  # the loop's deadlines in real time, as on a board
+
+    async def go():
+        task = asyncio.create_task(app.control())
+        await asyncio.sleep_ms(300)
+        assert app.gc_runs == 0 and app.gc_us_max == 0  # plenty of heap free
+        app.gc_reserve = gc.mem_free() + gc.mem_alloc()  # as if the heap were short of free bytes
+        await asyncio.sleep_ms(300)  # the check comes every tenth tick
+        assert app.gc_runs > 0 and 0 < app.gc_us <= app.gc_us_max
+        task.cancel()
+        await asyncio.sleep_ms(20)
+
+    asyncio.run(go())
 
 
 def test_a_failed_flash_write_is_retried_and_never_reported_as_stored():
