@@ -33,13 +33,18 @@ class _FuseView:
 
 
 class SimAltPlant:
+    # the sim board's ADCs (boards/sim/hw.py ADC_PROFILES): the Pico W's bank
+    # voltage is 10..40 ms old; `phase` shifts its round robin
+    profile = "pico_w"
+    phase = 0
+
     def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, engine=ENGINE_OFF,
                  seed=1):
         p = Plant(batteries, {"soc_pct": float(soc_pct), "seed": seed}, fuse_a=fuse_a)
         p.chg_on = p.dsg_on = True  # System+ loads reach the bank
         self.plant = p
         self.fuse = _FuseView(p, fuse_a)
-        self._sense = Sense(p)
+        self._sense = Sense(p, profile=self.profile, phase=self.phase)
         self._engine = engine
         self.alt_a = alt_a
         self.fet_ddegc = None  # None: the plant's own MOSFET temperature
