@@ -180,15 +180,20 @@ def test_both_plants_answer_the_rig_commands_alike():
         for _ in range(100):
             p.advance(3000)
         base = p.port_a
-        assert 20 < base < 200, (plant.__name__, base)
+        assert 40 < base < 50, (plant.__name__, base)  # 30 % of the stage's 150 A, +- its error
         p.read(meas)
         assert abs(meas.alt_ma - base * 1000) < 2000 and meas.start_mv > meas.bat_mv
+        bat_mv = meas.bat_mv
         p.sys_a = -100.0
         for _ in range(10):
             p.advance(3000)
-        assert p.port_a > base * 1.05, (plant.__name__, "load step", base, p.port_a)
+            p.read(meas)  # a slow channel refreshes with the reads (the round robin)
+        # the buck stage holds its current through the bank's step (a
+        # chopped switch, modelled before issue 15, passed 5 % more and
+        # this asserted that)
+        assert abs(p.port_a - base) < base * 0.01, (plant.__name__, "load step", base, p.port_a)
         p.read(meas)
-        assert meas.sys_ma < -95000
+        assert meas.sys_ma < -95000 and meas.bat_mv < bat_mv - 100, (bat_mv, meas.bat_mv)
         p.sys_a = 0.0
         p.alt_a = 40  # below what the path takes at this duty
         for _ in range(100):

@@ -78,10 +78,12 @@ class Rig:
 
 def window(rig, ms):
     """Run ms and return the true port currents (A) of each tick."""
-    out = []
-    for _ in range(ms // TICK_MS):
+    # allocated up front: a list grown among the plant's float garbage
+    # finds no contiguous block on a fragmented heap
+    out = [0.0] * (ms // TICK_MS)
+    for k in range(len(out)):
         rig.tick()
-        out.append(rig.plant.port_a)
+        out[k] = rig.plant.port_a
     return out
 
 
@@ -118,7 +120,8 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
     current within the band for good), or -1 when the target is not reached."""
     rig.plant.engine = engine
     t0 = None
-    samples = []
+    samples = [0.0] * (max_ms // TICK_MS)  # up front, as in window()
+    n = 0
     held = 0  # ticks limiting within the band
     for _ in range(max_ms // TICK_MS):
         rig.tick()
@@ -126,7 +129,8 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
             t0 = rig.now_ms
         if t0 is not None:
             a = rig.plant.port_a
-            samples.append(a)
+            samples[n] = a
+            n += 1
             target_a = rig.port.target.ma / 1000
             if rig.port.state == A.LIMITING and abs(a - target_a) <= target_a * BAND_PCT / 100:
                 held += 1
@@ -136,4 +140,4 @@ def engine_start(rig, engine=ENGINE_CRUISE, max_ms=12000):
                 held = 0
     if t0 is None or rig.port.state != A.LIMITING:
         return -1
-    return settle_ms(samples, rig.port.target.ma / 1000)
+    return settle_ms(samples[:n], rig.port.target.ma / 1000)
