@@ -27,9 +27,13 @@ _FLOOR_GAIN = const(6)  # mA of error per mV of starter voltage above its floor
 # +-0.5 A. The command stays within 1/16 + 1 A above the reference.
 _TRIM_MAX_MA = const(1000)
 # The stage cannot give what it is asked (no headroom: a full bank, thin
-# wiring) when the current stays this far below the reference: the trim then
-# stops rising, so the current comes back at the target, not above it.
-_SAT_MA = const(300)  # plus 1/32 of the reference
+# wiring) when the current is further below its command than the stage's
+# tolerance: the command then stops rising, so the current comes back at
+# the target, not above it.
+_SAT_MA = const(1000)  # plus 1/16 of the command
+# The trim (command minus the current it gives) is learned at the target
+# while the current is this close to it (plus 1/64 of it): in control.
+_LEARN_MA = const(200)
 
 
 class PiLimiter:
@@ -46,12 +50,16 @@ class PiLimiter:
         self.filtered_ma = 0  # port current, filtered (and moved with the reference)
         self.reached = False
         self.follows = False
+        self._trim = 0  # command - current at the target: the stage's error
+        self._trim_ref = 0  # the reference it was learned at, 0: none yet
 
     def stop(self):
         """Gate open: duty, command and reference from zero (a new soft start)."""
         self.duty_cpct = 0
         self.cmd_ma = 0
         self.ref_ma = 0
+        self._trim = 0
+        self._trim_ref = 0
 
     def sample(self, meas):
         self.filtered_ma += (meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT
@@ -65,9 +73,16 @@ class PiLimiter:
         # feed-forward: the stage follows its reference within a tick, so a
         # reference step (the ramp, a lower target) moves the command and the
         # expected current at once; the integrator only trims what is left
-        d = ref - self.ref_ma
+        old = self.ref_ma
+        d = ref - old
         self.ref_ma = ref
-        cmd = self.cmd_ma + d
+        cmd = self.cmd_ma
+        if d < -(old >> 5) and old > 0:
+            # a lower target: scale the command (the stage's gain error
+            # scales with it); cmd and the targets >> 4 keep it below 2**30
+            cmd = (cmd >> 4) * (ref >> 4) // (old >> 4) << 4
+        else:
+            cmd += d
         i = self.filtered_ma + d
         self.filtered_ma = i
         e = ref - i
@@ -77,9 +92,30 @@ class PiLimiter:
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
-        sat = e > _SAT_MA + (ref >> 5)
+        sat = e > 0 and i < cmd - (cmd >> 4) - _SAT_MA
         if e < 0 or not sat:
             cmd += e >> _KI_SHIFT
+        if sat and not on_floor:
+            # no headroom: the command the stage held this target with, so
+            # the current comes back at the target when the headroom does;
+            # without one learned near this target, one the stage's
+            # tolerance cannot carry above it (the loop then brings it up)
+            tr = self._trim_ref - ref
+            if self._trim_ref and -(ref >> 4) <= tr <= ref >> 4:
+                top = ref + self._trim
+            else:
+                top = ref - (ref >> 4) - _TRIM_MAX_MA
+            if cmd > top:
+                cmd = top
+        elif self.reached and not on_floor and -_LEARN_MA - (ref >> 6) < e < _LEARN_MA + (ref >> 6):
+            # at the target and in control: the stage's error is what the
+            # command needs above the current it gives (low-passed against
+            # the sensor's noise)
+            if self._trim_ref:
+                self._trim += (cmd - i - self._trim) >> 2
+            else:
+                self._trim = cmd - i
+            self._trim_ref = ref
         hi = ref + (ref >> 4) + _TRIM_MAX_MA
         if cmd > hi:
             cmd = hi
