@@ -34,6 +34,12 @@ _SAT_MA = const(1000)  # plus 1/16 of the command
 # The trim (command minus the current it gives) is learned at the target
 # while the current is this close to it (plus 1/64 of it): in control.
 _LEARN_MA = const(200)
+# ... and while the stage has headroom: its highest duty (99 %) leaves the
+# bank this far below the starter, less the drop of its path (3 mOhm,
+# docs/boards.md). Closer, its current no longer follows its reference.
+_ROOM_MV = const(30)
+_DMAX_LOSS_DIV = const(100)  # 1 - 99 %: 1/100 of the starter voltage
+_PATH_MA_PER_MV = const(333)  # 3 mOhm
 
 
 class PiLimiter:
@@ -52,6 +58,7 @@ class PiLimiter:
         self.follows = False
         self._trim = 0  # command - current at the target: the stage's error
         self._trim_ref = 0  # the reference it was learned at, 0: none yet
+        self._room_mv = 0  # the stage's headroom at its highest duty (sample())
 
     def stop(self):
         """Gate open: duty, command and reference from zero (a new soft start)."""
@@ -62,7 +69,10 @@ class PiLimiter:
         self._trim_ref = 0
 
     def sample(self, meas):
-        self.filtered_ma += (meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT
+        i = self.filtered_ma + ((meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT)
+        self.filtered_ma = i
+        s = meas.start_mv
+        self._room_mv = s - meas.bat_mv - s // _DMAX_LOSS_DIV - i // _PATH_MA_PER_MV
 
     def update(self, target_ma, dt, headroom_mv):
         """The duty for this tick; headroom_mv: starter voltage above its floor."""
@@ -92,7 +102,8 @@ class PiLimiter:
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
-        sat = e > 0 and i < cmd - (cmd >> 4) - _SAT_MA
+        room = self._room_mv > _ROOM_MV
+        sat = e > 0 and (i < cmd - (cmd >> 4) - _SAT_MA or not room)
         if e < 0 or not sat:
             cmd += e >> _KI_SHIFT
         if sat and not on_floor:
