@@ -180,7 +180,8 @@ class Plant:
         self._chg_g = 1000.0 / p["charger_mohm"]
         self._fet_sys_r = p["fet_sys_mohm"] / 1000.0
         self._v_reg = p["alt_reg_mv"] / 1000.0
-        self._r_wire = (p["alt_wire_mohm"] + p["fet_alt_mohm"]) / 1000.0
+        self._r_cable = p["alt_wire_mohm"] / 1000.0
+        self._r_wire = self._r_cable + p["fet_alt_mohm"] / 1000.0
         self._field_dt_ms = 0
         self._fuse_inv2 = 1.0 / (p["fuse_a"] * p["fuse_a"])
         self._fuse_melt = p["fuse_melt_s"]
@@ -337,7 +338,8 @@ class Plant:
             self._slow_step(self._cell_ms / 1000.0)
             self._cell_ms = 0
         self.bat_mv = int(self.v_bank * 1000.0)
-        self.start_mv = int(v_start * 1000.0)
+        # the BMS reads its own terminal, after the starter cable's drop
+        self.start_mv = int((v_start - self._in_a * self._r_cable) * 1000.0)
         self.sys_mv = int(self.v_sys * 1000.0)
         self.alt_ma = int(i_l * 1000.0)  # the sensor samples the present current
         self.sys_ma = int(self.sys_a * 1000.0)

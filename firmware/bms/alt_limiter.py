@@ -34,10 +34,10 @@ _SAT_MA = const(1000)  # plus 1/16 of the command
 # The trim (command minus the current it gives) is learned at the target
 # while the current is this close to it (plus 1/64 of it): in control.
 _LEARN_MA = const(200)
-# ... and while the stage has headroom: its highest duty (99 %) leaves the
-# bank this far below the starter, less the drop of its path (3 mOhm,
-# docs/boards.md). Closer, its current no longer follows its reference.
-_ROOM_MV = const(30)
+# ... and while the stage has headroom: at its highest duty (99 %) the
+# starter, less the drop of its path (2.5 mOhm from the port terminal,
+# docs/boards.md; 3 mOhm taken), is above the bank. Closer, its current no
+# longer follows its reference.
 _DMAX_LOSS_DIV = const(100)  # 1 - 99 %: 1/100 of the starter voltage
 _PATH_MA_PER_MV = const(333)  # 3 mOhm
 
@@ -102,8 +102,13 @@ class PiLimiter:
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
-        room = self._room_mv > _ROOM_MV
-        sat = e > 0 and (i < cmd - (cmd >> 4) - _SAT_MA or not room)
+        # short: the stage gives less than asked, or, for want of headroom,
+        # less than the target (beyond the learning band); sat: or it may
+        # (then the command does not rise either)
+        band = _LEARN_MA + (ref >> 6)
+        sat = e > 0 and self._room_mv <= 0
+        short = e > 0 and (i < cmd - (cmd >> 4) - _SAT_MA or (sat and e > band))
+        sat = sat or short
         if e < 0 or not sat:
             cmd += e >> _KI_SHIFT
         if sat and not on_floor:
@@ -118,7 +123,7 @@ class PiLimiter:
                 top = ref - (ref >> 4) - _TRIM_MAX_MA
             if cmd > top:
                 cmd = top
-        elif self.reached and not on_floor and -_LEARN_MA - (ref >> 6) < e < _LEARN_MA + (ref >> 6):
+        elif self.reached and not on_floor and -band < e < band:
             # at the target and in control: the stage's error is what the
             # command needs above the current it gives (low-passed against
             # the sensor's noise)
@@ -128,6 +133,14 @@ class PiLimiter:
                 self._trim = cmd - i
             self._trim_ref = ref
         hi = ref + (ref >> 4) + _TRIM_MAX_MA
+        tr = self._trim_ref - ref
+        if self._trim_ref and -(ref >> 4) <= tr <= ref >> 4:
+            # with a trim learned at this target the command needs no more
+            # than it and the learning band: a headroom that shrinks slowly
+            # (a bank filling) cannot wind it up for when it comes back
+            top = ref + self._trim + band
+            if top < hi:
+                hi = top
         if cmd > hi:
             cmd = hi
         elif cmd < 0:
@@ -144,5 +157,5 @@ class PiLimiter:
         if u > DUTY_MAX_CPCT:
             u = DUTY_MAX_CPCT
         self.duty_cpct = u
-        self.follows = on_floor or capped or sat
+        self.follows = on_floor or capped or short
         return u
