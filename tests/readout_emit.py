@@ -7,6 +7,7 @@ import json
 import cryptolib
 from binascii import hexlify, unhexlify
 from bms import readout as R
+from bms import readout_frame as RF
 from bms.measure import Measurements
 from bms.settings import Settings
 from bms.soc import Soc
@@ -51,7 +52,7 @@ def main():
         print(json.dumps({
             "changed": changed,
             "adv": hexlify(ro.adv).decode(),
-            "resp": hexlify(R.scan_response(c.settings.device_name, SERVICE_UUID)).decode(),
+            "resp": hexlify(RF.scan_response(c.settings.device_name, SERVICE_UUID)).decode(),
             "remaining_mah": c.soc.remaining_mah,
             "cap_mah": c.soc.cap_mah,
         }))

@@ -76,8 +76,13 @@ def test_off_until_allowed_then_waiting():
 
 
 def test_on_threshold_minus_one_zero_plus_one_mv():
-    for start, runs in ((13399, False), (13400, True), (13401, True)):
+    # issue 16 item 1: the default engages *above* 13.0 V, the datasheet's
+    # "input voltage to start charging" (it was at or above 13.4 V, a Cyrix
+    # habit, so a starter at 13.1 V never charged the bank)
+    assert Settings().alt_on_mv == 13000 and Settings().alt_off_mv == 12800
+    for start, runs in ((12999, False), (13000, False), (13001, True), (13100, True)):
         b = Bench(alt_on_delay_ms=0)
+        b.m.bat_mv = 12900
         b.m.start_mv = start
         b.step(3)
         assert (b.state == "ramping") == runs, (start, b.state)
@@ -85,7 +90,8 @@ def test_on_threshold_minus_one_zero_plus_one_mv():
 
 def test_on_delay_before_and_after():
     b = Bench()  # 3000 ms on delay
-    b.m.start_mv = 13400
+    b.m.start_mv = 13100
+    b.m.bat_mv = 12900
     b.step()  # first tick starts the clock (dt 0)
     b.step(299)  # 2990 ms held
     assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
@@ -97,7 +103,7 @@ def test_on_delay_restarts_when_voltage_dips():
     b = Bench()
     b.m.start_mv = 13500
     b.step(200)
-    b.m.start_mv = 13399
+    b.m.start_mv = 13000  # not above the on level
     b.step()
     b.m.start_mv = 13500
     b.step(299)
@@ -118,14 +124,14 @@ def test_needs_forward_margin_over_the_bank():
 
 
 def test_off_threshold_and_delay():
-    # off level 13200 mV, 2000 ms: 13200 is not below, 13199 is
+    # off level 12800 mV, 2000 ms: 12800 is not below, 12799 is
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
-    b.m.bat_mv = 12800
-    b.m.start_mv = 13200
+    b.m.bat_mv = 12500
+    b.m.start_mv = 12800
     b.step(400)
     assert b.state != "waiting"
-    b.m.start_mv = 13199
+    b.m.start_mv = 12799
     b.step(199)  # 1990 ms below
     assert b.state == "following"  # the floor loop has already backed off
     b.step()  # 2000 ms

@@ -20,8 +20,12 @@ def _check_case(plant, alt_a, fuse_a, batteries, soc):
         ss = window(rig, 500)
         if rig.port.state == A.LIMITING:
             assert altrun.error_pct(ss, target) < 2, (tag, "error", altrun.error_pct(ss, target))
-        elif rig.port.state == A.WAITING:  # too weak to lift the starter to the on level
-            assert rig.meas.start_mv < rig.s.alt_on_mv + 100, (tag, rig.meas.start_mv)
+        elif rig.port.state == A.WAITING:
+            # too weak to lift the starter above the on level and 50 mV over
+            # the bank (with the 13.0 V on level of issue 16 item 1 the bank's
+            # margin is the one that usually decides)
+            level = max(rig.s.alt_on_mv, rig.meas.bat_mv + 50)
+            assert rig.meas.start_mv < level + 100, (tag, rig.meas.start_mv, rig.meas.bat_mv)
             assert max(ss) < 0.5, (tag, "current while waiting")
         else:  # the alternator cannot give the target: never above it
             assert rig.port.state in (A.FOLLOWING, A.RAMPING), (tag, A.STATE_NAMES[rig.port.state])
@@ -212,7 +216,7 @@ def test_headroom_coming_back_brings_the_current_back_at_the_target():
     # not above it (issue 15 metric: at most one tick outside +2 %, never
     # 10 % above)
     for plant in altrun.PLANTS:
-        for soc in (97.0, 98.0):
+        for soc in (98.0, 98.5):
             rig = Rig(alt_a=200, fuse_a=100, batteries=1, soc_pct=soc, plant=plant)
             engine_start(rig, max_ms=7000)
             window(rig, 2000)
@@ -225,3 +229,64 @@ def test_headroom_coming_back_brings_the_current_back_at_the_target():
             assert max(s) > 90 * 0.98 and rig.port.state == A.LIMITING, (tag, max(s))
             assert m.peak_ticks <= 1 and m.peak_pct < 10, (tag, m.peak_ticks, m.peak_pct)
             assert m.avg_pct < 2 and not rig.plant.fuse.blown, (tag, m.avg_pct)
+
+
+def _engagements(rig, ms):
+    """Run ms; returns (times the port went from waiting to ramping, times the
+    gate went from driven to open, mean true port current in A)."""
+    starts = opens = 0
+    total = 0.0
+    n = ms // altrun.TICK_MS
+    was_on = rig.port.limiter.duty_cpct > 0
+    for _ in range(n):
+        before = rig.port.state
+        rig.tick()
+        if before == A.WAITING and rig.port.state == A.RAMPING:
+            starts += 1
+        on = rig.port.limiter.duty_cpct > 0
+        if was_on and not on:
+            opens += 1
+        was_on = on
+        total += rig.plant.port_a
+    return starts, opens, total / n
+
+
+def test_starter_at_13v1_charges_and_sags_under_its_own_load_without_chatter():
+    # issue 16 item 1: a starter at 13.1 V (a weak or economy regulator)
+    # charges the bank with the default settings (it never did at 13.4 V),
+    # and the port's own current sagging the starter through the source
+    # impedance (the wiring between starter and BMS: 3, 10 and 20 mOhm) does
+    # not make it let go and start again: the loop holds the starter 100 mV
+    # above the off level and 50 mV above the bank. Three minutes each.
+    # the bank at 12.9 V (below the starter's floor) and at 12.97 V (above it:
+    # only the bank's margin keeps the port out of the reverse rules)
+    for soc, r_wire in ((7.0, 0.003), (7.0, 0.01), (7.0, 0.02), (11.0, 0.003), (11.0, 0.01)):
+        rig = Rig(alt_a=120, fuse_a=100, batteries=4, soc_pct=soc, plant=altrun.AltPlant)
+        rig.plant.vreg = 13.1
+        rig.plant.r_wire = r_wire
+        rig.plant.engine = ENGINE_CRUISE
+        starts, opens, mean_a = _engagements(rig, 180000)
+        tag = (soc, r_wire, starts, opens, mean_a, A.STATE_NAMES[rig.port.state],
+               rig.meas.start_mv, rig.meas.bat_mv)
+        assert starts == 1 and opens == 0, tag
+        assert rig.port.state in (A.LIMITING, A.FOLLOWING), tag
+        assert mean_a > 1.0, tag
+        assert rig.meas.start_mv > rig.s.alt_off_mv + 50, tag  # the floor held
+        assert not rig.violations and rig.min_a > -1.0, tag
+    # a 20 A alternator cannot carry the port: the starter sags toward its
+    # own battery's 12.75 V, below a bank at 13.25 V. Without the bank's margin
+    # in the floor the reverse rule let go and the port started again 35
+    # times in two minutes on the stiff plant.
+    for plant in altrun.PLANTS:
+        for soc in (30.0, 60.0):
+            rig = Rig(alt_a=20, fuse_a=100, batteries=4, soc_pct=soc, plant=plant)
+            rig.plant.engine = ENGINE_CRUISE
+            starts, opens, mean_a = _engagements(rig, 120000)
+            tag = (plant.__name__, soc, starts, opens, mean_a, rig.meas.start_mv, rig.meas.bat_mv)
+            assert starts == 1 and opens == 0 and mean_a > 2.0, tag
+            assert rig.meas.start_mv >= rig.meas.bat_mv + 40, tag
+    # a bank that the starter cannot get 50 mV above is never engaged at all
+    rig = Rig(alt_a=120, fuse_a=100, batteries=4, soc_pct=20.0, plant=altrun.AltPlant)
+    rig.plant.vreg = 13.1
+    rig.plant.engine = ENGINE_CRUISE
+    assert _engagements(rig, 60000)[:2] == (0, 0)

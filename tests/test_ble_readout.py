@@ -9,7 +9,7 @@ from boards.sim import bluetooth
 sys.modules["bluetooth"] = bluetooth
 from bms import client as P  # noqa: E402
 from bms import auth as A  # noqa: E402
-from bms import readout as R  # noqa: E402
+from bms import readout_frame as RF  # noqa: E402
 from drivers.ble_readout import BleReadout  # noqa: E402
 from bleapp_double import App  # noqa: E402
 from readout_double import make_ctl, tick  # noqa: E402
@@ -30,7 +30,7 @@ def rig():
 
 def plaintext(mfr, key):
     out = bytearray(16)
-    ctr = R.AesCtr(cryptolib.aes(key, 1))
+    ctr = RF.AesCtr(cryptolib.aes(key, 1))
     ctr.start(bytes(mfr[5:7]) + bytes(14))
     ctr.crypt(bytes(mfr[8:]), out, 16)
     return out

@@ -224,3 +224,19 @@ def test_settings_at_mtu_23_go_in_parts():
         finally:
             await link.close()
     asyncio.run(go())
+
+
+def test_status_names_a_battery_count_mismatch():
+    # issue 16 item 5: the status bit and the reason, in words
+    import struct
+    from tools import bmsview
+    fields = dict.fromkeys(P.STATUS_FIELDS, 0)
+    fields.update(format=P.STATUS_FORMAT, pack_flags=16, configured=4, seen=3,
+                  block_chg=1 | 1 << 15, block_dsg=1 | 1 << 15, block_alt=1 | 1 << 15, lost=0x05)
+    st = P.decode_status(struct.pack(P.STATUS_LAYOUT, *[fields[k] for k in P.STATUS_FIELDS]))
+    assert st["count_mismatch"] is True and st["full_scan"] is False
+    lines = dict(bmsview.status_lines(st))
+    assert lines["charge"] == "blocked: boot, count_mismatch"
+    assert lines["batteries"] == ("3 of 4 fresh; battery count wrong: the cable does not hold 4; "
+                                  "link faults: stale, missing")
+    assert bmsview.status_json(st)["count_mismatch"] is True

@@ -2,7 +2,7 @@
 from bms import linkframe as F
 from bms.link import Decoder
 from bms.linkframe import LinkMaster
-from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO
+from bms.pack import Pack, KIND_UNKNOWN, LOST_STALE, LOST_NO_ECHO
 from mpytest import no_alloc
 from linkgen import Rng, values, frame, scan, fuzz_stream, CheckingPack
 
@@ -44,7 +44,8 @@ def test_round_trip_every_field_at_its_limits():
         c = (addr - 1) * 4
         assert tuple(pack.cell_mv[c:c + 4]) == cells
         assert pack.temp_ddegc[addr - 1] == temp
-        assert pack.flags[addr - 1] == flags
+        # a v1 alarm is stored with its kind unknown (issue 16 item 2)
+        assert pack.flags[addr - 1] == flags | (F.PF_KIND_UNKNOWN if flags & F.F_ALARM else 0)
         assert pack.seq[addr - 1] == seq
         assert pack.last_ms[addr - 1] == 5
 
@@ -291,12 +292,14 @@ def test_counters_wrap_at_2_pow_30():
 def test_master_never_scans_faster_than_the_ring_can_answer():
     m = LinkMaster(100, 115200)
     m.configure(50, 100)
-    assert m.period_ms == 100  # 88 ms scan + 10 ms margin fits
+    # planned with report v2 (20 bytes, issue 16 item 2): 92 ms scan + 10 ms
+    # margin (with v1's 19 bytes it was 88 ms and 100 fitted)
+    assert m.period_ms == 102
     m.configure(50, 250)
     assert m.period_ms == 250
     slow = LinkMaster(100, 19200)
     slow.configure(50, 100)
-    assert slow.period_ms == 535
+    assert slow.period_ms == 562
     slow.configure(4, 100)
     assert slow.period_ms == 100
 
@@ -384,3 +387,67 @@ def test_a_false_header_whose_crc_matches_by_chance_never_swallows_the_next_repo
             assert tuple(pack.cell_mv[0:4]) == values(1, 7)[0]
             assert d.unknown_type == d.rejected == d.echoes == 0  # nothing of the false frame used
             assert d.false_frames == 1
+
+
+def test_report_v2_carries_the_alarm_kinds():
+    # issue 16 item 2: a v1 report's alarm flag does not say which alarm it
+    # is; v2 (type 0x22) adds a byte of kinds. Both decode, on the fast path
+    # (a scan of them) and the Python one (after an echo), and a v2 report
+    # whose kinds and alarm flag disagree, or that sets reserved kind bits,
+    # is rejected.
+    assert F.HEADER + F.LEN_CELLS2 + F.CRC_LEN == F.CELLS2_BYTES == 20
+    cases = ((0, 0, 0), (F.F_ALARM, F.A_LOW_TEMP, F.A_LOW_TEMP << F.PF_KIND_SHIFT),
+             (F.F_ALARM | F.F_BALANCING, F.A_LOW_CELL | F.A_HIGH_TEMP,
+              (F.A_LOW_CELL | F.A_HIGH_TEMP) << F.PF_KIND_SHIFT))
+    for flags, alarms, kinds in cases:
+        for echo_first in (False, True):
+            pack = Pack(3)
+            d = Decoder(pack)
+            d.expect(4)
+            b = bytearray(8) if echo_first else bytearray()
+            if echo_first:
+                F.encode_request(b, 0, 3, 4)
+            for addr in (1, 2, 3):
+                f = bytearray(F.CELLS2_BYTES)
+                n = F.encode_cells2(f, 0, addr, 4, (3300, 3301, 3302, 3303), -55, flags if addr == 2 else 0,
+                                    alarms if addr == 2 else 0)
+                assert n == F.CELLS2_BYTES and F.find_frames(f)[0][1] == F.T_CELLS2
+                b += f
+            d.feed(b, len(b), 10)
+            assert d.frames_ok == 3 and d.rejected == 0, (flags, alarms, echo_first)
+            assert pack.flags[1] == flags | kinds and pack.flags[0] == 0
+            pack.evaluate(10, 1000)
+            assert pack.alarm_kinds == alarms and pack.battery_alarm == bool(alarms)
+    for flags, alarms in ((F.F_ALARM, 0), (0, F.A_HIGH_CELL), (F.F_ALARM, 0x10), (F.F_ALARM, 0x81)):
+        for echo_first in (False, True):
+            pack = Pack(1)
+            d = Decoder(pack)
+            d.expect(4)
+            b = bytearray(8) if echo_first else bytearray()
+            if echo_first:
+                F.encode_request(b, 0, 1, 4)
+            f = bytearray(F.CELLS2_BYTES)
+            F.encode_cells2(f, 0, 1, 4, (3300, 3300, 3300, 3300), 200, flags, alarms)
+            b += f
+            d.feed(b, len(b), 10)
+            assert d.frames_ok == 0 and d.rejected == 1, (flags, alarms, echo_first)
+    # v1 with its alarm flag: stored as an alarm of unknown kind
+    pack = Pack(1)
+    d = Decoder(pack)
+    d.expect(4)
+    b = cells_frame(1, 4, (3300, 3300, 3300, 3300), 200, F.F_ALARM)
+    d.feed(b, len(b), 10)
+    pack.evaluate(10, 1000)
+    assert pack.battery_alarm and pack.alarm_kinds == KIND_UNKNOWN
+
+
+def test_alarm_kinds_of_several_batteries_add_up_and_only_fresh_ones_count():
+    pack = Pack(3)
+    pf = F.F_ALARM
+    pack.accept(1, 1, 3300, 3300, 3300, 3300, 200, pf | F.A_LOW_CELL << F.PF_KIND_SHIFT, 0)
+    pack.accept(2, 1, 3300, 3300, 3300, 3300, 200, pf | F.A_LOW_TEMP << F.PF_KIND_SHIFT, 0)
+    pack.accept(3, 1, 3300, 3300, 3300, 3300, 200, 0, 500)
+    pack.evaluate(600, 1000)
+    assert pack.alarm_kinds == F.A_LOW_CELL | F.A_LOW_TEMP
+    pack.evaluate(1200, 1000)  # 1 and 2 stale
+    assert pack.alarm_kinds == 0 and not pack.battery_alarm

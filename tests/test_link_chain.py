@@ -3,7 +3,7 @@
 # line rate and every fault the scenarios can inject.
 from bms.link import Decoder
 from bms.linkframe import LinkMaster
-from bms.linkframe import scan_ms, F_ALARM
+from bms.linkframe import scan_ms, F_ALARM, CELLS_BYTES
 from bms.pack import Pack, LOST_STALE, LOST_NO_ECHO, LOST_MISSING, LOST_DUPLICATE
 from boards.sim.chain import BatteryChain
 
@@ -41,8 +41,8 @@ class Rig:
 
 
 def test_full_scan_of_50_batteries_fits_100_ms():
-    done_ms = scan_ms(50, 115200)
-    assert done_ms <= 100
+    assert scan_ms(50, 115200) <= 100  # planned with v2 reports (20 bytes)
+    done_ms = scan_ms(50, 115200, CELLS_BYTES)  # this ring sends v1
     c = BatteryChain(50)
     m = LinkMaster()
     m.poll(0)
@@ -142,13 +142,14 @@ def test_tail_of_a_scan_read_after_the_next_request_is_kept():
     # a late tick finds more than the 256-byte buffer waiting: the rest of
     # scan S is decoded only after request S+1 went out
     r = Rig(50)
-    r.run(310)  # scan S requested at 300
+    r.run(320)  # scan S requested at 310 (50 batteries: a 102 ms period since report v2)
     ok = r.dec.frames_ok
-    r.tick(400)  # no tick for 100 ms: all of scan S waiting, 256 bytes read
-    assert r.master.seq == 5 and r.dec.frames_ok < ok + 50  # S+1 sent
-    r.t = 410
-    r.run(300)
-    assert r.dec.stale_seq == 0 and r.dec.frames_ok == ok + 4 * 50
+    seq = r.master.seq
+    r.tick(410)  # no tick for 100 ms: all of scan S waiting, 256 bytes read
+    assert r.master.seq == seq + 1 and r.dec.frames_ok < ok + 50  # S+1 sent
+    r.t = 420
+    r.run(310)
+    assert r.dec.stale_seq == 0 and r.dec.frames_ok == ok + 4 * 50, (r.dec.frames_ok - ok, r.dec.stale_seq, r.master.seq - seq)
     assert r.pack.data_ok
 
 
@@ -225,3 +226,57 @@ def test_a_replaying_battery_never_reopens_the_paths():
     r.run(2 * 256 * 100)
     assert r.ok_ticks >= 10  # the matching scans came
     assert r.gate_ticks == 0
+
+
+def test_a_battery_count_mismatch_says_so():
+    # issue 16 item 5: 4 configured, 3 on the ring. The reason stayed `boot`
+    # and the LED showed "boot" for ever; now the mismatch has its own
+    # reason, status bit, LED code and history event
+    from bms import ledcode
+    from bms import reasons as R
+    from bms.history import History
+
+    class Alt:
+        fault = 0
+
+    r = _GuardedRig(3)
+    r.pack.configure(4)
+    r.master.configure(4, 100)
+    h = History()
+    for _ in range(100):  # 1 s
+        r.tick(r.t)
+        h.step(r.t, r.prot, r.pack, r.meas)
+        r.t += 10
+    p = r.prot
+    assert r.pack.count_mismatch and not r.pack.full_scan
+    assert p.block_chg == R.BOOT | R.COUNT_MISMATCH and p.block_dsg == R.BOOT | R.COUNT_MISMATCH
+    assert R.names(p.block_chg) == ["boot", "count_mismatch"]
+    assert ledcode.NAMES[ledcode.code_for(p, r.pack, Alt())] == "battery_count"
+    assert r.gate_ticks == 0
+    codes = [h.log_code[(h.head - 1 - i) % len(h.log_code)] for i in range(h.count)]
+    assert codes.count(15) == 1 and R.REASON_NAMES[15] == "count_mismatch"
+    # and after a boot: a battery leaves the ring
+    r = _GuardedRig(3)
+    r.run(2000)
+    assert not r.pack.count_mismatch and ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.OK
+    r.pack.configure(2)
+    r.master.configure(2, 100)
+    r.run(300)
+    assert r.pack.count_mismatch and r.prot.block_dsg & R.COUNT_MISMATCH
+    assert ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.COUNT
+    r.pack.configure(3)
+    r.master.configure(3, 100)
+    r.run(2000)
+    assert not r.pack.count_mismatch and r.prot.atc and r.prot.atd
+
+
+def test_the_status_carries_the_count_mismatch_bit():
+    from bms.client import decode_status
+    from bms.protocol import encode_status, PACK_BITS
+    import bleapp_double
+    assert PACK_BITS[4] == "count_mismatch"
+    ctl = bleapp_double.make_controller()
+    assert decode_status(encode_status(ctl))["count_mismatch"] is False
+    ctl.pack.count_mismatch = True
+    st = decode_status(encode_status(ctl))
+    assert st["count_mismatch"] is True and st["pack_flags"] & 16

@@ -1,5 +1,6 @@
 """The frame encoder and the simulated ring on CPython, as the host battery
 emulator uses them: same CRC, same bytes as on MicroPython."""
+import re
 import sys
 from pathlib import Path
 
@@ -34,3 +35,13 @@ def test_chain_answers_on_cpython():
     assert p[0] == 2 and p[1] == 200
     assert [int.from_bytes(p[2 + 2 * k:4 + 2 * k], "little") for k in range(4)] == [0, 5000, 1, 4999]
     assert int.from_bytes(p[10:12], "little", signed=True) == -400
+
+
+def test_the_viper_loops_fold_in_linkframes_format():
+    """bms/linkscan.py keeps const() copies of the frame format (the viper
+    emitter folds in only its own module's constants): each is linkframe's."""
+    text = (ROOT / "firmware" / "bms" / "linkscan.py").read_text()
+    copies = re.findall(r"^_([A-Z0-9_]+) = const\((-?\w+)\)", text, re.M)
+    assert len(copies) == 17, copies  # 10, and report v2's (issue 16 item 2)
+    for name, value in copies:
+        assert int(value, 0) == getattr(F, name, getattr(F, "_" + name, None)), name

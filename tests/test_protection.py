@@ -359,6 +359,23 @@ def test_temp_high_discharge():
     assert r.tick().atc
 
 
+def test_temp_low_discharge():
+    # issue 16 item 3: a low-temperature discharge limit, default -20.0 degC
+    for t, trip in ((-200, False), (-201, True)):
+        r, before, got = _temp_trip(None, t, 200, R.TEMP_LOW_DISCHARGE, True)
+        assert before == 0 and bool(got) == trip, t
+        assert r.p.atd != trip and r.p.load_out != trip and not r.p.atc  # too cold to charge anyway
+        if trip:
+            assert r.p.block_dsg == R.TEMP_LOW_DISCHARGE
+    r.temps(-171, 200)
+    assert not r.tick().atd
+    r.temps(-170, 200)
+    assert r.tick().atd
+    r = rig({"temp_discharge_low_dc": -50})
+    r.temps(-51, 200)
+    assert not r.tick().atd and R.names(r.p.block_dsg) == ["temp_low_discharge"]
+
+
 def test_temp_hysteresis_setting():
     r = rig({"temp_hyst_dc": 100, "temp_charge_low_dc": 0})
     r.temps(-1, 200)
@@ -502,12 +519,43 @@ def test_data_lost_freezes_the_uv_sequence():
 
 
 def test_battery_alarm_blocks_both():
+    # a v1 report's alarm does not say its kind (issue 16 item 2: the pack
+    # reports kinds now; this one is KIND_UNKNOWN)
+    from bms.pack import KIND_UNKNOWN
     r = rig()
     r.pack.battery_alarm = True
+    r.pack.alarm_kinds = KIND_UNKNOWN
     p = r.tick()
     assert not p.atc and not p.atd and p.block_chg == R.BATTERY_ALARM
     r.pack.battery_alarm = False
+    r.pack.alarm_kinds = 0
     assert r.tick().atc
+
+
+def test_battery_alarms_block_the_right_path():
+    # issue 16 item 2 (product-spec 2.1): low cell stops discharge only,
+    # high cell and low temperature charge only, high temperature both;
+    # until then any alarm cut both, so a cold battery dropped the loads
+    from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
+    for kind, reason, atc, atd in ((A_LOW_CELL, R.BATTERY_LOW_CELL, True, False),
+                                   (A_HIGH_CELL, R.BATTERY_HIGH_CELL, False, True),
+                                   (A_LOW_TEMP, R.BATTERY_LOW_TEMP, False, True),
+                                   (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, False, False)):
+        r = rig()
+        r.pack.battery_alarm = True
+        r.pack.alarm_kinds = kind
+        p = r.tick()
+        assert (p.atc, p.atd, p.charge_out, p.load_out) == (atc, atd, atc, atd), kind
+        assert p.alt_allowed == atc and p.chg_fet == atc and p.dsg_fet == atd, kind
+        assert (p.block_chg | p.block_dsg) == reason, kind
+        assert (p.block_alt == reason) == (not atc), kind
+        r.pack.alarm_kinds = 0
+        p = r.tick()
+        assert p.atc and p.atd, kind
+    r = rig()
+    r.pack.alarm_kinds = A_LOW_CELL | A_LOW_TEMP  # two batteries, two kinds
+    p = r.tick()
+    assert p.block_chg == R.BATTERY_LOW_TEMP and p.block_dsg == R.BATTERY_LOW_CELL
 
 
 # -- System+ overcurrent

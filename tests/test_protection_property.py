@@ -75,6 +75,9 @@ def run_seed(seed, ticks=TICKS):
             meas.alt_ma = g.between(0, 3000)
         elif ev < 59:
             meas.fet_ddegc = g.between(200, 1150)
+        elif ev < 61:  # a battery's own alarm, by kind (0: none; 0x10: a v1 alarm)
+            pack.alarm_kinds = g.below(32) if g.below(2) else 0
+            pack.battery_alarm = pack.alarm_kinds != 0
         elif ev == 999 and r.p.uv.state == UV.LOAD_OFF and g.below(8) == 0:
             r.now += g.between(60000, 800000)  # a long quiet stretch: low-power off
         cell_lo = min(max(cell_lo, 2200), 3700)

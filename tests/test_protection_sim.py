@@ -106,6 +106,23 @@ def test_battery_alarm():
     assert 20000 <= out.first("atd", True, off) <= 20500
 
 
+def test_a_cold_battery_stops_charging_and_keeps_the_loads():
+    # issue 16 item 2: until then any battery alarm cut both paths, so a cold
+    # battery dropped the loads. Report v2 says which alarm it is.
+    out, ctl, _ = run_named("protect-cold-battery")
+    _clean(out)
+    off = out.first("atc", False, 5000)
+    assert 10000 <= off <= 10500
+    assert any(w == "block_chg" and v == R.BATTERY_LOW_TEMP for _, w, v in out.changes)
+    back = out.first("atc", True, off)
+    assert 20000 <= back <= 20500
+    cut = out.first("atd", False, 5000)
+    assert 25000 <= cut <= 25500 and out.first("atc", False, back) is None  # charging stays on
+    assert any(w == "block_dsg" and v == R.BATTERY_LOW_CELL for _, w, v in out.changes)
+    assert 32000 <= out.first("atd", True, cut) <= 32500
+    assert ctl.pack.alarm_kinds == 0
+
+
 def test_cable_unplug_opens_both_paths_within_the_timeout():
     out, ctl, _ = run_named("cable-unplug", 100000)
     _clean(out)

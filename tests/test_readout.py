@@ -2,6 +2,7 @@
 import cryptolib
 from binascii import hexlify, unhexlify
 from bms import readout as R
+from bms import readout_frame as RF
 from mpytest import no_alloc
 from readout_double import make_ctl, tick
 from bms.measure import CH_ALL
@@ -136,7 +137,7 @@ def test_ctr_nist_sp800_38a_f51_big_endian_in_chunks():
                    "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710")
     ct = unhexlify("874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff"
                    "5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee")
-    ctr = R.AesCtr(cryptolib.aes(key, 1), little_endian=False)
+    ctr = RF.AesCtr(cryptolib.aes(key, 1), little_endian=False)
     ctr.start(unhexlify("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"))
     out = bytearray(64)
     mv = memoryview(out)
@@ -152,7 +153,7 @@ def test_ctr_nist_sp800_38a_f51_big_endian_in_chunks():
 
 
 def test_ctr_little_endian_counter_carries_from_byte_0():
-    ctr = R.AesCtr(cryptolib.aes(KEY, 1))
+    ctr = RF.AesCtr(cryptolib.aes(KEY, 1))
     ctr.start(b"\xff\xff" + bytes(14))
     out = bytearray(32)
     ctr.crypt(bytes(32), out, 32)
@@ -167,7 +168,7 @@ def test_smart_battery_protect_capture_rebuilt_byte_for_byte():
     for bit, width, v in ((0, 8, 0xF9), (8, 8, 1), (16, 8, 0), (24, 16, 0), (40, 16, 0),
                           (56, 16, 1307), (72, 16, 1307), (88, 16, 0), (104, 16, 0)):
         R.put_bits(plain, bit, width, v)
-    adv = R.Advert(cryptolib.aes(key, 1), key[0], 0xA3B0, 0x09, 15, 0x2335)
+    adv = RF.Advert(cryptolib.aes(key, 1), key[0], 0xA3B0, 0x09, 15, 0x2335)
     adv.mfr[1] = 0x80  # this device's undocumented header byte; ours sends 0x02
     assert adv.seal(plain)
     assert hexlify(adv.mfr) == b"1080b0a3093523fadedea38b1af8bcbde91ca8b6dbb60e"
@@ -193,8 +194,8 @@ UUID_LE = bytes(reversed(unhexlify("b45f00008c2e4a719d3e5c1a7e0b2f64")))
 
 
 def test_scan_response_carries_the_name_and_service():
-    assert R.scan_response("SmartBMS", UUID) == b"\x09\x09SmartBMS\x11\x07" + UUID_LE
-    long = R.scan_response("x" * 20, UUID)
+    assert RF.scan_response("SmartBMS", UUID) == b"\x09\x09SmartBMS\x11\x07" + UUID_LE
+    long = RF.scan_response("x" * 20, UUID)
     assert len(long) == 31 and long[:13] == b"\x0c\x08" + b"x" * 11
 
 
@@ -261,7 +262,7 @@ def test_nothing_advertised_before_measurements_are_valid():
 
 def decrypt(ro):
     out = bytearray(16)
-    ctr = R.AesCtr(cryptolib.aes(KEY, 1))
+    ctr = RF.AesCtr(cryptolib.aes(KEY, 1))
     ctr.start(bytes(ro.mfr[5:7]) + bytes(14))
     ctr.crypt(bytes(ro.mfr[8:]), out, 16)
     return out
@@ -344,13 +345,13 @@ def test_encrypt_and_refresh_allocate_nothing():
 
 
 def test_cipher_and_framing_allocate_nothing():
-    adv = R.Advert(cryptolib.aes(KEY, 1), KEY[0], R.MODEL_SMART_BMS, R.RECORD_BMS, 16, 1)
+    adv = RF.Advert(cryptolib.aes(KEY, 1), KEY[0], R.MODEL_SMART_BMS, R.RECORD_BMS, 16, 1)
     plain = bytearray(16)
     assert adv.seal(plain)
     plain[3] = 9
     assert no_alloc(adv.seal, plain)
     assert adv.nonce == 2
-    ctr = R.AesCtr(cryptolib.aes(KEY, 1))
+    ctr = RF.AesCtr(cryptolib.aes(KEY, 1))
     src = bytearray(40)
     dst = bytearray(40)
     no_alloc(ctr.start, src)

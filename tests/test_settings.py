@@ -66,11 +66,30 @@ def test_link_timeout_must_cover_two_scans():
 
 
 def test_link_timeout_must_cover_two_real_scan_periods():
-    # 50 batteries at 19200 baud take 535 ms a scan whatever scan_period_ms
-    # asks: a 1000 ms timeout would mean data lost on every scan
+    # 50 batteries at 19200 baud take 562 ms a scan (planned with report v2's
+    # 20 bytes since issue 16 item 2; 535 ms with v1's 19) whatever
+    # scan_period_ms asks: a 1000 ms timeout would mean data lost on every scan
     s = S.Settings()
     errs = s.update({"battery_count": 50, "link_baud": 19200})
     assert errs and errs[0][0] == "link_timeout_ms" and errs[0][1] == S.E_CONFLICT
-    assert "1070 ms" in errs[0][2]
-    assert s.update({"battery_count": 50, "link_baud": 19200, "link_timeout_ms": 1070}) == []
+    assert "1124 ms" in errs[0][2]
+    assert s.update({"battery_count": 50, "link_baud": 19200, "link_timeout_ms": 1124}) == []
     assert s.update({"link_baud": 115200, "link_timeout_ms": 300, "scan_period_ms": 150}) == []
+
+
+def test_no_setting_charges_lifepo4_below_zero_degc():
+    # issue 16 item 3: temp_charge_low_dc accepted -10.0 degC; 0.0 is the floor
+    s = S.Settings()
+    errs = s.update({"temp_charge_low_dc": -1})
+    assert errs and errs[0][1] == S.E_RANGE and s.temp_charge_low_dc == 50
+    assert s.update({"temp_charge_low_dc": 0}) == [] and s.temp_charge_low_dc == 0
+    assert S.BY_NAME["temp_charge_low_dc"][5] == 0
+
+
+def test_low_temperature_discharge_limit():
+    s = S.Settings()
+    e = S.BY_NAME["temp_discharge_low_dc"]
+    assert e[4] == -200 and (e[5], e[6]) == (-300, 0) and e[3] == "0.1C"
+    for v, code in ((-301, S.E_RANGE), (1, S.E_RANGE), (-300, S.OK), (0, S.OK)):
+        errs = s.update({"temp_discharge_low_dc": v})
+        assert (errs[0][1] if errs else S.OK) == code, v

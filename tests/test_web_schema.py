@@ -50,7 +50,10 @@ def test_status_names_come_from_the_firmware():
     assert names["alt_faults"] == list(alt_faults.FAULT_NAMES)
     assert names["remote_modes"] == list(remote.MODE_NAMES)
     assert names["link_lost"][0] == "stale" and names["event_warn_base"] == 32
-    assert names["battery_flags"] == ["balancing", "alarm"]
+    # the pack's flag byte: the report's flags and, since report v2 (issue 16
+    # item 2), the alarm kinds
+    assert names["battery_flags"] == ["balancing", "alarm", "low_cell", "high_cell", "low_temp", "high_temp",
+                                      "alarm_kind_unknown"]
 
 
 def test_every_schema_unit_has_a_display_or_is_shown_as_is():

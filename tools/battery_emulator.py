@@ -31,7 +31,7 @@ from boards.sim.chain import BatteryChain  # noqa: E402
 from boards.sim.plant import Plant  # noqa: E402
 
 # scenario actions that happen on the battery side of the cable
-BATTERY_SIDE = ("temp_c", "cell", "cable", "silent", "flags", "uart_noise", "uart_flip", "uart_drop")
+BATTERY_SIDE = ("temp_c", "cell", "cable", "silent", "flags", "alarms", "uart_noise", "uart_flip", "uart_drop")
 PLANT_STEP_MS = 100
 
 

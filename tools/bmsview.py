@@ -181,8 +181,10 @@ def status_lines(st):
                  ("highest cell", "%s (%s)" % (volts(st["max_cell_mv"], 3), cell_name(st["max_cell_at"]))),
                  ("temperature", "%s .. %s" % (celsius(st["min_temp_dc"]), celsius(st["max_temp_dc"])))]
     rows += [
-        ("batteries", "%d of %d fresh; link faults: %s" % (st["seen"], st["configured"],
-                                                           ", ".join(j["lost"]) or "none")),
+        ("batteries", "%d of %d fresh; %slink faults: %s" % (
+            st["seen"], st["configured"],
+            "battery count wrong: the cable does not hold %d; " % st["configured"]
+            if st.get("count_mismatch") else "", ", ".join(j["lost"]) or "none")),
         ("battery link", "%d reports, %d CRC errors, %d rejected, %d stray bytes" % (
             st["link_frames_ok"], st["link_crc_errors"], st["link_rejected"],
             st["link_garbage_bytes"])),

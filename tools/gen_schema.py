@@ -84,11 +84,16 @@ def load_names():
 
 
 def _flag_names():
-    """A battery report's flag bits (bms/linkframe.py F_BALANCING, F_ALARM), by bit."""
-    balancing, alarm = constants("linkframe", "F_BALANCING", "F_ALARM")
-    out = ["bit %d" % i for i in range(max(balancing, alarm).bit_length())]
+    """The bits of a battery's flag byte as the pack stores it (bms/linkframe.py
+    F_BALANCING, F_ALARM, the alarm kinds from PF_KIND_SHIFT on, PF_KIND_UNKNOWN)."""
+    balancing, alarm, shift, unknown, kinds = constants(
+        "linkframe", "F_BALANCING", "F_ALARM", "PF_KIND_SHIFT", "PF_KIND_UNKNOWN", "ALARM_NAMES")
+    out = ["bit %d" % i for i in range(unknown.bit_length())]
     out[balancing.bit_length() - 1] = "balancing"
     out[alarm.bit_length() - 1] = "alarm"
+    for i, name in enumerate(kinds):
+        out[shift + i] = name
+    out[unknown.bit_length() - 1] = "alarm_kind_unknown"
     return out
 
 
@@ -107,6 +112,8 @@ DISPLAY_UNITS = {
 EVENT_UNITS = {
     "cell_uv": "mV", "cell_uv_emergency": "mV", "cell_ov": "mV", "prealarm": "mV",
     "temp_low_charge": "0.1C", "temp_high_charge": "0.1C", "temp_high_discharge": "0.1C",
+    "temp_low_discharge": "0.1C", "battery_low_cell": "mV", "battery_high_cell": "mV",
+    "battery_low_temp": "0.1C", "battery_high_temp": "0.1C",
     "bms_overtemp": "0.1C", "overcurrent": "mA", "oc_lockout": "mA",
 }
 

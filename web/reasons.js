@@ -20,6 +20,12 @@ const WHY = {
   remote_off: () => 'remote on/off is off',
   low_power_off: () => 'low-power off (press Wake or start charging)',
   battery_alarm: () => 'a battery reports an alarm',
+  count_mismatch: (s) => `battery count wrong: ${s.configured} set, the BMS cable says otherwise (check battery_count)`,
+  battery_low_cell: () => 'a battery reports a low cell',
+  battery_high_cell: () => 'a battery reports a high cell',
+  battery_low_temp: () => 'a battery reports it is too cold to charge',
+  battery_high_temp: () => 'a battery reports it is too hot',
+  temp_low_discharge: (s) => `battery too cold to discharge (${C(s.min_temp_dc)})`,
 };
 
 const WARN = {

@@ -133,11 +133,11 @@ export function readChanges(form, schema, current) {
     if (r.error) { errors.push({ name: s.name, message: r.error }); continue; }
     if (current[s.name] !== r.value) changes[s.name] = r.value;
   }
-  // Cross-field rules, as the firmware's ORDER_RULES: checked on the merged values.
+  // Cross-field rules, as the firmware's ORDER_RULES (larger - smaller >= gap): checked on the merged values.
   if (!errors.length) {
     const merged = { ...current, ...changes };
-    for (const [small, large, msg] of schema.order_rules) {
-      if (small in merged && large in merged && !(merged[small] < merged[large])) {
+    for (const [small, large, gap, msg] of schema.order_rules) {
+      if (small in merged && large in merged && merged[large] - merged[small] < gap) {
         errors.push({ name: small in changes ? small : large, message: msg });
       }
     }

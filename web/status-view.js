@@ -101,6 +101,7 @@ export function renderStatus(s, schema) {
   $('st-flags').replaceChildren(...states, ...flags);
   $('st-batteries').dataset.batteries = `${s.seen}/${s.configured}`;
   $('st-link').textContent = `Battery link: ${s.seen} of ${s.configured} batteries fresh; `
+    + (s.count_mismatch ? `battery count wrong: the cable does not hold ${s.configured}; ` : '')
     + `${s.link_frames_ok} reports, ${s.link_crc_errors} CRC errors, ${s.link_rejected} rejected, `
     + `${s.link_garbage_bytes} stray bytes.`;
 }

@@ -3,8 +3,8 @@
 # hardware average-current loop. The firmware's PWM, RC-filtered, is the
 # loop's reference: duty 0..100 % asks for 0..REF_FULL_A of inductor current.
 # The stage gives that current while it has the headroom; beyond it the
-# high-side switch is at D_MAX and the path is a resistance (which conducts
-# both ways: blocking the way back is the firmware's job). Reference 0
+# high-side switch is held on (D_MAX) and the path is a resistance (which
+# conducts both ways: blocking the way back is the firmware's job). Reference 0
 # disables the stage and its input switch: nothing flows either way.
 #
 # Floats (plant side, not firmware). The network is solved by the plant at
@@ -19,7 +19,7 @@ REF_FULL_A = 150.0  # reference at full duty (bms/alt_limiter.py REF_FULL_MA)
 DUTY_MAX_CPCT = 10000
 F_SW_HZ = 100e3  # switching frequency
 L_H = 4.7e-6  # power inductor
-D_MAX = 0.99  # highest duty of the high-side switch (its 100 ns minimum off-time)
+D_MAX = 1.0  # the controller holds the high-side switch on (charge-pump drive): 100 % duty
 R_STAGE_OHM = 0.0015  # switch + inductor DCR + shunt, in the output path
 TAU_S = 0.0004  # reference filter and current loop: the current reaches a new reference with this
 I_Q_A = 0.15  # switching, gate-drive and controller losses, drawn from the input

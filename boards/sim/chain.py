@@ -9,8 +9,9 @@ except ImportError:
     def const(x):
         return x
 
-from bms.linkframe import (T_REQUEST, REQUEST_BYTES, CELLS_BYTES, BITS_PER_BYTE,
-                           HOP_DELAY_BYTES, encode_cells, encode_request, find_frames)
+from bms.linkframe import (T_REQUEST, REQUEST_BYTES, CELLS_BYTES, CELLS2_BYTES, BITS_PER_BYTE,
+                           HOP_DELAY_BYTES, F_ALARM, encode_cells, encode_cells2, encode_request,
+                           find_frames)
 
 _RX_KEEP = const(64)  # unparsed request bytes kept (more than one frame)
 
@@ -24,6 +25,7 @@ class BatteryChain:
         self.cells = [[3300, 3300, 3300, 3300] for _ in range(count)]
         self.temp_ddegc = [250] * count
         self.flags = [0] * count
+        self.alarms = [None] * count  # alarm kinds of a battery that sends report v2; None: v1
         self.scans = 0  # scan requests answered
         self.frames_sent = 0  # battery reports put on the line
         self._silent = [False] * count
@@ -37,6 +39,7 @@ class BatteryChain:
         self._due_ns = 0  # when _out[0] has fully arrived at the BMS
         self._now_ns = 0
         self._scratch = bytearray(CELLS_BYTES)
+        self._scratch2 = bytearray(CELLS2_BYTES)
 
     # -- battery values (stored as given: out-of-range values test rejection)
     def set_cells(self, addr, mv1, mv2, mv3, mv4):
@@ -48,6 +51,11 @@ class BatteryChain:
 
     def set_flags(self, addr, flags):
         self.flags[addr - 1] = flags
+
+    def set_alarms(self, addr, kinds):
+        """From now on the battery sends report v2 with these alarm kinds
+        (bms/linkframe.py A_*) and its alarm flag set exactly when one is."""
+        self.alarms[addr - 1] = kinds
 
     # -- fault injection
     def noise(self, nbytes):
@@ -136,7 +144,6 @@ class BatteryChain:
         # every battery adds one to the hop count and appends its report
         out = bytearray(REQUEST_BYTES)
         encode_request(out, 0, hop + self.count, seq)
-        f = self._scratch
         for i in range(self.count):
             if self._silent[i]:
                 continue
@@ -147,8 +154,16 @@ class BatteryChain:
             if cached:
                 out += cached
             else:
-                encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_ddegc[i],
-                             self.flags[i])
+                kinds = self.alarms[i]
+                if kinds is None:
+                    f = self._scratch
+                    encode_cells(f, 0, hop + i + 1, seq, self.cells[i], self.temp_ddegc[i],
+                                 self.flags[i])
+                else:
+                    f = self._scratch2
+                    flags = self.flags[i] & ~F_ALARM | (F_ALARM if kinds else 0)
+                    encode_cells2(f, 0, hop + i + 1, seq, self.cells[i], self.temp_ddegc[i],
+                                  flags, kinds)
                 if cached is not None:
                     cached += f  # the report replayed from now on
                 out += f

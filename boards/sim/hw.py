@@ -9,6 +9,7 @@ from boards.sim.plant import CELL_STEP_MS
 from bms.alt_limiter import DUTY_MAX_CPCT
 from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
                          CH_REMOTE_H)
+from drivers import watchdog
 from drivers.storage import Store
 
 # ADC steps in uV (or uA) per count: 12-bit converters behind dividers/shunts.
@@ -183,31 +184,20 @@ class Led:
             self.changes += 1
 
 
-class Watchdog:
-    """Counts a reset the real watchdog would have done after timeout_ms unfed.
-    On the virtual board main.py arms it: then every feed also reaches the
-    board's machine.WDT, which resets the virtual board when the feeds stop."""
+class Watchdog(watchdog.Watchdog):
+    """The board's watchdog (drivers/watchdog.py) that also counts a reset the
+    real one would have done after timeout_ms unfed. On the virtual board
+    main.py arms it: then every feed also reaches the board's machine.WDT,
+    which resets the virtual board when the feeds stop."""
 
-    def __init__(self, clock, timeout_ms=5000):
+    def __init__(self, clock, timeout_ms=watchdog.TIMEOUT_MS):
+        super().__init__(timeout_ms)
         self._clock = clock
-        self.timeout_ms = timeout_ms
         self.last_feed_ms = clock.ticks_ms()
-        self._wdt = None
-
-    def arm(self):
-        if self._wdt is None:
-            from machine import WDT
-
-            self._wdt = WDT(timeout=self.timeout_ms)
-
-    @property
-    def armed(self):
-        return self._wdt is not None
 
     def feed(self):
         self.last_feed_ms = self._clock.ticks_ms()
-        if self._wdt is not None:
-            self._wdt.feed()
+        super().feed()
 
     def starved(self, now_ms):
         from bms.ticks import diff

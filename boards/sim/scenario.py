@@ -5,6 +5,7 @@
 import json
 
 from bms import settings as S
+from bms.linkframe import ALARM_NAMES
 from boards.sim.plant import PARAMS, ENGINE_MODES, REMOTE_MODES
 
 TOP_KEYS = ("name", "description", "duration_s", "batteries", "plant", "settings", "events",
@@ -90,6 +91,17 @@ def _ev_flags(where, v, n):
     return (_battery(where + ".battery", v["battery"], n), _num(where + ".flags", v["flags"], 0, 255, True))
 
 
+def _ev_alarms(where, v, n):
+    _obj(where, v, ("battery", "kinds"), ("battery", "kinds"))
+    kinds = v["kinds"]
+    if not isinstance(kinds, list):
+        raise ScenarioError(where + ".kinds: expected a list of " + ", ".join(ALARM_NAMES))
+    bits = 0
+    for k in kinds:
+        bits |= 1 << ALARM_NAMES.index(_word(where + ".kinds", k, ALARM_NAMES))
+    return (_battery(where + ".battery", v["battery"], n), bits)
+
+
 ACTIONS = {
     "engine": lambda w, v, n: _word(w, v, ENGINE_MODES),
     "load_a": lambda w, v, n: _num(w, v, 0, 1000),
@@ -101,6 +113,7 @@ ACTIONS = {
     "cable": lambda w, v, n: _word(w, v, ("unplug", "plug")),
     "silent": _ev_silent,
     "flags": _ev_flags,
+    "alarms": _ev_alarms,
     "uart_noise": lambda w, v, n: _num(w, v, 1, 100000, True),
     "uart_flip": lambda w, v, n: _num(w, v, 1, 10000, True),
     "uart_drop": lambda w, v, n: _num(w, v, 1, 10000, True),
@@ -246,6 +259,8 @@ def apply(board, action, value):
         chain.silence(value[0], value[1])
     elif action == "flags":
         chain.set_flags(value[0], value[1])
+    elif action == "alarms":
+        chain.set_alarms(value[0], value[1])
     elif action == "uart_noise":
         chain.noise(value)
     elif action == "uart_flip":

@@ -34,11 +34,10 @@ _SAT_MA = const(1000)  # plus 1/16 of the command
 # The trim (command minus the current it gives) is learned at the target
 # while the current is this close to it (plus 1/64 of it): in control.
 _LEARN_MA = const(200)
-# ... and while the stage has headroom: at its highest duty (99 %) the
-# starter, less the drop of its path (2.5 mOhm from the port terminal,
-# docs/boards.md; 3 mOhm taken), is above the bank. Closer, its current no
-# longer follows its reference.
-_DMAX_LOSS_DIV = const(100)  # 1 - 99 %: 1/100 of the starter voltage
+# ... and while the stage has headroom: with its high-side switch held on
+# (100 % duty) the starter, less the drop of its path (2.5 mOhm from the
+# port terminal, docs/boards.md; 3 mOhm taken), is above the bank. Closer,
+# its current no longer follows its reference.
 _PATH_MA_PER_MV = const(333)  # 3 mOhm
 
 
@@ -71,8 +70,7 @@ class PiLimiter:
     def sample(self, meas):
         i = self.filtered_ma + ((meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT)
         self.filtered_ma = i
-        s = meas.start_mv
-        self._room_mv = s - meas.bat_mv - s // _DMAX_LOSS_DIV - i // _PATH_MA_PER_MV
+        self._room_mv = meas.start_mv - meas.bat_mv - i // _PATH_MA_PER_MV
 
     def update(self, target_ma, dt, headroom_mv):
         """The duty for this tick; headroom_mv: starter voltage above its floor."""
@@ -86,6 +84,12 @@ class PiLimiter:
         old = self.ref_ma
         d = ref - old
         self.ref_ma = ref
+        floor_e = headroom_mv * _FLOOR_GAIN
+        if d > 0 and floor_e < ref - self.filtered_ma:
+            # the starter floor is the smaller error: the ramp may push the
+            # command no faster than the floor's own integrator would
+            f = floor_e >> _KI_SHIFT
+            d = 0 if f < 0 else (f if f < d else d)
         cmd = self.cmd_ma
         if d < -(old >> 5) and old > 0:
             # a lower target: scale the command (the stage's gain error
@@ -98,7 +102,6 @@ class PiLimiter:
         e = ref - i
         # the starter floor: a second error, the smaller wins (a min-select
         # on one integrator: current and voltage control switch bumplessly)
-        floor_e = headroom_mv * _FLOOR_GAIN
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
@@ -111,7 +114,7 @@ class PiLimiter:
         sat = sat or short
         if e < 0 or not sat:
             cmd += e >> _KI_SHIFT
-        if sat and not on_floor:
+        if sat:
             # no headroom: the command the stage held this target with, so
             # the current comes back at the target when the headroom does;
             # without one learned near this target, one the stage's

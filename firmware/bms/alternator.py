@@ -152,7 +152,7 @@ class AlternatorPort:
                         self._off_ms = 0
                         hit = False
                 elif c == _C_NOT_ENGAGED:
-                    if start < s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
+                    if start <= s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
                         self._on_ms = 0
                         hit = True
                     else:
@@ -188,7 +188,14 @@ class AlternatorPort:
                 break
             else:
                 break
-        duty_cpct = lim.update(t.ma, dt, start - s.alt_off_mv - _FLOOR_MARGIN_MV)
+        # the starter's floor: its own level above the off level, and the
+        # engage margin above the bank, so that the port's own load never
+        # drags the starter into the off or the reverse rules (no chatter)
+        headroom = start - s.alt_off_mv - _FLOOR_MARGIN_MV
+        over_bank = start - meas.bat_mv - _FORWARD_MARGIN_MV
+        if over_bank < headroom:
+            headroom = over_bank
+        duty_cpct = lim.update(t.ma, dt, headroom)
         if lim.reached or st != RAMPING:
             st = FOLLOWING if lim.follows else LIMITING
         self.state = st

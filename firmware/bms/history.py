@@ -121,7 +121,9 @@ class History:
         rise = mask & ~self._mask
         self._mask = mask
         if mask & R.BOOT:
-            rise &= R.BOOT  # remote debounce etc. at boot are not events
+            # remote debounce etc. at boot are not events; a wrong battery
+            # count is (it is why the boot never ends)
+            rise &= R.BOOT | R.COUNT_MISMATCH
         if rise:
             self._events(now_ms, rise, mask, pack, meas)
         wrise = p.warn & ~self._warn
@@ -142,7 +144,7 @@ class History:
             self.lvd += 1
         if rise & R.CELL_OV:
             self.hv_stops += 1
-        if rise & R.TEMP_LOW_CHARGE:
+        if rise & (R.TEMP_LOW_CHARGE | R.TEMP_LOW_DISCHARGE):
             self.low_temp += 1
         if rise & _TEMP_HIGH:
             self.high_temp += 1
@@ -157,13 +159,13 @@ class History:
         while rise:
             if rise & 1:
                 b = 1 << bit
-                if b & (R.CELL_UV | R.CELL_UV_EMERGENCY):
+                if b & (R.CELL_UV | R.CELL_UV_EMERGENCY | R.BATTERY_LOW_CELL):
                     v = pack.min_cell_mv
-                elif b == R.CELL_OV:
+                elif b == R.CELL_OV or b == R.BATTERY_HIGH_CELL:
                     v = pack.max_cell_mv
-                elif b == R.TEMP_LOW_CHARGE:
+                elif b == R.TEMP_LOW_CHARGE or b == R.TEMP_LOW_DISCHARGE or b == R.BATTERY_LOW_TEMP:
                     v = pack.min_temp_ddegc
-                elif b & _TEMP_HIGH:
+                elif b & _TEMP_HIGH or b == R.BATTERY_HIGH_TEMP:
                     v = pack.max_temp_ddegc
                 elif b == R.BMS_OVERTEMP:
                     v = meas.fet_ddegc

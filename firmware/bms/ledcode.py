@@ -12,9 +12,10 @@ LINK = const(3)  # battery data lost / BMS cable: 2 flashes
 CELL = const(4)  # cell voltage or temperature blocks charge or discharge: 3 flashes
 BMS_TEMP = const(5)  # BMS MOSFET over-temperature or overcurrent: 4 flashes
 OFF = const(6)  # low-power off or remote full off: a blip every 3 s
+COUNT = const(7)  # more or fewer batteries on the cable than battery_count: 5 flashes
 
-NAMES = ("ok", "boot", "warning", "link", "cell", "bms_temp", "off")
-_FLASHES = (0, 0, 1, 2, 3, 4, 0)
+NAMES = ("ok", "boot", "warning", "link", "cell", "bms_temp", "off", "battery_count")
+_FLASHES = (0, 0, 1, 2, 3, 4, 0, 5)
 _CYCLE_MS = const(4000)
 _FLASH_MS = const(200)
 
@@ -24,6 +25,8 @@ def code_for(protection, pack, alternator):
     blocked = protection.block_chg | protection.block_dsg
     if blocked & R.LOW_POWER_OFF:
         return OFF
+    if blocked & R.COUNT_MISMATCH:  # before boot: it is why a boot never ends
+        return COUNT
     if not pack.full_scan:
         return BOOT
     if blocked & R.DATA_LOST:

@@ -26,8 +26,9 @@ LIMITS = (
     (R.TEMP_LOW_CHARGE, _SRC_MIN_TEMP, _LOW, _TO_CHG),
     (R.TEMP_HIGH_CHARGE, _SRC_MAX_TEMP, _HIGH, _TO_CHG),
     (R.TEMP_HIGH_DISCHARGE, _SRC_MAX_TEMP, _HIGH, _TO_DSG),
+    (R.TEMP_LOW_DISCHARGE, _SRC_MIN_TEMP, _LOW, _TO_DSG),
 )
-_NLIM = const(4)
+_NLIM = const(5)
 
 
 class Limits:
@@ -53,6 +54,8 @@ class Limits:
         r[2] = s.temp_charge_high_dc - h
         t[3] = s.temp_discharge_high_dc + 1
         r[3] = s.temp_discharge_high_dc - h
+        t[4] = s.temp_discharge_low_dc - 1  # below -20.0 degC stop
+        r[4] = s.temp_discharge_low_dc + h
         self._ver = s.version
 
     def step(self, pack, data_ok):

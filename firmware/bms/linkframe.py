@@ -2,6 +2,8 @@
 # BMS's scan cadence (LinkMaster).
 # Pure Python so the simulator (MicroPython) and the host battery emulator
 # (CPython) build byte-identical frames; the BMS-side decoder is bms/link.py.
+import array
+
 try:
     from micropython import const
 except ImportError:  # CPython host tools
@@ -16,14 +18,17 @@ _SYNC2 = const(0x55)
 # Type byte: kind in the high nibble, format version in the low nibble.
 T_REQUEST = const(0x11)  # scan request v1 (BMS -> ring, echoed back)
 T_CELLS = const(0x21)  # battery report v1: 4 cells, temperature, flags
+T_CELLS2 = const(0x22)  # battery report v2: v1 plus the kinds of alarm raised
 
 HEADER = const(4)  # sync1, sync2, type, length
 CRC_LEN = const(2)
-_MAX_LEN = const(48)  # no payload of any version may be longer
+MAX_LEN = const(48)  # no payload of any version may be longer
 LEN_REQUEST = const(2)  # hop, seq
 LEN_CELLS = const(13)  # addr, seq, 4 x u16 mV, s16 temp, flags
+LEN_CELLS2 = const(14)  # v1's payload, then the alarm kinds
 REQUEST_BYTES = const(8)
 CELLS_BYTES = const(19)
+CELLS2_BYTES = const(20)
 
 # Payload offsets inside a frame (from the first sync byte).
 _O_TYPE = const(2)
@@ -33,11 +38,27 @@ O_SEQ = const(5)
 _O_CELL1 = const(6)
 _O_TEMP = const(14)
 _O_FLAGS = const(16)
+_O_ALARMS = const(17)  # v2 only
 
 # Battery status flags; reserved bits must be zero in v1.
 F_BALANCING = const(0x01)
 F_ALARM = const(0x02)
 F_RESERVED = const(0xFC)
+
+# v2 alarm kinds (the battery's own alarm signals, product-spec 2.1), one bit
+# each; F_ALARM is set exactly when one of them is. Reserved bits must be zero.
+A_LOW_CELL = const(0x01)  # a cell about to under-volt: no discharge
+A_HIGH_CELL = const(0x02)  # a cell at its high limit: no charge
+A_LOW_TEMP = const(0x04)  # too cold to charge
+A_HIGH_TEMP = const(0x08)  # too hot: no charge, no discharge
+A_RESERVED = const(0xF0)
+ALARM_NAMES = ("low_cell", "high_cell", "low_temp", "high_temp")
+
+# What the decoder stores per battery (bms/pack.py Pack.flags): the report's
+# flags, its alarm kinds shifted by PF_KIND_SHIFT, and PF_KIND_UNKNOWN for a
+# v1 report's alarm, which does not say its kind.
+PF_KIND_SHIFT = const(2)
+PF_KIND_UNKNOWN = const(0x40)
 
 # Physical limits a frame must respect or be rejected.
 CELL_MV_MAX = const(5000)
@@ -52,10 +73,12 @@ BITS_PER_BYTE = const(10)  # 8N1: start + 8 data + stop
 HOP_DELAY_BYTES = const(1)  # each battery forwards with one byte of delay
 
 
-def scan_ms(count, baud):
+def scan_ms(count, baud, report_bytes=CELLS2_BYTES):
     """Time from the start of a scan request to the last byte of the last
-    battery report arriving back at the BMS, rounded up to whole ms."""
-    nbytes = REQUEST_BYTES + count * (CELLS_BYTES + HOP_DELAY_BYTES)
+    battery report arriving back at the BMS, rounded up to whole ms. The BMS
+    plans with the longer report (v2): it does not know which one each
+    battery sends."""
+    nbytes = REQUEST_BYTES + count * (report_bytes + HOP_DELAY_BYTES)
     return (nbytes * BITS_PER_BYTE * 1000 + baud - 1) // baud
 
 
@@ -69,16 +92,18 @@ def min_period_ms(count, baud):
 
 
 def _make_table():
-    t = []
+    t = array.array("H")
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t.append(c & 0xFFFF)
-    return tuple(t)
+    return t
 
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
+# An array of u16 (512 bytes), which the decoder's viper loops also read as a
+# pointer (bms/linkscan.py): one table on the board.
 CRC_TABLE = _make_table()
 _CRC_INIT = const(0xFFFF)
 
@@ -132,6 +157,14 @@ def encode_cells(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags):
     return _seal(buf, ofs, T_CELLS, LEN_CELLS)
 
 
+def encode_cells2(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags, alarms):
+    """Battery report v2 at buf[ofs:]: v1's fields and the alarm kinds (A_*);
+    returns its length (CELLS2_BYTES). Stored as given, like encode_cells."""
+    encode_cells(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags)
+    buf[ofs + _O_ALARMS] = alarms & 0xFF
+    return _seal(buf, ofs, T_CELLS2, LEN_CELLS2)
+
+
 def find_frames(data):
     """All CRC-valid frames in data as (offset, type, payload bytes).
 
@@ -142,7 +175,7 @@ def find_frames(data):
     i = 0
     n = len(data)
     while i + HEADER + CRC_LEN <= n:
-        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > _MAX_LEN:
+        if data[i] != _SYNC1 or data[i + 1] != _SYNC2 or data[i + _O_LEN] > MAX_LEN:
             i += 1
             continue
         end = i + HEADER + data[i + _O_LEN]

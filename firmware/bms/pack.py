@@ -5,6 +5,7 @@ import array
 import micropython
 from micropython import const
 from bms import ticks
+from bms.linkframe import F_ALARM, PF_KIND_SHIFT
 
 MAX_BATTERIES = const(50)
 _CELLS = const(200)
@@ -17,6 +18,9 @@ LOST_MISSING = const(0x04)  # the echo counted fewer batteries in the ring than 
 LOST_EXTRA = const(0x08)  # more batteries than configured (echo count or a higher address)
 LOST_DUPLICATE = const(0x10)  # two reports for one address in the same scan
 LOST_NAMES = ("stale", "no echo", "missing", "extra", "duplicate")
+# alarm_kinds: linkframe's A_* bits, and this one for a v1 report's alarm
+KIND_UNKNOWN = const(0x40 >> 2)  # linkframe PF_KIND_UNKNOWN >> PF_KIND_SHIFT
+_MISMATCH = const(LOST_MISSING | LOST_EXTRA)  # count_mismatch: the battery count is wrong
 
 # per-battery state bits
 _HAVE = const(1)  # reported at least once since boot
@@ -77,7 +81,7 @@ def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
 
 @micropython.viper
 def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
-    # Min/max cell and temperature, sum of cell mV and alarm count over the
+    # Min/max cell and temperature, sum of cell mV and the OR of the flag bytes (alarm kinds) over the
     # fresh batteries; results into p[_P_MIN_MV..]. Temps are s16 in a u16 view.
     count = int(p[_P_COUNT])
     lo = 0x7FFF
@@ -110,8 +114,7 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
                 tlo = t
             if t > thi:
                 thi = t
-            if int(flags[b]) & 2:
-                alarms += 1
+            alarms |= int(flags[b])
         b += 1
     p[_P_MIN_MV] = lo
     p[_P_MIN_AT] = lo_at
@@ -147,6 +150,7 @@ class Pack:
         self.seen = 0
         self.data_ok = False
         self.lost = LOST_STALE | LOST_NO_ECHO
+        self.count_mismatch = False  # lost has missing or extra: battery_count is wrong
         self.full_scan = False
         self._no_extremes()
         self.configure(count)
@@ -160,6 +164,7 @@ class Pack:
         self.max_temp_ddegc = 0
         self.pack_mv = 0
         self.battery_alarm = False
+        self.alarm_kinds = 0  # OR of the fresh batteries' alarm kinds (linkframe A_*, KIND_UNKNOWN)
 
     def configure(self, count):
         """Set the configured battery count (1..50); data already held stays,
@@ -172,7 +177,9 @@ class Pack:
             self.state[b] &= ~_FRESH
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms):
-        """Store one battery report the decoder has already range-checked."""
+        """Store one battery report the decoder has already range-checked;
+        flags is the byte the decoder made of it (linkframe PF_*: the
+        report's flags and alarm kinds)."""
         if addr > self.configured:
             self.extras = (self.extras + 1) & _WRAP
             self.extra_ms = now_ms
@@ -220,7 +227,9 @@ class Pack:
             self.min_temp_ddegc = p[_P_MIN_T]
             self.max_temp_ddegc = p[_P_MAX_T]
             self.pack_mv = p[_P_SUM_MV] // seen
-            self.battery_alarm = p[_P_ALARM] > 0
+            a = p[_P_ALARM]
+            self.battery_alarm = a & F_ALARM != 0
+            self.alarm_kinds = a >> PF_KIND_SHIFT
         else:  # nothing trustworthy: no extremes (callers check data_ok first)
             self._no_extremes()
         # each window (echo, extra, duplicate) closes for good on the first
@@ -245,4 +254,5 @@ class Pack:
         if self._dup:
             lost |= LOST_DUPLICATE
         self.lost = lost
+        self.count_mismatch = lost & _MISMATCH != 0
         self.data_ok = lost == 0

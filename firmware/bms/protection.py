@@ -9,6 +9,8 @@ from micropython import const
 from bms import reasons as R
 from bms.alt_target import rating_ma
 from bms.limits import Limits
+from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
+from bms.pack import KIND_UNKNOWN
 from bms.overcurrent import Overcurrent
 from bms.ticks import MASK, diff, hold
 from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
@@ -22,6 +24,22 @@ _PREALARM_ON_MS = const(1000)
 # -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
+
+
+_CHG = const(1)
+_DSG = const(2)
+# A battery's own alarm (pack.alarm_kinds) and the paths it blocks
+# (product-spec 2.1/2.2): a low cell stops discharge only, a high cell or
+# the cold charge only, heat both (charging stops on over-temperature, and
+# the system output disconnects on a temperature alarm). A v1 report does
+# not say which alarm it raised, so that one blocks both.
+BATTERY_ALARMS = (
+    (A_LOW_CELL, R.BATTERY_LOW_CELL, _DSG),
+    (A_HIGH_CELL, R.BATTERY_HIGH_CELL, _CHG),
+    (A_LOW_TEMP, R.BATTERY_LOW_TEMP, _CHG),
+    (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, _CHG | _DSG),
+    (KIND_UNKNOWN, R.BATTERY_ALARM, _CHG | _DSG),
+)
 
 
 class Protection:
@@ -97,8 +115,8 @@ class Protection:
             both |= R.BOOT
         elif not self.data_held:
             both |= R.DATA_LOST
-        if st != BOOT and pack.battery_alarm:
-            both |= R.BATTERY_ALARM
+        if pack.count_mismatch:  # at boot too: the first full scan would never come
+            both |= R.COUNT_MISMATCH
         if st == LOW_POWER:
             both |= R.LOW_POWER_OFF
         fn = s.remote_function
@@ -106,6 +124,14 @@ class Protection:
             both |= R.REMOTE_OFF
         chg = both | self.limits.chg
         dsg = both | self.limits.dsg
+        kinds = pack.alarm_kinds if st != BOOT else 0
+        if kinds:
+            for row in BATTERY_ALARMS:
+                if kinds & row[0]:
+                    if row[2] & _CHG:
+                        chg |= row[1]
+                    if row[2] & _DSG:
+                        dsg |= row[1]
         alt = R.BMS_OVERTEMP if self.fet.overtemp else 0
         if st == LOAD_OFF or st == LOW_POWER:
             dsg |= R.CELL_UV

@@ -22,11 +22,21 @@ OC_LOCKOUT = const(1 << 10)  # System+ tripped too often: needs remote toggle or
 REMOTE_OFF = const(1 << 11)
 LOW_POWER_OFF = const(1 << 12)
 BATTERY_ALARM = const(1 << 13)  # a battery raised its own alarm flag
+TEMP_LOW_DISCHARGE = const(1 << 14)  # battery below temp_discharge_low_dc
+COUNT_MISMATCH = const(1 << 15)  # the ring holds more or fewer batteries than battery_count
+# a battery's own alarm by kind (report v2); BATTERY_ALARM above is a v1
+# report's alarm, whose kind is not said
+BATTERY_LOW_CELL = const(1 << 16)  # discharge only
+BATTERY_HIGH_CELL = const(1 << 17)  # charge only
+BATTERY_LOW_TEMP = const(1 << 18)  # charge only
+BATTERY_HIGH_TEMP = const(1 << 19)  # both
 
 REASON_NAMES = ("boot", "data_lost", "cell_uv", "cell_uv_emergency", "cell_ov",
                 "temp_low_charge", "temp_high_charge", "temp_high_discharge",
                 "bms_overtemp", "overcurrent", "oc_lockout", "remote_off",
-                "low_power_off", "battery_alarm")
+                "low_power_off", "battery_alarm", "temp_low_discharge",
+                "count_mismatch", "battery_low_cell", "battery_high_cell", "battery_low_temp",
+                "battery_high_temp")
 
 # -- warnings: nothing is blocked by these
 PREALARM = const(1 << 0)  # a cell at or below the pre-alarm level

@@ -50,10 +50,13 @@ SCHEMA = (
     (7, "cell_ov_release_mv", INT, "mV", 3600, 3350, 3650, False, None,
      "All cells below this allow charging again"),
     # -- temperature protection (0.1 degC)
-    (10, "temp_charge_low_dc", INT, "0.1C", 50, -100, 150, False, None, "No charging below"),
+    # LiFePO4 must never be charged below 0 degC (lithium plating): the
+    # range stops there. Discharging is fine down to about -20 degC.
+    (10, "temp_charge_low_dc", INT, "0.1C", 50, 0, 150, False, None, "No charging below (0 degC at the lowest)"),
     (11, "temp_charge_high_dc", INT, "0.1C", 500, 350, 600, False, None, "No charging above"),
     (12, "temp_discharge_high_dc", INT, "0.1C", 600, 450, 700, False, None, "No discharging above"),
     (13, "temp_hyst_dc", INT, "0.1C", 30, 10, 100, False, None, "Temperature hysteresis"),
+    (16, "temp_discharge_low_dc", INT, "0.1C", -200, -300, 0, False, None, "No discharging below"),
     (14, "fet_derate_dc", INT, "0.1C", 850, 600, 1000, False, None,
      "BMS MOSFET temperature where alternator current is derated"),
     (15, "fet_trip_dc", INT, "0.1C", 1050, 700, 1200, False, None,
@@ -75,9 +78,9 @@ SCHEMA = (
     # -- alternator / starter port
     (40, "alt_fuse_a", CHOICE, "A", 100, 20, 125, False, FUSE_SIZES,
      "Fuse rating on the alternator port"),
-    (41, "alt_on_mv", INT, "mV", 13400, 13000, 14000, False, None,
-     "Starter voltage that enables alternator charging"),
-    (42, "alt_off_mv", INT, "mV", 13200, 12600, 13800, False, None,
+    (41, "alt_on_mv", INT, "mV", 13000, 13000, 14000, False, None,
+     "Alternator charging starts above this starter voltage"),
+    (42, "alt_off_mv", INT, "mV", 12800, 12600, 13800, False, None,
      "Starter voltage below which alternator charging stops"),
     (43, "alt_on_delay_ms", INT, "ms", 3000, 0, 60000, False, None, "Enable delay"),
     (44, "alt_off_delay_ms", INT, "ms", 2000, 0, 60000, False, None, "Disable delay"),
@@ -99,15 +102,20 @@ for _e in SCHEMA:
     BY_ID[_e[0]] = _e
 del _e
 
-# (smaller, larger, message): smaller must be strictly below larger.
+# (smaller, larger, gap, message): larger - smaller must be at least gap
+# (gap 1: strictly below).
 ORDER_RULES = (
-    ("cell_uv_emergency_mv", "cell_uv_mv", "emergency level must be below load disconnect"),
-    ("cell_uv_mv", "cell_prealarm_mv", "load disconnect must be below pre-alarm"),
-    ("cell_prealarm_mv", "cell_uv_recover_mv", "pre-alarm must be below the recovery level"),
-    ("cell_ov_release_mv", "cell_ov_mv", "charge release must be below charge stop"),
-    ("temp_charge_low_dc", "temp_charge_high_dc", "low charge limit must be below high"),
-    ("fet_derate_dc", "fet_trip_dc", "MOSFET derate must be below trip"),
-    ("alt_off_mv", "alt_on_mv", "alternator off level must be below on level"),
+    ("cell_uv_emergency_mv", "cell_uv_mv", 1, "emergency level must be below load disconnect"),
+    ("cell_uv_mv", "cell_prealarm_mv", 1, "load disconnect must be below pre-alarm"),
+    ("cell_prealarm_mv", "cell_uv_recover_mv", 1, "pre-alarm must be below the recovery level"),
+    ("cell_ov_release_mv", "cell_ov_mv", 1, "charge release must be below charge stop"),
+    ("temp_charge_low_dc", "temp_charge_high_dc", 1, "low charge limit must be below high"),
+    ("temp_discharge_low_dc", "temp_discharge_high_dc", 1, "low discharge limit must be below high"),
+    ("fet_derate_dc", "fet_trip_dc", 1, "MOSFET derate must be below trip"),
+    # the port's loop holds the starter 100 mV above the off level
+    # (bms/alternator.py): that floor must sit below the on level, so the
+    # port's own load can sag a starter that just engaged without letting go
+    ("alt_off_mv", "alt_on_mv", 200, "alternator off level must be at least 0.2 V below the on level"),
 )
 
 
@@ -138,8 +146,8 @@ def check_order(values):
     """(code, message, names) for the first violated cross-field rule, or
     None; names are the settings the rule ties together, the one to blame
     first."""
-    for small, large, msg in ORDER_RULES:
-        if not values[small] < values[large]:
+    for small, large, gap, msg in ORDER_RULES:
+        if values[large] - values[small] < gap:
             return E_CONFLICT, "%s (%d) / %s (%d): %s" % (
                 small, values[small], large, values[large], msg), (small, large)
     # the period the link really runs at: a long chain at a low baud rate

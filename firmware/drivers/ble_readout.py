@@ -7,8 +7,7 @@
 import cryptolib
 from bms import protocol
 from bms import readout
-
-_FLAGS_ONLY = b"\x02\x01\x06"  # readout off or no data yet: still discoverable
+from bms.readout_frame import FLAGS_AD, scan_response
 
 
 class BleReadout:
@@ -34,9 +33,9 @@ class BleReadout:
         s = ctl.settings
         if s.device_name != self._name:
             self._name = s.device_name
-            self._resp = readout.scan_response(self._name, protocol.SERVICE_UUID)
+            self._resp = scan_response(self._name, protocol.SERVICE_UUID)
         if s.readout_enabled:
             self.readout.update(ctl)
             if self.readout.ready:
                 return self.readout.adv, self._resp
-        return _FLAGS_ONLY, self._resp
+        return FLAGS_AD, self._resp  # readout off or no data yet: still discoverable

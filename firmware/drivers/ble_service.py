@@ -1,8 +1,10 @@
 # The BLE configuration service on aioble: registers the GATT service of
 # docs/ble-protocol.md (and beside it the standard Device Information
-# service) and serves one central at a time through bms.protocol
-# and bms.auth. It reaches the rest of the firmware only through `seam`
-# (ble_seam.py BleSeam on the board, a test double in the tests):
+# service), advertises, and serves one central at a time: its tasks, the
+# login gate and the status notifications are here; the request handlers
+# (bytes in, response out) it inherits from drivers/ble_requests.py. It
+# reaches the rest of the firmware only through `seam` (ble_seam.py BleSeam
+# on the board, a test double in the tests):
 #
 #   seam.settings                 bms.settings.Settings (read for settings pages)
 #   seam.auth                     bms.auth.Auth
@@ -27,168 +29,56 @@ import aioble
 import bluetooth
 
 from bms import protocol as P
-from bms import settings as S
+from drivers.ble_requests import BleRequests
 from version import VERSION
 
 _ADV_INTERVAL_US = 250000
 _ADV_REFRESH_MS = 1000  # the advertised payload is rebuilt this often
 _POLL_MS = 100
 _LOGIN_GRACE_MS = 60000  # a central that has not logged in by then is sent away
-
-
-def _uuid(s):
-    return bluetooth.UUID(s)
-
-
-# The standard Device Information service (Bluetooth SIG 0x180A): fixed text,
-# readable by any central before login, as on any BLE product.
-DEVICE_INFO = (
-    (0x2A29, "mpy-smartbms"),  # Manufacturer Name String
-    (0x2A24, "SmartBMS 12 V"),  # Model Number String
-    (0x2A26, VERSION),  # Firmware Revision String
-    (0x2A28, "MicroPython %d.%d.%d" % sys.implementation.version[:3]),  # Software Revision
-)
+_UUID = bluetooth.UUID
 
 
 def device_info_service():
-    svc = aioble.Service(_uuid(0x180A))
-    for uuid, text in DEVICE_INFO:
-        aioble.Characteristic(svc, _uuid(uuid), read=True, initial=text.encode())
+    """The standard Device Information service (Bluetooth SIG 0x180A): fixed
+    text, readable by any central before login, as on any BLE product."""
+    svc = aioble.Service(_UUID(0x180A))
+    for uuid, text in (
+        (0x2A29, "mpy-smartbms"),  # Manufacturer Name String
+        (0x2A24, "SmartBMS 12 V"),  # Model Number String
+        (0x2A26, VERSION),  # Firmware Revision String
+        (0x2A28, "MicroPython %d.%d.%d" % sys.implementation.version[:3]),  # Software Revision
+    ):
+        aioble.Characteristic(svc, _UUID(uuid), read=True, initial=text.encode())
     return svc
 
 
-class BleService:
+class BleService(BleRequests):
     def __init__(self, seam, rand=os.urandom, clock=None):
-        self.seam = seam
-        self.rand = rand
-        self.clock = clock  # None: the app's clock (a test may hold its own)
-        self.errors = 0  # requests that raised inside the firmware
-        self.last_error = None
+        svc = aioble.Service(_UUID(P.SERVICE_UUID))
+        status = aioble.Characteristic(svc, _UUID(P.STATUS_UUID), read=True, notify=True)
+        super().__init__(seam, rand, clock, status)
         self.conn = None
         self.login_grace_ms = _LOGIN_GRACE_MS
         self.login_timeouts = 0  # centrals sent away for not logging in
         self.mtu_refused = 0  # MTU exchanges that failed (the connection stays at 23)
-        self._parts = b""  # SET_PART bytes of the settings write being sent
-        svc = aioble.Service(_uuid(P.SERVICE_UUID))
-        self.status = aioble.Characteristic(svc, _uuid(P.STATUS_UUID), read=True, notify=True)
         self.handlers = {}  # characteristic -> request handler
         self.chars = {}  # UUID string -> characteristic
         for uuid, fn in ((P.CELLS_UUID, self._cells), (P.SETTINGS_UUID, self._settings),
                          (P.COMMAND_UUID, self._command), (P.HISTORY_UUID, self._history),
                          (P.AUTH_UUID, self._auth)):
             # one byte more than the longest request, so an overlong one shows
-            ch = aioble.BufferedCharacteristic(svc, _uuid(uuid), read=True, write=True,
+            ch = aioble.BufferedCharacteristic(svc, _UUID(uuid), read=True, write=True,
                                                notify=True, capture=True,
                                                max_len=P.MAX_WRITE + 1)
             self.handlers[ch] = fn
             self.chars[uuid] = ch
         self.auth_ch = self.chars[P.AUTH_UUID]
-        self.service = svc
         aioble.register_services(svc, device_info_service())
         try:  # the MTU the stack offers in an exchange (their defaults differ)
             aioble.config(mtu=P.PREFERRED_MTU)
         except (ValueError, OSError) as e:  # a stack that refuses: values still read whole
             self._fault(e)
-
-    def _now(self):
-        return (self.clock or self.seam.clock)()
-
-    def _commit(self):
-        return self.seam.save_auth() is True
-
-    # -- request handlers: data -> response bytes ---------------------------
-    def _auth(self, data):
-        auth, now = self.seam.auth, self._now()
-        op = data[0]
-        nonce = b""
-        if op == P.AUTH_HELLO and len(data) == 1:
-            nonce = self.rand(P.NONCE_LEN)
-            code = auth.hello(now, nonce)
-            if code:
-                nonce = b""
-        elif op == P.AUTH_PIN and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_pin(now, bytes(data[1:]), self._commit)
-        elif op == P.AUTH_PUK and len(data) == 1 + P.MAC_LEN:
-            code = auth.prove_puk(now, bytes(data[1:]), self.rand(16), self._commit)
-        elif op == P.AUTH_STATE and len(data) == 1:
-            code = P.OK
-        elif op in (P.AUTH_HELLO, P.AUTH_PIN, P.AUTH_PUK, P.AUTH_STATE):
-            code = P.E_MALFORMED
-        else:
-            code = P.E_UNKNOWN_OP
-        authed, fails, wait_s = auth.state(now)
-        if authed and op != P.AUTH_STATE:  # a new session: status readable at once
-            try:
-                self.status.write(self.seam.status_bytes())
-            except Exception as e:  # the login stands; the notifier fills it later
-                self._fault(e)
-        return P.encode_auth(code, op, authed, fails, wait_s, nonce)
-
-    def _settings(self, data):
-        op = data[0]
-        if op == P.SET_READ:
-            if len(data) != 2:
-                return P.response(P.E_MALFORMED, op)
-            return P.encode_settings_page(self.seam.settings.values(), data[1])
-        if op == P.SET_PART:  # a write too long for a small MTU comes in parts
-            parts = self._parts + bytes(data[1:])
-            if 1 + len(parts) > P.MAX_WRITE:
-                self._parts = b""
-                return P.response(P.E_MALFORMED, op)
-            self._parts = parts
-            return P.response(P.OK, op)
-        if op != P.SET_WRITE:
-            return P.response(P.E_UNKNOWN_OP, op)
-        if self._parts:
-            data, self._parts = bytes((op,)) + self._parts + bytes(data[1:]), b""
-            if len(data) > P.MAX_WRITE:
-                return P.response(P.E_MALFORMED, op)
-        values, code, wid = P.decode_records(data, 1)
-        if code:
-            return P.response(code, op, bytes((wid, code)))
-        if not values:
-            return P.response(P.E_MALFORMED, op)
-        if "pin" in values:  # only the change-PIN command also renews the key
-            return P.response(P.E_REFUSED, op, bytes((S.BY_NAME["pin"][0], P.E_REFUSED)))
-        errors = self.seam.apply_settings(values)
-        if errors:
-            return P.response(errors[0][1], op, P.encode_set_errors(errors))
-        return P.response(P.OK, op)
-
-    def _command(self, data):
-        op, arg = data[0], bytes(data[1:])
-        auth = self.seam.auth
-        if op == P.CMD_CHANGE_PIN:
-            if len(arg) != 6:
-                return P.response(P.E_MALFORMED, op)
-            try:
-                pin = arg.decode()
-            except UnicodeError:
-                return P.response(P.E_MALFORMED, op)
-            return P.response(auth.change_pin(pin, self.rand(16), self._commit), op)
-        if arg:
-            return P.response(P.E_MALFORMED, op)
-        if op == P.CMD_READ_READOUT_KEY:
-            return P.response(P.OK, op, auth.readout_key)
-        if op == P.CMD_READ_PUK:
-            return P.response(P.OK, op, auth.puk.encode())
-        if op in (P.CMD_CLEAR_ALARMS, P.CMD_CLEAR_HISTORY, P.CMD_WAKE, P.CMD_RESTART):
-            return P.response(self.seam.command(op), op)
-        return P.response(P.E_UNKNOWN_OP, op)
-
-    def _cells(self, data):
-        if len(data) != 1:
-            return P.response(P.E_MALFORMED, data[0])
-        return self.seam.cells_bytes(data[0])
-
-    def _history(self, data):
-        if len(data) != 1:
-            return P.response(P.E_MALFORMED, data[0])
-        page = self.seam.history_page(data[0])
-        if page is None:
-            return P.response(P.E_RANGE, data[0])
-        body, more = page
-        return P.response(P.OK, data[0], bytes((1 if more else 0,)) + body)
 
     def answer(self, ch, data):
         """The response to one write on `ch` (also used by the tests)."""
@@ -256,10 +146,6 @@ class BleService:
             ch.write(b"")
         self._parts = b""
 
-    def _fault(self, e):
-        self.errors += 1
-        self.last_error = repr(e)
-
     async def _advertise(self, connectable):
         """Advertise for up to _ADV_REFRESH_MS; the connection or None.
 
@@ -282,7 +168,7 @@ class BleService:
                 except (ValueError, OSError, TypeError, IndexError) as e:  # refused by the stack
                     self._fault(e)
             return await aioble.advertise(_ADV_INTERVAL_US, name=name, connectable=connectable,
-                                          services=[_uuid(P.SERVICE_UUID)],
+                                          services=[_UUID(P.SERVICE_UUID)],
                                           timeout_ms=_ADV_REFRESH_MS)
         except asyncio.TimeoutError:
             return None

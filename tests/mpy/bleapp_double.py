@@ -17,7 +17,7 @@ class _Obj:
 
 
 def make_controller():
-    pack = _Obj(configured=2, seen=2, data_ok=True, full_scan=True, battery_alarm=False, lost=0,
+    pack = _Obj(configured=2, seen=2, data_ok=True, full_scan=True, battery_alarm=False, count_mismatch=False, alarm_kinds=0, lost=0,
                 pack_mv=13250, min_cell_mv=3301, min_cell_at=5, max_cell_mv=3340, max_cell_at=2,
                 min_temp_ddegc=-52, max_temp_ddegc=231, cell_mv=[3300 + i for i in range(200)],
                 temp_ddegc=[200 + i for i in range(50)], flags=bytearray(50))

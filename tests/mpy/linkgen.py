@@ -1,7 +1,8 @@
 # Shared by the battery-link tests and tools/benchmarks/link.py: deterministic
 # frame values, a seeded PRNG that behaves the same on MicroPython and
 # CPython, and the fuzz stream generator with its value-checking pack.
-from bms.linkframe import encode_cells, encode_request, CELLS_BYTES
+from bms.linkframe import (encode_cells, encode_cells2, encode_request, CELLS_BYTES, CELLS2_BYTES, F_ALARM,
+                           PF_KIND_SHIFT, PF_KIND_UNKNOWN)
 from bms.pack import Pack
 
 
@@ -30,10 +31,31 @@ def values(addr, seq):
     return cells, temp, (addr + seq) & 3
 
 
+def _v2(addr, seq):
+    """Whether battery `addr` answers scan `seq` with a v2 report (a quarter
+    do), and the alarm kinds it then sends (one, with the alarm flag)."""
+    flags = values(addr, seq)[2]
+    return (addr * 3 + seq) % 4 == 0, (1 << (addr + seq) % 4) if flags & F_ALARM else 0
+
+
+def stored_flags(addr, seq):
+    """The byte the pack stores for that report (bms/linkframe.py PF_*)."""
+    flags = values(addr, seq)[2]
+    v2, alarms = _v2(addr, seq)
+    if v2:
+        return flags | alarms << PF_KIND_SHIFT
+    return flags | (PF_KIND_UNKNOWN if flags & F_ALARM else 0)
+
+
 def frame(addr, seq):
-    b = bytearray(CELLS_BYTES)
     cells, temp, flags = values(addr, seq)
-    encode_cells(b, 0, addr, seq, cells, temp, flags)
+    v2, alarms = _v2(addr, seq)
+    if v2:
+        b = bytearray(CELLS2_BYTES)
+        encode_cells2(b, 0, addr, seq, cells, temp, flags, alarms)
+    else:
+        b = bytearray(CELLS_BYTES)
+        encode_cells(b, 0, addr, seq, cells, temp, flags)
     return b
 
 
@@ -64,9 +86,9 @@ class CheckingPack(Pack):
         self.expect = 0  # set with the decoder's, see fuzz_stream
 
     def _genuine(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags):
-        cells, temp, fl = values(addr, seq)
+        cells, temp, _ = values(addr, seq)
         return (answers(self.expect, seq) and (mv1, mv2, mv3, mv4) == cells
-                and temp_ddegc == temp and flags == fl)
+                and temp_ddegc == temp and flags == stored_flags(addr, seq))
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms):
         if not self._genuine(addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags):

@@ -2,6 +2,8 @@
 # are re-derived from the spec here (not imported from protection.py) so a
 # bug in the state machine cannot hide itself.
 from bms import reasons as R
+from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP  # the wire's alarm kinds
+from bms.pack import KIND_UNKNOWN
 
 CHARGER_HOLD_MS = 2000
 CHATTER_MS = 200  # a UV cut must not come back this soon after it cleared
@@ -42,6 +44,17 @@ class Invariants:
         if data and chg_closed and (pack.min_temp_ddegc < s.temp_charge_low_dc
                                     or pack.max_temp_ddegc > s.temp_charge_high_dc):
             self._bad(now_ms, "charge path closed outside the temperature window")
+        if data and dsg_closed and (pack.min_temp_ddegc < s.temp_discharge_low_dc
+                                    or pack.max_temp_ddegc > s.temp_discharge_high_dc):
+            self._bad(now_ms, "discharge path closed outside the temperature window")
+        # a battery's own alarm, by kind (docs/protection.md): low cell, heat or
+        # an alarm of unknown kind (v1) no discharge; high cell, cold, heat or
+        # unknown no charge
+        kinds = pack.alarm_kinds if data else 0
+        if kinds & (A_HIGH_CELL | A_LOW_TEMP | A_HIGH_TEMP | KIND_UNKNOWN) and chg_closed:
+            self._bad(now_ms, "charge path closed with a battery alarm 0x%x" % kinds)
+        if kinds & (A_LOW_CELL | A_HIGH_TEMP | KIND_UNKNOWN) and dsg_closed:
+            self._bad(now_ms, "discharge path closed with a battery alarm 0x%x" % kinds)
         # charger seen, re-derived
         if not meas.stale and (meas.sys_mv >= meas.bat_mv + 500 or meas.sys_ma >= 1000 or meas.alt_ma >= 1000):
             if self.charger_since is None:

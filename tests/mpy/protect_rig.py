@@ -25,6 +25,8 @@ class FakePack:
         self.max_temp_ddegc = 200
         self.pack_mv = 13200
         self.battery_alarm = False
+        self.count_mismatch = False
+        self.alarm_kinds = 0  # linkframe A_* bits, pack.KIND_UNKNOWN
 
 
 class FakeRemote:

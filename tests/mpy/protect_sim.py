@@ -109,6 +109,8 @@ ACTIONS = (
     ("load_a", (0, 20, 80, 150, 260)), ("charger_a", (0, 20, 60)),
     ("engine", ("off", "idle", "cruise", "start")), ("remote", ("open", "bridged", "l_low")),
     ("temp_c", (-5, 20, 55, 63)), ("cable", ("unplug", "plug")), ("uart_noise", (200,)),
+    ("alarms", ({"battery": 1, "kinds": ["low_temp"]}, {"battery": 1, "kinds": ["low_cell", "high_temp"]},
+                {"battery": 1, "kinds": ["high_cell"]}, {"battery": 1, "kinds": []})),
 )
 
 

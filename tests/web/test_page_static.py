@@ -111,7 +111,7 @@ def test_page_codec_matches_the_firmware_codec(page):
     P, S = _firmware_codec()
     values = {e[1]: e[4] for e in S.SCHEMA if e[2] != S.PIN}
     values["device_name"] = "Van BMS"
-    values["temp_charge_low_dc"] = -55
+    values["temp_discharge_low_dc"] = -255  # a negative value (temp_charge_low_dc stops at 0 now)
     got = _in_page(page, "return Object.entries(arg).map(([k, v]) => "
                          "Array.from(m.encodeSetRequest(schema, {[k]: v})));", values)
     assert [bytes(g) for g in got] == [P.encode_set_request({k: v}) for k, v in values.items()]
@@ -158,7 +158,7 @@ def _status_sources(rnd):
                   min_cell_at=rnd.randint(0, 255), max_cell_mv=rnd.randint(0, 65535),
                   max_cell_at=rnd.randint(0, 255), min_temp_ddegc=-32768 if edge else rnd.randint(-400, 0),
                   max_temp_ddegc=32767 if edge else rnd.randint(0, 900), lost=rnd.randint(0, 65535),
-                  data_ok=bit(), full_scan=bit(), battery_alarm=bit())
+                  data_ok=bit(), full_scan=bit(), battery_alarm=bit(), count_mismatch=bit())
         prot = NS(uv=NS(state=rnd.randint(0, 4)), block_chg=0xFFFFFFFF if edge else rnd.randint(0, 2 ** 32 - 1),
                   block_dsg=rnd.randint(0, 2 ** 32 - 1), warn=rnd.randint(0, 65535),
                   alt_limit_ma=rnd.randint(-2 ** 31, 2 ** 31 - 1),
@@ -305,13 +305,17 @@ def test_settings_are_typed_and_checked_in_human_units(page):
         const r = m.checkValue(schema.byName[n], text, schema);
         return r.error ? 'error: ' + r.error : r.value; });""", [
         ["cell_ov_mv", "3.65"], ["cell_ov_mv", "3.8"], ["cell_ov_mv", "3.6505"], ["cell_ov_mv", "3650"],
-        ["temp_charge_low_dc", "-2.5"], ["temp_charge_low_dc", "abc"], ["alt_on_delay_ms", "2.5"],
+        ["temp_discharge_low_dc", "-2.5"], ["temp_charge_low_dc", "abc"], ["alt_on_delay_ms", "2.5"],
         ["uv_disconnect_delay_s", "90"], ["uv_disconnect_delay_s", "90.5"], ["alt_fuse_a", "60"],
         ["alt_fuse_a", "61"], ["lowpower_delay_min", "30"]])
     assert got == [3650, "error: must be 3.500 … 3.750 V", "error: at most 3 decimals",
                    "error: must be 3.500 … 3.750 V", -25, "error: a number is needed", 2500, 90,
                    "error: a whole number is needed", 60, "error: not one of 20, 25, 30, 35, 40, 50, 60, 70, 80, "
                    "100, 125", 30]
+    # issue 16 item 3: no charging below 0 degC, so -2.5 is refused for the charge limit
+    got = _module(page, "settings-view.js", """const r = m.checkValue(schema.byName.temp_charge_low_dc, '-0.1', schema);
+        return r.error || r.value;""", None)
+    assert got == "must be 0.0 … 15.0 °C"
     shown = _module(page, "settings-view.js", "return arg.map(([n, v]) => m.showValue(schema.byName[n], schema, v));",
                     [["cell_uv_mv", 2800], ["temp_hyst_dc", 30], ["scan_period_ms", 100], ["battery_count", 4]])
     assert shown == ["2.800", "3.0", "0.100", "4"]
@@ -358,6 +362,24 @@ def test_active_alarms_once_each_with_their_paths(page):
         ["temp_low_charge", "alarm", "battery too cold (-3.1 °C) (charging stopped)"],
         ["remote_off", "warning", "remote on/off is off (alternator stopped)"],
         ["warn:prealarm", "warning", "pre-alarm: cell 2 of battery 2 at 3.05 V"]]
+
+
+def test_a_battery_count_mismatch_in_words(page):
+    # issue 16 item 5: its own reason, in words, on both paths
+    import sys
+    from webpaths import ROOT
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from bms import reasons as R
+    both = R.BOOT | R.COUNT_MISMATCH
+    status = {"block_chg": both, "block_dsg": both, "block_alt": both, "block_sys": 0, "warn": 0,
+              "configured": 4, "min_cell_at": 0, "min_cell_mv": 0, "max_cell_at": 0, "max_cell_mv": 0,
+              "min_temp_dc": 0, "max_temp_dc": 0}
+    got = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return m.activeAlarms(%s, schema.names).map((a) => [a.key, a.text]);
+    })""" % json.dumps(status))
+    assert ["count_mismatch", "battery count wrong: 4 set, the BMS cable says otherwise (check battery_count) "
+            "(charging stopped, loads off)"] in got, got
 
 
 def test_trends_and_state_of_charge_texts(page):

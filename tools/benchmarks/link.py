@@ -8,7 +8,7 @@ import time
 
 from bms.link import Decoder
 from bms.linkframe import LinkMaster
-from bms.linkframe import scan_ms
+from bms.linkframe import scan_ms, CELLS_BYTES
 from bms.pack import Pack
 from boards.sim.chain import BatteryChain
 from linkgen import Rng, scan, fuzz_stream, CheckingPack
@@ -154,7 +154,7 @@ def main():
     out["link_decode_bytes_per_s"] = rate
     out["link_decode_us_per_scan_50batt"] = us_per_scan
     out["link_full_scan_ms_50batt"] = full_scan_ms()
-    out["link_full_scan_ms_50batt_formula"] = scan_ms(50, 115200)
+    out["link_full_scan_ms_50batt_formula"] = scan_ms(50, 115200, CELLS_BYTES)  # the ring sends v1
     out["link_alloc_bytes_per_frame"] = alloc_per_frame(4 if quick else 20)
     out["link_pack_evaluate_us_50batt"] = evaluate_us(5 if quick else 50)
     if "--fuzz-bytes" in sys.argv:

@@ -1,0 +1,244 @@
+# The battery-cable decoder's byte loops, in viper: frame-start search, CRC,
+# range checks and the fast path that stores plain good reports straight into
+# the pack. The rules they serve, and every counter: bms/link.py Decoder.
+# They share the decoder's int array (slots S_*), read the window through a
+# pointer and allocate nothing.
+import micropython
+from micropython import const
+
+# The frame format (bms/linkframe.py, docs/battery-link.md) as constants the
+# viper emitter folds in (tests/test_linkframe_host.py holds them to linkframe's).
+_SYNC1 = const(0xAA)
+_SYNC2 = const(0x55)
+_T_CELLS = const(0x21)
+_T_CELLS2 = const(0x22)
+_HEADER = const(4)
+_LEN_CELLS = const(13)
+_LEN_CELLS2 = const(14)
+_CELLS_BYTES = const(19)
+_CELLS2_BYTES = const(20)
+_CELL_MV_MAX = const(5000)
+_TEMP_DDEGC_MIN = const(-400)
+_TEMP_DDEGC_MAX = const(1250)
+_F_RESERVED = const(0xFC)
+_F_ALARM = const(0x02)
+_A_RESERVED = const(0xF0)
+_PF_KIND_SHIFT = const(2)
+_PF_KIND_UNKNOWN = const(0x40)
+
+# Every counter wraps at 2**30 (small ints on the boards; readers take
+# differences modulo 2**30). At line rate the fastest one takes weeks to wrap.
+WRAP = const(0x3FFFFFFF)
+
+# slots of the decoder's int array, shared with fast_reports
+S_LO = const(0)  # first byte not yet decoded
+S_HI = const(1)  # end of received bytes
+S_NOW = const(2)
+S_COUNT = const(3)  # configured batteries
+S_LIMIT = const(4)  # staleness timeout, for the duplicate test
+S_OK = const(5)  # frames_ok
+S_GARBAGE = const(6)
+S_RESYNCS = const(7)
+S_SEQ = const(8)  # sequence of the latest request sent
+S_SIZE = const(9)
+# S_SEQ before the first request; not -1: a ptr32 load does not
+# sign-extend on 64-bit ports
+NO_SEQ = const(0x100)
+
+# ptr8 / ptr16 / ptr32 are viper-only names; tools/typecheck.py declares them for mypy.
+
+
+@micropython.viper
+def crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
+    # CRC-16/CCITT-FALSE over w[start:end] against the little-endian CRC at w[end]
+    c = 0xFFFF
+    i = start
+    while i < end:
+        c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+        i += 1
+    return c == (int(w[end]) | (int(w[end + 1]) << 8))
+
+
+@micropython.viper
+def copy_bytes(dst: ptr8, d: int, src: ptr8, s: int, n: int):
+    # forward byte copy; also safe for moving a region to a lower index
+    i = 0
+    while i < n:
+        dst[d + i] = src[s + i]
+        i += 1
+
+
+@micropython.viper
+def sync_in(w: ptr8, s: int, stop: int, hi: int) -> int:
+    # the first possible frame start in w[s:stop] (AA 55, or an AA that is
+    # the last byte received), else -1
+    while s < stop:
+        if w[s] == _SYNC1 and (s + 1 == hi or w[s + 1] == _SYNC2):
+            return s
+        s += 1
+    return -1
+
+
+@micropython.viper
+def crc_sync(w: ptr8, lo: int, end: int, hi: int, table: ptr16) -> int:
+    # the frame at lo with its CRC at w[end]: -1 if the CRC fails, else the
+    # first possible frame start inside it (> lo), else 0
+    c = 0xFFFF
+    i = lo + 2
+    while i < end:
+        c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+        i += 1
+    if c != (int(w[end]) | (int(w[end + 1]) << 8)):
+        return -1
+    i = lo + 1
+    while i < end + 2:
+        if w[i] == _SYNC1 and (i + 1 == hi or w[i + 1] == _SYNC2):
+            return i
+        i += 1
+    return 0
+
+
+@micropython.viper
+def pack_flags(w: ptr8, p: int) -> int:
+    # the byte the pack stores for the report at p (bms/linkframe.py PF_*):
+    # its flags with the v2 alarm kinds, or an alarm of unknown kind (v1);
+    # -1 for a v2 report whose kinds and alarm flag disagree or that sets
+    # reserved kind bits
+    f = int(w[p + 16])
+    if w[p + 2] != _T_CELLS2:
+        if f & _F_ALARM:
+            return f | _PF_KIND_UNKNOWN
+        return f
+    a = int(w[p + 17])
+    if a & _A_RESERVED:
+        return -1
+    if a:
+        if not f & _F_ALARM:
+            return -1
+    elif f & _F_ALARM:
+        return -1
+    return f | (a << _PF_KIND_SHIFT)
+
+
+@micropython.viper
+def cells_valid(w: ptr8, p: int) -> bool:
+    # cells 0..5000 mV, temperature -40.0..+125.0 degC, reserved flag bits zero
+    j = p + 6
+    while j < p + 14:
+        if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
+            return False
+        j += 2
+    t = int(w[p + 14]) | (int(w[p + 15]) << 8)
+    if t >= 0x8000:
+        t -= 0x10000
+    if t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX:
+        return False
+    return (int(w[p + 16]) & _F_RESERVED) == 0
+
+
+@micropython.viper
+def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
+                 flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
+    # The common case at line rate: skip to each frame start and store every
+    # plain good battery report straight into the pack. Returns 0 when it
+    # needs more bytes, 1 when the candidate at st[S_LO] is anything else
+    # (a request echo, other type, bad length or CRC, rejected, extra,
+    # duplicate, a report that does not answer the latest request or the
+    # one before): the Python path then handles and counts that one
+    # candidate.
+    lo = int(st[S_LO])
+    hi = int(st[S_HI])
+    now = int(st[S_NOW])
+    count = int(st[S_COUNT])
+    limit = int(st[S_LIMIT])
+    expect = int(st[S_SEQ])
+    result = 0
+    while True:
+        s = lo
+        while s < hi:
+            if w[s] == _SYNC1 and (s + 1 == hi or w[s + 1] == _SYNC2):
+                break
+            s += 1
+        if s != lo:
+            st[S_GARBAGE] = (int(st[S_GARBAGE]) + s - lo) & WRAP
+            st[S_RESYNCS] = (int(st[S_RESYNCS]) + 1) & WRAP
+            lo = s
+        if hi - lo < _HEADER:
+            break
+        kind = int(w[lo + 2])
+        if kind == _T_CELLS and w[lo + 3] == _LEN_CELLS:
+            size = _CELLS_BYTES
+        elif kind == _T_CELLS2 and w[lo + 3] == _LEN_CELLS2:
+            size = _CELLS2_BYTES
+        else:
+            result = 1  # the request echo too: once a scan, the Python path is fast enough
+            break
+        if hi - lo < size:
+            break
+        c = 0xFFFF
+        i = lo + 2
+        end = lo + size - 2
+        while i < end:
+            c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
+            i += 1
+        if c != (int(w[end]) | (int(w[end + 1]) << 8)):
+            result = 1
+            break
+        addr = int(w[lo + 4])
+        if addr < 1 or addr > count:
+            result = 1
+            break
+        j = lo + 6
+        bad = 0
+        while j < lo + 14:
+            if (int(w[j]) | (int(w[j + 1]) << 8)) > _CELL_MV_MAX:
+                bad = 1
+            j += 2
+        t = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
+        if t >= 0x8000:
+            t -= 0x10000
+        if bad or t < _TEMP_DDEGC_MIN or t > _TEMP_DDEGC_MAX or (int(w[lo + 16]) & _F_RESERVED):
+            result = 1
+            break
+        # the pack's byte, as pack_flags() (inlined: a viper call would pass
+        # the pointer as an object)
+        pf = int(w[lo + 16])
+        if size == _CELLS2_BYTES:
+            a = int(w[lo + 17])
+            bad = a & _A_RESERVED
+            if a:
+                if not pf & _F_ALARM:
+                    bad = 1
+            elif pf & _F_ALARM:
+                bad = 1
+            if bad:
+                result = 1
+                break
+            pf |= a << _PF_KIND_SHIFT
+        elif pf & _F_ALARM:
+            pf |= _PF_KIND_UNKNOWN
+        seq = int(w[lo + 5])
+        if expect == NO_SEQ or ((expect - seq) & 0xFF) > 1:
+            result = 1
+            break
+        b = addr - 1
+        if int(state[b]) & 2 and int(seqs[b]) == seq:  # fresh, same scan
+            age = ((now - int(last[b]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+            if age <= limit:
+                result = 1
+                break
+        k = b * 4
+        j = lo + 6
+        while j < lo + 14:
+            cells[k] = int(w[j]) | (int(w[j + 1]) << 8)
+            k += 1
+            j += 2
+        temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
+        flags[b] = pf
+        seqs[b] = seq
+        state[b] = int(state[b]) | 3  # reported once, fresh (bms.pack)
+        last[b] = now
+        st[S_OK] = (int(st[S_OK]) + 1) & WRAP
+        lo += size
+    st[S_LO] = lo
+    return result
