@@ -221,7 +221,7 @@ def test_headroom_coming_back_brings_the_current_back_at_the_target():
             engine_start(rig, max_ms=7000)
             window(rig, 2000)
             tag = (plant.__name__, soc)
-            assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 60, tag
+            assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80, tag
             rig.metric = altrun.Metric(rig.s.alt_fuse_a)  # from here on
             rig.plant.sys_a = -150.0
             s = window(rig, 1000)
