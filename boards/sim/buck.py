@@ -65,11 +65,6 @@ class BuckStage:
         r_out (bank and cabling). Returns (g, 1 / D_MAX)."""
         return D_MAX * D_MAX / (R_STAGE_OHM + r_out), 1.0 / D_MAX
 
-    def reverse_path(self, r_out):
-        """The conductance back through the high-side switch (bank above
-        the starter): the input current is g * (v_in - v_b0), negative."""
-        return 1.0 / (R_STAGE_OHM + r_out)
-
     def finish(self, i_l, v_in, v_bank, dt):
         """The inductor current the network settled at, the stage's input
         terminal and bank voltages: tick averages and mean squares."""

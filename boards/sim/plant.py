@@ -286,19 +286,11 @@ class Plant:
         i_l = 0.0
         if st.on:
             # the stage at its highest duty first: the most it can pass
+            # (negative: back through the high-side switch, the bank above
+            # the starter)
             g_s, k = st.saturated_path(r_bank)
             a = self._path(1.0 / (self._r_wire + 1.0 / g_s), v_b0 * k)
-            if a >= 0.0:
-                i_l = a * k
-            else:
-                # below the highest duty's output: nothing forward (the
-                # controller skips pulses, its low-side switch never sinks);
-                # the high-side switch conducts back once the bank is above
-                # the starter
-                a = self._path(1.0 / (self._r_wire + 1.0 / st.reverse_path(r_bank)), v_b0)
-                if a > 0.0:
-                    a = self._sink(0.0)
-                i_l = a
+            i_l = a * k
             if i_l > st.ref_a:
                 # current control: the stage takes what its reference needs
                 # from its input (duty from the last tick's voltages)

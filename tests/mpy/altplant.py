@@ -170,15 +170,13 @@ class AltPlant:
         vb0 = bank_ocv(self.soc_pct) + self.sys_a * self.r_bank
         r_w = self.r_wire + self.r_fet
         if st.on:
-            # the stage at its highest duty (forward), or back through its
-            # high-side switch once the bank is above the starter; in between
-            # nothing flows (the controller skips pulses, never sinks)
+            # the stage at its highest duty: forward, or back through its
+            # high-side switch once the bank is above the starter
             g_s, k = st.saturated_path(self.r_bank)
             gp = 1.0 / (r_w + 1.0 / g_s)
             vb = vb0 * k
-            gr = 1.0 / (r_w + 1.0 / st.reverse_path(self.r_bank))
         else:
-            gp, k, vb, gr = 0.0, 0.0, vb0, 0.0
+            gp, k, vb = 0.0, 0.0, vb0
         i_ref = st.ref_a
         # in current control the stage takes what its reference needs (duty
         # from the last tick's voltages: a slow change)
@@ -186,10 +184,6 @@ class AltPlant:
         # regulator: the output moves toward what holds vreg, within what the
         # field makes available
         a_reg = gp * (self.vreg - vb)
-        if a_reg < 0.0:
-            a_reg = gr * (self.vreg - vb0)
-            if a_reg > 0.0:
-                a_reg = 0.0
         if st.on and a_reg * k > i_ref:
             a_reg = a_cc
         need = (self.vreg - self.start_ocv) / self.r_start_chg + load + a_reg
@@ -199,12 +193,6 @@ class AltPlant:
         self.alt_out += (need - self.alt_out) * self._k_reg
         v, a = self._solve_sat(gp, vb, load)
         i_l = a * k
-        if a < 0.0:
-            v, a = self._solve_sat(gr, vb0, load)
-            if a > 0.0:
-                a = 0.0
-                v = self._node(a, load)
-            i_l = a
         if st.on and i_l > i_ref:
             i_l = i_ref
             a = a_cc
