@@ -14,7 +14,7 @@ from drivers.watchdog import Watchdog
 from drivers.storage import Store
 
 NAME = "esp32"
-ALT_PWM_HZ = 2000
+ALT_PWM_HZ = 20000  # the power stage's current reference, RC-filtered (docs/boards.md)
 
 
 def _adc(pin):

@@ -15,8 +15,9 @@ T = 10  # control tick, ms
 
 
 class Bench:
-    """A port fed with fixed readings; the current answers the duty like a
-    plain resistive path (i = duty * amps_at_full / DUTY_MAX)."""
+    """A port fed with fixed readings; the current answers the duty like the
+    power stage (i = duty * amps_at_full / DUTY_MAX, the reference of its
+    hardware current loop), up to cap_ma when set (no more headroom)."""
 
     def __init__(self, **changes):
         self.s = Settings()
@@ -29,14 +30,18 @@ class Bench:
         self.m.fet_ddegc = 400
         self.p = Permit()
         self.now = 0
-        self.full_ma = 150000  # current at 100 % duty; None: leave alt_ma alone
+        self.full_ma = L.REF_FULL_MA  # current at 100 % duty; None: leave alt_ma alone
+        self.cap_ma = None  # the most the path can pass (headroom)
 
     def step(self, n=1):
         d = 0
         for _ in range(n):
             d = self.port.step(self.now, self.m, self.p)
             if self.full_ma is not None:
-                self.m.alt_ma = d * (self.full_ma // 100) // (L.DUTY_MAX_CPCT // 100)
+                i = d * (self.full_ma // 100) // (L.DUTY_MAX_CPCT // 100)
+                if self.cap_ma is not None and i > self.cap_ma:
+                    i = self.cap_ma
+                self.m.alt_ma = i
             self.now += T
         return d
 
@@ -133,14 +138,40 @@ def test_off_threshold_and_delay():
     assert b.state == "waiting" and b.port.limiter.duty_cpct == 0
 
 
-def test_reverse_blocks_at_once_on_voltage():
-    for start, blocked in ((13301, False), (13300, True), (13299, True)):
+def _little_current(b):
+    """Limiting, then the current reading falls below the 5 A of the
+    ideal-diode rule (the engine stopping: the stage has no headroom left)."""
+    b.run_to_limiting()
+    b.full_ma = None
+    b.m.alt_ma = 4000
+    b.step(8)
+    assert b.port.limiter.filtered_ma < 5000 and b.state == "following"
+
+
+def test_reverse_blocks_at_once_on_voltage_with_little_current():
+    # no forward margin (under 20 mV) with less than 5 A flowing: open at once
+    for start, blocked in ((13320, False), (13319, True), (13300, True), (13299, True)):
         b = Bench(alt_on_delay_ms=0)
-        b.run_to_limiting()
+        _little_current(b)
         b.m.start_mv = start
         d = b.step()
         assert (b.state == "reverse_blocked") == blocked, (start, b.state)
         assert (d == 0) == blocked
+
+
+def test_old_bank_reading_above_the_starter_does_not_block_a_forward_current():
+    # issue 15 defect 5: the Pico W's bank voltage is up to 40 ms old; after
+    # a System+ load step it can read above the (fresh) starter voltage while
+    # 90 A flow forward, which a buck stage only carries with the starter
+    # above the bank. Direction comes from the current reading: before
+    # issue 15 this blocked at once.
+    for start in (13300, 13000):
+        b = Bench(alt_on_delay_ms=0)
+        b.run_to_limiting()
+        b.m.start_mv = start  # (the floor rule backs off meanwhile)
+        b.step(3)
+        assert b.state in ("limiting", "following") and b.port.limiter.duty_cpct > 0, (start, b.state)
+        assert b.m.alt_ma > 50000
 
 
 def test_reverse_blocks_on_negative_current():
@@ -156,12 +187,14 @@ def test_reverse_blocks_on_negative_current():
 
 def test_reverse_blocked_waits_for_forward_voltage_and_delay():
     b = Bench(alt_on_delay_ms=500)
-    b.run_to_limiting()
+    _little_current(b)
     b.m.start_mv = 13300
     b.step()
     assert b.state == "reverse_blocked"
+    b.m.alt_ma = 0  # (gate open: nothing flows)
     b.step(100)
     assert b.state == "reverse_blocked" and b.port.limiter.duty_cpct == 0
+    b.full_ma = L.REF_FULL_MA
     b.m.start_mv = 14000
     b.step()  # forward again: the on delay starts, this tick counts 10 ms
     assert b.state == "waiting"
@@ -173,7 +206,7 @@ def test_reverse_blocked_waits_for_forward_voltage_and_delay():
 
 def test_engine_off_while_blocked_reads_waiting():
     b = Bench(alt_on_delay_ms=0)
-    b.run_to_limiting()
+    _little_current(b)
     b.m.start_mv = 12700
     b.step()
     assert b.state == "reverse_blocked"
@@ -295,13 +328,35 @@ def test_alternator_protection_off_never_reduces():
 
 
 def test_following_when_alternator_cannot_reach_target():
+    # the stage runs out of headroom at 50 A; the command stays where the
+    # current comes back at the target, not above it (before issue 15 the
+    # duty went to 100 %, which then meant the switch fully on)
     b = Bench(alt_on_delay_ms=0)
-    b.full_ma = 50000
+    b.cap_ma = 50000
     b.step(600)
-    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
-    b.full_ma = 150000
+    assert b.state == "following" and b.port.limiter.cmd_ma <= 90000
+    b.cap_ma = None
+    b.step(1)
+    assert b.m.alt_ma <= 90000
     b.step(100)
     assert b.state == "limiting"
+
+
+def test_following_keeps_the_trim_learned_at_the_target():
+    # the stage gives 4 % more than its reference: learned at the target,
+    # the trim holds while the headroom is gone, so the current comes back
+    # at the target
+    b = Bench(alt_on_delay_ms=0)
+    b.full_ma = L.REF_FULL_MA * 104 // 100
+    b.run_to_limiting()
+    b.step(100)
+    assert abs(b.m.alt_ma - 90000) < 600, b.m.alt_ma
+    b.cap_ma = 60000
+    b.step(200)
+    assert b.state == "following"
+    b.cap_ma = None
+    b.step(1)
+    assert abs(b.m.alt_ma - 90000) < 900, b.m.alt_ma
 
 
 def test_sensor_faults_open_and_report():
@@ -406,11 +461,14 @@ def test_low_current_at_low_headroom_is_no_stuck_fault():
     b.full_ma = 0
     b.step(500)
     assert b.state == "following" and b.port.limiter.duty_cpct == L.STUCK_DUTY_CPCT and b.port.fault == 0
-    b.full_ma = 20000  # the current comes: the cap lifts without a jump
+    b.full_ma = L.REF_FULL_MA  # the current comes (the alternator gives 20 A): the cap lifts without a jump
+    b.cap_ma = 20000
     d = b.step()
     assert b.port.limiter.duty_cpct <= d + 200 and b.port.fault == 0
     b.step(500)
-    assert b.state == "following" and b.port.limiter.duty_cpct == L.DUTY_MAX_CPCT
+    # following, the command no higher than the target (no trim learned:
+    # before issue 15 the duty went to 100 %)
+    assert b.state == "following" and b.port.limiter.cmd_ma <= 90000
 
 
 def test_overcurrent_is_a_latched_fault():
@@ -435,17 +493,23 @@ def test_step_does_not_allocate():
         assert port.state == st_wanted, st_wanted
         no_alloc(port.step, b.now, m, p)
         b.now += T
-    # the feed-forward ticks: a System+ step that moves the bank, a lower target
-    m.sys_ma = -100000
-    m.bat_mv -= 200
+    # the loop's other paths: learning the trim, no headroom, a lower target
+    for _ in range(50):
+        b.step()
     no_alloc(port.step, b.now, m, p)
-    assert port.limiter._ff_hold
+    assert port.limiter._trim_ref
+    b.now += T
+    m.alt_ma = 40000
+    no_alloc(port.step, b.now, m, p)
+    b.now += T
+    no_alloc(port.step, b.now, m, p)
+    assert port.limiter.follows
     b.now += T
     p.alt_limit_ma = 30000
     no_alloc(port.step, b.now, m, p)
     assert port.limiter.ref_ma == 30000
     b.now += T
-    m.start_mv = 13000  # reverse
+    m.alt_ma = -2000  # reverse
     no_alloc(port.step, b.now, m, p)
     assert port.state == A.REVERSE_BLOCKED
     m.alt_ma = 300000  # fault path
@@ -453,13 +517,17 @@ def test_step_does_not_allocate():
     assert port.state == A.FAULT
 
 
-def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
+def test_stage_error_is_trimmed_out():
+    # the stage's current is off its reference by its tolerance (+-5 %,
+    # docs/boards.md): the loop trims it out and a lower target settles in a
+    # few ticks either way (replaces the gain scheduling of the chopped path)
     ticks = []
-    for full in (100000, 400000):  # current at 100 % duty: long thin wiring .. big bank
+    for full in (L.REF_FULL_MA * 95 // 100, L.REF_FULL_MA * 105 // 100):
         b = Bench(alt_on_delay_ms=0)
         b.full_ma = full
         b.run_to_limiting()
         b.step(100)
+        assert abs(b.m.alt_ma - 90000) < 900, (full, b.m.alt_ma)
         b.p.alt_limit_ma = 45000
         n = 0
         while abs(b.m.alt_ma - 45000) > 900 or abs(b.port.limiter.filtered_ma - 45000) > 900:
@@ -467,41 +535,21 @@ def test_gain_scheduling_makes_weak_and_stiff_paths_settle_alike():
             n += 1
             assert n < 100, full
         ticks.append(n)
-    assert max(ticks) <= 12 and max(ticks) - min(ticks) <= 4, ticks
+    assert max(ticks) <= 3, ticks
 
 
-def test_system_load_step_rescales_duty_in_the_tick_it_is_seen():
-    def limiting():
-        b = Bench(alt_on_delay_ms=0)  # starter 14.2 V, bank 13.3 V: 900 mV headroom
-        b.run_to_limiting()
-        b.step(100)
-        b.full_ma = None
-        return b
-
-    b = limiting()
-    acc_duty = b.port.limiter._acc >> 8
-    b.m.alt_ma = 108000  # a 100 A load pulled the bank down 200 mV: 120 % of the target
-    b.m.bat_mv = 13100
+def test_system_load_step_leaves_the_command_to_the_stage():
+    # the stage's own loop holds its current through the bank's step: the
+    # command only moves by what the current reading shows (before issue 15
+    # a feed-forward rescaled the duty by the old over the new headroom)
+    b = Bench(alt_on_delay_ms=0)
+    b.run_to_limiting()
+    b.step(100)
+    d0 = b.step()
+    b.m.bat_mv = 12700
     b.m.sys_ma = -100000
-    d = b.step()
-    assert d == acc_duty * 900 // 1100, (acc_duty, d)  # old / new headroom, at once
-    assert b.port.limiter.filtered_ma == 90000  # the loop goes on from the predicted current
-    # a second step within the hold-off is left to the loop
-    b.m.bat_mv = 12900
-    b.m.sys_ma = -200000
-    b.m.alt_ma = 100000
-    b.step()
-    assert b.port.limiter.filtered_ma == 95000  # the filtered reading, no new prediction
-    # the same readings without a System+ step, or a System+ step that does
-    # not move the bank, are left to the loop
-    for sys_ma, bat_mv in ((0, 13100), (-100000, 13295)):
-        c = limiting()
-        c.m.alt_ma = 108000
-        c.m.sys_ma = sys_ma
-        c.m.bat_mv = bat_mv
-        f = c.port.limiter.filtered_ma
-        c.step()
-        assert c.port.limiter.filtered_ma == f + ((108000 - f) >> 1), (sys_ma, bat_mv)  # filtered reading
+    d = b.step(5)
+    assert abs(d - d0) <= 20, (d0, d)
 
 
 def test_derating_has_one_owner_and_the_reason_names_the_winner():
@@ -526,11 +574,11 @@ def test_lower_target_scales_duty_in_the_same_tick():
     b = Bench(alt_on_delay_ms=0)
     b.run_to_limiting()
     b.step(100)
-    acc_duty = b.port.limiter._acc >> 8
+    d0 = b.port.limiter.duty_cpct
     b.p.alt_limit_ma = 30000
     d = b.step()
-    # duty x new / old target, plus the proportional share of what is left
-    assert abs(d - acc_duty * (30000 >> 4) // (90000 >> 4)) < 100, (acc_duty, d)
+    # the command x new / old target, at once
+    assert abs(d - d0 * 30000 // 90000) < 30, (d0, d)
     b.step(30)
     assert abs(b.m.alt_ma - 30000) <= 600
 

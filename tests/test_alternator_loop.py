@@ -184,15 +184,20 @@ def test_both_plants_answer_the_rig_commands_alike():
         for _ in range(100):
             p.advance(3000)
         base = p.port_a
-        assert 20 < base < 200, (plant.__name__, base)
+        assert 40 < base < 50, (plant.__name__, base)  # 30 % of the stage's 150 A, +- its error
         p.read(meas)
         assert abs(meas.alt_ma - base * 1000) < 2000 and meas.start_mv > meas.bat_mv
+        bat_mv = meas.bat_mv
         p.sys_a = -100.0
         for _ in range(10):
             p.advance(3000)
-        assert p.port_a > base * 1.05, (plant.__name__, "load step", base, p.port_a)
+            p.read(meas)  # a slow channel refreshes with the reads (the round robin)
+        # the buck stage holds its current through the bank's step (a
+        # chopped switch, modelled before issue 15, passed 5 % more and
+        # this asserted that)
+        assert abs(p.port_a - base) < base * 0.01, (plant.__name__, "load step", base, p.port_a)
         p.read(meas)
-        assert meas.sys_ma < -95000
+        assert meas.sys_ma < -95000 and meas.bat_mv < bat_mv - 50, (bat_mv, meas.bat_mv)
         p.sys_a = 0.0
         p.alt_a = 40  # below what the path takes at this duty
         for _ in range(100):
@@ -202,6 +207,28 @@ def test_both_plants_answer_the_rig_commands_alike():
         for _ in range(200):
             p.advance(0)
         assert abs(p.port_a) < 0.5 and not p.fuse.blown
+
+
+def test_headroom_coming_back_brings_the_current_back_at_the_target():
+    # a nearly full bank tapers for want of headroom (the stage at its
+    # highest duty); a 150 A System+ load then pulls the bank down and the
+    # headroom is back at once: the current must come back at the target,
+    # not above it (issue 15 metric: at most one tick outside +2 %, never
+    # 10 % above)
+    for plant in altrun.PLANTS:
+        for soc in (98.0, 98.5):
+            rig = Rig(alt_a=200, fuse_a=100, batteries=1, soc_pct=soc, plant=plant)
+            engine_start(rig, max_ms=7000)
+            window(rig, 2000)
+            tag = (plant.__name__, soc)
+            assert rig.port.state == A.FOLLOWING and rig.plant.port_a < 80, tag
+            rig.metric = altrun.Metric(rig.s.alt_fuse_a)  # from here on
+            rig.plant.sys_a = -150.0
+            s = window(rig, 1000)
+            m = rig.metric
+            assert max(s) > 90 * 0.98 and rig.port.state == A.LIMITING, (tag, max(s))
+            assert m.peak_ticks <= 1 and m.peak_pct < 10, (tag, m.peak_ticks, m.peak_pct)
+            assert m.avg_pct < 2 and not rig.plant.fuse.blown, (tag, m.avg_pct)
 
 
 def _engagements(rig, ms):

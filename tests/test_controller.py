@@ -112,7 +112,7 @@ def test_failed_tick_leaves_the_gate_open_and_restarts_with_a_soft_start():
         hw.sense.alt_ma = hw.alt_gate.duty_cpct * 15  # the gate stayed open
         t += CONTROL_PERIOD_MS
     assert writes and max(writes) == 0, max(writes)  # no pulse from a tick that failed
-    assert ctl.alternator.limiter.duty_cpct == 0 and ctl.alternator.limiter._acc == 0
+    assert ctl.alternator.limiter.duty_cpct == 0 and ctl.alternator.limiter.cmd_ma == 0
     ctl.history.step = hist  # fixed: the port starts again from a soft start
     peak = 0
     for _ in range(100):

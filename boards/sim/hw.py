@@ -45,6 +45,21 @@ class PwmGate:
         self._plant.alt_duty_cpct = d
 
 
+# The external ADCs of each board (docs/boards.md): each tuple is one ADS1115
+# read round-robin, one conversion per control tick, its channels in
+# conversion order. A channel on one is as old as a real one: its value is
+# the plant's at the tick its conversion ran (the poll reads the conversion
+# the previous poll started) and is held until its next turn, so the Pico W's
+# bank voltage is 10..40 ms old. Every other channel is a native ADC pin,
+# read fresh at every tick.
+ADC_PROFILES = {
+    "pico_w": ((CH_BAT, CH_SYS, CH_FET, CH_REMOTE_L), (CH_REMOTE_H,)),
+    "esp32": ((CH_REMOTE_L, CH_REMOTE_H),),
+    "fresh": (),  # every channel fresh every tick (tests of other things)
+}
+DEFAULT_PROFILE = "pico_w"  # the slowest board: the simulator is never kinder
+
+
 class OcLatch:
     """The System+ over-current latch (drivers/oc_latch.py): the plant sets it
     within the sample in which the current crosses the comparator's
@@ -61,15 +76,29 @@ class OcLatch:
 
 
 class Sense:
-    """Port readings as an ADC would give them: quantised, with a little noise.
-    `stale` (bms/measure.py CH_* bits) marks channels as a dead external ADC
-    leaves them: their values freeze and their bits are reported."""
+    """Port readings as an ADC would give them: quantised, with a little noise,
+    the slow channels as old as the board's round robin makes them (profile,
+    ADC_PROFILES). `stale` (bms/measure.py CH_* bits) marks channels as a dead
+    external ADC leaves them: their values freeze and their bits are reported.
+    `phase` starts the round robins that many conversions in (tests use it to
+    try every alignment of a step with the slow channels)."""
 
-    def __init__(self, plant, noise_lsb=1):
+    def __init__(self, plant, noise_lsb=1, profile=DEFAULT_PROFILE, phase=0):
         self._plant = plant
         self.noise_lsb = noise_lsb
         self.stale = 0
         self._rng = 12345
+        self.profile = profile
+        groups = ADC_PROFILES[profile]
+        slow = 0
+        for g in groups:
+            for ch in g:
+                slow |= ch
+        self._slow = slow
+        self._groups = groups
+        self._turn = [phase % len(g) for g in groups]  # channel index in conversion
+        self._conv = [0] * len(groups)  # its value, taken at the last read (raw plant units)
+        self._first = True
 
     def _noise(self):
         # LCG: a few integer operations, no allocation
@@ -81,37 +110,66 @@ class Sense:
         counts = (value * 1000) // lsb_u + self._noise()
         return counts * lsb_u // 1000
 
-    def read(self, meas):
+    def _raw(self, ch):
         p = self._plant
+        if ch == CH_BAT:
+            return p.bat_mv
+        if ch == CH_SYS:
+            return p.sys_mv
+        if ch == CH_FET:
+            return p.fet_ddegc
+        if ch == CH_REMOTE_L:
+            return p.remote_l_mv
+        if ch == CH_REMOTE_H:
+            return p.remote_h_mv
+        if ch == CH_START:
+            return p.start_mv
+        if ch == CH_ALT_I:
+            return p.alt_ma
+        return p.sys_ma
+
+    def _put(self, meas, ch, v):
+        if ch == CH_BAT:
+            meas.bat_mv = self._q(v, _V_LSB_UV)
+        elif ch == CH_START:
+            meas.start_mv = self._q(v, _V_LSB_UV)
+        elif ch == CH_SYS:
+            meas.sys_mv = self._q(v, _V_LSB_UV)
+        elif ch == CH_ALT_I:
+            meas.alt_ma = self._q(v, _ALT_LSB_UA)
+        elif ch == CH_SYS_I:
+            meas.sys_ma = self._q(v, _SYS_LSB_UA)
+        elif ch == CH_FET:
+            meas.fet_ddegc = v + self._noise()
+        elif ch == CH_REMOTE_L:
+            meas.remote_l_mv = self._q(v, _V_LSB_UV)
+        else:
+            meas.remote_h_mv = self._q(v, _V_LSB_UV)
+
+    def read(self, meas):
         st = self.stale
         meas.stale = st
-        if not st:
-            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
-            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
-            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
-            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
-            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
-            meas.fet_ddegc = p.fet_ddegc + self._noise()
-            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
-            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
-            return
-        # a dead external ADC: its channels keep their last values
-        if not st & CH_BAT:
-            meas.bat_mv = self._q(p.bat_mv, _V_LSB_UV)
-        if not st & CH_START:
-            meas.start_mv = self._q(p.start_mv, _V_LSB_UV)
-        if not st & CH_SYS:
-            meas.sys_mv = self._q(p.sys_mv, _V_LSB_UV)
-        if not st & CH_ALT_I:
-            meas.alt_ma = self._q(p.alt_ma, _ALT_LSB_UA)
-        if not st & CH_SYS_I:
-            meas.sys_ma = self._q(p.sys_ma, _SYS_LSB_UA)
-        if not st & CH_FET:
-            meas.fet_ddegc = p.fet_ddegc + self._noise()
-        if not st & CH_REMOTE_L:
-            meas.remote_l_mv = self._q(p.remote_l_mv, _V_LSB_UV)
-        if not st & CH_REMOTE_H:
-            meas.remote_h_mv = self._q(p.remote_h_mv, _V_LSB_UV)
+        slow = self._slow
+        ch = 1
+        while ch <= CH_REMOTE_H:
+            # native channels: fresh every tick; a first read fills the slow
+            # ones too (a real board's start-up conversions)
+            if not st & ch and (self._first or not slow & ch):
+                self._put(meas, ch, self._raw(ch))
+            ch <<= 1
+        groups = self._groups
+        for k in range(len(groups)):
+            g = groups[k]
+            t = self._turn[k]
+            ch = g[t]
+            # this poll reads the conversion the last one started, then
+            # starts the next channel's (taken from the plant now)
+            if not st & ch and not self._first:
+                self._put(meas, ch, self._conv[k])
+            t = t + 1 if t + 1 < len(g) else 0
+            self._turn[k] = t
+            self._conv[k] = self._raw(g[t])
+        self._first = False
 
 
 class LinkPort:
@@ -174,7 +232,7 @@ def folder_store(folder):
 class SimBoard:
     name = "sim"
 
-    def __init__(self, plant, chain, clock, store_dir, sense_noise_lsb=1):
+    def __init__(self, plant, chain, clock, store_dir, sense_noise_lsb=1, adc_profile=DEFAULT_PROFILE):
         self.plant = plant
         self.chain = chain
         self.clock = clock
@@ -185,7 +243,7 @@ class SimBoard:
         self.load_out = Switch(plant, "load_out")
         self.charge_out = Switch(plant, "charge_out")
         self.prealarm_out = Switch(plant, "prealarm_out")
-        self.sense = Sense(plant, sense_noise_lsb)
+        self.sense = Sense(plant, sense_noise_lsb, adc_profile)
         self.link = LinkPort(chain, clock)
         self.led = Led()
         self.wdt = Watchdog(clock)

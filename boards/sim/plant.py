@@ -1,6 +1,7 @@
 # The physical world around the BMS, for the simulated board: a bank of LFP
 # batteries (4 cells each), a lead-acid starter battery, an engine-driven
-# alternator, the fused alternator path through the BMS's one-way PWM switch,
+# alternator, the fused alternator path through the BMS's buck power stage
+# (boards/sim/buck.py),
 # System+ loads and chargers through the charge/discharge MOSFETs, the Remote
 # L/H terminals and the MOSFET temperature.
 #
@@ -9,6 +10,8 @@
 # MOSFET temperature at a coarser CELL_STEP_MS to stay fast with 50 batteries.
 # After every step the port quantities are also kept as integers (mV, mA,
 # 0.1 degC) so that the sim board's Sense can read them without allocating.
+
+from boards.sim.buck import BuckStage
 
 CELL_STEP_MS = 100
 # System+ hardware over-current comparator (docs/boards.md): above this the
@@ -47,10 +50,11 @@ PARAMS = {
     "alt_cruise_a": (120.0, 0.0, 400.0, "A", "alternator current capability at cruise"),
     "alt_field_ms": (200.0, 10.0, 2000.0, "ms", "field lag: time constant of the alternator's available current"),
     "alt_wire_mohm": (4.0, 0.2, 200.0, "mOhm", "starter battery to BMS wiring (both poles)"),
-    "alt_lag_ms": (20.0, 1.0, 2000.0, "ms", "electrical time constant of the alternator path"),
+    "stage_gain_pct": (-2.0, -5.0, 5.0, "%", "power stage current error: the current is this much off its reference"),
+    "stage_offset_a": (-0.3, -0.5, 0.5, "A", "power stage current offset"),
     "fuse_a": (None, 5.0, 400.0, "A", "alternator path fuse fitted (default: the alt_fuse_a setting)"),
     "fuse_melt_s": (40.0, 1.0, 10000.0, "s", "fuse I2t budget, in rated-current-squared seconds"),
-    "fet_alt_mohm": (1.0, 0.1, 50.0, "mOhm", "alternator switch on-resistance"),
+    "fet_alt_mohm": (1.0, 0.1, 50.0, "mOhm", "alternator port input switch on-resistance"),
     "fet_sys_mohm": (0.5, 0.1, 50.0, "mOhm", "System+ MOSFETs on-resistance"),
     "fet_diode_mv": (750.0, 300.0, 1500.0, "mV", "forward drop of a System+ MOSFET's body diode"),
     "sys_cap_mf": (0.0, 0.0, 500.0, "mF", "capacitors on System+ (an inverter's DC bus); 0: none"),
@@ -168,6 +172,8 @@ class Plant:
         self.fuse_heat = 0.0
         self.fuse_ok = True
         self.fuse_blown_ms = -1
+        self.fuse_ms = 0.0  # mean square of the fuse current over the last step (A^2)
+        self.stage = BuckStage(1.0 + p["stage_gain_pct"] / 100.0, p["stage_offset_a"])
         self.fet_c = float(p["ambient_c"])
         self.remote = "bridged"  # the factory wire loop is fitted
         # network state
@@ -193,11 +199,15 @@ class Plant:
         self.v_cap = 0.0  # the capacitors start empty: the port is open at boot
         self._limit_ms = 0
         self._v_reg = p["alt_reg_mv"] / 1000.0
-        self._lag = 0.0
-        self._lag_dt_ms = 0
-        self._fuse_inv = 1.0 / p["fuse_a"]
+        self._r_cable = p["alt_wire_mohm"] / 1000.0
+        self._r_wire = self._r_cable + p["fet_alt_mohm"] / 1000.0
+        self._field_dt_ms = 0
+        self._fuse_inv2 = 1.0 / (p["fuse_a"] * p["fuse_a"])
         self._fuse_melt = p["fuse_melt_s"]
         self._bms_a = p["bms_ma"] / 1000.0
+        self._in_a = 0.0  # the stage's input current (fuse, wiring) at the last step
+        self._i_max = self._other = self._need = self._vs = 0.0  # the node solve's terms
+        self._held = False
         self._alt_max_a = 0.0  # capability of the engine state
         self._alt_avail_a = 0.0  # what the field lets the alternator give now
         self._field = 0.0
@@ -238,10 +248,9 @@ class Plant:
     # ---- the fast electrical step (kept lean: it runs every control tick)
     def step(self, dt_ms):
         dt = dt_ms / 1000.0
-        if dt_ms != self._lag_dt_ms:
-            self._lag = dt / (self.p["alt_lag_ms"] / 1000.0 + dt)
+        if dt_ms != self._field_dt_ms:
             self._field = dt / (self.p["alt_field_ms"] / 1000.0 + dt)
-            self._lag_dt_ms = dt_ms
+            self._field_dt_ms = dt_ms
         v_bank = self.v_bank
         self._system_plus(dt, dt_ms, v_bank)
         # starter node and alternator path, solved together (implicitly: the
@@ -249,12 +258,13 @@ class Plant:
         # would make the node ring from tick to tick). The alternator holds
         # its regulator voltage up to its current capability; beyond that the
         # starter battery makes up the rest and the node sags.
-        # Path: fuse, wiring, switch. A PWM'd switch gives duty * the
-        # on-current on average; the wiring inductance is a lag. The switch
-        # conducts both ways while on: keeping current from flowing back to
-        # the starter is the firmware's job, not the plant's. (The on-current
-        # sees the bank's own resistance once: reference it to the bank's
-        # open-circuit voltage plus the System+ share.)
+        # Path: wiring and fuse, the input switch, the buck stage
+        # (boards/sim/buck.py): the stage's inductor current is its reference
+        # while it has the headroom; without it (or reversed) the stage is at
+        # its highest duty and the path a resistance, which conducts both
+        # ways: keeping current from flowing back to the starter is the
+        # firmware's job, not the plant's. (The bank's own resistance is seen
+        # once: referenced to its open-circuit voltage plus the System+ share.)
         other = 0.0
         if self.crank_left_ms > 0:
             self.crank_left_ms = max(0, self.crank_left_ms - dt_ms)
@@ -263,41 +273,55 @@ class Plant:
             else:  # the engine runs
                 self.engine = "idle"
                 self._alt_max_a = self.p["alt_idle_a"]
-        sb_ocv = self._sb_ocv
-        r_chg = self._sb_r_chg
         # field lag: engine speed and field current take a while to follow
         # an engine-state change, so idle -> cruise is no instant step
         i_max = self._alt_avail_a + (self._alt_max_a - self._alt_avail_a) * self._field
         self._alt_avail_a = i_max
-        lag = self._lag
-        g = self._g_path * self.alt_duty_cpct / DUTY_MAX_CPCT if self.fuse_ok else 0.0
-        v_ref = self._v0 + self.sys_a * self._r_bank
-        decayed = self.alt_a * (1.0 - lag)
-        a = decayed + lag * g * (self._v_reg - v_ref)
-        need = (self._v_reg - sb_ocv) / r_chg + other + a
-        if i_max > 0.0 and need <= i_max:
-            v_start = self._v_reg
-            self.alt_out_a = need if need > 0.0 else 0.0
+        st = self.stage
+        st.command(self.alt_duty_cpct if self.fuse_ok else 0)
+        r_bank = self._r_bank
+        v_b0 = self._v0 + (self.sys_a - self._bms_a) * r_bank
+        self._i_max = i_max
+        self._other = other
+        i_l = 0.0
+        if st.on:
+            # the stage at its highest duty first: the most it can pass
+            # (negative: back through the high-side switch, the bank above
+            # the starter)
+            g_s, k = st.saturated_path(r_bank)
+            a = self._path(1.0 / (self._r_wire + 1.0 / g_s), v_b0 * k)
+            i_l = a * k
+            if i_l > st.ref_a:
+                # current control: the stage takes what its reference needs
+                # from its input (duty from the last tick's voltages)
+                i_l = st.ref_a
+                v_in = self.v_start - self._in_a * self._r_wire
+                a = self._sink(st.input_a(i_l, v_in, v_b0 + i_l * r_bank))
         else:
-            for r_s in (r_chg, self.sb_r):
-                a = (decayed + lag * g * (sb_ocv + (i_max - other) * r_s - v_ref)) / (1.0 + lag * g * r_s)
-                spare = i_max - other - a  # > 0: the starter battery charges
-                if (spare > 0.0) == (r_s == r_chg):
-                    break
-            v_start = sb_ocv + spare * r_s
-            self.alt_out_a = i_max
+            a = self._sink(0.0)
+        v_start = self._vs
+        held = self._held
+        need = self._need
+        self.alt_out_a = (need if need > 0.0 else 0.0) if held else i_max
+        self._in_a = a
         self.v_start = v_start
-        self.alt_a = a
-        # fuse I2t: heats above its rating, cools below it
-        if a != 0.0 or self.fuse_heat > 0.0:
-            r = a * self._fuse_inv
-            h = self.fuse_heat + (r * r - 1.0) * dt
+        st.finish(i_l, v_start - a * self._r_wire, v_b0 + i_l * r_bank, dt)
+        self.alt_a = a = st.out_a  # the port current, tick average
+        # fuse I2t of the true current (mean square over the step, ripple
+        # included): heats above its rating, cools below it
+        ms = st.in_ms
+        self.fuse_ms = ms
+        if ms != 0.0 or self.fuse_heat > 0.0:
+            h = self.fuse_heat + (ms * self._fuse_inv2 - 1.0) * dt
             self.fuse_heat = h if h > 0.0 else 0.0
             if h >= self._fuse_melt:
                 self.fuse_ok = False
                 self.fuse_blown_ms = self.t_ms
-                self.alt_a = a = 0.0
-        i_bank = a + self.sys_a - self._bms_a
+                st.command(0)
+                st.i_l = 0.0
+                i_l = 0.0
+                self.alt_a = 0.0
+        i_bank = i_l + self.sys_a - self._bms_a
         self.v_bank = self._v0 + i_bank * self._r_bank
         self._q_as += i_bank * dt
         self.t_ms += dt_ms
@@ -306,9 +330,10 @@ class Plant:
             self._slow_step(self._cell_ms / 1000.0)
             self._cell_ms = 0
         self.bat_mv = int(self.v_bank * 1000.0)
-        self.start_mv = int(v_start * 1000.0)
+        # the BMS reads its own terminal, after the starter cable's drop
+        self.start_mv = int((v_start - self._in_a * self._r_cable) * 1000.0)
         self.sys_mv = int(self.v_sys * 1000.0)
-        self.alt_ma = int(a * 1000.0)
+        self.alt_ma = int(i_l * 1000.0)  # the sensor samples the present current
         self.sys_ma = int(self.sys_a * 1000.0)
 
     # ---- System+ (part of the fast step)
@@ -413,6 +438,42 @@ class Plant:
             self._trip_latch()
             self._limit_ms = 0
 
+    def _path(self, g, vb):
+        """Starter node with a path of conductance g to the voltage vb: the
+        path's current; the node voltage, whether the regulator holds it and
+        what it is asked for are left in _vs, _held, _need."""
+        sb_ocv = self._sb_ocv
+        r_chg = self._sb_r_chg
+        i_max = self._i_max
+        other = self._other
+        a = g * (self._v_reg - vb)
+        need = (self._v_reg - sb_ocv) / r_chg + other + a
+        self._need = need
+        self._held = i_max > 0.0 and need <= i_max
+        if self._held:
+            self._vs = self._v_reg
+            return a
+        for r_s in (r_chg, self.sb_r):
+            a = g * (sb_ocv + (i_max - other) * r_s - vb) / (1.0 + g * r_s)
+            spare = i_max - other - a  # > 0: the starter battery charges
+            if (spare > 0.0) == (r_s == r_chg):
+                break
+        self._vs = sb_ocv + spare * r_s
+        return a
+
+    def _sink(self, a):
+        """Starter node with the path taking the current a from it."""
+        i_max = self._i_max
+        need = (self._v_reg - self._sb_ocv) / self._sb_r_chg + self._other + a
+        self._need = need
+        self._held = i_max > 0.0 and need <= i_max
+        if self._held:
+            self._vs = self._v_reg
+        else:
+            spare = i_max - self._other - a
+            self._vs = self._sb_ocv + spare * (self._sb_r_chg if spare > 0.0 else self.sb_r)
+        return a
+
     # ---- the slow step: state of charge, balancing, temperatures
     def _slow_step(self, dt):
         p = self.p
@@ -425,7 +486,7 @@ class Plant:
         self._starter_state()
         # MOSFET heating from the currents at this instant (the heatsink's
         # time constant is far longer than this step)
-        watts = (self.alt_a * self.alt_a * p["fet_alt_mohm"]
+        watts = (self.fuse_ms * p["fet_alt_mohm"]
                  + self.sys_a * self.sys_a * p["fet_sys_mohm"]) / 1000.0 + self.diode_w
         k = dt / (p["fet_tau_s"] + dt)
         self.fet_c += (p["ambient_c"] + watts * p["fet_rth_k_per_w"] - self.fet_c) * k
@@ -499,7 +560,6 @@ class Plant:
                         soc[lo_i] += bal_q / cap[lo_i]
         self._v0 = v0
         self._r_bank = r_bank
-        self._g_path = 1.0 / ((self.p["alt_wire_mohm"] + self.p["fet_alt_mohm"]) / 1000.0 + r_bank)
 
     def _publish_slow(self):
         self.fet_ddegc = int(self.fet_c * 10.0)

@@ -1,177 +1,164 @@
-# The alternator port's current limiter: the soft-start reference, an
-# integer PI loop on the gate duty with gain scheduling, and the
-# feed-forward on a System+ step or a lower target. Integers only,
-# allocation-free. docs/alternator.md, "The loop", explains every number.
+# The alternator port's current limiter: the soft-start reference and the
+# command to the power stage. The stage is a synchronous buck with its own
+# hardware average-current loop (docs/boards.md, "Alternator power stage"):
+# the gate PWM is its current reference, 0..DUTY_MAX_CPCT for 0..REF_FULL_MA.
+# The stage holds the current through System+ steps and voltage changes in
+# microseconds; this loop only trims the stage's gain and offset against the
+# port's own current sensor, and holds the starter above its floor. Integers
+# only, allocation-free. docs/alternator.md, "The loop", explains every number.
 from micropython import const
 
 DUTY_MAX_CPCT = const(10000)  # the gate's full duty: 100.00 % in 0.01 % steps
+REF_FULL_MA = const(150000)  # the stage's current reference at full duty
+_MA_PER_CPCT = const(15)  # REF_FULL_MA // DUTY_MAX_CPCT
 _SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
-# Current sensor stuck at zero (or an open MOSFET): below STUCK_MA the loop
-# may not raise the duty past STUCK_DUTY, so a forward voltage with no
+# Current sensor stuck at zero (or a dead stage): below STUCK_MA the loop
+# may not command more than STUCK_DUTY (15 A), so a forward voltage with no
 # current there is a fault, not a loop that has not got going (alt_faults.py).
 STUCK_DUTY_CPCT = const(1000)
 STUCK_MA = const(1000)
+_STUCK_CMD_MA = const(15000)  # STUCK_DUTY_CPCT * _MA_PER_CPCT
 
-# -- loop tuning. Duty integrator kept in duty << 8.
-_SHIFT = const(8)
-_KP = const(12)  # duty units per mA error, / 256
-_KI = const(6)  # duty units per mA error per tick, / 256
-_FLOOR_GAIN = const(5)  # mA of error per mV of starter voltage above its floor
+# -- loop tuning
 _FILTER_SHIFT = const(1)  # current filter: y += (x - y) >> 1 per tick
-# Feed-forward on a System+ step (see sample()): the System+ current and the
-# bank voltage must both move this much from one tick to the next.
-_FF_SYS_MA = const(20000)
-_FF_BAT_MV = const(10)
-_FF_WAIT_TICKS = const(5)  # no new cut for this many ticks after one
-_FF_HOLD_TICKS = const(5)  # integrator kept from falling this long after a feed-forward
-_FF_DROP_SHIFT = const(5)  # a target drop above 1/32 of the reference is fed forward
-# Gain scheduling: the plant gain is the on-current (current at 100 % duty),
-# which depends on the bank and the wiring. The error is scaled by
-# _ION_REF_MA / on-current so every bank sees the loop of the standard case.
-_ION_REF_MA = const(250000)
-_ION_MIN_DUTY_CPCT = const(500)  # below this the estimate is too noisy to update
-_ION_MIN_MA = const(2000)
-_GAIN_MIN = const(64)  # scale limits, / 256
-_GAIN_MAX = const(1024)
-_ACC_MAX = const(DUTY_MAX_CPCT << _SHIFT)
+_KI_SHIFT = const(2)  # the trim integrator takes a quarter of the error per tick
+_FLOOR_GAIN = const(6)  # mA of error per mV of starter voltage above its floor
+# The stage's tolerance (docs/boards.md): gain within +-5 %, offset within
+# +-0.5 A. The command stays within 1/16 + 1 A above the reference.
+_TRIM_MAX_MA = const(1000)
+# The stage cannot give what it is asked (no headroom: a full bank, thin
+# wiring) when the current is further below its command than the stage's
+# tolerance: the command then stops rising, so the current comes back at
+# the target, not above it.
+_SAT_MA = const(1000)  # plus 1/16 of the command
+# The trim (command minus the current it gives) is learned at the target
+# while the current is this close to it (plus 1/64 of it): in control.
+_LEARN_MA = const(200)
+# ... and while the stage has headroom: with its high-side switch held on
+# (100 % duty) the starter, less the drop of its path (2.5 mOhm from the
+# port terminal, docs/boards.md; 3 mOhm taken), is above the bank. Closer,
+# its current no longer follows its reference.
+_PATH_MA_PER_MV = const(333)  # 3 mOhm
 
 
 class PiLimiter:
     """update(target_ma, dt, headroom_mv) -> duty, once per running tick;
     sample(meas) on every tick with plausible port readings; stop() when the
     gate opens. `reached`: the reference is at the target; `follows`: the
-    starter floor or the stuck cap holds the duty below what the current
-    error asks (the port follows the alternator)."""
+    starter floor, the stuck cap or the stage's headroom holds the current
+    below the target (the port follows the alternator)."""
 
     def __init__(self):
         self.duty_cpct = 0
         self.ref_ma = 0  # reference the loop follows (ramps up, drops at once)
-        self.filtered_ma = 0  # port current, filtered (and set by the feed-forward)
+        self.cmd_ma = 0  # the stage's current reference: ref_ma + trim
+        self.filtered_ma = 0  # port current, filtered (and moved with the reference)
         self.reached = False
         self.follows = False
-        self._acc = 0
-        self._gain = 256  # error scale, / 256
-        self._ff_cut = False  # feed-forward cut on a System+ step this tick
-        self._ff_hold = 0  # ticks left with the integrator held from falling
-        self._ff_wait = 0  # ticks left before another cut
-        self._sys_ma = 0  # System+ current of the last tick
-        self._start_mv = 0  # starter and bank voltages of the last tick
-        self._bat_mv = 0
-        self._ff_mv = 0  # feed-forward: gate headroom before a System+ step
-        self._ff_new_mv = 0  # and with the bank voltage after it
+        self._trim = 0  # command - current at the target: the stage's error
+        self._trim_ref = 0  # the reference it was learned at, 0: none yet
+        self._room_mv = 0  # the stage's headroom at its highest duty (sample())
 
     def stop(self):
-        """Gate open: duty, integrator and reference from zero (a new soft start)."""
+        """Gate open: duty, command and reference from zero (a new soft start)."""
         self.duty_cpct = 0
-        self._acc = 0
+        self.cmd_ma = 0
         self.ref_ma = 0
+        self._trim = 0
+        self._trim_ref = 0
 
     def sample(self, meas):
-        self.filtered_ma += (meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT
-        # a System+ load step (or a charger dropping out) that pulled the
-        # bank down: the feed-forward cuts the duty in this tick. Only this
-        # direction (a rise lowers the current: harmless, left to the loop)
-        # and at most every _FF_WAIT_TICKS: a load that comes and goes can
-        # only lower the current, never raise it.
-        ds = meas.sys_ma - self._sys_ma
-        dv = meas.bat_mv - self._bat_mv
-        self._sys_ma = meas.sys_ma
-        self._ff_cut = False
-        if self._ff_wait:
-            self._ff_wait -= 1
-        elif ds < -_FF_SYS_MA and dv < -_FF_BAT_MV:
-            self._ff_cut = True
-            self._ff_wait = _FF_WAIT_TICKS
-            self._ff_hold = _FF_HOLD_TICKS + 1  # (counted down below)
-            # headroom before the step, and with the new bank voltage
-            self._ff_mv = self._start_mv - self._bat_mv
-            self._ff_new_mv = self._start_mv - meas.bat_mv
-        if self._ff_hold:
-            self._ff_hold -= 1
-        self._start_mv = meas.start_mv
-        self._bat_mv = meas.bat_mv
+        i = self.filtered_ma + ((meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT)
+        self.filtered_ma = i
+        self._room_mv = meas.start_mv - meas.bat_mv - i // _PATH_MA_PER_MV
 
     def update(self, target_ma, dt, headroom_mv):
         """The duty for this tick; headroom_mv: starter voltage above its floor."""
         ref = self.ref_ma + _SOFT_START_MA_PER_S * dt // 1000
         self.reached = ref >= target_ma
         if self.reached:
-            old = self.ref_ma >> 4
-            if target_ma < self.ref_ma - (self.ref_ma >> _FF_DROP_SHIFT) and old > 0:
-                # a lower target: scale the duty and the current it predicts
-                # with it at once (the gate's current is about proportional
-                # to its duty) instead of a P kick that undershoots
-                new = target_ma >> 4
-                self._acc = (self._acc >> _SHIFT) * new // old << _SHIFT
-                self.filtered_ma = (self.filtered_ma >> 4) * new // old << 4
-                self._ff_hold = _FF_HOLD_TICKS
-            ref = target_ma
+            ref = target_ma  # a lower target at once, a higher one at the slope
+        # feed-forward: the stage follows its reference within a tick, so a
+        # reference step (the ramp, a lower target) moves the command and the
+        # expected current at once; the integrator only trims what is left
+        old = self.ref_ma
+        d = ref - old
         self.ref_ma = ref
-        # -- the PI loop
-        i = self.filtered_ma
-        h = self._ff_mv
-        if self._ff_cut and h > _FF_BAT_MV:
-            # The gate's current is duty x headroom / path resistance and the
-            # alternator's regulator brings the starter back to where it was:
-            # scale the duty by the old headroom over the new one at once
-            # (at most down to 1/8) and go on from the current it predicts.
-            hn = self._ff_new_mv
-            if hn > 8 * h:
-                hn = 8 * h
-            self._acc = (self._acc >> _SHIFT) * h // hn << _SHIFT
-            self.filtered_ma = i = self.ref_ma
-        else:
-            d = self.duty_cpct
-            if d >= _ION_MIN_DUTY_CPCT and i >= _ION_MIN_MA:
-                # on-current = i * DUTY_MAX / d; gain = ION_REF / on-current
-                g = _ION_REF_MA // (i // 64) * d // (DUTY_MAX_CPCT // 4)
-                if g < _GAIN_MIN:
-                    g = _GAIN_MIN
-                elif g > _GAIN_MAX:
-                    g = _GAIN_MAX
-                self._gain = g
-        e = self.ref_ma - i
         floor_e = headroom_mv * _FLOOR_GAIN
+        if d > 0 and floor_e < ref - self.filtered_ma:
+            # the starter floor is the smaller error: the ramp may push the
+            # command no faster than the floor's own integrator would
+            f = floor_e >> _KI_SHIFT
+            d = 0 if f < 0 else (f if f < d else d)
+        cmd = self.cmd_ma
+        if d < -(old >> 5) and old > 0:
+            # a lower target: scale the command (the stage's gain error
+            # scales with it); cmd and the targets >> 4 keep it below 2**30
+            cmd = (cmd >> 4) * (ref >> 4) // (old >> 4) << 4
+        else:
+            cmd += d
+        i = self.filtered_ma + d
+        self.filtered_ma = i
+        e = ref - i
+        # the starter floor: a second error, the smaller wins (a min-select
+        # on one integrator: current and voltage control switch bumplessly)
         on_floor = floor_e < e
         if on_floor:
             e = floor_e
-        e = e * self._gain >> _SHIFT
-        p = (e * _KP) >> _SHIFT
-        # right after a feed-forward the plant is still settling toward the
-        # new duty (the regulator's lag): the integrator may rise, not fall
-        acc = self._acc + e * _KI
-        if self._ff_hold and e < 0:
-            acc = self._acc
-        if self._ff_wait:
-            # after a System+ cut the headroom model may be off either way
-            # (an alternator at its limit does not bring the starter back):
-            # a gentler proportional step, so its error is not overdone
-            p >>= 1
-        if acc > _ACC_MAX:
-            acc = _ACC_MAX
-        elif acc < 0:
-            acc = 0
-        u = (acc >> _SHIFT) + p
-        # anti-windup: keep the old integrator when the output saturates in
-        # the direction the error pushes
-        if u >= DUTY_MAX_CPCT:
-            u = DUTY_MAX_CPCT
-            if e > 0:
-                acc = self._acc
-        elif u <= 0:
-            u = 0
-            if e < 0:
-                acc = self._acc
-        # no current confirmed: the duty stays low (a sensor stuck at zero
-        # would otherwise take it to 100 %, 150 A and more on a stiff path,
-        # before any voltage shows it); a real current this low means the
-        # alternator gives nothing or the bank is full, so the port follows
-        capped = i < STUCK_MA and u > STUCK_DUTY_CPCT
+        # short: the stage gives less than asked, or, for want of headroom,
+        # less than the target (beyond the learning band); sat: or it may
+        # (then the command does not rise either)
+        band = _LEARN_MA + (ref >> 6)
+        sat = e > 0 and self._room_mv <= 0
+        short = e > 0 and (i < cmd - (cmd >> 4) - _SAT_MA or (sat and e > band))
+        sat = sat or short
+        if e < 0 or not sat:
+            cmd += e >> _KI_SHIFT
+        if sat:
+            # no headroom: the command the stage held this target with, so
+            # the current comes back at the target when the headroom does;
+            # without one learned near this target, one the stage's
+            # tolerance cannot carry above it (the loop then brings it up)
+            tr = self._trim_ref - ref
+            if self._trim_ref and -(ref >> 4) <= tr <= ref >> 4:
+                top = ref + self._trim
+            else:
+                top = ref - (ref >> 4) - _TRIM_MAX_MA
+            if cmd > top:
+                cmd = top
+        elif self.reached and not on_floor and -band < e < band:
+            # at the target and in control: the stage's error is what the
+            # command needs above the current it gives (low-passed against
+            # the sensor's noise)
+            if self._trim_ref:
+                self._trim += (cmd - i - self._trim) >> 2
+            else:
+                self._trim = cmd - i
+            self._trim_ref = ref
+        hi = ref + (ref >> 4) + _TRIM_MAX_MA
+        tr = self._trim_ref - ref
+        if self._trim_ref and -(ref >> 4) <= tr <= ref >> 4:
+            # with a trim learned at this target the command needs no more
+            # than it and the learning band: a headroom that shrinks slowly
+            # (a bank filling) cannot wind it up for when it comes back
+            top = ref + self._trim + band
+            if top < hi:
+                hi = top
+        if cmd > hi:
+            cmd = hi
+        elif cmd < 0:
+            cmd = 0
+        # no current confirmed: the command stays low (a sensor stuck at
+        # zero would otherwise take it to the top of the trim); a real
+        # current this low means the alternator gives nothing or the bank
+        # is full, so the port follows
+        capped = i < STUCK_MA and cmd > _STUCK_CMD_MA
         if capped:
-            u = STUCK_DUTY_CPCT
-            if acc > STUCK_DUTY_CPCT << _SHIFT:
-                acc = STUCK_DUTY_CPCT << _SHIFT
-        self._acc = acc
+            cmd = _STUCK_CMD_MA
+        self.cmd_ma = cmd
+        u = cmd // _MA_PER_CPCT  # <= 107 A / 15: far below 2**30
+        if u > DUTY_MAX_CPCT:
+            u = DUTY_MAX_CPCT
         self.duty_cpct = u
-        self.follows = on_floor or capped
+        self.follows = on_floor or capped or short
         return u

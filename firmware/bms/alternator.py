@@ -7,7 +7,7 @@ from micropython import const
 
 from bms import ticks
 from bms.alt_faults import PortChecks, PORT_CHANNELS
-from bms.alt_limiter import PiLimiter, DUTY_MAX_CPCT
+from bms.alt_limiter import PiLimiter
 from bms.alt_target import Target, LR_NONE, LR_FET_TRIP, LR_PROTECTION
 
 # -- states
@@ -70,8 +70,8 @@ _NEXT = tuple(tuple(j for j in _ROWS_OF[PORT_TABLE[i][2]] if j > i)
 
 _FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
 _REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
-# Ideal-diode anticipation: a forward voltage this small with this little
-# current means the next tick may reverse (engine stopping), so open now.
+# Ideal-diode anticipation: a forward voltage this small (or none) with this
+# little current means the next tick may reverse (engine stopping): open now.
 _DIODE_MV = const(20)
 _DIODE_MA = const(5000)
 _FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
@@ -138,9 +138,12 @@ class AlternatorPort:
                     if not hit:
                         t.update(meas, protection)  # a permitted port has a target
                 elif c == _C_REVERSE:
-                    bat = meas.bat_mv
-                    hit = (start <= bat or meas.alt_ma < -_REVERSE_MA
-                           or (start < bat + _DIODE_MV and lim.filtered_ma < _DIODE_MA))
+                    # direction from the fast current reading; the voltages
+                    # only while little flows: the bank's may be 40 ms old
+                    # (a slow ADC), and a buck that carries 5 A forward has
+                    # the starter above the bank whatever an old reading says
+                    hit = (meas.alt_ma < -_REVERSE_MA
+                           or (lim.filtered_ma < _DIODE_MA and start < meas.bat_mv + _DIODE_MV))
                 elif c == _C_SAGGED:
                     if start < s.alt_off_mv:
                         self._off_ms += dt
@@ -194,7 +197,7 @@ class AlternatorPort:
             headroom = over_bank
         duty_cpct = lim.update(t.ma, dt, headroom)
         if lim.reached or st != RAMPING:
-            st = FOLLOWING if lim.follows or duty_cpct == DUTY_MAX_CPCT else LIMITING
+            st = FOLLOWING if lim.follows else LIMITING
         self.state = st
         t.heat(dt, st == LIMITING, st == FOLLOWING, lim.filtered_ma)
         return duty_cpct

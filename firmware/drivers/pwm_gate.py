@@ -1,4 +1,5 @@
-# The alternator path's MOSFET gate, switched with PWM. Duty is in 0.01 %
+# The alternator power stage's current reference: a PWM the board filters to
+# the reference of the stage's hardware current loop (docs/boards.md). Duty in 0.01 %
 # steps (0..DUTY_MAX_CPCT = 10000, the limiter's); duty_u16 is the API both
 # the ESP32 and rp2 ports share.
 from machine import Pin, PWM

@@ -3,14 +3,18 @@
 #
 #   alternator (regulator, capability by engine state through a field lag)
 #     || starter battery (charge / discharge resistance) || ignition load
-#     -- R_wire -- fuse -- [PWM gate, R_fet] -- lithium bank (OCV(SoC), R_bank)
-#                                                 || System+ load
+#     -- R_wire -- fuse -- [input switch, R_fet] -- buck stage -- lithium bank
+#                                                   (OCV(SoC), R_bank) || System+ load
 #
-# The gate is modelled by its average over a PWM period: the cable
-# inductance (L/R ~ 1 ms) is assumed to smooth the chopped current, so the
-# fuse sees the average current. The current sensor reads through an RC
-# anti-alias filter and adds noise. One advance() = one control tick.
+# The power stage is the simulator's (boards/sim/buck.py): a synchronous buck
+# whose hardware loop holds the inductor current at the gate's reference
+# while it has the headroom. The fuse integrates the true current (the mean
+# square over the tick, ripple included). The current sensor reads the
+# inductor current through an RC anti-alias filter and adds noise. One
+# advance() = one control tick.
 import math
+
+from boards.sim.buck import BuckStage
 
 ENGINE_OFF = 0
 ENGINE_IDLE = 1
@@ -46,18 +50,27 @@ def _lag(dt_s, tau_s):
 
 
 class Fuse:
-    """Thermal fuse model: normalised heat follows (I / I_rated)^2 with a time
-    constant; it blows when the heat reaches 1.35^2, so 100 % is carried for
-    ever, 135 % blows in the long run, 200 % in a few seconds."""
+    """Two fuse models on the same true current (RMS over the step):
+    thermal, normalised heat following (I / I_rated)^2 with a time constant,
+    blowing at 1.35^2 (100 % is carried for ever, 135 % blows in the long
+    run, 200 % in a few seconds); and the simulator's I2t budget (heat
+    += ((I / I_rated)^2 - 1) dt, never below 0, blowing at melt_s rated^2 s,
+    boards/sim/plant.py). i2t_pct: the budget used, % of melt."""
 
     BLOW = 1.35 * 1.35
 
-    def __init__(self, rating_a, tau_s=5.0):
+    def __init__(self, rating_a, tau_s=5.0, melt_s=40.0):
         self.rating_a = rating_a
         self.tau_s = tau_s
+        self.melt_s = melt_s
         self.heat = 0.0
         self.blown = False
         self.peak_heat = 0.0
+        self.i2t = 0.0
+
+    @property
+    def i2t_pct(self):
+        return self.i2t * 100.0 / self.melt_s
 
     def advance(self, amps, dt_s):
         if self.blown:
@@ -67,7 +80,9 @@ class Fuse:
         self.heat += (target - self.heat) * _lag(dt_s, self.tau_s)
         if self.heat > self.peak_heat:
             self.peak_heat = self.heat
-        if self.heat >= self.BLOW:
+        h = self.i2t + (target - 1.0) * dt_s
+        self.i2t = h if h > 0.0 else 0.0
+        if self.heat >= self.BLOW or self.i2t >= self.melt_s:
             self.blown = True
 
 
@@ -99,7 +114,12 @@ class AltPlant:
         self.fuse = Fuse(fuse_a)
         self.fet_ddegc = 400
         self.alt_out = 0.0
-        self.port_a = 0.0  # true average port current, + into the bank
+        # the stage's current error: its current is above the reference (the
+        # simulator's default is below: the trim is checked both ways)
+        self.stage = BuckStage(gain=1.03, offset_a=0.4)
+        self.port_a = 0.0  # port current into the bank, tick average
+        self.fuse_ms = 0.0  # fuse current, mean square over the tick (A^2)
+        self._in_a = 0.0  # the stage's input current at the last tick
         self.sense_a = 0.0
         self.v_start = self.start_ocv
         self.v_bank = bank_ocv(soc_pct)
@@ -119,23 +139,23 @@ class AltPlant:
         self._seed = (self._seed * 1103515245 + 12345) & 0x7FFFFFFF
         return ((self._seed >> 8) % 2001 - 1000) * self.noise_ma // 1000
 
-    def _path(self, d, ocv):
-        """Gate path conductance at duty d (0..1), the bank's source voltage
-        and the ignition load: what the starter node sees of the rest."""
-        load = self.ign_a if self.engine != ENGINE_OFF else 0.0
-        vb0 = ocv + self.sys_a * self.r_bank
-        if self.fuse.blown or d <= 0:
-            return 0.0, vb0, load
-        return d / (self.r_wire + self.r_fet + d * self.r_bank), vb0, load
-
-    def _solve(self, gp, vb0, load):
-        """Starter node voltage and average port current."""
+    def _node(self, a, load):
+        """Starter node voltage with the path taking current a from it."""
         r_s = self.r_start_chg
-        v = (self.alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
+        v = self.start_ocv + (self.alt_out - load - a) * r_s
+        if v < self.start_ocv:
+            v = self.start_ocv + (self.alt_out - load - a) * self.r_start_dis
+        return v
+
+    def _solve_sat(self, gp, vb, load):
+        """Starter node voltage and the path current, the stage at its
+        highest duty (a resistance gp to the voltage vb)."""
+        r_s = self.r_start_chg
+        v = (self.alt_out - load + self.start_ocv / r_s + gp * vb) / (1.0 / r_s + gp)
         if v < self.start_ocv:
             r_s = self.r_start_dis
-            v = (self.alt_out - load + self.start_ocv / r_s + gp * vb0) / (1.0 / r_s + gp)
-        return v, gp * (v - vb0)
+            v = (self.alt_out - load + self.start_ocv / r_s + gp * vb) / (1.0 / r_s + gp)
+        return v, gp * (v - vb)
 
     def advance(self, duty_cpct, dt_s=0.01):
         self.duty_cpct = duty_cpct
@@ -144,25 +164,53 @@ class AltPlant:
             self._k_field = _lag(dt_s, self.tau_field_s)
             self._k_reg = _lag(dt_s, self.tau_reg_s)
             self._k_adc = _lag(dt_s, self.tau_adc_s)
-        gp, vb0, load = self._path(duty_cpct / 10000.0, bank_ocv(self.soc_pct))
+        st = self.stage
+        st.command(0 if self.fuse.blown else duty_cpct)
+        load = self.ign_a if self.engine != ENGINE_OFF else 0.0
+        vb0 = bank_ocv(self.soc_pct) + self.sys_a * self.r_bank
+        r_w = self.r_wire + self.r_fet
+        if st.on:
+            # the stage at its highest duty: forward, or back through its
+            # high-side switch once the bank is above the starter
+            g_s, k = st.saturated_path(self.r_bank)
+            gp = 1.0 / (r_w + 1.0 / g_s)
+            vb = vb0 * k
+        else:
+            gp, k, vb = 0.0, 0.0, vb0
+        i_ref = st.ref_a
+        # in current control the stage takes what its reference needs (duty
+        # from the last tick's voltages: a slow change)
+        a_cc = st.input_a(i_ref, self.v_start - self._in_a * self.r_fet, vb0 + i_ref * self.r_bank)
         # regulator: the output moves toward what holds vreg, within what the
         # field makes available
-        need = (self.vreg - self.start_ocv) / self.r_start_chg + load + gp * (self.vreg - vb0)
+        a_reg = gp * (self.vreg - vb)
+        if st.on and a_reg * k > i_ref:
+            a_reg = a_cc
+        need = (self.vreg - self.start_ocv) / self.r_start_chg + load + a_reg
         self.avail_a += (self.capability() - self.avail_a) * self._k_field
         cap = self.avail_a
         need = 0.0 if need < 0 else (cap if need > cap else need)
         self.alt_out += (need - self.alt_out) * self._k_reg
-        v, i_p = self._solve(gp, vb0, load)
-        self.v_start = v - i_p * self.r_wire
-        self.port_a = i_p
-        self.v_bank = vb0 + i_p * self.r_bank
-        self.fuse.advance(abs(i_p), dt_s)
-        self.soc_pct += (i_p + self.sys_a) * dt_s / self.capacity_as * 100.0
+        v, a = self._solve_sat(gp, vb, load)
+        i_l = a * k
+        if st.on and i_l > i_ref:
+            i_l = i_ref
+            a = a_cc
+            v = self._node(a, load)
+        self._in_a = a
+        self.v_start = v - a * self.r_wire
+        v_bank = vb0 + i_l * self.r_bank
+        st.finish(i_l, self.v_start - a * self.r_fet, v_bank, dt_s)
+        self.port_a = st.out_a
+        self.v_bank = v_bank
+        self.fuse_ms = st.in_ms
+        self.fuse.advance(math.sqrt(st.in_ms), dt_s)
+        self.soc_pct += (st.out_a + self.sys_a) * dt_s / self.capacity_as * 100.0
         if self.soc_pct > 100.0:
             self.soc_pct = 100.0
         elif self.soc_pct < 0.0:
             self.soc_pct = 0.0
-        self.sense_a += (i_p - self.sense_a) * self._k_adc
+        self.sense_a += (i_l - self.sense_a) * self._k_adc
 
     def read(self, meas):
         meas.start_mv = int(self.v_start * 1000)

@@ -2,10 +2,14 @@
 # interface of tests/mpy/altplant.py, so the closed-loop runs of altrun and the
 # limiter benchmark check the loop on both models.
 #
-# The two differ where it matters for the loop: altplant has stiff wiring (no
-# path lag), a regulator with a 60 ms lag and an RC-filtered noisy sensor; the
-# simulator has the path's electrical lag (alt_lag_ms), a regulator that holds
-# its voltage up to the available current, and the sim board's quantised ADC.
+# Both have the same buck power stage (boards/sim/buck.py), with current
+# errors of opposite sign. They differ where it matters for the loop:
+# altplant has a regulator with a 60 ms lag and an RC-filtered noisy sensor;
+# the simulator has a regulator that holds its voltage up to the available
+# current, and the sim board's quantised ADC with the Pico W's slow channels
+# (the bank voltage 10..40 ms old).
+import math
+
 from altplant import Fuse, ENGINE_OFF
 from boards.sim.hw import Sense
 from boards.sim.plant import Plant
@@ -21,6 +25,7 @@ class _FuseView:
 
     def __init__(self, plant, rating_a):
         self._plant = plant
+        self.rating_a = rating_a
         self.thermal = Fuse(rating_a)
 
     @property
@@ -31,15 +36,24 @@ class _FuseView:
     def peak_heat(self):
         return self.thermal.peak_heat
 
+    @property
+    def i2t_pct(self):
+        return self._plant.fuse_heat * 100.0 / self._plant.p["fuse_melt_s"]
+
 
 class SimAltPlant:
+    # the sim board's ADCs (boards/sim/hw.py ADC_PROFILES): the Pico W's bank
+    # voltage is 10..40 ms old; `phase` shifts its round robin
+    profile = "pico_w"
+    phase = 0
+
     def __init__(self, alt_a=200, fuse_a=100, batteries=4, soc_pct=50.0, engine=ENGINE_OFF,
                  seed=1):
         p = Plant(batteries, {"soc_pct": float(soc_pct), "seed": seed}, fuse_a=fuse_a)
         p.chg_on = p.dsg_on = True  # System+ loads reach the bank
         self.plant = p
         self.fuse = _FuseView(p, fuse_a)
-        self._sense = Sense(p)
+        self._sense = Sense(p, profile=self.profile, phase=self.phase)
         self._engine = engine
         self.alt_a = alt_a
         self.fet_ddegc = None  # None: the plant's own MOSFET temperature
@@ -75,12 +89,18 @@ class SimAltPlant:
 
     @property
     def port_a(self):
+        """Port current into the bank, tick average."""
         return self.plant.alt_a
+
+    @property
+    def fuse_ms(self):
+        """Fuse current, mean square over the tick (A^2)."""
+        return self.plant.fuse_ms
 
     def advance(self, duty_cpct, dt_s=0.01):
         self.plant.alt_duty_cpct = duty_cpct
         self.plant.step(int(dt_s * 1000 + 0.5))
-        self.fuse.thermal.advance(abs(self.plant.alt_a), dt_s)
+        self.fuse.thermal.advance(math.sqrt(self.plant.fuse_ms), dt_s)
 
     def read(self, meas):
         self._sense.read(meas)
