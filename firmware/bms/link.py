@@ -112,7 +112,10 @@ class Decoder:
                 continue
             break
         self.lo = st[S_LO]
-        self.frames_ok = st[S_OK]
+        ok = st[S_OK]
+        if ok != self.frames_ok:  # the fast path stored reports: the pack merges them
+            pack.dirty = True
+            self.frames_ok = ok
         self.garbage_bytes = st[S_GARBAGE]
         self.resyncs = st[S_RESYNCS]
 
