@@ -227,3 +227,93 @@ def test_evaluate_50_batteries_allocates_nothing():
     no_alloc(report, p, 7, 2, 20)
     no_alloc(p.evaluate, 5000, 1000)
     assert p.seen == 0 and p.timeouts[0] == 1
+
+
+class _Reference:
+    """What evaluate() must say, worked out from scratch every time: the
+    pack merges reports into standing figures and only looks at the time
+    when a battery or a window can time out, so it is checked against this."""
+
+    def __init__(self, count):
+        self.count = count
+        self.fresh = [False] * 50
+        self.have = [False] * 50
+        self.last = [0] * 50
+
+    def configure(self, count):
+        self.count = count
+        for b in range(count, 50):
+            self.fresh[b] = False
+
+    def report(self, addr, now):
+        if addr <= self.count:
+            self.fresh[addr - 1] = True
+            self.have[addr - 1] = True
+            self.last[addr - 1] = now
+
+    def figures(self, pack, now, timeout):
+        from bms.ticks import diff
+        lo = hi = lo_at = hi_at = -1
+        tlo = thi = None
+        total = seen = alarms = 0
+        for b in range(self.count):
+            if self.fresh[b] and diff(now, self.last[b]) > timeout:
+                self.fresh[b] = False
+            if not self.fresh[b]:
+                continue
+            seen += 1
+            for j in range(4 * b, 4 * b + 4):
+                v = pack.cell_mv[j]
+                total += v
+                if lo_at < 0 or v < lo:
+                    lo, lo_at = v, j
+                if hi_at < 0 or v > hi:
+                    hi, hi_at = v, j
+            t = pack.temp_ddegc[b]
+            tlo = t if tlo is None or t < tlo else tlo
+            thi = t if thi is None or t > thi else thi
+            alarms |= pack.flags[b]
+        full = all(self.have[b] for b in range(self.count))
+        if not seen:
+            return (0, full, 0, -1, 0, -1, 0, 0, 0, 0)
+        return (seen, full, lo, lo_at, hi, hi_at, tlo, thi, total // seen, alarms >> P.PF_KIND_SHIFT)
+
+
+def _figures(p):
+    return (p.seen, p.full_scan, p.min_cell_mv, p.min_cell_at, p.max_cell_mv, p.max_cell_at,
+            p.min_temp_ddegc, p.max_temp_ddegc, p.pack_mv, p.alarm_kinds)
+
+
+def test_merged_figures_match_a_full_count_under_random_reports():
+    # few distinct values, so extremes tie, move away from their holder and
+    # come back; alarms set and clear; batteries time out and return
+    from linkgen import Rng
+    rng = Rng(1234)
+    cells = (3290, 3300, 3300, 3310)
+    temps = (-55, 250, 250, 310)
+    flags = (0, 0, P_BAL, P_ALARM | (1 << P.PF_KIND_SHIFT), P_ALARM | (8 << P.PF_KIND_SHIFT))
+    count = 6
+    p = Pack(count)
+    ref = _Reference(count)
+    now = 0
+    timeout = 1000
+    for step in range(3000):
+        k = rng.below(20)
+        if k < 12:
+            addr = rng.below(count + 1) + 1  # sometimes one above the count
+            c = tuple(cells[rng.below(4)] for _ in range(4))
+            report(p, addr, step & 0xFF, now, c, temps[rng.below(4)], flags[rng.below(5)])
+            ref.report(addr, now)
+        elif k < 18:
+            now += rng.below(400)
+        elif k == 18:
+            timeout = 300 + rng.below(1200)
+        elif rng.below(8):
+            p.echo(count, now)
+        else:  # batteries above a lower count go stale at once
+            count = 4 + rng.below(3)
+            p.configure(count)
+            ref.configure(count)
+        p.evaluate(now, timeout)
+        assert _figures(p) == ref.figures(p, now, timeout), (step, _figures(p), ref.figures(p, now, timeout))
+        assert p.data_ok == (p.lost == 0) and (p.lost & P.LOST_STALE != 0) == (p.seen < count)

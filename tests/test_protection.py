@@ -925,3 +925,18 @@ def test_overcurrent_trips_while_a_slow_adc_is_stale():
     r.meas.sys_ma = -400001
     p = r.tick()
     assert not p.dsg_fet and p.block_sys == R.OVERCURRENT
+
+
+def test_limits_follow_a_setting_change_on_unchanged_values():
+    # the limit table skips a pass when the values and its rows are as the
+    # last pass left them; a new level must still be applied at once
+    r = rig()
+    r.cells(3300, 3600)
+    r.run(100)
+    assert r.p.atc
+    assert r.settings.update({"cell_ov_mv": 3550, "cell_ov_release_mv": 3400}) == []
+    r.tick()
+    assert not r.p.atc and r.p.block_chg & R.CELL_OV
+    r.cells(3300, 3399)
+    r.tick()
+    assert r.p.atc

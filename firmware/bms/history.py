@@ -12,7 +12,7 @@ from micropython import const
 
 from bms import reasons as R
 from bms.measure import CH_ALT_I
-from bms.ticks import diff, hold
+from bms.ticks import hold
 
 LOG_LEN = const(32)
 SAVE_GAP_MS = const(60000)
@@ -23,6 +23,9 @@ _MAS_PER_MAH = const(3600)
 _ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
 _UNSEEN_MIN = const(32767)  # min/max before any valid battery data
 UNSEEN_MAX = const(-32767)
+_MASK = const(0x3FFFFFFF)  # bms/ticks.py, inlined in step()
+_HALF = const(0x20000000)
+_HOLD_EVERY_MS = const(1000)  # far below ticks.AGE_MAX
 
 IMPORTANT = (R.CELL_UV | R.CELL_UV_EMERGENCY | R.DATA_LOST | R.OVERCURRENT | R.OC_LOCKOUT
              | R.SHORT_CIRCUIT | R.LOW_POWER_OFF | R.BMS_OVERTEMP)
@@ -61,6 +64,7 @@ class History:
         self._warn = 0
         self._last_ms = 0
         self._saved_ms = 0
+        self._held_ms = 0  # when _saved_ms was last held (bms/ticks.py hold)
         self._started = False
         self.clear()
         self.dirty = False  # nothing worth saving yet
@@ -111,31 +115,44 @@ class History:
 
     def step(self, now_ms, p, pack, meas):
         """Count this tick: p's reason and warning masks (Protection), the
-        pack's extremes and the alternator port's charge (Measurements)."""
+        pack's extremes and the alternator port's charge (Measurements).
+        Runs every control tick: each part does its work only when its
+        input changed (ticks.diff inlined)."""
         if not self._started:
             self._started = True
             self._last_ms = now_ms
+            self._held_ms = now_ms
             self._saved_ms = now_ms - SAVE_GAP_MS
-        self._saved_ms = hold(now_ms, self._saved_ms)  # a quiet week between saves
+        if ((now_ms - self._held_ms + _HALF) & _MASK) - _HALF >= _HOLD_EVERY_MS:
+            self._held_ms = now_ms
+            self._saved_ms = hold(now_ms, self._saved_ms)  # a quiet week between saves
         mask = p.block_chg | p.block_dsg | p.block_alt | p.block_sys
-        rise = mask & ~self._mask
-        self._mask = mask
-        if mask & R.BOOT:
-            # remote debounce etc. at boot are not events; a wrong battery
-            # count is (it is why the boot never ends)
-            rise &= R.BOOT | R.COUNT_MISMATCH
-        if rise:
-            self._events(now_ms, rise, mask, pack, meas)
-        wrise = p.warn & ~self._warn
-        self._warn = p.warn
-        if wrise & R.PREALARM:
-            self._log(now_ms, EV_WARN, mask, pack.min_cell_mv)
-            self._changed = True
-        if pack.full_scan and pack.data_ok:
+        if mask != self._mask:
+            rise = mask & ~self._mask
+            self._mask = mask
+            if mask & R.BOOT:
+                # remote debounce etc. at boot are not events; a wrong battery
+                # count is (it is why the boot never ends)
+                rise &= R.BOOT | R.COUNT_MISMATCH
+            if rise:
+                self._events(now_ms, rise, mask, pack, meas)
+        if p.warn != self._warn:
+            wrise = p.warn & ~self._warn
+            self._warn = p.warn
+            if wrise & R.PREALARM:
+                self._log(now_ms, EV_WARN, mask, pack.min_cell_mv)
+                self._changed = True
+        if (pack.full_scan and pack.data_ok
+                and (pack.min_cell_mv < self.min_cell_mv or pack.max_cell_mv > self.max_cell_mv
+                     or pack.min_temp_ddegc < self.min_temp_ddegc
+                     or pack.max_temp_ddegc > self.max_temp_ddegc)):
             self._extremes(pack)
-        self._integrate(now_ms, meas)
+        dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF
+        self._last_ms = now_ms
+        if dt > 0 and meas.alt_ma > 0 and not meas.stale & CH_ALT_I:
+            self._integrate(dt, meas.alt_ma)
         if self._changed and not self.dirty:
-            gap = diff(now_ms, self._saved_ms)
+            gap = ((now_ms - self._saved_ms + _HALF) & _MASK) - _HALF
             if gap >= SAVE_PERIOD_MS or (self._urgent and gap >= SAVE_GAP_MS):
                 self.dirty = True
 
@@ -178,23 +195,17 @@ class History:
             bit += 1
 
     def _extremes(self, pack):
-        if (pack.min_cell_mv < self.min_cell_mv or pack.max_cell_mv > self.max_cell_mv
-                or pack.min_temp_ddegc < self.min_temp_ddegc or pack.max_temp_ddegc > self.max_temp_ddegc):
-            self.min_cell_mv = min(self.min_cell_mv, pack.min_cell_mv)
-            self.max_cell_mv = max(self.max_cell_mv, pack.max_cell_mv)
-            self.min_temp_ddegc = min(self.min_temp_ddegc, pack.min_temp_ddegc)
-            self.max_temp_ddegc = max(self.max_temp_ddegc, pack.max_temp_ddegc)
-            self._changed = True
+        self.min_cell_mv = min(self.min_cell_mv, pack.min_cell_mv)
+        self.max_cell_mv = max(self.max_cell_mv, pack.max_cell_mv)
+        self.min_temp_ddegc = min(self.min_temp_ddegc, pack.min_temp_ddegc)
+        self.max_temp_ddegc = max(self.max_temp_ddegc, pack.max_temp_ddegc)
+        self._changed = True
 
-    def _integrate(self, now_ms, meas):
-        dt = diff(now_ms, self._last_ms)
-        self._last_ms = now_ms
-        if dt <= 0 or meas.stale & CH_ALT_I or meas.alt_ma <= 0:
-            return
+    def _integrate(self, dt, alt_ma):
         if dt > MAX_DT_MS:
             dt = MAX_DT_MS
         # mA*ms -> mAs -> mAh: every stage stays far below 2^30
-        acc = self._alt_mams + meas.alt_ma * dt
+        acc = self._alt_mams + alt_ma * dt
         self._alt_mas += acc // 1000
         self._alt_mams = acc % 1000
         if self._alt_mas >= _MAS_PER_MAH:

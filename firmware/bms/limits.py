@@ -40,6 +40,13 @@ class Limits:
         self._trip = array("i", [0] * _NLIM)
         self._rel = array("i", [0] * _NLIM)
         self._ver = -1
+        # the values of the last pass, and whether it left every row as it
+        # was: the same values again then give the same verdicts (a pass
+        # that flipped a row runs again, as with release above trip it would)
+        self._max_cell = -1
+        self._min_temp = 0
+        self._max_temp = 0
+        self._settled = False
 
     def _load(self):
         s = self.settings
@@ -57,6 +64,7 @@ class Limits:
         t[4] = s.temp_discharge_low_dc - 1  # below -20.0 degC stop
         r[4] = s.temp_discharge_low_dc + h
         self._ver = s.version
+        self._settled = False
 
     def step(self, pack, data_ok):
         """Without fresh data the last verdicts stand (data_lost blocks anyway)."""
@@ -64,6 +72,14 @@ class Limits:
             self._load()
         if not data_ok:
             return
+        mc = pack.max_cell_mv
+        tlo = pack.min_temp_ddegc
+        thi = pack.max_temp_ddegc
+        if self._settled and mc == self._max_cell and tlo == self._min_temp and thi == self._max_temp:
+            return
+        self._max_cell = mc
+        self._min_temp = tlo
+        self._max_temp = thi
         trip = self._trip
         rel = self._rel
         active = self.active
@@ -73,11 +89,11 @@ class Limits:
             row = LIMITS[i]
             src = row[1]
             if src == _SRC_MAX_CELL:
-                v = pack.max_cell_mv
+                v = mc
             elif src == _SRC_MIN_TEMP:
-                v = pack.min_temp_ddegc
+                v = tlo
             else:
-                v = pack.max_temp_ddegc
+                v = thi
             bit = 1 << i
             if row[2] == _HIGH:
                 over = v >= trip[i]
@@ -95,6 +111,7 @@ class Limits:
                     chg |= row[0]
                 else:
                     dsg |= row[0]
+        self._settled = active == self.active
         self.active = active
         self.chg = chg
         self.dsg = dsg

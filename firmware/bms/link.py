@@ -16,6 +16,8 @@ _WINDOW = const(512)  # receive window; holds at most one partial frame between 
 # rescanned, so a false header at the end of a burst cannot hold the bytes
 # behind it (a real frame's bytes arrive back to back).
 _STALL_MS = const(50)
+_MASK = const(0x3FFFFFFF)  # bms/ticks.py
+_HALF = const(0x20000000)
 
 
 def _length_ok(kind, length):
@@ -105,14 +107,17 @@ class Decoder:
             if r and self._candidate(w, st[S_LO], now_ms):
                 continue
             # waiting for bytes; a partial frame on a quiet line is given up
-            if (st[S_HI] - st[S_LO] >= HEADER
-                    and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
+            if (st[S_HI] - st[S_LO] >= HEADER  # (ticks.diff inlined: every tick)
+                    and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
                 self.stalled = (self.stalled + 1) & WRAP
                 self._drop(st[S_LO])
                 continue
             break
         self.lo = st[S_LO]
-        self.frames_ok = st[S_OK]
+        ok = st[S_OK]
+        if ok != self.frames_ok:  # the fast path stored reports: the pack merges them
+            pack.dirty = True
+            self.frames_ok = ok
         self.garbage_bytes = st[S_GARBAGE]
         self.resyncs = st[S_RESYNCS]
 

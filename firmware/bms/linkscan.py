@@ -236,7 +236,7 @@ def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
         temps[b] = int(w[lo + 14]) | (int(w[lo + 15]) << 8)
         flags[b] = pf
         seqs[b] = seq
-        state[b] = int(state[b]) | 3  # reported once, fresh (bms.pack)
+        state[b] = int(state[b]) | 7  # reported once, fresh, not merged yet (bms.pack _DECODER_BITS)
         last[b] = now
         st[S_OK] = (int(st[S_OK]) + 1) & WRAP
         lo += size

@@ -10,6 +10,8 @@ from bms.linkframe import F_ALARM, PF_KIND_SHIFT
 MAX_BATTERIES = const(50)
 _CELLS = const(200)
 _WRAP = const(0x3FFFFFFF)  # counters wrap at 2**30: small ints on the boards
+_MASK = const(0x3FFFFFFF)  # bms/ticks.py, inlined in evaluate()
+_HALF = const(0x20000000)
 
 # `lost` reason bits (0 = link fine). See docs/battery-link.md.
 LOST_STALE = const(0x01)  # a configured battery has no data younger than the timeout
@@ -25,6 +27,10 @@ _MISMATCH = const(LOST_MISSING | LOST_EXTRA)  # count_mismatch: the battery coun
 # per-battery state bits
 _HAVE = const(1)  # reported at least once since boot
 _FRESH = const(2)  # reported since the last timeout (cleared by evaluate)
+_NEW = const(4)  # reported since evaluate() last merged it (the decoder sets it with the two above)
+_IN = const(8)  # counted in the extremes, sum and alarms (evaluate's own)
+_COUNTED = const(16)  # counted in the reported total (evaluate's own)
+_DECODER_BITS = const(_HAVE | _FRESH | _NEW)  # what a stored report sets (linkscan.fast_reports)
 
 # slots of the shared int array handed to the viper loops
 _P_NOW = const(0)
@@ -32,13 +38,18 @@ _P_TIMEOUT = const(1)
 _P_COUNT = const(2)
 _P_HAVE = const(3)
 _P_MIN_MV = const(4)
-_P_MIN_AT = const(5)
+_P_MIN_AT = const(5)  # 1 + cell index of the first lowest cell, 0 for none
 _P_MAX_MV = const(6)
 _P_MAX_AT = const(7)
-_P_MIN_T = const(8)
+_P_MIN_T = const(8)  # a temperature as its u16 view ^ 0x8000 (see _extremes)
 _P_MAX_T = const(9)
 _P_SUM_MV = const(10)
 _P_ALARM = const(11)
+_P_SEEN = const(12)  # fresh batteries
+_P_OLDEST = const(13)  # no fresh battery's stamp is older (when _P_SEEN > 0)
+_P_MIN_T_AT = const(14)  # 1 + a battery holding the lowest temperature, 0 for none
+_P_MAX_T_AT = const(15)
+_P_SIZE = const(16)
 
 
 def lost_names(mask):
@@ -51,79 +62,183 @@ def lost_names(mask):
 
 # ptr8 / ptr16 / ptr32 are viper-only names; tools/typecheck.py declares them for mypy.
 @micropython.viper
-def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16) -> int:
+def _freshness(p: ptr32, last: ptr32, state: ptr8, timeouts: ptr16):
     # Ages each fresh battery and marks it stale past the limit, counting the
-    # fresh->stale transitions; returns the fresh count, p[_P_HAVE] = reported.
-    # Stale is latched: only accept() makes a battery fresh again, so last[]
-    # is never read once older than the limit (a stamp 2**29 ms old would read
-    # as young again, see bms/ticks.py).
+    # fresh->stale transitions; p[_P_HAVE] = reported, p[_P_OLDEST] = the
+    # oldest fresh stamp. Stale is latched: only a report makes a battery
+    # fresh again, so last[] is never read once older than the limit (a
+    # stamp 2**29 ms old would read as young again, see bms/ticks.py).
     now = int(p[_P_NOW])
     limit = int(p[_P_TIMEOUT])
     count = int(p[_P_COUNT])
-    fresh = 0
     have = 0
+    oldest = now
+    oldest_age = 0
     i = 0
     while i < count:
         s = int(state[i])
         if s & _HAVE:
             have += 1
+            state[i] = s | _COUNTED
             if s & _FRESH:
                 age = ((now - int(last[i]) + 0x20000000) & 0x3FFFFFFF) - 0x20000000
                 if age <= limit:
-                    fresh += 1
+                    if age > oldest_age:
+                        oldest_age = age
+                        oldest = int(last[i])
                 else:
                     timeouts[i] = (int(timeouts[i]) + 1) & 0xFFFF
-                    state[i] = _HAVE
+                    state[i] = _HAVE | _COUNTED
         i += 1
     p[_P_HAVE] = have
-    return fresh
+    p[_P_OLDEST] = oldest
 
 
 @micropython.viper
-def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8):
-    # Min/max cell and temperature, sum of cell mV and the OR of the flag bytes (alarm kinds) over the
-    # fresh batteries; results into p[_P_MIN_MV..]. Temps are s16 in a u16 view.
+def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8, counted: ptr32,
+              full: int) -> int:
+    # The fresh batteries' min/max cell (the first of equals, as a cell
+    # index), min/max temperature, sum of cell mV, OR of the flag bytes
+    # (alarm kinds) and count, into p[_P_MIN_MV..]. full=0 merges only the
+    # batteries reported since the last call (_NEW) into the standing
+    # figures, which holds because a report only replaces its own battery's
+    # values; it starts over as full=1 when a battery that held an extreme
+    # moved away from it or cleared a flag bit. counted[] is each battery's
+    # cell sum and flag byte (<< 16) as counted. Every slot read back here is
+    # >= 0 (a ptr32 load does not sign-extend on 64-bit ports): holders are
+    # index + 1 (0: none) and a temperature is its u16 view ^ 0x8000, which
+    # orders like the s16. Returns 1 when a figure changed.
     count = int(p[_P_COUNT])
-    lo = 0x7FFF
-    lo_at = -1
-    hi = -1
-    hi_at = -1
-    tlo = 0x7FFF
-    thi = -0x8000
-    total = 0
-    alarms = 0
-    b = 0
-    while b < count:
-        if int(state[b]) & _FRESH:
+    lo = int(p[_P_MIN_MV])
+    lo_at = int(p[_P_MIN_AT])
+    hi = int(p[_P_MAX_MV])
+    hi_at = int(p[_P_MAX_AT])
+    tlo = int(p[_P_MIN_T])
+    tlo_at = int(p[_P_MIN_T_AT])
+    thi = int(p[_P_MAX_T])
+    thi_at = int(p[_P_MAX_T_AT])
+    total = int(p[_P_SUM_MV])
+    alarms = int(p[_P_ALARM])
+    seen = int(p[_P_SEEN])
+    have = int(p[_P_HAVE])
+    while True:
+        if full:
+            lo_at = 0
+            hi_at = 0
+            tlo_at = 0
+            thi_at = 0
+            total = 0
+            alarms = 0
+            seen = 0
+        redo = 0
+        b = 0
+        while b < count:
+            s = int(state[b])
+            if full:
+                if not s & _FRESH:
+                    state[b] = s & ~(_NEW | _IN)
+                    b += 1
+                    continue
+            elif not s & _NEW:
+                b += 1
+                continue
+            was_in = 0
+            if not full:
+                was_in = s & _IN
+            if was_in:
+                total -= int(counted[b]) & 0xFFFF
+            else:
+                seen += 1
+            if not s & _COUNTED:
+                have += 1
+            state[b] = (s | _IN | _COUNTED) & ~_NEW
             j = b * 4
-            end = j + 4
-            while j < end:
-                v = int(cells[j])
-                total += v
-                if v < lo:
-                    lo = v
-                    lo_at = j
-                if v > hi:
-                    hi = v
-                    hi_at = j
-                j += 1
-            t = int(temps[b])
-            if t >= 0x8000:
-                t -= 0x10000
-            if t < tlo:
+            bl = int(cells[j])
+            bl_at = j + 1
+            bh = bl
+            bh_at = j + 1
+            bs = bl
+            k = j + 1
+            while k < j + 4:
+                v = int(cells[k])
+                bs += v
+                if v < bl:
+                    bl = v
+                    bl_at = k + 1
+                if v > bh:
+                    bh = v
+                    bh_at = k + 1
+                k += 1
+            total += bs
+            if lo_at and ((lo_at - 1) >> 2) == b:  # it held the lowest cell
+                if bl < lo or (bl == lo and bl_at <= lo_at):
+                    lo = bl
+                    lo_at = bl_at
+                else:
+                    redo = 1
+            elif not lo_at or bl < lo or (bl == lo and bl_at < lo_at):
+                lo = bl
+                lo_at = bl_at
+            if hi_at and ((hi_at - 1) >> 2) == b:
+                if bh > hi or (bh == hi and bh_at <= hi_at):
+                    hi = bh
+                    hi_at = bh_at
+                else:
+                    redo = 1
+            elif not hi_at or bh > hi or (bh == hi and bh_at < hi_at):
+                hi = bh
+                hi_at = bh_at
+            t = int(temps[b]) ^ 0x8000
+            if tlo_at == b + 1:
+                if t <= tlo:
+                    tlo = t
+                else:
+                    redo = 1
+            elif not tlo_at or t < tlo:
                 tlo = t
-            if t > thi:
+                tlo_at = b + 1
+            if thi_at == b + 1:
+                if t >= thi:
+                    thi = t
+                else:
+                    redo = 1
+            elif not thi_at or t > thi:
                 thi = t
-            alarms |= int(flags[b])
-        b += 1
+                thi_at = b + 1
+            f = int(flags[b])
+            if was_in and (int(counted[b]) >> 16) & ~f:
+                redo = 1  # a flag bit cleared: another battery may still set it
+            alarms |= f
+            counted[b] = bs | (f << 16)
+            b += 1
+        if not redo:
+            break
+        full = 1
+    changed = 0
+    if (lo != int(p[_P_MIN_MV]) or lo_at != int(p[_P_MIN_AT]) or hi != int(p[_P_MAX_MV])
+            or hi_at != int(p[_P_MAX_AT]) or tlo != int(p[_P_MIN_T]) or thi != int(p[_P_MAX_T])
+            or total != int(p[_P_SUM_MV]) or alarms != int(p[_P_ALARM]) or seen != int(p[_P_SEEN])
+            or have != int(p[_P_HAVE])):
+        changed = 1
     p[_P_MIN_MV] = lo
     p[_P_MIN_AT] = lo_at
     p[_P_MAX_MV] = hi
     p[_P_MAX_AT] = hi_at
     p[_P_MIN_T] = tlo
+    p[_P_MIN_T_AT] = tlo_at
     p[_P_MAX_T] = thi
+    p[_P_MAX_T_AT] = thi_at
     p[_P_SUM_MV] = total
     p[_P_ALARM] = alarms
+    p[_P_SEEN] = seen
+    p[_P_HAVE] = have
+    return changed
+
+
+def _sooner(due, stamp_ms, timeout_ms):
+    # due, or the first tick past stamp_ms + timeout_ms if that comes first
+    t = ticks.add(stamp_ms, timeout_ms + 1)
+    return t if ticks.diff(t, due) < 0 else due
 
 
 class Pack:
@@ -134,8 +249,9 @@ class Pack:
         self.last_ms = array.array("i", bytes(4 * MAX_BATTERIES))
         self.seq = bytearray(MAX_BATTERIES)  # scan sequence of the last report
         self.timeouts = array.array("H", bytes(2 * MAX_BATTERIES))  # fresh->stale per battery
-        self.state = bytearray(MAX_BATTERIES)  # _HAVE | _FRESH bits, per battery
-        self._p = array.array("i", bytes(4 * 12))
+        self.state = bytearray(MAX_BATTERIES)  # _HAVE | _FRESH | _NEW ... bits, per battery
+        self._counted = array.array("i", bytes(4 * MAX_BATTERIES))  # see _extremes
+        self._p = array.array("i", bytes(4 * _P_SIZE))
         self.timeout_ms = 1000  # staleness limit, from the last evaluate()
         self.ring_count = 0  # batteries counted by the last request echo
         self.echo_ms = 0
@@ -152,8 +268,33 @@ class Pack:
         self.lost = LOST_STALE | LOST_NO_ECHO
         self.count_mismatch = False  # lost has missing or extra: battery_count is wrong
         self.full_scan = False
+        # evaluate() works only when something happened (dirty: a report,
+        # which the decoder's fast path stores too; _events: an echo, an
+        # extra or duplicate report, configure()) or when a battery or a
+        # window can time out (_due_ms, a lower bound)
+        self.dirty = True
+        self._events = True
+        self._rescan = True
+        self._due_ms = 0
         self._no_extremes()
         self.configure(count)
+    def _publish(self, p):
+        seen = p[_P_SEEN]
+        self.seen = seen
+        self.full_scan = p[_P_HAVE] == self.configured
+        if seen:
+            self.min_cell_mv = p[_P_MIN_MV]
+            self.min_cell_at = p[_P_MIN_AT] - 1
+            self.max_cell_mv = p[_P_MAX_MV]
+            self.max_cell_at = p[_P_MAX_AT] - 1
+            self.min_temp_ddegc = p[_P_MIN_T] - 0x8000
+            self.max_temp_ddegc = p[_P_MAX_T] - 0x8000
+            self.pack_mv = p[_P_SUM_MV] // seen
+            a = p[_P_ALARM]
+            self.battery_alarm = a & F_ALARM != 0
+            self.alarm_kinds = a >> PF_KIND_SHIFT
+        else:  # nothing trustworthy: no extremes (callers check data_ok first)
+            self._no_extremes()
 
     def _no_extremes(self):
         self.min_cell_mv = 0
@@ -174,7 +315,10 @@ class Pack:
         self.configured = count
         # evaluate() stops ageing batteries above the count: they go stale now
         for b in range(count, MAX_BATTERIES):
-            self.state[b] &= ~_FRESH
+            self.state[b] &= ~(_FRESH | _NEW | _IN)
+        self._rescan = True
+        self.dirty = True
+        self._events = True
 
     def accept(self, addr, seq, mv1, mv2, mv3, mv4, temp_ddegc, flags, now_ms):
         """Store one battery report the decoder has already range-checked;
@@ -184,6 +328,7 @@ class Pack:
             self.extras = (self.extras + 1) & _WRAP
             self.extra_ms = now_ms
             self._extra = True
+            self._events = True
             return
         b = addr - 1
         if (self.state[b] & _FRESH and self.seq[b] == seq
@@ -191,6 +336,7 @@ class Pack:
             self.duplicates = (self.duplicates + 1) & _WRAP
             self.dup_ms = now_ms
             self._dup = True
+            self._events = True
         c = b * 4
         cells = self.cell_mv
         cells[c] = mv1
@@ -201,47 +347,65 @@ class Pack:
         self.flags[b] = flags
         self.seq[b] = seq
         self.last_ms[b] = now_ms
-        self.state[b] |= _HAVE | _FRESH
+        self.state[b] |= _DECODER_BITS
+        self.dirty = True
 
     def echo(self, hops, now_ms):
         """The scan request came back round the ring after `hops` batteries."""
         self.ring_count = hops
         self.echo_ms = now_ms
         self._echoed = True
+        self._events = True
 
     def evaluate(self, now_ms, timeout_ms):
-        self.timeout_ms = timeout_ms
+        # ticks.diff inlined: this runs every control tick
+        due = ((now_ms - self._due_ms + _HALF) & _MASK) - _HALF >= 0
+        if timeout_ms != self.timeout_ms:
+            self.timeout_ms = timeout_ms
+            self._rescan = due = True
+        if self.dirty or due:
+            self.dirty = False
+            p = self._p
+            p[_P_NOW] = now_ms
+            full = (self._rescan or not self.seen
+                    or ((now_ms - p[_P_OLDEST] + _HALF) & _MASK) - _HALF > timeout_ms)
+            if full:  # a battery may have gone stale: age them all, count them again
+                self._rescan = False
+                p[_P_TIMEOUT] = timeout_ms
+                p[_P_COUNT] = self.configured
+                _freshness(p, self.last_ms, self.state, self.timeouts)
+            if _extremes(p, self.cell_mv, self.temp_ddegc, self.flags, self.state, self._counted, full):
+                self._publish(p)
+            elif not (due or self._events):
+                return  # reports that moved no figure
+        elif not self._events:
+            return  # nothing reported, nothing happened, nothing can have timed out
         p = self._p
-        p[_P_NOW] = now_ms
-        p[_P_TIMEOUT] = timeout_ms
-        p[_P_COUNT] = self.configured
-        seen = _freshness(p, self.last_ms, self.state, self.timeouts)
-        self.seen = seen
-        self.full_scan = p[_P_HAVE] == self.configured
-        if seen:
-            _extremes(p, self.cell_mv, self.temp_ddegc, self.flags, self.state)
-            self.min_cell_mv = p[_P_MIN_MV]
-            self.min_cell_at = p[_P_MIN_AT]
-            self.max_cell_mv = p[_P_MAX_MV]
-            self.max_cell_at = p[_P_MAX_AT]
-            self.min_temp_ddegc = p[_P_MIN_T]
-            self.max_temp_ddegc = p[_P_MAX_T]
-            self.pack_mv = p[_P_SUM_MV] // seen
-            a = p[_P_ALARM]
-            self.battery_alarm = a & F_ALARM != 0
-            self.alarm_kinds = a >> PF_KIND_SHIFT
-        else:  # nothing trustworthy: no extremes (callers check data_ok first)
-            self._no_extremes()
+        self._events = False
         # each window (echo, extra, duplicate) closes for good on the first
-        # tick past it: its stamp is not read again until the next event
-        if self._echoed and ticks.diff(now_ms, self.echo_ms) > timeout_ms:
-            self._echoed = False
-        if self._extra and ticks.diff(now_ms, self.extra_ms) > timeout_ms:
-            self._extra = False
-        if self._dup and ticks.diff(now_ms, self.dup_ms) > timeout_ms:
-            self._dup = False
+        # tick past it: its stamp is not read again until the next event.
+        # due: the first tick at which a window or a battery can time out
+        due = ticks.add(now_ms, timeout_ms)
+        if self._echoed:
+            if ticks.diff(now_ms, self.echo_ms) > timeout_ms:
+                self._echoed = False
+            else:
+                due = _sooner(due, self.echo_ms, timeout_ms)
+        if self._extra:
+            if ticks.diff(now_ms, self.extra_ms) > timeout_ms:
+                self._extra = False
+            else:
+                due = _sooner(due, self.extra_ms, timeout_ms)
+        if self._dup:
+            if ticks.diff(now_ms, self.dup_ms) > timeout_ms:
+                self._dup = False
+            else:
+                due = _sooner(due, self.dup_ms, timeout_ms)
+        if self.seen:
+            due = _sooner(due, p[_P_OLDEST], timeout_ms)
+        self._due_ms = due
         lost = 0
-        if seen < self.configured:
+        if self.seen < self.configured:
             lost |= LOST_STALE
         if not self._echoed:
             lost |= LOST_NO_ECHO

@@ -6,12 +6,13 @@
 # the boards.
 from micropython import const
 from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I
-from bms.ticks import diff
 
 _MAMS_PER_MAH = const(3600000)  # mA*ms in one mAh
 _CHUNK_MS = const(250)  # current * chunk stays below 2^30 up to 4000 A
 _MAX_MA = const(4000000)
 _MAX_GAP_MS = const(5000)  # a stalled caller counts at most this much time
+_MASK = const(0x3FFFFFFF)  # bms/ticks.py
+_HALF = const(0x20000000)
 FULL_MV = const(13800)  # bank voltage that, with a tail current, means full
 _FULL_HOLD_MS = const(60000)
 TAIL_DIV = const(50)  # tail current = capacity / 50 (C/50)
@@ -93,7 +94,7 @@ class Soc:
             self._last_ms = now_ms
             self._publish()
             return
-        dt = diff(now_ms, self._last_ms)
+        dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF  # ticks.diff, inlined
         self._last_ms = now_ms
         if dt < 0:
             dt = 0
@@ -104,16 +105,23 @@ class Soc:
             i = _MAX_MA
         elif i < -_MAX_MA:
             i = -_MAX_MA
-        left = dt
         rem = self.remaining_mah
         frac = self._frac
-        while left > 0:
-            part = _CHUNK_MS if left > _CHUNK_MS else left
-            left -= part
-            frac += i * part
-            q = frac // _MAMS_PER_MAH  # floor: frac stays in 0.._MAMS_PER_MAH
-            frac -= q * _MAMS_PER_MAH
-            rem += q
+        if dt <= _CHUNK_MS:  # every control tick: one chunk
+            frac += i * dt
+            if not 0 <= frac < _MAMS_PER_MAH:
+                q = frac // _MAMS_PER_MAH  # floor: frac stays in 0.._MAMS_PER_MAH
+                frac -= q * _MAMS_PER_MAH
+                rem += q
+        else:
+            left = dt
+            while left > 0:
+                part = _CHUNK_MS if left > _CHUNK_MS else left
+                left -= part
+                frac += i * part
+                q = frac // _MAMS_PER_MAH
+                frac -= q * _MAMS_PER_MAH
+                rem += q
         cap = self.cap_mah
         if rem >= cap:
             rem = cap
