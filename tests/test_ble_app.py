@@ -146,7 +146,7 @@ async def test_a_puk_reset_the_flash_refuses_is_answered_with_an_error():
     assert await command(phone, b"\x05246810") == P.OK
     puk, key = app.auth.puk, app.auth.readout_key
     await bye(phone)
-    phone.connect()
+    await phone.connect_when_advertising()
     await asyncio.sleep_ms(5)
     fs.full = True
     app.auth.owner_present(app.clock())  # in the window a proof is checked though not counted
@@ -187,7 +187,7 @@ async def test_the_owner_gets_past_a_strangers_lockout_by_toggling_the_remote():
     for _ in range(8):  # a stranger: locked out for 80 s now
         await login(phone, "999999")
     await bye(phone)
-    phone.connect()
+    await phone.connect_when_advertising()
     await asyncio.sleep_ms(5)
     assert (await hello(phone))["code"] == P.E_LOCKED_OUT
     run.board.plant.set_remote("open")
@@ -209,7 +209,7 @@ async def test_a_remote_adc_that_goes_dead_and_back_is_not_the_owners_toggle():
     for _ in range(8):
         await login(phone, "999999")
     await bye(phone)
-    phone.connect()
+    await phone.connect_when_advertising()
     await asyncio.sleep_ms(5)
     assert (await hello(phone))["code"] == P.E_LOCKED_OUT
     run.board.sense.stale = CH_REMOTE_L | CH_REMOTE_H  # the remote's ADC dies
