@@ -58,16 +58,18 @@ def run_qemu(statement, timeout_s=QEMU_TIMEOUT_S, elf=None):
         proc.wait()
 
 
-def tick_figures():
-    figures = run_qemu("import qemu_tick")
-    figures.pop("tick_count", None)
+def tick_figures(ticks=1000):
+    """The tick_kinstr_50batt_* figures over `ticks` control ticks."""
+    figures = run_qemu("import qemu_tick; qemu_tick.main(%d)" % ticks)
+    if figures.pop("tick_count", None) != ticks:
+        raise RuntimeError("qemu counted another number of ticks: %r" % figures)
     return figures
 
 
 def figures(quick=False):
     from tools import heap32
 
-    out = tick_figures()
+    out = tick_figures(200 if quick else 1000)
     out.update(heap32.figures(quick))
     return out
 

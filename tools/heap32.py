@@ -148,7 +148,7 @@ def command(route):
     return [str(port.build("unix32_frozen" if route == "frozen" else "unix32"))]
 
 
-def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, code=None):
+def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
     """One measured process: (ok, figures dict or None, output tail)."""
     folder = Path(folder)
     board, harness, store = folder / "board", folder / "harness", folder / "board"
@@ -164,10 +164,10 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, code=None):
     ring = Ring(fin, fout)
     ring.start()
     path = [str(board), str(board / "lib"), ".frozen", str(harness)]
-    stmt = code or ("import gc\ngc.collect()\na0 = gc.mem_alloc()\nimport heap32_run\n"
+    stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\nimport heap32_run\n"
                     "heap32_run.main(a0, %r, %r, %d)\n" % (str(store) + "/", hours, every_ms))
     env = dict(os.environ, MICROPYPATH=":".join(path), HEAP32_RING_IN=str(fin),
-               HEAP32_RING_OUT=str(fout))
+               HEAP32_RING_OUT=str(fout), **(env or {}))
     try:
         proc = subprocess.run(command(route) + ["-X", "heapsize=%d" % heap_bytes, "-c", stmt],
                               capture_output=True, text=True, env=env, cwd=str(board),
@@ -188,11 +188,11 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, code=None):
     return ok, figures, out[-3000:]
 
 
-def least_heap(route, hours, folder, lo, hi, every_ms=SESSION_EVERY_MS):
+def least_heap(route, hours, folder, lo, hi, every_ms=SESSION_EVERY_MS, env=None):
     """Bisect to STEP bytes: lo fails (or is taken to), hi runs."""
     while hi - lo > STEP:
         mid = (lo + hi) // 2 // STEP * STEP
-        if run(mid, route, hours, folder, every_ms)[0]:
+        if run(mid, route, hours, folder, every_ms, env)[0]:
             hi = mid
         else:
             lo = mid
