@@ -423,7 +423,7 @@ async def test_settings_parts_are_bounded_and_end_with_the_session():
         assert P.parse_response(await phone.request(P.SETTINGS_UUID, part))[0] == P.OK
     assert P.parse_response(await phone.request(P.SETTINGS_UUID, part))[0] == P.E_MALFORMED
     await bye(phone)
-    await phone.connect_when_advertising()
+    await phone.connect_when_advertising()  # the service advertises again after its disconnect
     await asyncio.sleep_ms(5)
     await login(phone)
     await phone.request(P.SETTINGS_UUID, part)

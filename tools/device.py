@@ -18,6 +18,7 @@ _OPEN_RETRY_S = 10
 # mpremote waits without limit for a board to acknowledge a command; a board
 # that reset in between (its watchdog) never does: a read gives up after
 # _READ_TIMEOUT_S, and a whole command after _COMMAND_TIMEOUT_S
+_REPL_ATTEMPTS = 3  # enter_raw_repl: interrupt, Ctrl-A, wait for the banner
 _READ_TIMEOUT_S = 15
 _COMMAND_TIMEOUT_S = 60
 
@@ -61,13 +62,22 @@ class Device:
         return self
 
     def repl(self):
-        """Stop whatever runs and enter the raw REPL."""
-        if not self.t.in_raw_repl:
+        """Stop whatever runs and enter the raw REPL. A board busy printing
+        (or a loaded host) can miss the Ctrl-A that follows mpremote's
+        interrupt: then interrupt again, drop what it printed, and ask again."""
+        if self.t.in_raw_repl:
+            return
+        for attempt in range(_REPL_ATTEMPTS):
             try:
                 self.t.enter_raw_repl(soft_reset=False)
+                return
             except TransportError as e:
-                raise DeviceError("%s does not answer like a MicroPython board (%s)"
-                                  % (self.port, e)) from None
+                if attempt == _REPL_ATTEMPTS - 1:
+                    raise DeviceError("%s does not answer like a MicroPython board (%s)"
+                                      % (self.port, e)) from None
+            self.t.serial.write(b"\r\x03\x03")
+            time.sleep(0.2)
+            self.t.serial.reset_input_buffer()
 
     def rebooted(self):
         """The board reset by itself (its watchdog, the maintenance lease): it

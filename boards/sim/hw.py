@@ -16,6 +16,24 @@ from drivers.storage import Store
 _V_LSB_UV = const(4883)  # 20 V full scale
 _ALT_LSB_UA = const(36621)  # 150 A full scale
 _SYS_LSB_UA = const(195313)  # +-400 A full scale
+_MASK30 = const(0x3FFFFFFF)
+_LCG_MH = const(908)  # 1103515245 mod 2**30, in 15-bit halves
+_LCG_ML = const(20077)
+
+
+def _add30(a, b):
+    """(a + b) mod 2**30 for a, b below 2**30, without leaving 31-bit small ints."""
+    s = a - (_MASK30 - b)
+    return s - 1 if s > 0 else a + b
+
+
+def _lcg(x):
+    """(x * 1103515245 + 12345) mod 2**30, the same sequence as before, with
+    every product below 2**30: on a 32-bit port the plain product is a bigint
+    (an allocation in every channel read)."""
+    lo = x & 0x7FFF
+    mid = (((lo * _LCG_MH) & 0x7FFF) + (((x >> 15) * _LCG_ML) & 0x7FFF)) & 0x7FFF
+    return _add30(_add30(lo * _LCG_ML, mid << 15), 12345)
 
 
 class Switch:
@@ -101,8 +119,8 @@ class Sense:
         self._first = True
 
     def _noise(self):
-        # LCG: a few integer operations, no allocation
-        self._rng = (self._rng * 1103515245 + 12345) & 0x3FFFFFFF
+        # LCG: a few integer operations, no allocation (_lcg: small ints on 32-bit too)
+        self._rng = _lcg(self._rng)
         n = self.noise_lsb
         return (self._rng >> 12) % (2 * n + 1) - n if n else 0
 

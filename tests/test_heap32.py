@@ -1,0 +1,71 @@
+"""The heap figures' measuring code on a small case (tools/heap32.py): the
+harness boots the firmware on the 32-bit build and bisects -X heapsize. A
+known amount held as if by the firmware (small buffers, counted with gc)
+moves the figure by that amount, to 3 KB (the bisection's step, and where
+the holes fall in the heap); the same amount held by the harness (before its
+own share is measured) does not. A short run (a few virtual seconds, two
+phone sessions) instead of the hour. The frozen route is booted the same way
+(the image that manifest_firmware.py makes), and the qemu image runs ticks."""
+import pytest
+
+from tools import heap32, port
+
+HOURS = 0.004  # 14 s of virtual time
+EVERY_MS = 5000
+BALLAST = 24 * 1024
+
+
+@pytest.fixture(scope="module")
+def built():
+    try:
+        port.build("unix32")
+    except port.PortError as e:
+        pytest.skip(str(e))
+
+
+def least(tmp_path, env, lo, hi):
+    ok_hi, f, tail = heap32.run(hi, "mpy", HOURS, tmp_path, EVERY_MS, env)
+    assert ok_hi, tail
+    assert not heap32.run(lo, "mpy", HOURS, tmp_path, EVERY_MS, env)[0]
+    return heap32.least_heap("mpy", HOURS, tmp_path, lo, hi, EVERY_MS, env) - f["harness_bytes"], f
+
+
+def test_a_known_allocation_moves_the_figure_by_its_size(built, tmp_path):
+    ok, f, tail = heap32.run(heap32.HEAP_HI, "mpy", HOURS, tmp_path, EVERY_MS)
+    assert ok, tail
+    assert f["sessions_ok"] == f["sessions"] >= 2 and f["batteries"] == heap32.BATTERIES
+    lo = f["live_bytes"] // heap32.STEP * heap32.STEP
+    base, _ = least(tmp_path, {}, lo, lo + 64 * 1024)
+    held = {"HEAP32_BALLAST": str(BALLAST)}
+    moved, h = least(tmp_path, held, lo + BALLAST - 8 * 1024, lo + BALLAST + 64 * 1024)
+    assert h["ballast_bytes"] >= BALLAST  # its buffers, as gc counts them
+    assert abs(moved - base - h["ballast_bytes"]) <= 3 * heap32.STEP, (base, moved, h["ballast_bytes"])
+    harness = {"HEAP32_HARNESS_BALLAST": str(BALLAST)}
+    same, g = least(tmp_path, harness, lo, lo + BALLAST + 64 * 1024)
+    assert g["harness_bytes"] >= f["harness_bytes"] + BALLAST
+    assert abs(same - base) <= 3 * heap32.STEP, (base, same)
+
+
+def test_the_frozen_image_boots_and_runs_with_bluetooth(tmp_path):
+    try:
+        port.build("unix32_frozen")
+    except port.PortError as e:
+        pytest.skip(str(e))
+    ok, f, tail = heap32.run(heap32.HEAP_HI, "frozen", HOURS, tmp_path, EVERY_MS)
+    assert ok, tail
+    assert f["sessions_ok"] == f["sessions"] >= 2 and f["ticks"] > 1000
+    assert not list((tmp_path / "board").glob("**/*.mpy"))  # nothing but boot.py, main.py, board.json
+
+
+def test_the_qemu_image_counts_instructions_per_tick():
+    from tools import bench_target
+
+    try:
+        port.build("qemu")
+    except port.PortError as e:
+        pytest.skip(str(e))
+    f = bench_target.tick_figures(20)
+    parts = sum(f["tick_kinstr_50batt_" + p] for p in ("decoder", "pack", "protection", "alternator",
+                                                       "history"))
+    assert 0 < parts <= f["tick_kinstr_50batt_mean"] * 1.2 and f["tick_kinstr_50batt_max"] >= \
+        f["tick_kinstr_50batt_mean"]

