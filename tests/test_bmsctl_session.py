@@ -6,6 +6,7 @@ line."""
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -35,9 +36,14 @@ def served(tmp_path_factory):
     proc = subprocess.Popen([BMS, "sim", "--serve", "0", "--scenario", "idle"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    line = proc.stdout.readline()
+    # the address line, or a failure within 120 s (never a hung worker)
+    ready, _, _ = select.select([proc.stdout], [], [], 120)
+    line = proc.stdout.readline() if ready else ""
     m = re.search(r"127\.0\.0\.1:(\d+)", line)
-    assert m, line + proc.stderr.read()
+    if not m:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail("the served simulator gave no address: %r\n%s%s" % (line, out, err))
     info = {"port": int(m.group(1)), "proc": proc}
     yield info
     if proc.poll() is None:
