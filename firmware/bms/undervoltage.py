@@ -5,7 +5,7 @@
 from micropython import const
 
 from bms.measure import CH_BAT, CH_SYS, CH_ALT_I, CH_SYS_I
-from bms.ticks import diff, hold
+from bms.ticks import MASK, diff, hold
 
 # -- states (STATE_NAMES order)
 BOOT = const(0)
@@ -58,6 +58,9 @@ _CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
 _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
 _CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
+# the rows run at least this often even when nothing changed: every stamp is
+# held (ticks.hold) long before it could age past AGE_MAX
+REFRESH_MS = const(1000)
 
 
 class UnderVoltage:
@@ -73,6 +76,16 @@ class UnderVoltage:
         self._wake_req = False
         self._chg_raw = False
         self._chg_raw_ms = 0
+        # the rows' gate: the inputs of the last run of the rows, and when a
+        # timer of the current state (or the refresh) is due
+        self._v = -1
+        self._ok = False
+        self._scanned = False
+        self._chg_seen = False
+        self._spent = False
+        self._ver = -1
+        self._due_ms = 0
+        self._ran = False  # the rows ran at least once
 
     def wake(self):
         """Leave low-power off on the next step."""
@@ -80,14 +93,50 @@ class UnderVoltage:
 
     def step(self, now_ms, pack, meas, data_ok, remote_rose):
         self._charger_seen(now_ms, meas)
+        # The rows run again only when one of their inputs changed or a timer
+        # is due; otherwise they would give the same verdict (no transition).
+        # Inputs: the min cell, data_ok, pack.full_scan (boot), the charger
+        # verdict, charger_spent (clear_alarms), a wake request or remote
+        # edge, the settings (version) and the state itself (a transition
+        # makes the next tick due). Timers (_due_ms): the pre-alarm's
+        # disconnect delay, low-power off's delay and a refresh each
+        # REFRESH_MS. A delay already served stays served (the stamp is held),
+        # so its row then depends on the inputs alone.
+        v = pack.min_cell_mv
+        s = self.settings
+        if (self._ran and v == self._v and data_ok == self._ok and not remote_rose
+                and not self._wake_req and self.charger == self._chg_seen
+                and pack.full_scan == self._scanned and self.charger_spent == self._spent
+                and s.version == self._ver and diff(now_ms, self._due_ms) < 0):
+            return
+        self._ran = True
+        self._v = v
+        self._ok = data_ok
+        self._chg_seen = self.charger
+        self._scanned = pack.full_scan
+        self._ver = s.version
         # a state and a charger's probation can last for weeks
         self._since = hold(now_ms, self._since)
         if self._charger_back:
             self._charger_back_ms = hold(now_ms, self._charger_back_ms)
-        for row in _ROWS_OF[self.state]:
+        wait = REFRESH_MS
+        st = self.state
+        for row in _ROWS_OF[st]:
             if self._cond(row[1], now_ms, pack, data_ok, remote_rose):
                 self._fire(row[2], row[3], now_ms)
+                wait = 0  # the new state's rows run on the next tick
                 break
+        else:
+            if st == PREALARM:
+                left = s.uv_disconnect_delay_s * 1000 - diff(now_ms, self._since)
+            elif st == LOAD_OFF:
+                left = s.lowpower_delay_min * 60000 - diff(now_ms, self._since)
+            else:
+                left = 0
+            if 0 < left < wait:
+                wait = left
+        self._due_ms = (now_ms + wait) & MASK
+        self._spent = self.charger_spent
         self._wake_req = False
 
     def _charger_seen(self, now_ms, meas):
