@@ -29,6 +29,7 @@ _PREALARM_ON_MS = const(1000)
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 _REFRESH_MS = const(1000)  # the decision runs at least this often, changed or not
+_HALF = const(0x20000000)  # ticks.diff's half range
 
 
 _CHG = const(1)
@@ -75,7 +76,7 @@ class Protection:
         self._data_bad_ms = 0  # last tick the data was not good
         self._uv_shown = BOOT  # the UV state the pre-alarm phase belongs to
         self._blink_ms = 0  # start of the current intermittent pre-alarm period
-        # the decision's gate (_changed): its inputs at the last run, and
+        # the decision's gate (step): its inputs at the last run, and
         # when a timer (port, blink edge, refresh) is due
         self._key = -1
         self._ver = -1
@@ -106,20 +107,18 @@ class Protection:
             self.clear_alarms()
         self.oc.step(now_ms, meas)
         self.uv.step(now_ms, pack, meas, data_ok, rose)
-        if self._changed(now_ms, pack, meas, remote.on):
-            self._decide(now_ms, pack, meas, remote.on)
-
-    def _changed(self, now_ms, pack, meas, remote_on):
-        """Whether _decide can come out differently from its last run. Its
-        inputs, every one: uv.state, uv.emergency, data_held,
-        pack.count_mismatch, pack.alarm_kinds, remote_on, the settings
-        (version: remote_function, prealarm_mode, alt_fuse_a, cell_ov_mv,
-        fet_derate_dc), limits.chg/dsg, fet.overtemp, oc.block; the System+
-        current (and its staleness) as far as the port's thresholds tell it
-        apart; the max cell while inside the alternator cap's taper band; the
-        MOSFET temperature (and its staleness) against the warning's levels.
-        Its timers (_due_ms): the port's (limited start, diode hold), the
-        pre-alarm's next blink edge, and a refresh each _REFRESH_MS."""
+        # _decide runs again only when it can come out differently from its
+        # last run. Its inputs, every one: uv.state, uv.emergency, data_held,
+        # pack.count_mismatch, pack.alarm_kinds, remote.on, the settings
+        # (version: remote_function, prealarm_mode, alt_fuse_a, cell_ov_mv,
+        # fet_derate_dc), limits.chg/dsg, fet.overtemp, oc.block; the System+
+        # current (and its staleness) as far as the port's thresholds tell it
+        # apart; the max cell while inside the alternator cap's taper band;
+        # the MOSFET temperature (and its staleness) against the warning's
+        # levels. Its timers (_due_ms): the port's (limited start, diode
+        # hold), the pre-alarm's next blink edge, and a refresh each
+        # _REFRESH_MS.
+        remote_on = remote.on
         s = self.settings
         uv = self.uv
         fet = self.fet
@@ -146,17 +145,18 @@ class Protection:
         mc = pack.max_cell_mv
         cell = mc if s.cell_ov_mv - mc < _CELL_HIGH_BAND_MV else -1
         lim = self.limits
+        # diff(now_ms, _due_ms) < 0, inlined
         if (key == self._key and s.version == self._ver and lim.chg == self._lim_chg
                 and lim.dsg == self._lim_dsg and self.oc.block == self._oc_block
-                and cell == self._cell_key and diff(now_ms, self._due_ms) < 0):
-            return False
+                and cell == self._cell_key and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
+            return
         self._key = key
         self._ver = s.version
         self._lim_chg = lim.chg
         self._lim_dsg = lim.dsg
         self._oc_block = self.oc.block
         self._cell_key = cell
-        return True
+        self._decide(now_ms, pack, meas, remote_on)
 
     def _data_recovery(self, now_ms, data_ok):
         # verdicts use fresh data at once (a cut is never delayed); only the

@@ -7,6 +7,8 @@ from micropython import const
 from bms.measure import CH_BAT, CH_SYS, CH_ALT_I, CH_SYS_I
 from bms.ticks import MASK, diff, hold
 
+_HALF = const(0x20000000)  # ticks.diff's half range
+
 # -- states (STATE_NAMES order)
 BOOT = const(0)
 _NORMAL = const(1)
@@ -78,14 +80,9 @@ class UnderVoltage:
         self._chg_raw_ms = 0
         # the rows' gate: the inputs of the last run of the rows, and when a
         # timer of the current state (or the refresh) is due
-        self._v = -1
-        self._ok = False
-        self._scanned = False
-        self._chg_seen = False
-        self._spent = False
+        self._key = -1  # the inputs of the last run, packed (step)
         self._ver = -1
         self._due_ms = 0
-        self._ran = False  # the rows ran at least once
 
     def wake(self):
         """Leave low-power off on the next step."""
@@ -95,25 +92,22 @@ class UnderVoltage:
         self._charger_seen(now_ms, meas)
         # The rows run again only when one of their inputs changed or a timer
         # is due; otherwise they would give the same verdict (no transition).
-        # Inputs: the min cell, data_ok, pack.full_scan (boot), the charger
-        # verdict, charger_spent (clear_alarms), a wake request or remote
-        # edge, the settings (version) and the state itself (a transition
+        # Inputs (key): the min cell, data_ok, pack.full_scan (boot), the
+        # charger verdict, charger_spent (clear_alarms), a wake request or
+        # remote edge; the settings (version); the state itself (a transition
         # makes the next tick due). Timers (_due_ms): the pre-alarm's
         # disconnect delay, low-power off's delay and a refresh each
         # REFRESH_MS. A delay already served stays served (the stamp is held),
         # so its row then depends on the inputs alone.
-        v = pack.min_cell_mv
+        v = pack.min_cell_mv  # a u16 of the battery reports: the key stays a small int
+        key = (v << 6 | data_ok | pack.full_scan << 1 | self.charger << 2
+               | self.charger_spent << 3 | remote_rose << 4 | self._wake_req << 5)
         s = self.settings
-        if (self._ran and v == self._v and data_ok == self._ok and not remote_rose
-                and not self._wake_req and self.charger == self._chg_seen
-                and pack.full_scan == self._scanned and self.charger_spent == self._spent
-                and s.version == self._ver and diff(now_ms, self._due_ms) < 0):
+        # ticks.diff(now_ms, _due_ms) < 0, inlined (this runs every tick)
+        if (key == self._key and s.version == self._ver
+                and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
             return
-        self._ran = True
-        self._v = v
-        self._ok = data_ok
-        self._chg_seen = self.charger
-        self._scanned = pack.full_scan
+        self._key = key
         self._ver = s.version
         # a state and a charger's probation can last for weeks
         self._since = hold(now_ms, self._since)
@@ -136,8 +130,9 @@ class UnderVoltage:
             if 0 < left < wait:
                 wait = left
         self._due_ms = (now_ms + wait) & MASK
-        self._spent = self.charger_spent
-        self._wake_req = False
+        if self._wake_req or remote_rose:  # one-tick inputs: the next tick runs again
+            self._wake_req = False
+            self._key = -1
 
     def _charger_seen(self, now_ms, meas):
         raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + _CHARGER_MV
