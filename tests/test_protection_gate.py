@@ -13,8 +13,8 @@ from bms.settings import Settings
 from bms.ticks import MASK
 from protect_rig import FakePack
 
-SEEDS = (3, 7, 11, 19)
-TICKS = 30000
+SEEDS = (3, 7, 11, 19, 23, 29)
+TICKS = 36000
 
 
 class Lcg:
@@ -93,8 +93,8 @@ def run(seed, ticks=TICKS):
     states = set()
     scale = 400
     for k in range(ticks):
-        if k % 3000 == 0:  # busy and quiet stretches (a timer runs out with nothing else moving)
-            scale = g.pick((400, 4000, 40000))
+        if k % 6000 == 0:  # busy and quiet stretches (a timer runs out with nothing else moving)
+            scale = g.pick((400, 4000, 100000))
         ev = g.below(scale)  # most ticks change nothing
         if k == 100:  # the first full scan, on its own (data_ok still False): boot ends
             pack.full_scan = True

@@ -16,7 +16,7 @@ from bms.measure import CH_FET, CH_SYS_I
 from bms.fet_thermal import WARN_HYST_DDEGC
 from bms.overcurrent import Overcurrent
 from bms.sysport import SysPort, DIODE_ON_MA, DIODE_OFF_MA
-from bms.ticks import MASK, diff, hold
+from bms.ticks import AGE_MAX, MASK, diff, hold
 from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
 
 # after a loss, battery data must be good this long before the paths reopen:
@@ -28,7 +28,6 @@ _PREALARM_ON_MS = const(1000)
 # -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
-_REFRESH_MS = const(1000)  # the decision runs at least this often, changed or not
 _HALF = const(0x20000000)  # ticks.diff's half range
 
 
@@ -77,7 +76,7 @@ class Protection:
         self._uv_shown = BOOT  # the UV state the pre-alarm phase belongs to
         self._blink_ms = 0  # start of the current intermittent pre-alarm period
         # the decision's gate (step): its inputs at the last run, and
-        # when a timer (port, blink edge, refresh) is due
+        # when a timer (port, blink edge) is due
         self._key = -1
         self._ver = -1
         self._lim_chg = 0
@@ -116,8 +115,9 @@ class Protection:
         # apart; the max cell while inside the alternator cap's taper band;
         # the MOSFET temperature (and its staleness) against the warning's
         # levels. Its timers (_due_ms): the port's (limited start, diode
-        # hold), the pre-alarm's next blink edge, and a refresh each
-        # _REFRESH_MS.
+        # hold) and the pre-alarm's next blink edge. It holds no stamp that
+        # ages (the blink stamp matters only in the pre-alarm, whose edges
+        # keep it new), so with no timer running it waits for an input.
         remote_on = remote.on
         s = self.settings
         uv = self.uv
@@ -216,7 +216,7 @@ class Protection:
         self.atc = chg == 0
         self.atd = dsg == 0
         port = self.port
-        wait = _REFRESH_MS
+        wait = AGE_MAX  # no timer: due again only after days (harmless)
         if port.step(now_ms, self.atc, self.atd, sysb, meas):
             wait = 0  # a MOSFET moved: its new state's rows run on the next tick
         else:

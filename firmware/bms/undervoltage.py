@@ -61,8 +61,8 @@ CHARGER_MS = const(2000)  # held this long
 _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
 _CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 # the rows run at least this often even when nothing changed: every stamp is
-# held (ticks.hold) long before it could age past AGE_MAX
-REFRESH_MS = const(1000)
+# held (ticks.hold) long before it could age past AGE_MAX (3 days)
+REFRESH_MS = const(60000)
 
 
 class UnderVoltage:
