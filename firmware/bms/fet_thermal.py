@@ -23,7 +23,7 @@ from bms.ticks import diff, hold
 
 MIN_DDEGC = const(-400)
 MAX_DDEGC = const(1500)
-_WARN_HYST_DDEGC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
+WARN_HYST_DDEGC = const(20)  # the warning ends 2 degC below where it began (no chatter on noise)
 _REARM_DDEGC = const(50)  # the port's trip re-arms 5 degC below it
 OVERTEMP_MS = const(500)  # our own sensor on a noisy ADC: confirmed before it blocks
 
@@ -73,7 +73,7 @@ class FetThermal:
         """FET_DERATE warning; a stale reading keeps the last verdict."""
         if not meas.stale & CH_FET:
             d = self.settings.fet_derate_dc
-            self.warning = _hysteresis(self.warning, meas.fet_ddegc, d, d - _WARN_HYST_DDEGC)
+            self.warning = _hysteresis(self.warning, meas.fet_ddegc, d, d - WARN_HYST_DDEGC)
         return self.warning
 
     def trip(self, t):

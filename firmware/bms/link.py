@@ -8,10 +8,9 @@ from bms import ticks
 from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, HEADER, CRC_LEN, MAX_LEN,
                            LEN_REQUEST, LEN_CELLS, LEN_CELLS2, MAX_BATTERIES)
 from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
-                          S_SEQ, S_SIZE, NO_SEQ, copy_bytes, sync_in, crc_ok, crc_sync, cells_valid,
-                          pack_flags, fast_reports)
+                          S_SEQ, S_TAKEN, S_SIZE, NO_SEQ, WINDOW, sync_in, crc_ok, crc_sync,
+                          cells_valid, pack_flags, fast_reports)
 
-_WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
 # A partial frame on a line quiet for this long is abandoned and its bytes
 # rescanned, so a false header at the end of a burst cannot hold the bytes
 # behind it (a real frame's bytes arrive back to back).
@@ -46,9 +45,7 @@ class Decoder:
 
     def __init__(self, pack):
         self.pack = pack
-        self.win = bytearray(_WINDOW)
-        self.lo = 0  # first byte not yet decoded
-        self.hi = 0  # end of received bytes
+        self.win = bytearray(WINDOW)  # bytes st[S_LO] to st[S_HI] not yet decoded
         self._st = array.array("i", bytes(4 * S_SIZE))
         self._st[S_SEQ] = NO_SEQ  # no report answers a request not sent
         self._rx_ms = 0  # when bytes last arrived
@@ -71,55 +68,49 @@ class Decoder:
         self._st[S_SEQ] = seq
 
     def feed(self, buf, n, now_ms):
-        w = self.win
-        i = 0
-        if n > 0:
-            self._rx_ms = now_ms
-        while i < n:
-            if self.lo == self.hi:
-                self.lo = self.hi = 0
-            elif _WINDOW - self.hi < n - i and self.lo:
-                copy_bytes(w, 0, w, self.lo, self.hi - self.lo)
-                self.hi -= self.lo
-                self.lo = 0
-            take = _WINDOW - self.hi
-            if take > n - i:
-                take = n - i
-            copy_bytes(w, self.hi, buf, i, take)
-            self.hi += take
-            i += take
-            self._decode(now_ms)
-        if n <= 0:
-            self._decode(now_ms)  # lets a stalled partial frame time out
-
-    def _decode(self, now_ms):
-        w = self.win
         st = self._st
         pack = self.pack
-        st[S_LO] = self.lo
-        st[S_HI] = self.hi
+        if n > 0:
+            self._rx_ms = now_ms
         st[S_NOW] = now_ms
         st[S_COUNT] = pack.configured
         st[S_LIMIT] = pack.timeout_ms
-        while True:
+        w = self.win
+        i = 0
+        while True:  # the window takes at least the new bytes beyond one partial frame
             r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
-                             pack.seq, pack.state, pack.last_ms)
-            if r and self._candidate(w, st[S_LO], now_ms):
-                continue
-            # waiting for bytes; a partial frame on a quiet line is given up
-            if (st[S_HI] - st[S_LO] >= HEADER  # (ticks.diff inlined: every tick)
-                    and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
-                self.stalled = (self.stalled + 1) & WRAP
-                self._drop(st[S_LO])
-                continue
-            break
-        self.lo = st[S_LO]
+                             pack.seq, pack.state, pack.last_ms, buf, i, n)
+            i += st[S_TAKEN]
+            if r or (st[S_HI] - st[S_LO] >= HEADER  # a candidate, or perhaps a stall
+                     and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
+                self._decode(w, st, pack, r, now_ms)
+            if i >= n:
+                break
         ok = st[S_OK]
         if ok != self.frames_ok:  # the fast path stored reports: the pack merges them
             pack.dirty = True
             self.frames_ok = ok
         self.garbage_bytes = st[S_GARBAGE]
         self.resyncs = st[S_RESYNCS]
+
+    def _decode(self, w, st, pack, r, now_ms):
+        # fast_reports has run over the window: the candidates it left, one
+        # at a time, and fast_reports again after each; a partial frame on a
+        # quiet line is given up
+        while True:
+            if r and self._candidate(w, st[S_LO], now_ms):
+                r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
+                                 pack.seq, pack.state, pack.last_ms, w, 0, 0)
+                continue
+            # waiting for bytes; a partial frame on a quiet line is given up
+            if (st[S_HI] - st[S_LO] >= HEADER  # (ticks.diff inlined: every tick)
+                    and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
+                self.stalled = (self.stalled + 1) & WRAP
+                self._drop(st[S_LO])
+                r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
+                                 pack.seq, pack.state, pack.last_ms, w, 0, 0)
+                continue
+            break
 
     def _drop(self, lo):
         # the candidate at lo failed: give up its first byte only
@@ -136,9 +127,10 @@ class Decoder:
             self._drop(lo)
             return True
         end = lo + HEADER + length
-        if end + CRC_LEN > self.hi:
+        hi = self._st[S_HI]
+        if end + CRC_LEN > hi:
             return False
-        inner = crc_sync(w, lo, end, self.hi, CRC_TABLE)
+        inner = crc_sync(w, lo, end, hi, CRC_TABLE)
         if inner < 0:
             self.crc_errors = (self.crc_errors + 1) & WRAP
             self._drop(lo)
@@ -171,7 +163,7 @@ class Decoder:
         header whose CRC matched by chance (1 in 65536): taking it whole
         would swallow the real frame's start. On a quiet line an incomplete
         one is no frame (a real frame's bytes arrive back to back)."""
-        hi = self.hi
+        hi = self._st[S_HI]
         while True:
             p = sync_in(w, p, stop, hi)
             if p < 0:

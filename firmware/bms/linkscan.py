@@ -40,7 +40,9 @@ S_OK = const(5)  # frames_ok
 S_GARBAGE = const(6)
 S_RESYNCS = const(7)
 S_SEQ = const(8)  # sequence of the latest request sent
-S_SIZE = const(9)
+S_TAKEN = const(9)  # bytes fast_reports took from its input buffer into the window
+S_SIZE = const(10)
+WINDOW = const(512)  # receive window; holds at most one partial frame between feeds
 # S_SEQ before the first request; not -1: a ptr32 load does not
 # sign-extend on 64-bit ports
 NO_SEQ = const(0x100)
@@ -57,15 +59,6 @@ def crc_ok(w: ptr8, start: int, end: int, table: ptr16) -> bool:
         c = ((c << 8) & 0xFFFF) ^ int(table[((c >> 8) ^ int(w[i])) & 0xFF])
         i += 1
     return c == (int(w[end]) | (int(w[end + 1]) << 8))
-
-
-@micropython.viper
-def copy_bytes(dst: ptr8, d: int, src: ptr8, s: int, n: int):
-    # forward byte copy; also safe for moving a region to a lower index
-    i = 0
-    while i < n:
-        dst[d + i] = src[s + i]
-        i += 1
 
 
 @micropython.viper
@@ -138,16 +131,39 @@ def cells_valid(w: ptr8, p: int) -> bool:
 
 @micropython.viper
 def fast_reports(w: ptr8, st: ptr32, table: ptr16, cells: ptr16, temps: ptr16,
-                 flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32) -> int:
-    # The common case at line rate: skip to each frame start and store every
-    # plain good battery report straight into the pack. Returns 0 when it
-    # needs more bytes, 1 when the candidate at st[S_LO] is anything else
+                 flags: ptr8, seqs: ptr8, state: ptr8, last: ptr32, buf: ptr8, i: int,
+                 n: int) -> int:
+    # The common case at line rate, in one call: append buf[i:n] to the
+    # window (as much as fits: st[S_TAKEN] bytes, the window moved down
+    # first when it must make room), then skip to each frame start and store
+    # every plain good battery report straight into the pack. Returns 0 when
+    # it needs more bytes, 1 when the candidate at st[S_LO] is anything else
     # (a request echo, other type, bad length or CRC, rejected, extra,
     # duplicate, a report that does not answer the latest request or the
     # one before): the Python path then handles and counts that one
     # candidate.
     lo = int(st[S_LO])
     hi = int(st[S_HI])
+    if lo == hi:
+        lo = 0
+        hi = 0
+    elif WINDOW - hi < n - i and lo:
+        j = 0
+        while lo + j < hi:
+            w[j] = w[lo + j]
+            j += 1
+        hi -= lo
+        lo = 0
+    take = WINDOW - hi
+    if take > n - i:
+        take = n - i
+    j = 0
+    while j < take:
+        w[hi + j] = buf[i + j]
+        j += 1
+    hi += take
+    st[S_HI] = hi
+    st[S_TAKEN] = take
     now = int(st[S_NOW])
     count = int(st[S_COUNT])
     limit = int(st[S_LIMIT])

@@ -12,9 +12,11 @@ from bms.alt_target import rating_ma
 from bms.limits import Limits
 from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
 from bms.pack import KIND_UNKNOWN
+from bms.measure import CH_FET, CH_SYS_I
+from bms.fet_thermal import WARN_HYST_DDEGC
 from bms.overcurrent import Overcurrent
-from bms.sysport import SysPort
-from bms.ticks import MASK, diff, hold
+from bms.sysport import SysPort, DIODE_ON_MA, DIODE_OFF_MA
+from bms.ticks import AGE_MAX, MASK, diff, hold
 from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
 
 # after a loss, battery data must be good this long before the paths reopen:
@@ -26,6 +28,7 @@ _PREALARM_ON_MS = const(1000)
 # -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
+_HALF = const(0x20000000)  # ticks.diff's half range
 
 
 _CHG = const(1)
@@ -72,6 +75,15 @@ class Protection:
         self._data_bad_ms = 0  # last tick the data was not good
         self._uv_shown = BOOT  # the UV state the pre-alarm phase belongs to
         self._blink_ms = 0  # start of the current intermittent pre-alarm period
+        # the decision's gate (step): its inputs at the last run, and
+        # when a timer (port, blink edge) is due
+        self._key = -1
+        self._ver = -1
+        self._lim_chg = 0
+        self._lim_dsg = 0
+        self._oc_block = 0
+        self._cell_key = 0
+        self._due_ms = 0
 
     # -- commands (BLE)
     def clear_alarms(self):
@@ -94,7 +106,57 @@ class Protection:
             self.clear_alarms()
         self.oc.step(now_ms, meas)
         self.uv.step(now_ms, pack, meas, data_ok, rose)
-        self._decide(now_ms, pack, meas, remote.on)
+        # _decide runs again only when it can come out differently from its
+        # last run. Its inputs, every one: uv.state, uv.emergency, data_held,
+        # pack.count_mismatch, pack.alarm_kinds, remote.on, the settings
+        # (version: remote_function, prealarm_mode, alt_fuse_a, cell_ov_mv,
+        # fet_derate_dc), limits.chg/dsg, fet.overtemp, oc.block; the System+
+        # current (and its staleness) as far as the port's thresholds tell it
+        # apart; the max cell while inside the alternator cap's taper band;
+        # the MOSFET temperature (and its staleness) against the warning's
+        # levels. Its timers (_due_ms): the port's (limited start, diode
+        # hold) and the pre-alarm's next blink edge. It holds no stamp that
+        # ages (the blink stamp matters only in the pre-alarm, whose edges
+        # keep it new), so with no timer running it waits for an input.
+        remote_on = remote.on
+        s = self.settings
+        uv = self.uv
+        fet = self.fet
+        stale = meas.stale
+        i = 0 if stale & CH_SYS_I else meas.sys_ma
+        if i >= DIODE_ON_MA:
+            band = 0
+        elif i >= DIODE_OFF_MA:
+            band = 1
+        elif i > -DIODE_OFF_MA:
+            band = 2
+        elif i > -DIODE_ON_MA:
+            band = 3
+        else:
+            band = 4
+        if stale & CH_FET:
+            hot = 0
+        else:
+            t = meas.fet_ddegc
+            d = s.fet_derate_dc
+            hot = 1 if t >= d else (2 if t < d - WARN_HYST_DDEGC else 3)
+        key = (uv.state | uv.emergency << 3 | self.data_held << 4 | pack.count_mismatch << 5
+               | remote_on << 6 | fet.overtemp << 7 | band << 8 | hot << 11 | pack.alarm_kinds << 13)
+        mc = pack.max_cell_mv
+        cell = mc if s.cell_ov_mv - mc < _CELL_HIGH_BAND_MV else -1
+        lim = self.limits
+        # diff(now_ms, _due_ms) < 0, inlined
+        if (key == self._key and s.version == self._ver and lim.chg == self._lim_chg
+                and lim.dsg == self._lim_dsg and self.oc.block == self._oc_block
+                and cell == self._cell_key and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
+            return
+        self._key = key
+        self._ver = s.version
+        self._lim_chg = lim.chg
+        self._lim_dsg = lim.dsg
+        self._oc_block = self.oc.block
+        self._cell_key = cell
+        self._decide(now_ms, pack, meas, remote_on)
 
     def _data_recovery(self, now_ms, data_ok):
         # verdicts use fresh data at once (a cut is never delayed); only the
@@ -154,7 +216,13 @@ class Protection:
         self.atc = chg == 0
         self.atd = dsg == 0
         port = self.port
-        port.step(now_ms, self.atc, self.atd, sysb, meas)
+        wait = AGE_MAX  # no timer: due again only after days (harmless)
+        if port.step(now_ms, self.atc, self.atd, sysb, meas):
+            wait = 0  # a MOSFET moved: its new state's rows run on the next tick
+        else:
+            w = port.wait_ms(now_ms)
+            if w < wait:
+                wait = w if w > 0 else 0
         self.chg_fet = port.chg_fet
         self.dsg_fet = port.dsg_fet
         self.dsg_limit = port.dsg_limit
@@ -170,6 +238,11 @@ class Protection:
         if phase >= _PREALARM_PERIOD_MS:
             phase %= _PREALARM_PERIOD_MS
             self._blink_ms = (now_ms - phase) & MASK
+        if st == PREALARM:  # the next blink edge
+            w = (_PREALARM_ON_MS if phase < _PREALARM_ON_MS else _PREALARM_PERIOD_MS) - phase
+            if w < wait:
+                wait = w
+        self._due_ms = (now_ms + wait) & MASK
         warn = 0
         pre = st == PREALARM
         if pre:

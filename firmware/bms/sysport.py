@@ -74,6 +74,7 @@ DIODE_ON_MA = const(2000)  # the body diode carries this much: close the MOSFET 
 DIODE_ON_MS = const(1000)  # ... once it has for a second (no chatter on a current near it)
 DIODE_OFF_MA = const(500)  # below this the MOSFET opens again, in the same tick
 START_MS = const(30)  # in the driver's current limit before the discharge MOSFET is fully on
+_NO_TIMER = const(0x10000000)
 
 
 class _Fet:
@@ -112,7 +113,17 @@ class _Fet:
                 if row[2] != self.state:
                     self.state = row[2]
                     self._since = now_ms
-                return
+                    return True
+                return False
+        return False
+
+    def wait_ms(self, now_ms):
+        """ms until a timer of this state can fire (<= 0: due now), else _NO_TIMER."""
+        if self.state == START:
+            return START_MS - diff(now_ms, self._since)
+        if self.state == OPEN and self._flow:
+            return DIODE_ON_MS - diff(now_ms, self._flow_ms)
+        return _NO_TIMER
 
 
 class SysPort:
@@ -124,13 +135,22 @@ class SysPort:
         self.dsg_limit = False  # the discharge MOSFET's driver holds its 80 A limit
 
     def step(self, now_ms, atc, atd, block_sys, meas):
+        """True when a MOSFET changed state (its new rows are due next tick)."""
         ok = block_sys == 0  # the port's own faults (overcurrent, MOSFET heat) open both
         i = 0 if meas.stale & CH_SYS_I else meas.sys_ma  # + = charging the bank
         may_chg = atc and ok
         may_dsg = atd and ok
-        self.chg.step(now_ms, may_chg, may_dsg, -i)  # its body diode passes discharge current
-        self.dsg.step(now_ms, may_dsg, may_chg, i)  # its body diode passes charge current
+        moved = self.chg.step(now_ms, may_chg, may_dsg, -i)  # its body diode passes discharge current
+        if self.dsg.step(now_ms, may_dsg, may_chg, i):  # its body diode passes charge current
+            moved = True
         self.chg_fet = self.chg.state != OPEN
         st = self.dsg.state
         self.dsg_fet = st != OPEN
         self.dsg_limit = st == START
+        return moved
+
+    def wait_ms(self, now_ms):
+        """ms until one of the MOSFETs' timers can fire (<= 0: due now)."""
+        a = self.chg.wait_ms(now_ms)
+        b = self.dsg.wait_ms(now_ms)
+        return a if a < b else b

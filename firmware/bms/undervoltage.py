@@ -5,7 +5,9 @@
 from micropython import const
 
 from bms.measure import CH_BAT, CH_SYS, CH_ALT_I, CH_SYS_I
-from bms.ticks import diff, hold
+from bms.ticks import MASK, diff, hold
+
+_HALF = const(0x20000000)  # ticks.diff's half range
 
 # -- states (STATE_NAMES order)
 BOOT = const(0)
@@ -58,6 +60,9 @@ _CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
 _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
 _CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
+# the rows run at least this often even when nothing changed: every stamp is
+# held (ticks.hold) long before it could age past AGE_MAX (3 days)
+REFRESH_MS = const(60000)
 
 
 class UnderVoltage:
@@ -73,6 +78,11 @@ class UnderVoltage:
         self._wake_req = False
         self._chg_raw = False
         self._chg_raw_ms = 0
+        # the rows' gate: the inputs of the last run of the rows, and when a
+        # timer of the current state (or the refresh) is due
+        self._key = -1  # the inputs of the last run, packed (step)
+        self._ver = -1
+        self._due_ms = 0
 
     def wake(self):
         """Leave low-power off on the next step."""
@@ -80,15 +90,49 @@ class UnderVoltage:
 
     def step(self, now_ms, pack, meas, data_ok, remote_rose):
         self._charger_seen(now_ms, meas)
+        # The rows run again only when one of their inputs changed or a timer
+        # is due; otherwise they would give the same verdict (no transition).
+        # Inputs (key): the min cell, data_ok, pack.full_scan (boot), the
+        # charger verdict, charger_spent (clear_alarms), a wake request or
+        # remote edge; the settings (version); the state itself (a transition
+        # makes the next tick due). Timers (_due_ms): the pre-alarm's
+        # disconnect delay, low-power off's delay and a refresh each
+        # REFRESH_MS. A delay already served stays served (the stamp is held),
+        # so its row then depends on the inputs alone.
+        v = pack.min_cell_mv  # a u16 of the battery reports: the key stays a small int
+        key = (v << 6 | data_ok | pack.full_scan << 1 | self.charger << 2
+               | self.charger_spent << 3 | remote_rose << 4 | self._wake_req << 5)
+        s = self.settings
+        # ticks.diff(now_ms, _due_ms) < 0, inlined (this runs every tick)
+        if (key == self._key and s.version == self._ver
+                and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
+            return
+        self._key = key
+        self._ver = s.version
         # a state and a charger's probation can last for weeks
         self._since = hold(now_ms, self._since)
         if self._charger_back:
             self._charger_back_ms = hold(now_ms, self._charger_back_ms)
-        for row in _ROWS_OF[self.state]:
+        wait = REFRESH_MS
+        st = self.state
+        for row in _ROWS_OF[st]:
             if self._cond(row[1], now_ms, pack, data_ok, remote_rose):
                 self._fire(row[2], row[3], now_ms)
+                wait = 0  # the new state's rows run on the next tick
                 break
-        self._wake_req = False
+        else:
+            if st == PREALARM:
+                left = s.uv_disconnect_delay_s * 1000 - diff(now_ms, self._since)
+            elif st == LOAD_OFF:
+                left = s.lowpower_delay_min * 60000 - diff(now_ms, self._since)
+            else:
+                left = 0
+            if 0 < left < wait:
+                wait = left
+        self._due_ms = (now_ms + wait) & MASK
+        if self._wake_req or remote_rose:  # one-tick inputs: the next tick runs again
+            self._wake_req = False
+            self._key = -1
 
     def _charger_seen(self, now_ms, meas):
         raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + _CHARGER_MV
