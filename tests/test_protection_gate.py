@@ -11,22 +11,10 @@ from bms.protection import Protection
 from bms.fet_thermal import FetThermal
 from bms.settings import Settings
 from bms.ticks import MASK
-from protect_rig import FakePack
+from protect_rig import FakePack, Lcg
 
 SEEDS = (3, 7, 11, 19, 23, 29)
 TICKS = 36000
-
-
-class Lcg:
-    def __init__(self, seed):
-        self.x = seed * 2654435761 & 0x3FFFFFFF or 1
-
-    def below(self, n):
-        self.x = (self.x * 1103515245 + 12345) & 0x3FFFFFFF
-        return (self.x >> 8) % n
-
-    def pick(self, seq):
-        return seq[self.below(len(seq))]
 
 
 class Remote:

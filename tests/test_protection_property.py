@@ -5,7 +5,7 @@ from bms import protection as P
 from bms import undervoltage as UV
 from bms import reasons as R
 from protect_invariants import Invariants
-from protect_rig import Rig
+from protect_rig import Lcg, Rig
 
 SEEDS = (1, 2, 3, 5, 8, 13, 21, 34)
 TICKS = 12000  # steps per seed
@@ -17,18 +17,6 @@ def _targets(s):
     below load disconnect, below the emergency floor, near the OV stop."""
     return (3300, s.cell_prealarm_mv + 30, s.cell_prealarm_mv - 20, s.cell_uv_mv - 15,
             s.cell_uv_mv - 80, s.cell_uv_emergency_mv - 30, 3600)
-
-
-class Lcg:
-    def __init__(self, seed):
-        self.x = seed * 2654435761 & 0x3FFFFFFF or 1
-
-    def below(self, n):
-        self.x = (self.x * 1103515245 + 12345) & 0x3FFFFFFF
-        return (self.x >> 8) % n
-
-    def between(self, lo, hi):
-        return lo + self.below(hi - lo + 1)
 
 
 def _settings(g):

@@ -131,13 +131,12 @@ def test_stale_readings_before_the_first_fresh_one_read_off():
     assert not r.on and r.mode == RM.OFF
 
 
-def _on_then(r, m, t0, off_ms):
-    """Remote on from t0 for 500 ms, then its terminals read off for off_ms,
-    then on again; the times at which `rose` was true."""
+def _drive(r, m, t, phases):
+    """Step the remote through phases of (L mV, H mV, stale bits, ms), one
+    tick per 10 ms; the times at which `rose` was true, and the end time."""
     rises = []
-    t = t0
-    for l_mv, h_mv, ms in ((BRIDGE, BRIDGE, 500), (OPEN_L, 0, off_ms), (BRIDGE, BRIDGE, 500)):
-        m.remote_l_mv, m.remote_h_mv = l_mv, h_mv
+    for l_mv, h_mv, stale, ms in phases:
+        m.remote_l_mv, m.remote_h_mv, m.stale = l_mv, h_mv, stale
         end = t + ms
         while t < end:
             r.step(t, m)
@@ -145,6 +144,12 @@ def _on_then(r, m, t0, off_ms):
                 rises.append(t)
             t += 10
     return rises, t
+
+
+def _on_then(r, m, t0, off_ms):
+    """Remote on from t0 for 500 ms, then its terminals read off for off_ms,
+    then on again."""
+    return _drive(r, m, t0, ((BRIDGE, BRIDGE, 0, 500), (OPEN_L, 0, 0, off_ms), (BRIDGE, BRIDGE, 0, 500)))
 
 
 def test_an_on_edge_needs_a_valid_off_of_a_second_before_it():
@@ -178,20 +183,11 @@ def test_the_first_on_after_boot_is_no_edge():
 def test_stale_readings_do_not_count_towards_the_second_off():
     r = RM.Remote()
     m = _meas(BRIDGE, BRIDGE)
-    rose = []
-    t = 0
     # on, then off read for 600 ms, stale for 300 ms (ADC gone), off read
     # again for 600 ms: no 1 s unbroken, so the next on is no edge
-    for l_mv, h_mv, stale, ms in ((BRIDGE, BRIDGE, 0, 500), (OPEN_L, 0, 0, 600),
-                                  (OPEN_L, 0, CH_REMOTE_H, 300), (OPEN_L, 0, 0, 600),
-                                  (BRIDGE, BRIDGE, 0, 500)):
-        m.remote_l_mv, m.remote_h_mv, m.stale = l_mv, h_mv, stale
-        end = t + ms
-        while t < end:
-            r.step(t, m)
-            if r.rose:
-                rose.append(t)
-            t += 10
+    rose, t = _drive(r, m, 0, ((BRIDGE, BRIDGE, 0, 500), (OPEN_L, 0, 0, 600),
+                               (OPEN_L, 0, CH_REMOTE_H, 300), (OPEN_L, 0, 0, 600),
+                               (BRIDGE, BRIDGE, 0, 500)))
     assert r.on and rose == []
 
 

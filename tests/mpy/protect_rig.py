@@ -10,6 +10,24 @@ from bms.settings import Settings
 TICK_MS = 10
 
 
+class Lcg:
+    """Deterministic random inputs for the property tests (31-bit state: no
+    bigint on the 32-bit build)."""
+
+    def __init__(self, seed):
+        self.x = seed * 2654435761 & 0x3FFFFFFF or 1
+
+    def below(self, n):
+        self.x = (self.x * 1103515245 + 12345) & 0x3FFFFFFF
+        return (self.x >> 8) % n
+
+    def between(self, lo, hi):
+        return lo + self.below(hi - lo + 1)
+
+    def pick(self, seq):
+        return seq[self.below(len(seq))]
+
+
 class FakePack:
     def __init__(self, n=1):
         self.configured = n
