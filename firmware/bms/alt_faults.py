@@ -65,15 +65,23 @@ class PortChecks:
             self._ok_ms = 0
             return F_INVALID
         f = 0
-        if meas.alt_ma > _SENSOR_MAX_MA or meas.alt_ma < -_SENSOR_MAX_MA:
+        a = meas.alt_ma
+        if a > _SENSOR_MAX_MA or a < -_SENSOR_MAX_MA:
             f |= _F_CURRENT_RANGE
-        if not (_BAT_MIN_MV <= meas.bat_mv <= _BAT_MAX_MV and 0 <= meas.start_mv <= _START_MAX_MV):
+        bat = meas.bat_mv
+        start = meas.start_mv
+        if bat < _BAT_MIN_MV or bat > _BAT_MAX_MV or start < 0 or start > _START_MAX_MV:
             f |= F_VOLTAGE_RANGE
-        if not MIN_DDEGC <= meas.fet_ddegc <= MAX_DDEGC:  # fet_thermal's plausible range
+        a = meas.fet_ddegc
+        if a < MIN_DDEGC or a > MAX_DDEGC:  # fet_thermal's plausible range
             f |= _F_TEMP_RANGE
-        leak = duty_cpct == 0 and (i_ma > _LEAK_MA or i_ma < -_LEAK_MA)
-        stuck = (duty_cpct >= STUCK_DUTY_CPCT and -STUCK_MA < i_ma < STUCK_MA
-                 and meas.start_mv - meas.bat_mv >= _STUCK_DV_MV)
+        if duty_cpct == 0:
+            leak = i_ma > _LEAK_MA or i_ma < -_LEAK_MA
+            stuck = False
+        else:
+            leak = False
+            stuck = (duty_cpct >= STUCK_DUTY_CPCT and -STUCK_MA < i_ma < STUCK_MA
+                     and start - bat >= _STUCK_DV_MV)
         over = i_ma > self.settings.alt_fuse_a * (10 * _OVERCURRENT_PCT)
         if leak or stuck or over:
             self._leak_ms = _held(self._leak_ms, leak, dt, LEAK_MS)

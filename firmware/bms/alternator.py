@@ -5,7 +5,7 @@
 # allocation-free. Currents are + into the lithium bank. docs/alternator.md.
 from micropython import const
 
-from bms import ticks
+from bms.ticks import MASK
 from bms.alt_faults import PortChecks, PORT_CHANNELS
 from bms.alt_limiter import PiLimiter
 from bms.alt_target import Target, LR_NONE, LR_FET_TRIP, LR_PROTECTION
@@ -60,13 +60,23 @@ PORT_TABLE = (
 )
 
 
-# derived once: the rows of each state, as indices into the table, and for
-# each row that goes on, the rows of its new state below it
-_ROWS_OF = tuple(tuple(i for i in range(len(PORT_TABLE)) if PORT_TABLE[i][0] >> st & 1)
-                 for st in range(len(STATE_NAMES)))
-_NEXT = tuple(tuple(j for j in _ROWS_OF[PORT_TABLE[i][2]] if j > i)
-              if PORT_TABLE[i][3] == _A_GO or PORT_TABLE[i][3] == _A_CLEAR else ()
-              for i in range(len(PORT_TABLE)))
+
+
+def _compile():
+    # derived once from the table: the rows of each state, each row as
+    # (condition, to, action, rows of its new state below it) for a row that
+    # goes on, else no rows. step() walks these without indexing the table.
+    n = len(PORT_TABLE)
+    of = [[i for i in range(n) if PORT_TABLE[i][0] >> st & 1] for st in range(len(STATE_NAMES))]
+    row = [None] * n
+    for i in range(n - 1, -1, -1):  # a row's next rows are below it: built first
+        _, c, to, a = PORT_TABLE[i]
+        nxt = tuple(row[j] for j in of[to] if j > i) if a == _A_GO or a == _A_CLEAR else ()
+        row[i] = (c, to, a, nxt)
+    return tuple(tuple(row[i] for i in rows) for rows in of)
+
+
+_ROWS_OF = _compile()
 
 _FORWARD_MARGIN_MV = const(50)  # starter must exceed the bank by this to (re)start
 _REVERSE_MA = const(1000)  # one raw sample below -1 A blocks at once
@@ -76,6 +86,7 @@ _DIODE_MV = const(20)
 _DIODE_MA = const(5000)
 _FLOOR_MARGIN_MV = const(100)  # starter floor = alt_off_mv + this, held by the loop
 _MAX_DT_MS = const(1000)
+_HALF = const(0x20000000)  # ticks.diff's half range
 
 
 class AlternatorPort:
@@ -108,7 +119,7 @@ class AlternatorPort:
     def step(self, now_ms, meas, protection):
         """Advance one control tick; returns the gate duty, 0..DUTY_MAX_CPCT."""
         if self._started:
-            dt = ticks.diff(now_ms, self._last_ms)
+            dt = ((now_ms - self._last_ms + _HALF) & MASK) - _HALF  # ticks.diff, inlined
             if dt < 0:
                 dt = 0
             elif dt > _MAX_DT_MS:
@@ -126,9 +137,7 @@ class AlternatorPort:
         st = self.state
         rows = _ROWS_OF[st]
         while rows:
-            for i in rows:
-                row = PORT_TABLE[i]
-                c = row[1]
+            for c, to, a, nxt in rows:
                 # the conditions, most frequent first
                 if c == _C_IMPLAUSIBLE:
                     found = self.checks.check(meas, dt, lim.filtered_ma, lim.duty_cpct)
@@ -167,8 +176,6 @@ class AlternatorPort:
                     hit = True  # _C_TRUE
                 if not hit:
                     continue
-                to = row[2]
-                a = row[3]
                 heat_st = to
                 if a == _A_LATCH:
                     self.fault |= found
@@ -182,9 +189,13 @@ class AlternatorPort:
                     self._enter(to)
                     st = to
                 if a != _A_GO and a != _A_CLEAR:
-                    t.heat(dt, heat_st == LIMITING, heat_st == FOLLOWING, lim.filtered_ma)
+                    # heat() with the port neither limiting nor following
+                    # only counts a timer down: nothing to do at zero
+                    if (heat_st == LIMITING or heat_st == FOLLOWING or t.heat_ms
+                            or t.reduced):
+                        t.heat(dt, heat_st == LIMITING, heat_st == FOLLOWING, lim.filtered_ma)
                     return 0
-                rows = _NEXT[i]  # go on with the new state's rows below this one
+                rows = nxt  # go on with the new state's rows below this one
                 break
             else:
                 break

@@ -78,8 +78,14 @@ class FetThermal:
 
     def trip(self, t):
         """The port's own trip, on a plausible reading."""
+        # _hysteresis(tripped, t, trip, trip - _REARM_DDEGC), inlined: every tick
         trip = self.settings.fet_trip_dc
-        self.tripped = _hysteresis(self.tripped, t, trip, trip - _REARM_DDEGC)
+        if t >= trip:
+            self.tripped = True
+            return True
+        if t < trip - _REARM_DDEGC:
+            self.tripped = False
+            return False
         return self.tripped
 
     def overtemp_step(self, now_ms, meas):
