@@ -93,7 +93,7 @@ class FetThermal:
         the derate level."""
         s = self.settings
         t = meas.fet_ddegc
-        if meas.stale & CH_FET or not MIN_DDEGC <= t <= MAX_DDEGC:
+        if meas.stale & CH_FET or t < MIN_DDEGC or t > MAX_DDEGC:
             t = s.fet_trip_dc
         if self.overtemp:
             if t < s.fet_derate_dc:

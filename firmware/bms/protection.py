@@ -79,9 +79,6 @@ class Protection:
         # when a timer (port, blink edge) is due
         self._key = -1
         self._ver = -1
-        self._lim_chg = 0
-        self._lim_dsg = 0
-        self._oc_block = 0
         self._cell_key = 0
         self._due_ms = 0
 
@@ -98,7 +95,8 @@ class Protection:
     # -- control step
     def step(self, now_ms, pack, meas, remote):
         data_ok = pack.full_scan and pack.data_ok
-        self._data_recovery(now_ms, data_ok)
+        if not data_ok or self._recovering or not self.data_held:  # else a no-op: the usual tick
+            self._data_recovery(now_ms, data_ok)
         self.limits.step(pack, data_ok)
         self.fet.overtemp_step(now_ms, meas)
         rose = remote.rose
@@ -140,21 +138,20 @@ class Protection:
             t = meas.fet_ddegc
             d = s.fet_derate_dc
             hot = 1 if t >= d else (2 if t < d - WARN_HYST_DDEGC else 3)
+        # limits.chg/dsg follow from limits.active (5 bits); oc.block is one of
+        # OVERCURRENT, OC_LOCKOUT, SHORT_CIRCUIT (bits 9, 10, 14) or 0: the
+        # key stays below 2**29, a small int on the boards
         key = (uv.state | uv.emergency << 3 | self.data_held << 4 | pack.count_mismatch << 5
-               | remote_on << 6 | fet.overtemp << 7 | band << 8 | hot << 11 | pack.alarm_kinds << 13)
+               | remote_on << 6 | fet.overtemp << 7 | band << 8 | hot << 11 | pack.alarm_kinds << 13
+               | self.limits.active << 18 | self.oc.block >> 9 << 23)
         mc = pack.max_cell_mv
         cell = mc if s.cell_ov_mv - mc < _CELL_HIGH_BAND_MV else -1
-        lim = self.limits
         # diff(now_ms, _due_ms) < 0, inlined
-        if (key == self._key and s.version == self._ver and lim.chg == self._lim_chg
-                and lim.dsg == self._lim_dsg and self.oc.block == self._oc_block
-                and cell == self._cell_key and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
+        if (key == self._key and s.version == self._ver and cell == self._cell_key
+                and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
             return
         self._key = key
         self._ver = s.version
-        self._lim_chg = lim.chg
-        self._lim_dsg = lim.dsg
-        self._oc_block = self.oc.block
         self._cell_key = cell
         self._decide(now_ms, pack, meas, remote_on)
 

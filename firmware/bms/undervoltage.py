@@ -89,7 +89,18 @@ class UnderVoltage:
         self._wake_req = True
 
     def step(self, now_ms, pack, meas, data_ok, remote_rose):
-        self._charger_seen(now_ms, meas)
+        # the charger detector, every tick: a charger seen for CHARGER_MS
+        if meas.stale & _CHARGER_CHANNELS or (meas.sys_mv < meas.bat_mv + _CHARGER_MV
+                                               and meas.sys_ma < _CHARGER_MA
+                                               and meas.alt_ma < _CHARGER_MA):
+            self._chg_raw = False
+            self.charger = False
+        else:
+            if not self._chg_raw:
+                self._chg_raw = True
+                self._chg_raw_ms = now_ms
+            self._chg_raw_ms = hold(now_ms, self._chg_raw_ms)  # charging may last weeks
+            self.charger = diff(now_ms, self._chg_raw_ms) >= CHARGER_MS
         # The rows run again only when one of their inputs changed or a timer
         # is due; otherwise they would give the same verdict (no transition).
         # Inputs (key): the min cell, data_ok, pack.full_scan (boot), the
@@ -133,19 +144,6 @@ class UnderVoltage:
         if self._wake_req or remote_rose:  # one-tick inputs: the next tick runs again
             self._wake_req = False
             self._key = -1
-
-    def _charger_seen(self, now_ms, meas):
-        raw = not meas.stale & _CHARGER_CHANNELS and (meas.sys_mv >= meas.bat_mv + _CHARGER_MV
-                              or meas.sys_ma >= _CHARGER_MA or meas.alt_ma >= _CHARGER_MA)
-        if not raw:
-            self._chg_raw = False
-            self.charger = False
-            return
-        if not self._chg_raw:
-            self._chg_raw = True
-            self._chg_raw_ms = now_ms
-        self._chg_raw_ms = hold(now_ms, self._chg_raw_ms)  # charging may last weeks
-        self.charger = diff(now_ms, self._chg_raw_ms) >= CHARGER_MS
 
     def _cond(self, c, now_ms, pack, data_ok, remote_rose):
         s = self.settings
