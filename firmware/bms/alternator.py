@@ -146,6 +146,13 @@ class AlternatorPort:
                     hit = self.fet.trip(meas.fet_ddegc) or not protection.alt_allowed
                     if not hit:
                         t.update(meas, protection)  # a permitted port has a target
+                elif c == _C_NOT_ENGAGED:
+                    if start <= s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
+                        self._on_ms = 0
+                        hit = True
+                    else:
+                        self._on_ms += dt
+                        hit = self._on_ms < s.alt_on_delay_ms
                 elif c == _C_REVERSE:
                     # direction from the fast current reading; the voltages
                     # only while little flows: the bank's may be 40 ms old
@@ -160,13 +167,6 @@ class AlternatorPort:
                     else:
                         self._off_ms = 0
                         hit = False
-                elif c == _C_NOT_ENGAGED:
-                    if start <= s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
-                        self._on_ms = 0
-                        hit = True
-                    else:
-                        self._on_ms += dt
-                        hit = self._on_ms < s.alt_on_delay_ms
                 elif c == _C_FORWARD:
                     hit = start > meas.bat_mv or start < s.alt_off_mv
                 elif c == _C_FAULT_HELD:

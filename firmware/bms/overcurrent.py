@@ -47,13 +47,14 @@ class Overcurrent:
         self.rearm = False
 
     def step(self, now_ms, meas):
-        if self.state == _OC_TRIPPED:
+        st = self.state
+        if st == _OC_TRIPPED:
             if diff(now_ms, self._trip_ms) >= OC_RETRY_MS:
                 self.state = _OC_OK
                 self.block = 0
                 self.rearm = True
             return
-        if self.state == _OC_LOCKED:
+        if st == _OC_LOCKED:
             return
         if self.trips and diff(now_ms, self._trip_ms) >= OC_FORGET_MS:
             self.trips = 0
