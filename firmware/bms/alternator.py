@@ -68,12 +68,12 @@ def _compile():
     # goes on, else no rows. step() walks these without indexing the table.
     n = len(PORT_TABLE)
     of = [[i for i in range(n) if PORT_TABLE[i][0] >> st & 1] for st in range(len(STATE_NAMES))]
-    row = [None] * n
+    built = []  # row i at built[n - 1 - i]
     for i in range(n - 1, -1, -1):  # a row's next rows are below it: built first
         _, c, to, a = PORT_TABLE[i]
-        nxt = tuple(row[j] for j in of[to] if j > i) if a == _A_GO or a == _A_CLEAR else ()
-        row[i] = (c, to, a, nxt)
-    return tuple(tuple(row[i] for i in rows) for rows in of)
+        nxt = tuple(built[n - 1 - j] for j in of[to] if j > i) if a == _A_GO or a == _A_CLEAR else ()
+        built.append((c, to, a, nxt))
+    return tuple(tuple(built[n - 1 - i] for i in rows) for rows in of)
 
 
 _ROWS_OF = _compile()
