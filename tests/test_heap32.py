@@ -84,3 +84,20 @@ def test_the_qemu_image_counts_instructions_per_tick():
                                                        "history"))
     assert 0 < parts <= f["tick_kinstr_50batt_mean"] * 1.2 and f["tick_kinstr_50batt_max"] >= \
         f["tick_kinstr_50batt_mean"]
+
+
+def test_the_qemu_image_times_a_collection():
+    """gc_pause_kinstr_112k's measurer: the image has the ESP32's 112 KB heap,
+    the ballast reaches the asked heap in use, and a larger live heap takes a
+    longer collection (marking is proportional to what is live)."""
+    from tools import bench_target
+
+    try:
+        port.build("qemu")
+    except port.PortError as e:
+        pytest.skip(str(e))
+    f = bench_target.run_qemu("import qemu_tick; qemu_tick.gc_pause([40000, 80000], 1)")
+    assert 110 * 1024 <= f["gc_heap_bytes"] <= 112 * 1024
+    small, large = f["gc_live_bytes"]
+    assert 40000 <= small < 42000 and 80000 <= large < 82000
+    assert 0 < f["gc_pause_kinstr"][0] < f["gc_pause_kinstr"][1]

@@ -243,11 +243,13 @@ def figures(quick=False):
         runs = {r: pool.submit(route_figures, r, hours, Path(tmp) / r, every) for r in ROUTES}
         least = {r: run.result()[0] for r, run in runs.items()}
         f = runs["mpy"].result()[1]
+        frozen = runs["frozen"].result()[1]
     return {
         "heap32_min_mpy_ble": least["mpy"],
         "heap32_min_romfs_ble": least["romfs"],
         "heap32_min_frozen_ble": least["frozen"],
         "heap32_live_after_1h": f["live_bytes"] - f["harness_bytes"],
+        "heap32_live_frozen_after_1h": frozen["live_bytes"] - frozen["harness_bytes"],
         "heap32_growth_per_h": f["growth_bytes_per_h"],
         "heap32_harness_bytes": f["harness_bytes"],
         "heap32_phone_sessions": f["sessions_ok"],

@@ -106,6 +106,42 @@ def parts(count):
     return acc
 
 
+def gc_pause(lives, repeats=3):
+    """For each heap in use in `lives` (ascending bytes): the longest of
+    `repeats` collections (thousands of instructions) with the controller of
+    50 batteries and ballast holding that much, and garbage filling the heap
+    to three quarters, where app.py collects after a tick. The ballast is
+    small lists (two blocks each, scanned like the firmware's objects), the
+    garbage 32-byte buffers."""
+    c, t = make()
+    us = time.ticks_us
+    diff = time.ticks_diff
+    gc.collect()
+    heap = gc.mem_alloc() + gc.mem_free()
+    ballast = []
+    pauses = []
+    held = []
+    for live_bytes in lives:
+        while gc.mem_alloc() < live_bytes:
+            ballast.append([0, 0, 0])
+        gc.collect()
+        held.append(gc.mem_alloc())
+        worst = 0
+        for _ in range(repeats):
+            junk = []
+            while gc.mem_alloc() < heap * 3 // 4:
+                junk.append(bytearray(24))
+            junk = None
+            t0 = us()
+            gc.collect()
+            d = diff(us(), t0)
+            if d > worst:
+                worst = d
+        pauses.append(worst)
+    c.tick(t)  # the controller is live through every collection
+    print('{"gc_pause_kinstr": %s, "gc_live_bytes": %s, "gc_heap_bytes": %d}' % (pauses, held, heap))
+
+
 def main(count=TICKS):
     total, worst = whole_ticks(count)
     acc = parts(count)
