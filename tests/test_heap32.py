@@ -84,6 +84,7 @@ def test_the_qemu_image_counts_instructions_per_tick():
                                                        "history"))
     assert 0 < parts <= f["tick_kinstr_50batt_mean"] * 1.2 and f["tick_kinstr_50batt_max"] >= \
         f["tick_kinstr_50batt_mean"]
+    assert f["tick_kinstr_50batt_noisy_max"] >= f["tick_kinstr_50batt_noisy_mean"] > 0
 
 
 def test_the_qemu_image_times_a_collection():
