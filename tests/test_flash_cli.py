@@ -79,3 +79,34 @@ def test_romfs_image_holds_the_firmware_and_runs_in_place(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.split() == [flash.VERSION, "/rom/bms/controller.mpy"]
     assert "main.py" not in proc.stdout and build.RUN_BY_NAME == ("boot.py", "main.py")
+
+
+def test_romfs_image_with_aioble_carries_its_modules(tmp_path):
+    """--romfs --aioble DIR: aioble's modules go into the image's lib/aioble
+    (on sys.path as /rom/lib), compiled for the board like the firmware."""
+    import subprocess
+
+    from tools import mpy
+
+    img = tmp_path / "firmware.romfs"
+    img.write_bytes(flash.romfs_image("sim", mpy.aioble_path()))
+    code = ("import vfs, os\nvfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+            "print(sorted(os.listdir('/rom/lib/aioble')))\nprint('controller.mpy' in os.listdir('/rom/bms'))"
+            % str(img))
+    proc = subprocess.run(mpy.command() + ["-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    listed = proc.stdout.splitlines()
+    assert listed[0] == str(sorted(n + ".mpy" for n in flash.AIOBLE_MODULES))
+    assert listed[1] == "True"
+
+
+def test_romfs_with_aioble_removes_a_copy_that_would_shadow_the_image():
+    from tools import mpy
+
+    aioble = mpy.aioble_path()
+    romfs = flash.route_shadows("esp32", "romfs", aioble)
+    assert "lib/aioble/core.mpy" in romfs and "lib/aioble/core.py" in romfs
+    assert "bms/controller.mpy" in romfs and "bms/controller.py" in romfs
+    assert "lib/aioble/core.mpy" not in flash.route_shadows("esp32", "romfs")
+    assert "lib/aioble/core.mpy" not in flash.route_shadows("esp32", "frozen", aioble)
+    assert flash.route_shadows("esp32", "mpy", aioble) == ()

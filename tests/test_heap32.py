@@ -57,6 +57,21 @@ def test_the_frozen_image_boots_and_runs_with_bluetooth(tmp_path):
     assert not list((tmp_path / "board").glob("**/*.mpy"))  # nothing but boot.py, main.py, board.json
 
 
+def test_the_romfs_route_runs_its_bytecode_in_place(built, tmp_path):
+    """flash.py --romfs --aioble: the image mounted as a board mounts its
+    partition; the bytecode stays in the image, so the heap holds far less
+    than on the .mpy route (about 50 KB less; the image is ~90 KB)."""
+    ok, f, tail = heap32.run(heap32.HEAP_HI, "romfs", HOURS, tmp_path / "romfs", EVERY_MS)
+    assert ok, tail
+    assert f["sessions_ok"] == f["sessions"] >= 2 and f["ticks"] > 1000
+    assert not list((tmp_path / "romfs" / "board").glob("**/*.mpy"))  # all in the image
+    ok, m, tail = heap32.run(heap32.HEAP_HI, "mpy", HOURS, tmp_path / "mpy", EVERY_MS)
+    assert ok, tail
+    in_place = f["live_bytes"] - f["harness_bytes"]
+    loaded = m["live_bytes"] - m["harness_bytes"]
+    assert in_place < loaded - 30 * 1024, (in_place, loaded)
+
+
 def test_the_qemu_image_counts_instructions_per_tick():
     from tools import bench_target
 
@@ -69,3 +84,21 @@ def test_the_qemu_image_counts_instructions_per_tick():
                                                        "history"))
     assert 0 < parts <= f["tick_kinstr_50batt_mean"] * 1.2 and f["tick_kinstr_50batt_max"] >= \
         f["tick_kinstr_50batt_mean"]
+    assert f["tick_kinstr_50batt_noisy_max"] >= f["tick_kinstr_50batt_noisy_mean"] > 0
+
+
+def test_the_qemu_image_times_a_collection():
+    """gc_pause_kinstr_112k's measurer: the image has the ESP32's 112 KB heap,
+    the ballast reaches the asked heap in use, and a larger live heap takes a
+    longer collection (marking is proportional to what is live)."""
+    from tools import bench_target
+
+    try:
+        port.build("qemu")
+    except port.PortError as e:
+        pytest.skip(str(e))
+    f = bench_target.run_qemu("import qemu_tick; qemu_tick.gc_pause([40000, 80000], 1)")
+    assert 110 * 1024 <= f["gc_heap_bytes"] <= 112 * 1024
+    small, large = f["gc_live_bytes"]
+    assert 40000 <= small < 42000 and 80000 <= large < 82000
+    assert 0 < f["gc_pause_kinstr"][0] < f["gc_pause_kinstr"][1]

@@ -80,3 +80,14 @@ def test_the_shipped_budget_came_from_the_bench():
     for route in heap_budget.ROUTE_KEYS:
         assert isinstance(b.need(route), int) and 16 * KB < b.need(route) < 1024 * KB
     assert len(b.data["firmware_sha256"]) == 64 and len(b.commit.split("+")[0]) == 40
+
+
+def test_a_refusal_names_the_first_route_that_fits(tree):
+    path = tree / "budget.json"
+    heap_budget.write(dict(BENCH, heap32_min_romfs_ble=100 * KB), path)
+    b = heap_budget.load(path)
+    assert b.need("romfs") == 100 * KB
+    ok, why = heap_budget.verdict(b, "esp32", "mpy")
+    assert ok is False and "bytecode in ROMFS does: 100.0 KB" in why
+    ok, why = heap_budget.verdict(b, "pico_w", "romfs", board_heap=90 * KB)
+    assert ok is False and "frozen into the firmware image does: 60.0 KB" in why

@@ -66,11 +66,21 @@ def tick_figures(ticks=1000):
     return figures
 
 
+def gc_figures(live_bytes):
+    """gc_pause_kinstr_112k: the longest collection on the image's heap
+    (tools/port.py gives it an ESP32_GENERIC's 112 KB) holding live_bytes."""
+    f = run_qemu("import qemu_tick; qemu_tick.gc_pause([%d])" % live_bytes)
+    return {"gc_pause_kinstr_112k": f["gc_pause_kinstr"][0], "gc_pause_heap_bytes": f["gc_heap_bytes"],
+            "gc_pause_live_bytes": f["gc_live_bytes"][0]}
+
+
 def figures(quick=False):
     from tools import heap32
 
     out = tick_figures(200 if quick else 1000)
     out.update(heap32.figures(quick))
+    # the frozen route's live heap: the smallest a board holds
+    out.update(gc_figures(out["heap32_live_frozen_after_1h"]))
     return out
 
 

@@ -186,39 +186,61 @@ def frozen_shadows(board):
     return sorted(paths + [p[:-4] + ".py" for p in paths if p.endswith(".mpy")])
 
 
+def route_shadows(board, route, aioble_dir=None):
+    """Filesystem paths that would shadow what the route puts elsewhere: the
+    firmware off the .mpy route, and aioble when --romfs puts it in the image
+    (/lib comes before /rom/lib on sys.path)."""
+    if route == "mpy":
+        return ()
+    paths = frozen_shadows(board)
+    if route == "romfs" and aioble_dir:
+        mpys = sorted(aioble_files(aioble_dir, build.arch_for(board)))
+        paths = sorted(paths + mpys + [p[:-4] + ".py" for p in mpys])
+    return paths
+
+
 def romfs_partitions(dev):
     """How many ROMFS partitions the board's MicroPython has (0: no ROMFS)."""
     n = dev.value(_ROMFS)
     return n if n > 0 else 0
 
 
-def romfs_image(board):
+def romfs_image(board, aioble_dir=None):
     """A ROMFS image of the firmware as flash.py compiles it (bytecode that
-    runs in place), without the files the port runs by name from the filesystem."""
+    runs in place), without the files the port runs by name from the filesystem;
+    with aioble_dir also aioble's modules in lib/aioble (the port puts /rom/lib on
+    sys.path after .frozen and /lib, so a frozen or installed aioble comes first)."""
+    files = build.stage(board)
+    if aioble_dir:
+        files.update(aioble_files(aioble_dir, build.arch_for(board)))
+    return romfs_of(files)
+
+
+def romfs_of(files):
+    """A ROMFS image of the .mpy files among {device path: bytes}."""
+    import contextlib
+    import io
     import tempfile
 
     from mpremote.romfs import make_romfs
 
     with tempfile.TemporaryDirectory() as tmp:
-        for path, data in build.stage(board).items():
+        for path, data in files.items():
             if path.endswith(".mpy"):
                 dest = Path(tmp) / path
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(data)
-        import contextlib
-        import io
-
         with contextlib.redirect_stdout(io.StringIO()):  # make_romfs lists every file
             return make_romfs(tmp, mpy_cross=False)
 
 
-def deploy_romfs(dev, board, console):
+def deploy_romfs(dev, board, console, aioble_dir=None):
     """Write the firmware's ROMFS image to partition 0 with mpremote."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         img = Path(tmp) / "firmware.romfs"
-        img.write_bytes(romfs_image(board))
+        img.write_bytes(romfs_image(board, aioble_dir))
         console.print("ROMFS: deploying %d bytes with mpremote romfs deploy" % img.stat().st_size)
         dev.close()
         proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", dev.port, "resume",
@@ -260,6 +282,18 @@ def aioble_present(dev):
     return dev.value(_CHECK_AIOBLE)
 
 
+def aioble_files(aioble_dir, arch):
+    """{device path: .mpy} of the aioble modules the firmware uses, compiled
+    from a local copy (the package folder or the folder that holds it)."""
+    src = Path(aioble_dir)
+    pkg = src / "aioble" if (src / "aioble" / "__init__.py").exists() else src
+    if not (pkg / "__init__.py").exists():
+        raise FlashError("%s holds no aioble package (no __init__.py)" % aioble_dir)
+    return {"lib/aioble/%s.mpy" % name: build.compile_py(pkg / (name + ".py"), arch,
+                                                          "aioble/%s.py" % name)
+            for name in AIOBLE_MODULES}
+
+
 def install_aioble(dev, board, aioble_dir, console):
     """Make `import aioble` work on the board, or say plainly why it cannot."""
     if aioble_present(dev):
@@ -268,16 +302,11 @@ def install_aioble(dev, board, aioble_dir, console):
         raise FlashError("aioble is missing: the official Pico W firmware freezes it; "
                          "flash the RPI_PICO_W MicroPython build first")
     if aioble_dir:
-        src = Path(aioble_dir)
-        pkg = src / "aioble" if (src / "aioble" / "__init__.py").exists() else src
-        if not (pkg / "__init__.py").exists():
-            raise FlashError("%s holds no aioble package (no __init__.py)" % aioble_dir)
-        arch = build.arch_for(board)
+        files = aioble_files(aioble_dir, build.arch_for(board))
         dev.run(_MKDIRS % (["lib", "lib/aioble"],))
-        for name in AIOBLE_MODULES:
-            py = pkg / (name + ".py")
-            dev.write("lib/aioble/%s.mpy" % name, build.compile_py(py, arch, "aioble/" + py.name))
-        how = "from " + str(pkg)
+        for path, data in files.items():
+            dev.write(path, data)
+        how = "from " + str(aioble_dir)
     else:
         console.print("aioble: installing with mpremote mip (needs internet)")
         dev.close()
@@ -372,7 +401,7 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
     console = console or Console(stderr=True)
     route = "romfs" if romfs else "frozen" if frozen else "mpy"
     files = build.stage(board) if route == "mpy" else build.stage_frozen(board)
-    shadows = () if route == "mpy" else frozen_shadows(board)
+    shadows = route_shadows(board, route, aioble_dir)
     budget = heap_budget.load() if budget is None else budget
     # a combination known not to fit is refused before anything is written
     fits, fit = fit_before_upload(dev, board, route, budget)
@@ -390,7 +419,7 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
                              "v1.28 ESP32_GENERIC and RPI_PICO_W builds have none (docs/flashing.md). "
                              "Use --frozen with an image built from manifest.py, or the .mpy route")
         if not (dry_run or verify):
-            deploy_romfs(dev, board, console)
+            deploy_romfs(dev, board, console, aioble_dir)
             # the port mounts ROMFS at boot: boot into maintenance again to see it
             dev.reset_by(_REQUEST % (MARKER, str(LEASE_S)))
             dev.wait_for(BANNER, MAINTENANCE_WAIT_S)
@@ -483,7 +512,7 @@ def main(argv=None):
     ap.add_argument("--romfs", action="store_true",
                     help="put the compiled firmware in the board's ROMFS partition (only MicroPython "
                     "builds made with ROMFS have one) and the rest as with --frozen")
-    ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32)")
+    ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32); with --romfs: into the image")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",
                     help="virtual board: keep it running after the flash (Ctrl-C ends)")

@@ -6,6 +6,8 @@
   boots an ESP32 and runs an hour of virtual time with Bluetooth (the real
   aioble on the simulated radio), 50 batteries, persistence and a phone
   session every 5 minutes (tools/targets/heap32_run.py);
+- heap32_min_romfs_ble: the same with the firmware and aioble in a ROMFS image
+  (tools/flash.py --romfs --aioble DIR), mounted as a board mounts its partition;
 - heap32_min_frozen_ble: the same with the firmware and aioble frozen into the
   32-bit build (manifest_firmware.py, as manifest.py freezes it for the boards);
 - heap32_live_after_1h: the heap in use after a collection at the end of the
@@ -19,7 +21,7 @@ does not (the stand-ins for the C modules `machine` and `bluetooth`, the
 harness, the phone's modules, the UART buffer) is measured there with gc
 and subtracted from every figure.
 
-  python tools/heap32.py [--quick] [--route mpy|frozen] [--heap BYTES]
+  python tools/heap32.py [--quick] [--route mpy|romfs|frozen] [--heap BYTES]
 """
 import json
 import os
@@ -44,6 +46,7 @@ STEP = 1024
 HEAP_HI = 512 * 1024  # the firmware must run in this much
 SPAN = 96 * 1024  # first bisection range above the live heap (wider when it does not run there)
 RUN_TIMEOUT_S = 900
+ROUTES = ("mpy", "romfs", "frozen")  # tools/flash.py's deployment routes
 _HARNESS = {  # module name in the measured process -> its source
     "vtime": TARGETS_DIR / "vtime.py",
     "heap32_run": TARGETS_DIR / "heap32_run.py",
@@ -61,10 +64,26 @@ def _write(folder, files):
 
 
 def stage(folder, route):
-    """The board's filesystem as flash.py leaves it, compiled for this build."""
+    """The board's filesystem as flash.py leaves it, compiled for this build;
+    for the ROMFS route also the partition's image (Path), else None."""
     if route == "frozen":
         _write(folder, build.stage_frozen(BOARD))
-        return
+        return None
+    files = _compiled()
+    files.update(flash.aioble_files(mpy.aioble_path(), ARCH))  # flash.py --aioble DIR
+    if route != "romfs":
+        _write(folder, files)
+        return None
+    # flash.py --romfs --aioble DIR: the compiled firmware and aioble in the
+    # image, the files of the frozen route on the filesystem
+    image = Path(folder).parent / "firmware.romfs"
+    image.write_bytes(flash.romfs_of(files))
+    _write(folder, build.stage_frozen(BOARD))
+    return image
+
+
+def _compiled():
+    """{device path: bytes} of the firmware as flash.py compiles it, for this build."""
     files = {}
     for src, dev in build._sources(BOARD):
         if dev.endswith(".py") and dev not in build.RUN_BY_NAME:
@@ -72,12 +91,7 @@ def stage(folder, route):
         else:
             files[dev] = src.read_bytes()
     files["board.json"] = build.board_json(BOARD)
-    aioble = Path(mpy.aioble_path())
-    pkg = aioble / "aioble" if (aioble / "aioble" / "__init__.py").exists() else aioble
-    for name in flash.AIOBLE_MODULES:  # what flash.py puts in lib/aioble
-        files["lib/aioble/%s.mpy" % name] = build.compile_py(pkg / (name + ".py"), ARCH,
-                                                             "aioble/%s.py" % name)
-    _write(folder, files)
+    return files
 
 
 def stage_harness(folder, extra=None):
@@ -151,11 +165,12 @@ def command(route):
 def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
     """One measured process: (ok, figures dict or None, output tail)."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     board, harness, store = folder / "board", folder / "harness", folder / "board"
     for d in (board, harness):
         if d.exists():
             subprocess.run(["rm", "-rf", str(d)], check=True)
-    stage(board, route)
+    image = stage(board, route)
     stage_harness(harness)
     fin, fout = folder / "ring.in", folder / "ring.out"
     for f in (fin, fout):
@@ -163,9 +178,14 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
             os.mkfifo(f)
     ring = Ring(fin, fout)
     ring.start()
-    path = [str(board), str(board / "lib"), ".frozen", str(harness)]
-    stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\nimport heap32_run\n"
-                    "heap32_run.main(a0, %r, %r, %d)\n" % (str(store) + "/", hours, every_ms))
+    path = [str(board), str(board / "lib"), ".frozen", "/rom", "/rom/lib", str(harness)]
+    # A board maps its ROMFS partition from flash; here the image is read into
+    # the heap first and counted with the harness (a0 is taken before it).
+    mount = "" if image is None else (
+        "import vfs\nf = open(%r, 'rb')\nrom = f.read()\nf.close()\ndel f\n"
+        "vfs.mount(vfs.VfsRom(rom), '/rom')\n" % str(image))
+    stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\n%simport heap32_run\n"
+            "heap32_run.main(a0, %r, %r, %d)\n" % (mount, str(store) + "/", hours, every_ms))
     env = dict(os.environ, MICROPYPATH=":".join(path), HEAP32_RING_IN=str(fin),
                HEAP32_RING_OUT=str(fout), **(env or {}))
     try:
@@ -216,18 +236,20 @@ def figures(quick=False):
     every = SESSION_EVERY_MS // 10 if quick else SESSION_EVERY_MS
     from concurrent.futures import ThreadPoolExecutor
 
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
+    port.build("unix32")
+    port.build("unix32_frozen")
+    with tempfile.TemporaryDirectory() as tmp, \
             ThreadPoolExecutor(2) as pool:  # the routes side by side: processes, 2 cores
-        port.build("unix32")
-        port.build("unix32_frozen")
-        mpy_run = pool.submit(route_figures, "mpy", hours, a, every)
-        frozen_run = pool.submit(route_figures, "frozen", hours, b, every)
-        mpy_least, f = mpy_run.result()
-        frozen_least, _ = frozen_run.result()
+        runs = {r: pool.submit(route_figures, r, hours, Path(tmp) / r, every) for r in ROUTES}
+        least = {r: run.result()[0] for r, run in runs.items()}
+        f = runs["mpy"].result()[1]
+        frozen = runs["frozen"].result()[1]
     return {
-        "heap32_min_mpy_ble": mpy_least,
-        "heap32_min_frozen_ble": frozen_least,
+        "heap32_min_mpy_ble": least["mpy"],
+        "heap32_min_romfs_ble": least["romfs"],
+        "heap32_min_frozen_ble": least["frozen"],
         "heap32_live_after_1h": f["live_bytes"] - f["harness_bytes"],
+        "heap32_live_frozen_after_1h": frozen["live_bytes"] - frozen["harness_bytes"],
         "heap32_growth_per_h": f["growth_bytes_per_h"],
         "heap32_harness_bytes": f["harness_bytes"],
         "heap32_phone_sessions": f["sessions_ok"],
@@ -239,7 +261,7 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description="heap figures on the 32-bit build")
     ap.add_argument("--quick", action="store_true", help="6 virtual minutes instead of an hour")
-    ap.add_argument("--route", choices=("mpy", "frozen"), help="one run of one route")
+    ap.add_argument("--route", choices=ROUTES, help="one run of one route")
     ap.add_argument("--heap", type=int, default=HEAP_HI, help="with --route: -X heapsize")
     args = ap.parse_args(argv)
     if args.route:

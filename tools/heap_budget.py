@@ -27,10 +27,11 @@ BUDGET_FILE = build.ROOT / "tools" / "heap_budget.json"
 # deployment route -> the bench key that measures it
 ROUTE_KEYS = {
     "mpy": "heap32_min_mpy_ble",  # tools/flash.py: .mpy files on the filesystem
+    "romfs": "heap32_min_romfs_ble",  # flash.py --romfs --aioble DIR: both in the ROMFS image
     "frozen": "heap32_min_frozen_ble",  # an image built from manifest.py
 }
-ROUTE_NAMES = {"mpy": ".mpy files (tools/flash.py)", "frozen": "frozen into the firmware image",
-               "romfs": "bytecode in ROMFS"}  # ROMFS: no bench figure yet
+ROUTE_NAMES = {"mpy": ".mpy files (tools/flash.py)", "romfs": "bytecode in ROMFS",
+               "frozen": "frozen into the firmware image"}
 
 # The MicroPython heap each board can give the firmware, at most, with the radio up.
 # ESP32_GENERIC: the GC heap starts at 56 KB and grows from the IDF heap; after one growth it is

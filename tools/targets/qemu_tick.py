@@ -9,7 +9,10 @@
 # ring times itself and that time is taken off each tick it ran in.
 # Run 1 times whole ticks; run 2 times the parts (decoder: feed and expect;
 # pack: evaluate; protection, alternator, history: step) through wrappers
-# that read ticks_us around the call only.
+# that read ticks_us around the call only. Run 3 times whole ticks again
+# with every cell and temperature moving by a few LSB each scan (the
+# _noisy keys): constant readings let the change gates skip more than a real
+# bank does.
 import gc
 import time
 
@@ -25,12 +28,24 @@ TICKS = 1000  # the bench's count; a smoke test asks for fewer
 class Ring(fakehw.Ring):
     # the base class is called by name: super() allocates in MicroPython, and
     # a collection could then land in a measured tick
-    def __init__(self, count):
+    def __init__(self, count, noisy=False):
         fakehw.Ring.__init__(self, count)
         self.spent_us = 0  # time inside the double, since the bench last took it
+        self.noisy = noisy
+        self._x = 1  # the noise generator (ZX81's: small ints, no allocation)
 
     def write(self, buf, n):
         t0 = time.ticks_us()
+        if self.noisy:  # each scan, every cell and sensor moves by a few LSB, as a real ADC's do
+            x = self._x
+            for a in range(self.count):
+                cells = self.cells[a]
+                for k in range(4):
+                    x = (x * 75 + 74) % 65537
+                    cells[k] = 3297 + x % 7
+                x = (x * 75 + 74) % 65537
+                self.temp_ddegc[a] = 249 + x % 3
+            self._x = x
         fakehw.Ring.write(self, buf, n)
         self.spent_us += time.ticks_diff(time.ticks_us(), t0)
 
@@ -41,11 +56,11 @@ class Ring(fakehw.Ring):
         return k
 
 
-def make():
+def make(noisy=False):
     s = Settings()
     s.update({"battery_count": BATTERIES})
     hw = fakehw.Hw(BATTERIES)
-    hw.link = Ring(BATTERIES)
+    hw.link = Ring(BATTERIES, noisy)
     c = Controller(s, hw)
     t = 0
     for _ in range(WARMUP_TICKS):
@@ -56,8 +71,8 @@ def make():
     return c, t
 
 
-def whole_ticks(count):
-    c, t = make()
+def whole_ticks(count, noisy=False):
+    c, t = make(noisy)
     us = time.ticks_us
     diff = time.ticks_diff
     total = worst = 0
@@ -106,6 +121,42 @@ def parts(count):
     return acc
 
 
+def gc_pause(lives, repeats=3):
+    """For each heap in use in `lives` (ascending bytes): the longest of
+    `repeats` collections (thousands of instructions) with the controller of
+    50 batteries and ballast holding that much, and garbage filling the heap
+    to three quarters, where app.py collects after a tick. The ballast is
+    small lists (two blocks each, scanned like the firmware's objects), the
+    garbage 32-byte buffers."""
+    c, t = make()
+    us = time.ticks_us
+    diff = time.ticks_diff
+    gc.collect()
+    heap = gc.mem_alloc() + gc.mem_free()
+    ballast = []
+    pauses = []
+    held = []
+    for live_bytes in lives:
+        while gc.mem_alloc() < live_bytes:
+            ballast.append([0, 0, 0])
+        gc.collect()
+        held.append(gc.mem_alloc())
+        worst = 0
+        for _ in range(repeats):
+            junk = []
+            while gc.mem_alloc() < heap * 3 // 4:
+                junk.append(bytearray(24))
+            junk = None
+            t0 = us()
+            gc.collect()
+            d = diff(us(), t0)
+            if d > worst:
+                worst = d
+        pauses.append(worst)
+    c.tick(t)  # the controller is live through every collection
+    print('{"gc_pause_kinstr": %s, "gc_live_bytes": %s, "gc_heap_bytes": %d}' % (pauses, held, heap))
+
+
 def main(count=TICKS):
     total, worst = whole_ticks(count)
     acc = parts(count)
@@ -113,5 +164,8 @@ def main(count=TICKS):
            '"tick_kinstr_50batt_max": %d' % worst]
     for name, a in zip(PARTS, acc):
         out.append('"tick_kinstr_50batt_%s": %d' % (name, (a + count // 2) // count))
+    total, worst = whole_ticks(count, noisy=True)
+    out.append('"tick_kinstr_50batt_noisy_mean": %d' % ((total + count // 2) // count))
+    out.append('"tick_kinstr_50batt_noisy_max": %d' % worst)
     out.append('"tick_count": %d' % count)
     print("{" + ", ".join(out) + "}")
