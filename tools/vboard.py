@@ -88,8 +88,9 @@ class VirtualBoard:
         return self.port
 
     def stop(self):
-        self._stopping = True
-        self._kill()
+        with self._lock:  # the bridge thread may be resetting the board right now
+            self._stopping = True
+            self._kill()
         if self._thread:
             self._thread.join(timeout=2)
         for fd in (self._host_master, self._host_slave, self._mp_master, self._mp_slave):
