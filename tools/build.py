@@ -118,10 +118,11 @@ def stage_frozen(board):
     return files
 
 
-def stage(board):
-    """{device path: bytes} for the board, compiled. Raises BuildError."""
+def stage(board, arch=None):
+    """{device path: bytes} for the board, compiled (for the board's
+    architecture unless arch names another). Raises BuildError."""
     check_board(board)
-    arch = arch_for(board)
+    arch = arch or arch_for(board)
     files = {}
     for src, dev in _sources(board):
         if dev.endswith(".py") and dev not in RUN_BY_NAME:

@@ -69,7 +69,7 @@ def stage(folder, route):
     if route == "frozen":
         _write(folder, build.stage_frozen(BOARD))
         return None
-    files = _compiled()
+    files = build.stage(BOARD, ARCH)  # as flash.py compiles it, native code for this build
     files.update(flash.aioble_files(mpy.aioble_path(), ARCH))  # flash.py --aioble DIR
     if route != "romfs":
         _write(folder, files)
@@ -80,18 +80,6 @@ def stage(folder, route):
     image.write_bytes(flash.romfs_of(files))
     _write(folder, build.stage_frozen(BOARD))
     return image
-
-
-def _compiled():
-    """{device path: bytes} of the firmware as flash.py compiles it, for this build."""
-    files = {}
-    for src, dev in build._sources(BOARD):
-        if dev.endswith(".py") and dev not in build.RUN_BY_NAME:
-            files[dev[:-3] + ".mpy"] = build.compile_py(src, ARCH, dev)
-        else:
-            files[dev] = src.read_bytes()
-    files["board.json"] = build.board_json(BOARD)
-    return files
 
 
 def stage_harness(folder, extra=None):
