@@ -317,3 +317,63 @@ def test_merged_figures_match_a_full_count_under_random_reports():
         p.evaluate(now, timeout)
         assert _figures(p) == ref.figures(p, now, timeout), (step, _figures(p), ref.figures(p, now, timeout))
         assert p.data_ok == (p.lost == 0) and (p.lost & P.LOST_STALE != 0) == (p.seen < count)
+
+
+_VERDICT = ("lost", "data_ok", "count_mismatch", "seen", "full_scan", "min_cell_mv", "min_cell_at",
+            "max_cell_mv", "max_cell_at", "min_temp_ddegc", "max_temp_ddegc", "pack_mv",
+            "battery_alarm", "alarm_kinds", "extras", "duplicates")
+
+
+def _verdict(p):
+    return tuple(getattr(p, k) for k in _VERDICT) + tuple(p.timeouts)
+
+
+def test_gated_evaluate_says_what_an_ungated_one_says():
+    # evaluate() skips the link's verdict when only figures other than the
+    # counts moved, merges reports instead of recounting and copies only
+    # the figures that changed. Its twin has every gate open: each step it
+    # recounts from scratch and works the verdict out again. Echoes with the
+    # wrong count, extra and duplicate reports open windows that time out;
+    # the count and the timeout change; time jumps past the wrap.
+    from linkgen import Rng
+    rng = Rng(4321)
+    cells = (3290, 3300, 3300, 3310, 3650)
+    temps = (-55, 250, 250, 310)
+    flags = (0, 0, P_BAL, P_ALARM | (1 << P.PF_KIND_SHIFT), P_ALARM | (8 << P.PF_KIND_SHIFT))
+    count = 8
+    gated, twin = Pack(count), Pack(count)
+    ref = _Reference(count)
+    now = PERIOD - 20000  # wraps within the run
+    timeout = 1000
+    seq = 0
+    for step in range(6000):
+        k = rng.below(24)
+        if k < 14:
+            addr = rng.below(count + 1) + 1  # sometimes one above the count
+            c = tuple(cells[rng.below(5)] for _ in range(4))
+            s = seq if rng.below(6) else (seq - 1) & 0xFF  # sometimes a duplicate
+            t = temps[rng.below(4)]
+            f = flags[rng.below(5)]
+            for q in (gated, twin):
+                report(q, addr, s, now, c, t, f)
+            ref.report(addr, now)
+        elif k < 20:
+            now = (now + rng.below(150 if rng.below(4) else 1500)) % PERIOD
+        elif k == 20:
+            timeout = 300 + rng.below(1200)
+        elif k == 21:
+            seq = (seq + 1) & 0xFF
+            ring = count + rng.below(3) - 1 if not rng.below(4) else count
+            gated.echo(ring, now)
+            twin.echo(ring, now)
+        elif k == 22 and rng.below(4) == 0:
+            count = 4 + rng.below(5)
+            for q in (gated, twin):
+                q.configure(count)
+            ref.configure(count)
+        gated.evaluate(now, timeout)
+        twin.dirty = twin._events = twin._rescan = True  # every gate open
+        twin._due_ms = now
+        twin.evaluate(now, timeout)
+        assert _verdict(gated) == _verdict(twin), (step, _verdict(gated), _verdict(twin))
+        assert _figures(gated) == ref.figures(gated, now, timeout), step

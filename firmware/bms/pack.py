@@ -51,6 +51,14 @@ _P_MIN_T_AT = const(14)  # 1 + a battery holding the lowest temperature, 0 for n
 _P_MAX_T_AT = const(15)
 _P_SIZE = const(16)
 
+# what _extremes changed, so _publish copies only that and evaluate knows
+# whether the link's verdict can have moved (it reads only the counts)
+_CH_CELLS = const(1)  # min/max cell and where
+_CH_TEMPS = const(2)
+_CH_SUM = const(4)
+_CH_ALARM = const(8)
+_CH_COUNT = const(16)  # fresh batteries (seen) or reported ones (have)
+
 
 def lost_names(mask):
     out = []
@@ -107,7 +115,7 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8, co
     # cell sum and flag byte (<< 16) as counted. Every slot read back here is
     # >= 0 (a ptr32 load does not sign-extend on 64-bit ports): holders are
     # index + 1 (0: none) and a temperature is its u16 view ^ 0x8000, which
-    # orders like the s16. Returns 1 when a figure changed.
+    # orders like the s16. Returns the _CH_* bits of the figures that changed.
     count = int(p[_P_COUNT])
     lo = int(p[_P_MIN_MV])
     lo_at = int(p[_P_MIN_AT])
@@ -216,10 +224,16 @@ def _extremes(p: ptr32, cells: ptr16, temps: ptr16, flags: ptr8, state: ptr8, co
         full = 1
     changed = 0
     if (lo != int(p[_P_MIN_MV]) or lo_at != int(p[_P_MIN_AT]) or hi != int(p[_P_MAX_MV])
-            or hi_at != int(p[_P_MAX_AT]) or tlo != int(p[_P_MIN_T]) or thi != int(p[_P_MAX_T])
-            or total != int(p[_P_SUM_MV]) or alarms != int(p[_P_ALARM]) or seen != int(p[_P_SEEN])
-            or have != int(p[_P_HAVE])):
-        changed = 1
+            or hi_at != int(p[_P_MAX_AT])):
+        changed = _CH_CELLS
+    if tlo != int(p[_P_MIN_T]) or thi != int(p[_P_MAX_T]):
+        changed |= _CH_TEMPS
+    if total != int(p[_P_SUM_MV]):
+        changed |= _CH_SUM
+    if alarms != int(p[_P_ALARM]):
+        changed |= _CH_ALARM
+    if seen != int(p[_P_SEEN]) or have != int(p[_P_HAVE]):
+        changed |= _CH_COUNT
     p[_P_MIN_MV] = lo
     p[_P_MIN_AT] = lo_at
     p[_P_MAX_MV] = hi
@@ -278,23 +292,31 @@ class Pack:
         self._due_ms = 0
         self._no_extremes()
         self.configure(count)
-    def _publish(self, p):
-        seen = p[_P_SEEN]
-        self.seen = seen
-        self.full_scan = p[_P_HAVE] == self.configured
-        if seen:
+    def _publish(self, p, changed):
+        # copies the figures that changed; all of them when the count did
+        # (the attributes then held nothing, or a mean over another count)
+        if changed & _CH_COUNT:
+            seen = p[_P_SEEN]
+            self.seen = seen
+            self.full_scan = p[_P_HAVE] == self.configured
+            if not seen:  # nothing trustworthy: no extremes (callers check data_ok first)
+                self._no_extremes()
+                return
+            changed = _CH_CELLS | _CH_TEMPS | _CH_SUM | _CH_ALARM
+        if changed & _CH_CELLS:
             self.min_cell_mv = p[_P_MIN_MV]
             self.min_cell_at = p[_P_MIN_AT] - 1
             self.max_cell_mv = p[_P_MAX_MV]
             self.max_cell_at = p[_P_MAX_AT] - 1
+        if changed & _CH_TEMPS:
             self.min_temp_ddegc = p[_P_MIN_T] - 0x8000
             self.max_temp_ddegc = p[_P_MAX_T] - 0x8000
-            self.pack_mv = p[_P_SUM_MV] // seen
+        if changed & _CH_SUM:
+            self.pack_mv = p[_P_SUM_MV] // self.seen
+        if changed & _CH_ALARM:
             a = p[_P_ALARM]
             self.battery_alarm = a & F_ALARM != 0
             self.alarm_kinds = a >> PF_KIND_SHIFT
-        else:  # nothing trustworthy: no extremes (callers check data_ok first)
-            self._no_extremes()
 
     def _no_extremes(self):
         self.min_cell_mv = 0
@@ -374,10 +396,12 @@ class Pack:
                 p[_P_TIMEOUT] = timeout_ms
                 p[_P_COUNT] = self.configured
                 _freshness(p, self.last_ms, self.state, self.timeouts)
-            if _extremes(p, self.cell_mv, self.temp_ddegc, self.flags, self.state, self._counted, full):
-                self._publish(p)
-            elif not (due or self._events):
-                return  # reports that moved no figure
+            changed = _extremes(p, self.cell_mv, self.temp_ddegc, self.flags, self.state,
+                                self._counted, full)
+            if changed:
+                self._publish(p, changed)
+            if not (due or self._events or changed & _CH_COUNT):
+                return  # the verdict below reads no figure but the counts
         elif not self._events:
             return  # nothing reported, nothing happened, nothing can have timed out
         p = self._p
