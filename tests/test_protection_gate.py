@@ -172,5 +172,4 @@ def test_gated_protection_equals_the_always_run_one():
         runs, states, full = run(seed)
         assert runs < TICKS // 4, runs  # the gate does skip most quiet ticks
         assert full < TICKS * 3 // 4, full  # and so does the quiet gate, through the jitter
-        print("seed", seed, "decide", runs, "full", full)
         assert len(states) >= 4, states  # boot, normal, pre-alarm, load off (and more)

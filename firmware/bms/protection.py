@@ -34,26 +34,6 @@ _HALF = const(0x20000000)  # ticks.diff's half range
 _Q_STALE = CHARGER_CHANNELS | CH_FET  # CH_SYS_I is among the charger's
 
 
-def _sys_class(a):
-    """The System+ current's interval between the thresholds of the port
-    (DIODE_ON/OFF_MA), the charger detector (CHARGER_MA) and overcurrent
-    (OC_CONT/PEAK_MA, on the magnitude): 0..9."""
-    if a < DIODE_OFF_MA:
-        if a > -DIODE_OFF_MA:
-            return 4
-        if a > -DIODE_ON_MA:
-            return 3
-        if a >= -OC_CONT_MA:
-            return 2
-        return 1 if a >= -OC_PEAK_MA else 0
-    if a < CHARGER_MA:
-        return 5
-    if a < DIODE_ON_MA:
-        return 6
-    if a <= OC_CONT_MA:
-        return 7
-    return 8 if a <= OC_PEAK_MA else 9
-
 
 _CHG = const(1)
 _DSG = const(2)
@@ -129,18 +109,43 @@ class Protection:
     # -- control step
     def step(self, now_ms, pack, meas, remote):
         # The quiet gate: the whole step is skipped when its last run left
-        # no timer running in any part (data recovery, limits settled,
-        # overtemp delay, overcurrent, charger detector) and every input is
+        # nothing in motion (data recovery, a limit row that flipped, the
+        # overtemp delay, the charger detector's delay, an overcurrent
+        # state change) and every input is
         # as it was, each as far as a threshold of the parts tells it apart:
         # the pack's values, the channels' staleness, the System+ current
-        # (_sys_class), the MOSFET temperature (_fet_class), the charger
+        # (c) and the MOSFET temperature (f) as classes, the charger
         # detector's voltage and port current tests, sys_oc, oc.rearm (the
         # controller re-arms between steps), remote on and its edge, the
-        # settings. It is due with the first timer of the decision and the
-        # UV rows (those refresh their held stamps every REFRESH_MS). The
+        # settings. It is due with the first timer of the decision, the UV
+        # rows (those refresh their held stamps every REFRESH_MS) and
+        # overcurrent (retry, forget, the continuous trip's delay). The
         # commands (clear_alarms, wake) reopen it.
         s = self.settings
         stale = meas.stale
+        # the System+ current between the thresholds of the port (DIODE_ON/
+        # OFF_MA), the charger detector (CHARGER_MA) and overcurrent
+        # (OC_CONT/PEAK_MA, on the magnitude)
+        c = meas.sys_ma
+        if c < DIODE_OFF_MA:
+            if c > -DIODE_OFF_MA:
+                c = 4
+            elif c > -DIODE_ON_MA:
+                c = 3
+            elif c >= -OC_CONT_MA:
+                c = 2
+            else:
+                c = 1 if c >= -OC_PEAK_MA else 0
+        elif c < CHARGER_MA:
+            c = 5
+        elif c < DIODE_ON_MA:
+            c = 6
+        elif c <= OC_CONT_MA:
+            c = 7
+        else:
+            c = 8 if c <= OC_PEAK_MA else 9
+        # the MOSFET temperature between the levels of overtemp (plausible
+        # range, derate, trip) and the warning (derate, its hysteresis)
         t = meas.fet_ddegc
         if t < MIN_DDEGC:
             f = 0
@@ -151,7 +156,7 @@ class Protection:
         else:
             f = 4 if t <= MAX_DDEGC else 5
         rose = remote.rose
-        q = (stale & _Q_STALE | _sys_class(meas.sys_ma) << 6 | f << 10
+        q = (stale & _Q_STALE | c << 6 | f << 10
              | (meas.sys_mv < meas.bat_mv + CHARGER_MV) << 13 | (meas.alt_ma < CHARGER_MA) << 14
              | meas.sys_oc << 15 | self.oc.rearm << 16 | remote.on << 17 | rose << 18
              | pack.count_mismatch << 19 | pack.alarm_kinds << 20 | pack.data_ok << 25
