@@ -30,6 +30,12 @@ _PREALARM_ON_MS = const(1000)
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 _HALF = const(0x20000000)  # ticks.diff's half range
+# the current classes of step() (c, 0..9) as the port's bands: >= DIODE_ON_MA 0,
+# >= DIODE_OFF_MA 1, > -DIODE_OFF_MA 2, > -DIODE_ON_MA 3, else 4
+_PORT_BAND = (4, 4, 4, 3, 2, 1, 1, 0, 0, 0)
+# the temperature classes of step() (f, 0..5) as the warning's bands: at or
+# above derate 1, below derate less its hysteresis 2, in between 3
+_WARN_BAND = (2, 2, 3, 1, 1, 1)
 # the channels whose staleness a part of the step asks about
 _Q_STALE = CHARGER_CHANNELS | CH_FET  # CH_SYS_I is among the charger's
 
@@ -201,22 +207,10 @@ class Protection:
         # ages (the blink stamp matters only in the pre-alarm, whose edges
         # keep it new), so with no timer running it waits for an input.
         remote_on = remote.on
-        i = 0 if stale & CH_SYS_I else meas.sys_ma
-        if i >= DIODE_ON_MA:
-            band = 0
-        elif i >= DIODE_OFF_MA:
-            band = 1
-        elif i > -DIODE_OFF_MA:
-            band = 2
-        elif i > -DIODE_ON_MA:
-            band = 3
-        else:
-            band = 4
-        if stale & CH_FET:
-            hot = 0
-        else:
-            d = s.fet_derate_dc
-            hot = 1 if t >= d else (2 if t < d - WARN_HYST_DDEGC else 3)
+        # the port's current band and the warning's temperature band, from
+        # the classes above
+        band = 2 if stale & CH_SYS_I else _PORT_BAND[c]
+        hot = 0 if stale & CH_FET else _WARN_BAND[f]
         # limits.chg/dsg follow from limits.active (5 bits); oc.block is one of
         # OVERCURRENT, OC_LOCKOUT, SHORT_CIRCUIT (bits 9, 10, 14) or 0: the
         # key stays below 2**29, a small int on the boards
@@ -235,8 +229,9 @@ class Protection:
         if (data_ok and not rose and self.data_held and not self._recovering and self.limits.settled
                 and fet.overtemp_idle() and oc.state == oc_st and uv.charger_idle()):
             self._q = q
-            w = diff(self._due_ms, now_ms)
-            a = diff(uv.due_ms, now_ms)
+            # diff(_due_ms, now_ms) and diff(uv.due_ms, now_ms), inlined
+            w = ((self._due_ms - now_ms + _HALF) & MASK) - _HALF
+            a = ((uv.due_ms - now_ms + _HALF) & MASK) - _HALF
             if a < w:
                 w = a
             a = oc.wait_ms(now_ms)
