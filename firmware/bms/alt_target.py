@@ -34,11 +34,19 @@ class Target:
         self.reason = LR_NONE
         self.heat_ms = 0  # alternator-protection timer
         self.reduced = False
+        self._rating = 0  # rating_ma of the fuse setting, and what sets it
+        self._rating_reason = LR_NONE
+        self._ver = -1  # the settings version they were computed for
 
     def update(self, meas, protection):
         s = self.settings
-        lim = rating_ma(s.alt_fuse_a)
-        reason = _LR_PORT_MAX if lim == _PORT_MAX_MA else _LR_FUSE  # no fuse size gives 100 A at 90 %
+        if s.version != self._ver:
+            self._ver = s.version
+            self._rating = rating_ma(s.alt_fuse_a)
+            # no fuse size gives 100 A at 90 %
+            self._rating_reason = _LR_PORT_MAX if self._rating == _PORT_MAX_MA else _LR_FUSE
+        lim = self._rating
+        reason = self._rating_reason
         if meas.fet_ddegc > s.fet_derate_dc:  # (the curve's start: saves the call below it)
             d = derate(lim, meas.fet_ddegc, s)
             if d < lim:

@@ -177,14 +177,15 @@ class AlternatorPort:
                 if not hit:
                     continue
                 heat_st = to
-                if a == _A_LATCH:
-                    self.fault |= found
-                    t.off(LR_NONE)
-                elif a == _A_CLEAR:
-                    self.fault = 0
-                elif a == _A_BLOCK:
-                    t.off(LR_FET_TRIP if self.fet.tripped else LR_PROTECTION)
-                    heat_st = st  # this tick still counts in the state it had
+                if a != _A_STOP:  # (the usual row, waiting, stops: no action)
+                    if a == _A_LATCH:
+                        self.fault |= found
+                        t.off(LR_NONE)
+                    elif a == _A_CLEAR:
+                        self.fault = 0
+                    elif a == _A_BLOCK:
+                        t.off(LR_FET_TRIP if self.fet.tripped else LR_PROTECTION)
+                        heat_st = st  # this tick still counts in the state it had
                 if to != st:
                     self._enter(to)
                     st = to

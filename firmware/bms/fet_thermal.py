@@ -88,6 +88,11 @@ class FetThermal:
             return False
         return self.tripped
 
+    def overtemp_idle(self):
+        """The overtemp delay is not running: a step with the reading on the
+        same side of each level (MIN/MAX_DDEGC, derate, trip) changes nothing."""
+        return not self._hot
+
     def overtemp_step(self, now_ms, meas):
         """BMS_OVERTEMP: at the trip level for OVERTEMP_MS, held until below
         the derate level."""

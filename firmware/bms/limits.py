@@ -46,7 +46,7 @@ class Limits:
         self._max_cell = -1
         self._min_temp = 0
         self._max_temp = 0
-        self._settled = False
+        self.settled = False
 
     def _load(self):
         s = self.settings
@@ -64,7 +64,7 @@ class Limits:
         t[4] = s.temp_discharge_low_dc - 1  # below -20.0 degC stop
         r[4] = s.temp_discharge_low_dc + h
         self._ver = s.version
-        self._settled = False
+        self.settled = False
 
     def step(self, pack, data_ok):
         """Without fresh data the last verdicts stand (data_lost blocks anyway)."""
@@ -75,7 +75,7 @@ class Limits:
         mc = pack.max_cell_mv
         tlo = pack.min_temp_ddegc
         thi = pack.max_temp_ddegc
-        if self._settled and mc == self._max_cell and tlo == self._min_temp and thi == self._max_temp:
+        if self.settled and mc == self._max_cell and tlo == self._min_temp and thi == self._max_temp:
             return
         self._max_cell = mc
         self._min_temp = tlo
@@ -111,7 +111,7 @@ class Limits:
                     chg |= row[0]
                 else:
                     dsg |= row[0]
-        self._settled = active == self.active
+        self.settled = active == self.active
         self.active = active
         self.chg = chg
         self.dsg = dsg

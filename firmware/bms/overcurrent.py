@@ -8,11 +8,11 @@
 from micropython import const
 
 from bms import reasons as R
-from bms.ticks import diff
+from bms.ticks import AGE_MAX, diff
 
-_OC_CONT_MA = const(200000)  # above this for OC_CONT_MS: trip
+OC_CONT_MA = const(200000)  # above this for OC_CONT_MS: trip
 OC_CONT_MS = const(1000)
-_OC_PEAK_MA = const(400000)  # above this: trip in the same tick
+OC_PEAK_MA = const(400000)  # above this: trip in the same tick
 OC_RETRY_MS = const(10000)  # closed again after this
 _OC_LOCK_TRIPS = const(3)  # the third trip in a row locks out
 OC_FORGET_MS = const(60000)  # trips older than this are forgotten
@@ -46,6 +46,22 @@ class Overcurrent:
         latch is a trip again."""
         self.rearm = False
 
+    def wait_ms(self, now_ms):
+        """ms until a timer of the policy can fire (<= 0: due now), AGE_MAX
+        when none runs. Until then a step with the same inputs (sys_oc, the
+        System+ current against OC_CONT_MA and OC_PEAK_MA, rearm) changes
+        nothing, unless the last one left the tripped state: that one did
+        not look at the inputs (Protection.step's quiet gate)."""
+        st = self.state
+        if st == _OC_TRIPPED:
+            return OC_RETRY_MS - diff(now_ms, self._trip_ms)
+        if st == _OC_OK:
+            if self._over:
+                return OC_CONT_MS - diff(now_ms, self._over_ms)
+            if self.trips:
+                return OC_FORGET_MS - diff(now_ms, self._trip_ms)
+        return AGE_MAX
+
     def step(self, now_ms, meas):
         st = self.state
         if st == _OC_TRIPPED:
@@ -68,9 +84,9 @@ class Overcurrent:
         a = meas.sys_ma
         if a < 0:
             a = -a
-        if a > _OC_PEAK_MA:
+        if a > OC_PEAK_MA:
             self._trip(now_ms, R.OVERCURRENT)
-        elif a > _OC_CONT_MA:
+        elif a > OC_CONT_MA:
             if not self._over:
                 self._over = True
                 self._over_ms = now_ms

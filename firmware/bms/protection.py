@@ -13,11 +13,12 @@ from bms.limits import Limits
 from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
 from bms.pack import KIND_UNKNOWN
 from bms.measure import CH_FET, CH_SYS_I
-from bms.fet_thermal import WARN_HYST_DDEGC
-from bms.overcurrent import Overcurrent
+from bms.fet_thermal import WARN_HYST_DDEGC, MIN_DDEGC, MAX_DDEGC
+from bms.overcurrent import Overcurrent, OC_CONT_MA, OC_PEAK_MA
 from bms.sysport import SysPort, DIODE_ON_MA, DIODE_OFF_MA
 from bms.ticks import AGE_MAX, MASK, diff, hold
-from bms.undervoltage import UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER
+from bms.undervoltage import (UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER, CHARGER_MV,
+                              CHARGER_MA, CHARGER_CHANNELS)
 
 # after a loss, battery data must be good this long before the paths reopen:
 # a flaky cable, or a replayed report that matches the scan number once per
@@ -29,6 +30,15 @@ _PREALARM_ON_MS = const(1000)
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 _HALF = const(0x20000000)  # ticks.diff's half range
+# the current classes of step() (c, 0..9) as the port's bands: >= DIODE_ON_MA 0,
+# >= DIODE_OFF_MA 1, > -DIODE_OFF_MA 2, > -DIODE_ON_MA 3, else 4
+_PORT_BAND = (4, 4, 4, 3, 2, 1, 1, 0, 0, 0)
+# the temperature classes of step() (f, 0..5) as the warning's bands: at or
+# above derate 1, below derate less its hysteresis 2, in between 3
+_WARN_BAND = (2, 2, 3, 1, 1, 1)
+# the channels whose staleness a part of the step asks about
+_Q_STALE = CHARGER_CHANNELS | CH_FET  # CH_SYS_I is among the charger's
+
 
 
 _CHG = const(1)
@@ -81,29 +91,109 @@ class Protection:
         self._ver = -1
         self._cell_key = 0
         self._due_ms = 0
+        # the quiet gate of the whole step (step): its inputs, and when due
+        self._q = -1
+        self._q_max = 0
+        self._q_min = 0
+        self._q_tlo = 0
+        self._q_thi = 0
+        self._q_ver = -1
+        self._q_due = 0
 
     # -- commands (BLE)
     def clear_alarms(self):
         """Forget overcurrent trips and the lockout; the port may close again."""
         self.oc.clear()
         self.uv.charger_spent = False
+        self._q = -1  # the next step runs
 
     def wake(self):
         """Leave low-power off on the next step."""
         self.uv.wake()
+        self._q = -1
 
     # -- control step
     def step(self, now_ms, pack, meas, remote):
+        # The quiet gate: the whole step is skipped when its last run left
+        # nothing in motion (data recovery, a limit row that flipped, the
+        # overtemp delay, the charger detector's delay, an overcurrent
+        # state change) and every input is
+        # as it was, each as far as a threshold of the parts tells it apart:
+        # the pack's values, the channels' staleness, the System+ current
+        # (c) and the MOSFET temperature (f) as classes, the charger
+        # detector's voltage and port current tests, sys_oc, oc.rearm (the
+        # controller re-arms between steps), remote on and its edge, the
+        # settings. It is due with the first timer of the decision, the UV
+        # rows (those refresh their held stamps every REFRESH_MS) and
+        # overcurrent (retry, forget, the continuous trip's delay). The
+        # commands (clear_alarms, wake) reopen it.
+        s = self.settings
+        stale = meas.stale
+        # the System+ current between the thresholds of the port (DIODE_ON/
+        # OFF_MA), the charger detector (CHARGER_MA) and overcurrent
+        # (OC_CONT/PEAK_MA, on the magnitude)
+        c = meas.sys_ma
+        if c < DIODE_OFF_MA:
+            if c > -DIODE_OFF_MA:
+                c = 4
+            elif c > -DIODE_ON_MA:
+                c = 3
+            elif c >= -OC_CONT_MA:
+                c = 2
+            else:
+                c = 1 if c >= -OC_PEAK_MA else 0
+        elif c < CHARGER_MA:
+            c = 5
+        elif c < DIODE_ON_MA:
+            c = 6
+        elif c <= OC_CONT_MA:
+            c = 7
+        else:
+            c = 8 if c <= OC_PEAK_MA else 9
+        # the MOSFET temperature between the levels of overtemp (plausible
+        # range, derate, trip) and the warning (derate, its hysteresis)
+        t = meas.fet_ddegc
+        if t < MIN_DDEGC:
+            f = 0
+        elif t < s.fet_derate_dc:
+            f = 1 if t < s.fet_derate_dc - WARN_HYST_DDEGC else 2
+        elif t < s.fet_trip_dc:
+            f = 3
+        else:
+            f = 4 if t <= MAX_DDEGC else 5
+        rose = remote.rose
+        q = (stale & _Q_STALE | c << 6 | f << 10
+             | (meas.sys_mv < meas.bat_mv + CHARGER_MV) << 13 | (meas.alt_ma < CHARGER_MA) << 14
+             | meas.sys_oc << 15 | self.oc.rearm << 16 | remote.on << 17 | rose << 18
+             | pack.count_mismatch << 19 | pack.alarm_kinds << 20 | pack.data_ok << 25
+             | pack.full_scan << 26)
+        mc = pack.max_cell_mv
+        lo = pack.min_cell_mv
+        tlo = pack.min_temp_ddegc
+        thi = pack.max_temp_ddegc
+        # diff(now_ms, _q_due) < 0, inlined
+        if (q == self._q and mc == self._q_max and lo == self._q_min and tlo == self._q_tlo
+                and thi == self._q_thi and s.version == self._q_ver
+                and ((now_ms - self._q_due + _HALF) & MASK) < _HALF):
+            return
+        self._q_max = mc
+        self._q_min = lo
+        self._q_tlo = tlo
+        self._q_thi = thi
+        self._q_ver = s.version
         data_ok = pack.full_scan and pack.data_ok
         if not data_ok or self._recovering or not self.data_held:  # else a no-op: the usual tick
             self._data_recovery(now_ms, data_ok)
         self.limits.step(pack, data_ok)
-        self.fet.overtemp_step(now_ms, meas)
-        rose = remote.rose
+        fet = self.fet
+        fet.overtemp_step(now_ms, meas)
         if rose:
             self.clear_alarms()
-        self.oc.step(now_ms, meas)
-        self.uv.step(now_ms, pack, meas, data_ok, rose)
+        oc = self.oc
+        oc_st = oc.state
+        oc.step(now_ms, meas)
+        uv = self.uv
+        uv.step(now_ms, pack, meas, data_ok, rose)
         # _decide runs again only when it can come out differently from its
         # last run. Its inputs, every one: uv.state, uv.emergency, data_held,
         # pack.count_mismatch, pack.alarm_kinds, remote.on, the settings
@@ -117,43 +207,39 @@ class Protection:
         # ages (the blink stamp matters only in the pre-alarm, whose edges
         # keep it new), so with no timer running it waits for an input.
         remote_on = remote.on
-        s = self.settings
-        uv = self.uv
-        fet = self.fet
-        stale = meas.stale
-        i = 0 if stale & CH_SYS_I else meas.sys_ma
-        if i >= DIODE_ON_MA:
-            band = 0
-        elif i >= DIODE_OFF_MA:
-            band = 1
-        elif i > -DIODE_OFF_MA:
-            band = 2
-        elif i > -DIODE_ON_MA:
-            band = 3
-        else:
-            band = 4
-        if stale & CH_FET:
-            hot = 0
-        else:
-            t = meas.fet_ddegc
-            d = s.fet_derate_dc
-            hot = 1 if t >= d else (2 if t < d - WARN_HYST_DDEGC else 3)
+        # the port's current band and the warning's temperature band, from
+        # the classes above
+        band = 2 if stale & CH_SYS_I else _PORT_BAND[c]
+        hot = 0 if stale & CH_FET else _WARN_BAND[f]
         # limits.chg/dsg follow from limits.active (5 bits); oc.block is one of
         # OVERCURRENT, OC_LOCKOUT, SHORT_CIRCUIT (bits 9, 10, 14) or 0: the
         # key stays below 2**29, a small int on the boards
         key = (uv.state | uv.emergency << 3 | self.data_held << 4 | pack.count_mismatch << 5
                | remote_on << 6 | fet.overtemp << 7 | band << 8 | hot << 11 | pack.alarm_kinds << 13
-               | self.limits.active << 18 | self.oc.block >> 9 << 23)
-        mc = pack.max_cell_mv
+               | self.limits.active << 18 | oc.block >> 9 << 23)
         cell = mc if s.cell_ov_mv - mc < _CELL_HIGH_BAND_MV else -1
         # diff(now_ms, _due_ms) < 0, inlined
-        if (key == self._key and s.version == self._ver and cell == self._cell_key
-                and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
-            return
-        self._key = key
-        self._ver = s.version
-        self._cell_key = cell
-        self._decide(now_ms, pack, meas, remote_on)
+        if (key != self._key or s.version != self._ver or cell != self._cell_key
+                or ((now_ms - self._due_ms + _HALF) & MASK) >= _HALF):
+            self._key = key
+            self._ver = s.version
+            self._cell_key = cell
+            self._decide(now_ms, pack, meas, remote_on)
+        # quiet from here on while the inputs stay: no part has a timer running
+        if (data_ok and not rose and self.data_held and not self._recovering and self.limits.settled
+                and fet.overtemp_idle() and oc.state == oc_st and uv.charger_idle()):
+            self._q = q
+            # diff(_due_ms, now_ms) and diff(uv.due_ms, now_ms), inlined
+            w = ((self._due_ms - now_ms + _HALF) & MASK) - _HALF
+            a = ((uv.due_ms - now_ms + _HALF) & MASK) - _HALF
+            if a < w:
+                w = a
+            a = oc.wait_ms(now_ms)
+            if a < w:
+                w = a if a > 0 else 0
+            self._q_due = (now_ms + w) & MASK
+        else:
+            self._q = -1
 
     def _data_recovery(self, now_ms, data_ok):
         # verdicts use fresh data at once (a cut is never delayed); only the

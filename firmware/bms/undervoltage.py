@@ -55,11 +55,11 @@ UV_TABLE = (
 _ROWS_OF = tuple(tuple(r for r in UV_TABLE if r[0] == st) for st in range(len(STATE_NAMES)))
 
 _PREALARM_HYST_MV = const(50)
-_CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
-_CHARGER_MA = const(1000)  # or this much current into the bank on either port
+CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
+CHARGER_MA = const(1000)  # or this much current into the bank on either port
 CHARGER_MS = const(2000)  # held this long
 _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no longer enough
-_CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
+CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 # the rows run at least this often even when nothing changed: every stamp is
 # held (ticks.hold) long before it could age past AGE_MAX (3 days)
 REFRESH_MS = const(60000)
@@ -82,17 +82,22 @@ class UnderVoltage:
         # timer of the current state (or the refresh) is due
         self._key = -1  # the inputs of the last run, packed (step)
         self._ver = -1
-        self._due_ms = 0
+        self.due_ms = 0
 
     def wake(self):
         """Leave low-power off on the next step."""
         self._wake_req = True
 
+    def charger_idle(self):
+        """The charger detector's timer is not running (Protection.step's
+        quiet gate): with the same inputs its verdict stands."""
+        return self.charger or not self._chg_raw
+
     def step(self, now_ms, pack, meas, data_ok, remote_rose):
         # the charger detector, every tick: a charger seen for CHARGER_MS
-        if meas.stale & _CHARGER_CHANNELS or (meas.sys_mv < meas.bat_mv + _CHARGER_MV
-                                               and meas.sys_ma < _CHARGER_MA
-                                               and meas.alt_ma < _CHARGER_MA):
+        if meas.stale & CHARGER_CHANNELS or (meas.sys_mv < meas.bat_mv + CHARGER_MV
+                                               and meas.sys_ma < CHARGER_MA
+                                               and meas.alt_ma < CHARGER_MA):
             self._chg_raw = False
             self.charger = False
         else:
@@ -106,7 +111,7 @@ class UnderVoltage:
         # Inputs (key): the min cell, data_ok, pack.full_scan (boot), the
         # charger verdict, charger_spent (clear_alarms), a wake request or
         # remote edge; the settings (version); the state itself (a transition
-        # makes the next tick due). Timers (_due_ms): the pre-alarm's
+        # makes the next tick due). Timers (due_ms): the pre-alarm's
         # disconnect delay, low-power off's delay and a refresh each
         # REFRESH_MS. A delay already served stays served (the stamp is held),
         # so its row then depends on the inputs alone.
@@ -114,9 +119,9 @@ class UnderVoltage:
         key = (v << 6 | data_ok | pack.full_scan << 1 | self.charger << 2
                | self.charger_spent << 3 | remote_rose << 4 | self._wake_req << 5)
         s = self.settings
-        # ticks.diff(now_ms, _due_ms) < 0, inlined (this runs every tick)
+        # ticks.diff(now_ms, due_ms) < 0, inlined (this runs every tick)
         if (key == self._key and s.version == self._ver
-                and ((now_ms - self._due_ms + _HALF) & MASK) < _HALF):
+                and ((now_ms - self.due_ms + _HALF) & MASK) < _HALF):
             return
         self._key = key
         self._ver = s.version
@@ -140,7 +145,7 @@ class UnderVoltage:
                 left = 0
             if 0 < left < wait:
                 wait = left
-        self._due_ms = (now_ms + wait) & MASK
+        self.due_ms = (now_ms + wait) & MASK
         if self._wake_req or remote_rose:  # one-tick inputs: the next tick runs again
             self._wake_req = False
             self._key = -1
