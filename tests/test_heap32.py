@@ -46,6 +46,19 @@ def test_a_known_allocation_moves_the_figure_by_its_size(built, tmp_path):
     assert abs(same - base) <= 3 * heap32.STEP, (base, same)
 
 
+def test_the_growth_is_zero_without_a_leak_and_sees_one(built, tmp_path):
+    # 144 virtual seconds, a session every 5 s; the leak: 64 bytes a session
+    # (5 blocks with the bytearray's header, and the list that holds them)
+    hours, every = 0.04, 5000
+    ok, f, tail = heap32.run(heap32.HEAP_HI, "mpy", hours, tmp_path, every)
+    assert ok, tail
+    assert f["growth_bytes_per_h"] == 0, f
+    ok, g, tail = heap32.run(heap32.HEAP_HI, "mpy", hours, tmp_path, every, {"HEAP32_LEAK": "64"})
+    assert ok, tail
+    per_session = g["growth_bytes_per_h"] * every // 3600000
+    assert 80 <= per_session <= 112, g
+
+
 def test_the_frozen_image_boots_and_runs_with_bluetooth(tmp_path):
     try:
         port.build("unix32_frozen")

@@ -12,8 +12,9 @@
   32-bit build (manifest_firmware.py, as manifest.py freezes it for the boards);
 - heap32_live_after_1h: the heap in use after a collection at the end of the
   hour (.mpy route);
-- heap32_growth_per_h: the change of that live heap from a sixth of the way
-  in to the end, per hour (a leak shows here).
+- heap32_growth_per_h: the change of the live heap from a third of the way
+  in to the end, per hour, each end the least of three sessions in a row
+  (a leak shows here).
 
 The battery ring and its plant run in this process (a thread serving two
 FIFOs), not in the measured one. What the measured process holds that a board
