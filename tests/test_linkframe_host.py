@@ -42,6 +42,6 @@ def test_the_viper_loops_fold_in_linkframes_format():
     emitter folds in only its own module's constants): each is linkframe's."""
     text = (ROOT / "firmware" / "bms" / "linkscan.py").read_text()
     copies = re.findall(r"^_([A-Z0-9_]+) = const\((-?\w+)\)", text, re.M)
-    assert len(copies) == 17, copies  # 10, and report v2's (issue 16 item 2)
+    assert len(copies) == 20, copies  # 10, report v2's (issue 16 item 2), the request's (fast echo path)
     for name, value in copies:
         assert int(value, 0) == getattr(F, name, getattr(F, "_" + name, None)), name

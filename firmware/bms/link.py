@@ -8,8 +8,9 @@ from bms import ticks
 from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, HEADER, CRC_LEN, MAX_LEN,
                            LEN_REQUEST, LEN_CELLS, LEN_CELLS2, MAX_BATTERIES)
 from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
-                          S_SEQ, S_TAKEN, S_SIZE, NO_SEQ, WINDOW, sync_in, crc_ok, crc_sync,
-                          cells_valid, pack_flags, fast_reports)
+                          S_SEQ, S_TAKEN, S_IN, S_ECHOES, S_HOPS, S_ECHOED, S_TABLE, S_CELLS,
+                          S_TEMPS, S_FLAGS, S_SEQS, S_STATE, S_LAST, S_SIZE, NO_SEQ, WINDOW,
+                          sync_in, crc_ok, crc_sync, cells_valid, pack_flags, bind, fast_reports)
 
 # A partial frame on a line quiet for this long is abandoned and its bytes
 # rescanned, so a false header at the end of a burst cannot hold the bytes
@@ -39,18 +40,30 @@ class Decoder:
     frame that passes its CRC is taken whole only if no frame that passes its
     own CRC starts inside it (else it was a false header that matched by
     chance, and would swallow the real frame's start).
-    Plain good battery reports take the viper fast path; everything else goes
-    through _candidate(), which keeps the rules readable and counts them.
+    Plain good battery reports and request echoes take the viper fast path;
+    everything else goes through _candidate(), which keeps the rules
+    readable and counts them.
+
+    The fast path writes the pack's arrays at the addresses bind() took of
+    them here, once: a Pack allocates them in its constructor and never
+    rebinds them (tests/test_link.py holds it to that). self._arrays keeps
+    them alive whatever the pack does.
     """
 
     def __init__(self, pack):
         self.pack = pack
         self.win = bytearray(WINDOW)  # bytes st[S_LO] to st[S_HI] not yet decoded
         self._st = array.array("i", bytes(4 * S_SIZE))
-        self._st[S_SEQ] = NO_SEQ  # no report answers a request not sent
+        st = self._st
+        st[S_SEQ] = NO_SEQ  # no report answers a request not sent
+        self._arrays = (CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags, pack.seq,
+                        pack.state, pack.last_ms)
+        for slot, a in zip((S_TABLE, S_CELLS, S_TEMPS, S_FLAGS, S_SEQS, S_STATE, S_LAST),
+                           self._arrays):
+            bind(st, slot, a)
         self._rx_ms = 0  # when bytes last arrived
         self.frames_ok = 0  # battery reports stored in the pack
-        self.echoes = 0  # own scan requests back round the ring
+        self.echoes = 0  # own scan requests back round the ring (slot S_ECHOES)
         self.crc_errors = 0
         self.bad_length = 0  # length byte impossible for its type
         self.rejected = 0  # CRC good but a value out of range / bad address
@@ -76,39 +89,58 @@ class Decoder:
         st[S_COUNT] = pack.configured
         st[S_LIMIT] = pack.timeout_ms
         w = self.win
-        i = 0
+        st[S_IN] = 0
         while True:  # the window takes at least the new bytes beyond one partial frame
-            r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
-                             pack.seq, pack.state, pack.last_ms, buf, i, n)
-            i += st[S_TAKEN]
+            r = fast_reports(w, st, buf, n)
+            if st[S_ECHOED]:
+                self._echoed(now_ms)
+            st[S_IN] += st[S_TAKEN]
             if r or (st[S_HI] - st[S_LO] >= HEADER  # a candidate, or perhaps a stall
                      and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
-                self._decode(w, st, pack, r, now_ms)
-            if i >= n:
+                self._decode(w, st, r, now_ms)
+            if st[S_IN] >= n:
                 break
         ok = st[S_OK]
         if ok != self.frames_ok:  # the fast path stored reports: the pack merges them
             pack.dirty = True
             self.frames_ok = ok
+        self.echoes = st[S_ECHOES]
         self.garbage_bytes = st[S_GARBAGE]
         self.resyncs = st[S_RESYNCS]
 
-    def _decode(self, w, st, pack, r, now_ms):
+    def _echoed(self, now_ms):
+        # the fast path counted an echo: the pack learns of it before any
+        # frame the Python path handles after it
+        st = self._st
+        st[S_ECHOED] = 0
+        self.pack.echo(st[S_HOPS], now_ms)
+
+    def _rescan(self, w, st):
+        # fast_reports again over the window, after the Python path moved st[S_LO]
+        i = st[S_IN]
+        st[S_IN] = 0
+        r = fast_reports(w, st, w, 0)
+        st[S_IN] = i
+        return r
+
+    def _decode(self, w, st, r, now_ms):
         # fast_reports has run over the window: the candidates it left, one
         # at a time, and fast_reports again after each; a partial frame on a
         # quiet line is given up
         while True:
             if r and self._candidate(w, st[S_LO], now_ms):
-                r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
-                                 pack.seq, pack.state, pack.last_ms, w, 0, 0)
+                r = self._rescan(w, st)
+                if st[S_ECHOED]:
+                    self._echoed(now_ms)
                 continue
             # waiting for bytes; a partial frame on a quiet line is given up
             if (st[S_HI] - st[S_LO] >= HEADER  # (ticks.diff inlined: every tick)
                     and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
                 self.stalled = (self.stalled + 1) & WRAP
                 self._drop(st[S_LO])
-                r = fast_reports(w, st, CRC_TABLE, pack.cell_mv, pack.temp_ddegc, pack.flags,
-                                 pack.seq, pack.state, pack.last_ms, w, 0, 0)
+                r = self._rescan(w, st)
+                if st[S_ECHOED]:
+                    self._echoed(now_ms)
                 continue
             break
 
@@ -181,7 +213,8 @@ class Decoder:
             p += 1
 
     def _echo(self, w, p, now_ms):
-        self.echoes = (self.echoes + 1) & WRAP
+        st = self._st
+        st[S_ECHOES] = (st[S_ECHOES] + 1) & WRAP
         self.pack.echo(w[p + 4], now_ms)
 
     def _cells(self, w, p, now_ms):
