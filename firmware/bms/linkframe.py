@@ -92,18 +92,25 @@ def min_period_ms(count, baud):
 
 
 def _make_table():
+    # T0[i]: the CRC register after one byte step, for i = its top byte XOR
+    # the data byte; T1[i] the same over two bytes (the second one zero), so
+    # that two bytes cost two look-ups: c ^= b0 << 8 | b1;
+    # c = T1[c >> 8] ^ T0[c & 0xFF]
     t = array.array("H")
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t.append(c & 0xFFFF)
+    for i in range(256):
+        v = t[i]
+        t.append(((v << 8) & 0xFFFF) ^ t[v >> 8])
     return t
 
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
-# An array of u16 (512 bytes), which the decoder's viper loops also read as a
-# pointer (bms/linkscan.py): one table on the board.
+# T0 then T1 in one array of u16 (1 KB), which the decoder's viper loops also
+# read as a pointer (bms/linkscan.py): one table on the board.
 CRC_TABLE = _make_table()
 _CRC_INIT = const(0xFFFF)
 

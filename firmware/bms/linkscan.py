@@ -195,6 +195,7 @@ def fast_reports(w: ptr8, st: ptr32, buf: ptr8, n: int) -> int:
     st[S_TAKEN] = take
     # the pack's arrays (bms/pack.py), at the addresses bind() stored
     table = ptr16(int(st[S_TABLE]) | (int(st[S_TABLE + 1]) << 16 << 16))
+    t1 = ptr16(uint(table) + 512)
     cells = ptr16(int(st[S_CELLS]) | (int(st[S_CELLS + 1]) << 16 << 16))
     temps = ptr16(int(st[S_TEMPS]) | (int(st[S_TEMPS + 1]) << 16 << 16))
     flags = ptr8(int(st[S_FLAGS]) | (int(st[S_FLAGS + 1]) << 16 << 16))
@@ -234,15 +235,26 @@ def fast_reports(w: ptr8, st: ptr32, buf: ptr8, n: int) -> int:
             break
         if k < size:
             break
-        # CRC-16/CCITT-FALSE over type..payload; bits above 16 of c are
-        # never read
-        c = 0xFFFF
-        j = 2
+        # CRC-16/CCITT-FALSE over type..payload (4, 15 or 16 bytes), two
+        # bytes a step (tables T0, T1: bms/linkframe.py CRC_TABLE), unrolled:
+        # a viper loop costs more than the step itself
         end = size - 2
-        while j < end:
-            c = (c << 8) ^ int(table[((c >> 8) ^ int(s[j])) & 0xFF])
-            j += 1
-        if (c & 0xFFFF) != (int(s[end]) | (int(s[end + 1]) << 8)):
+        c = 0xFFFF ^ ((int(s[2]) << 8) | int(s[3]))
+        c = int(t1[c >> 8]) ^ int(table[c & 0xFF]) ^ ((int(s[4]) << 8) | int(s[5]))
+        c = int(t1[c >> 8]) ^ int(table[c & 0xFF])
+        if size != _REQUEST_BYTES:
+            c ^= (int(s[6]) << 8) | int(s[7])
+            c = int(t1[c >> 8]) ^ int(table[c & 0xFF]) ^ ((int(s[8]) << 8) | int(s[9]))
+            c = int(t1[c >> 8]) ^ int(table[c & 0xFF]) ^ ((int(s[10]) << 8) | int(s[11]))
+            c = int(t1[c >> 8]) ^ int(table[c & 0xFF]) ^ ((int(s[12]) << 8) | int(s[13]))
+            c = int(t1[c >> 8]) ^ int(table[c & 0xFF]) ^ ((int(s[14]) << 8) | int(s[15]))
+            c = int(t1[c >> 8]) ^ int(table[c & 0xFF])
+            if size == _CELLS2_BYTES:
+                c ^= (int(s[16]) << 8) | int(s[17])
+                c = int(t1[c >> 8]) ^ int(table[c & 0xFF])
+            else:  # v1: the 15th byte alone
+                c = int(table[(c >> 8) ^ int(s[16])]) ^ ((c << 8) & 0xFFFF)
+        if c != (int(s[end]) | (int(s[end + 1]) << 8)):
             result = 1
             break
         if size == _REQUEST_BYTES:
@@ -264,12 +276,16 @@ def fast_reports(w: ptr8, st: ptr32, buf: ptr8, n: int) -> int:
         if addr < 1 or addr > count:
             result = 1
             break
-        j = 6
         bad = 0
-        while j < 14:
-            if (int(s[j]) | (int(s[j + 1]) << 8)) > _CELL_MV_MAX:
-                bad = 1
-            j += 2
+        if (int(s[7]) | int(s[9]) | int(s[11]) | int(s[13])) >= _CELL_MV_MAX >> 8:
+            # a cell may be above the limit (the OR of the high bytes is at
+            # least the highest of them; below 5000 >> 8 every cell is
+            # below 4864 mV): look closer
+            j = 6
+            while j < 14:
+                if (int(s[j]) | (int(s[j + 1]) << 8)) > _CELL_MV_MAX:
+                    bad = 1
+                j += 2
         t = int(s[14]) | (int(s[15]) << 8)
         if t >= 0x8000:
             t -= 0x10000
@@ -304,11 +320,10 @@ def fast_reports(w: ptr8, st: ptr32, buf: ptr8, n: int) -> int:
                 result = 1
                 break
         k = b * 4
-        j = 6
-        while j < 14:
-            cells[k] = int(s[j]) | (int(s[j + 1]) << 8)
-            k += 1
-            j += 2
+        cells[k] = int(s[6]) | (int(s[7]) << 8)
+        cells[k + 1] = int(s[8]) | (int(s[9]) << 8)
+        cells[k + 2] = int(s[10]) | (int(s[11]) << 8)
+        cells[k + 3] = int(s[12]) | (int(s[13]) << 8)
         temps[b] = int(s[14]) | (int(s[15]) << 8)
         flags[b] = pf
         seqs[b] = seq
