@@ -8,9 +8,10 @@ from bms import ticks
 from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, HEADER, CRC_LEN, MAX_LEN,
                            LEN_REQUEST, LEN_CELLS, LEN_CELLS2, MAX_BATTERIES)
 from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
-                          S_SEQ, S_TAKEN, S_IN, S_ECHOES, S_HOPS, S_ECHOED, S_TABLE, S_CELLS,
-                          S_TEMPS, S_FLAGS, S_SEQS, S_STATE, S_LAST, S_SIZE, NO_SEQ, WINDOW,
-                          sync_in, crc_ok, crc_sync, cells_valid, pack_flags, bind, fast_reports)
+                          S_SEQ, S_IN, S_ECHOES, S_HOPS, S_TABLE, S_CELLS, S_TEMPS, S_FLAGS,
+                          S_SEQS, S_STATE, S_LAST, S_SIZE, CANDIDATE, ECHO, STORED, NO_SEQ,
+                          WINDOW, sync_in, crc_ok, crc_sync, cells_valid, pack_flags, bind,
+                          fast_reports)
 
 # A partial frame on a line quiet for this long is abandoned and its bytes
 # rescanned, so a false header at the end of a burst cannot hold the bytes
@@ -62,8 +63,6 @@ class Decoder:
                            self._arrays):
             bind(st, slot, a)
         self._rx_ms = 0  # when bytes last arrived
-        self.frames_ok = 0  # battery reports stored in the pack
-        self.echoes = 0  # own scan requests back round the ring (slot S_ECHOES)
         self.crc_errors = 0
         self.bad_length = 0  # length byte impossible for its type
         self.rejected = 0  # CRC good but a value out of range / bad address
@@ -71,8 +70,23 @@ class Decoder:
         self.unknown_type = 0  # CRC good, type not known to this version
         self.stalled = 0  # partial frames abandoned after the line went quiet
         self.false_frames = 0  # CRC good by chance, a real frame starts inside
-        self.garbage_bytes = 0  # bytes dropped while looking for a frame start
-        self.resyncs = 0  # times bytes had to be dropped to find a frame start
+
+    # counted in the int array, by the fast path too
+    @property
+    def frames_ok(self):  # battery reports stored in the pack
+        return self._st[S_OK]
+
+    @property
+    def echoes(self):  # own scan requests back round the ring
+        return self._st[S_ECHOES]
+
+    @property
+    def garbage_bytes(self):  # bytes dropped while looking for a frame start
+        return self._st[S_GARBAGE]
+
+    @property
+    def resyncs(self):  # times bytes had to be dropped to find a frame start
+        return self._st[S_RESYNCS]
 
     def expect(self, seq):
         """A scan request with sequence `seq` was just sent. From now on only
@@ -83,66 +97,42 @@ class Decoder:
     def feed(self, buf, n, now_ms):
         st = self._st
         pack = self.pack
-        if n > 0:
-            self._rx_ms = now_ms
         st[S_NOW] = now_ms
         st[S_COUNT] = pack.configured
         st[S_LIMIT] = pack.timeout_ms
+        st[S_IN] = 0
+        if n > 0:
+            self._rx_ms = now_ms  # the line is not quiet
         w = self.win
-        st[S_IN] = 0
-        while True:  # the window takes at least the new bytes beyond one partial frame
-            r = fast_reports(w, st, buf, n)
-            if st[S_ECHOED]:
-                self._echoed(now_ms)
-            st[S_IN] += st[S_TAKEN]
-            if r or (st[S_HI] - st[S_LO] >= HEADER  # a candidate, or perhaps a stall
-                     and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
-                self._decode(w, st, r, now_ms)
-            if st[S_IN] >= n:
-                break
-        ok = st[S_OK]
-        if ok != self.frames_ok:  # the fast path stored reports: the pack merges them
-            pack.dirty = True
-            self.frames_ok = ok
-        self.echoes = st[S_ECHOES]
-        self.garbage_bytes = st[S_GARBAGE]
-        self.resyncs = st[S_RESYNCS]
-
-    def _echoed(self, now_ms):
-        # the fast path counted an echo: the pack learns of it before any
-        # frame the Python path handles after it
-        st = self._st
-        st[S_ECHOED] = 0
-        self.pack.echo(st[S_HOPS], now_ms)
-
-    def _rescan(self, w, st):
-        # fast_reports again over the window, after the Python path moved st[S_LO]
-        i = st[S_IN]
-        st[S_IN] = 0
-        r = fast_reports(w, st, w, 0)
-        st[S_IN] = i
-        return r
-
-    def _decode(self, w, st, r, now_ms):
-        # fast_reports has run over the window: the candidates it left, one
-        # at a time, and fast_reports again after each; a partial frame on a
-        # quiet line is given up
         while True:
-            if r and self._candidate(w, st[S_LO], now_ms):
-                r = self._rescan(w, st)
-                if st[S_ECHOED]:
-                    self._echoed(now_ms)
-                continue
-            # waiting for bytes; a partial frame on a quiet line is given up
-            if (st[S_HI] - st[S_LO] >= HEADER  # (ticks.diff inlined: every tick)
-                    and ((now_ms - self._rx_ms + _HALF) & _MASK) - _HALF > _STALL_MS):
-                self.stalled = (self.stalled + 1) & WRAP
-                self._drop(st[S_LO])
-                r = self._rescan(w, st)
-                if st[S_ECHOED]:
-                    self._echoed(now_ms)
-                continue
-            break
+            r = fast_reports(w, st, buf, n)
+            if r & STORED:  # the pack merges them
+                pack.dirty = True
+            if r & ECHO:
+                pack.echo(st[S_HOPS], now_ms)
+            if not r & CANDIDATE:
+                break  # all of buf taken, waiting for bytes
+            if not self._candidate(w, st[S_LO], now_ms) and st[S_IN] >= n:
+                break
+        if n <= 0 and st[S_HI] - st[S_LO] >= HEADER:
+            self._quiet(w, st, now_ms)
+
+    def _quiet(self, w, st, now_ms):
+        # no bytes: a partial frame on a quiet line is given up, the bytes
+        # after its first rescanned
+        pack = self.pack
+        while (st[S_HI] - st[S_LO] >= HEADER
+               and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
+            self.stalled = (self.stalled + 1) & WRAP
+            self._drop(st[S_LO])
+            while True:
+                r = fast_reports(w, st, w, 0)
+                if r & STORED:
+                    pack.dirty = True
+                if r & ECHO:
+                    pack.echo(st[S_HOPS], now_ms)
+                if not (r & CANDIDATE and self._candidate(w, st[S_LO], now_ms)):
+                    break
 
     def _drop(self, lo):
         # the candidate at lo failed: give up its first byte only
