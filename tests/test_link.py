@@ -267,6 +267,12 @@ def test_link_master_cadence_and_sequence():
     for _ in range(300):
         m.poll(m._next_ms)
     assert 0 <= m.seq <= 255
+    # the same cadence across the wrap of the ms ticks (2**30)
+    w = LinkMaster(100)
+    t = 0x3FFFFFFF - 150
+    assert w.poll(t) and not w.poll(t + 99)
+    assert w.poll(t + 100) and not w.poll((t + 199) & 0x3FFFFFFF)
+    assert w.poll((t + 200) & 0x3FFFFFFF) and w._next_ms == (t + 300) & 0x3FFFFFFF
 
 
 def test_counters_wrap_at_2_pow_30():
