@@ -5,13 +5,26 @@
 import array
 from micropython import const
 from bms import ticks
-from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, HEADER, CRC_LEN, MAX_LEN,
+from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, CRC_LEN, MAX_LEN,
                            LEN_REQUEST, LEN_CELLS, LEN_CELLS2, MAX_BATTERIES)
-from bms.linkscan import (WRAP, S_LO, S_HI, S_NOW, S_COUNT, S_LIMIT, S_OK, S_GARBAGE, S_RESYNCS,
-                          S_SEQ, S_IN, S_ECHOES, S_HOPS, S_TABLE, S_CELLS, S_TEMPS, S_FLAGS,
-                          S_SEQS, S_STATE, S_LAST, S_SIZE, CANDIDATE, ECHO, STORED, NO_SEQ,
-                          WINDOW, sync_in, crc_ok, crc_sync, cells_valid, pack_flags, bind,
-                          fast_reports)
+from bms.linkscan import (WRAP, S_OK, S_GARBAGE, S_RESYNCS, S_SEQ, S_ECHOES, S_TABLE, S_CELLS,
+                          S_TEMPS, S_FLAGS, S_SEQS, S_STATE, S_LAST, S_SIZE, NO_SEQ, WINDOW,
+                          sync_in, crc_ok, crc_sync, cells_valid, pack_flags, bind, fast_reports)
+
+# What feed() uses every tick, as const() copies (an imported name is a
+# dictionary look-up each time; tests/test_linkframe_host.py holds each to
+# bms/linkscan.py's or bms/linkframe.py's)
+_HEADER = const(4)
+_S_LO = const(0)
+_S_HI = const(1)
+_S_NOW = const(2)
+_S_COUNT = const(3)
+_S_LIMIT = const(4)
+_S_IN = const(9)
+_S_HOPS = const(11)
+_CANDIDATE = const(1)
+_ECHO = const(2)
+_STORED = const(4)
 
 # A partial frame on a line quiet for this long is abandoned and its bytes
 # rescanned, so a false header at the end of a burst cannot hold the bytes
@@ -53,7 +66,7 @@ class Decoder:
 
     def __init__(self, pack):
         self.pack = pack
-        self.win = bytearray(WINDOW)  # bytes st[S_LO] to st[S_HI] not yet decoded
+        self.win = bytearray(WINDOW)  # bytes st[_S_LO] to st[_S_HI] not yet decoded
         self._st = array.array("i", bytes(4 * S_SIZE))
         st = self._st
         st[S_SEQ] = NO_SEQ  # no report answers a request not sent
@@ -97,48 +110,48 @@ class Decoder:
     def feed(self, buf, n, now_ms):
         st = self._st
         pack = self.pack
-        st[S_NOW] = now_ms
-        st[S_COUNT] = pack.configured
-        st[S_LIMIT] = pack.timeout_ms
-        st[S_IN] = 0
+        st[_S_NOW] = now_ms
+        st[_S_COUNT] = pack.configured
+        st[_S_LIMIT] = pack.timeout_ms
+        st[_S_IN] = 0
         if n > 0:
             self._rx_ms = now_ms  # the line is not quiet
         w = self.win
         while True:
             r = fast_reports(w, st, buf, n)
-            if r & STORED:  # the pack merges them
+            if r & _STORED:  # the pack merges them
                 pack.dirty = True
-            if r & ECHO:
-                pack.echo(st[S_HOPS], now_ms)
-            if not r & CANDIDATE:
+            if r & _ECHO:
+                pack.echo(st[_S_HOPS], now_ms)
+            if not r & _CANDIDATE:
                 break  # all of buf taken, waiting for bytes
-            if not self._candidate(w, st[S_LO], now_ms) and st[S_IN] >= n:
+            if not self._candidate(w, st[_S_LO], now_ms) and st[_S_IN] >= n:
                 break
-        if n <= 0 and st[S_HI] - st[S_LO] >= HEADER:
+        if n <= 0 and st[_S_HI] - st[_S_LO] >= _HEADER:
             self._quiet(w, st, now_ms)
 
     def _quiet(self, w, st, now_ms):
         # no bytes: a partial frame on a quiet line is given up, the bytes
         # after its first rescanned
         pack = self.pack
-        while (st[S_HI] - st[S_LO] >= HEADER
+        while (st[_S_HI] - st[_S_LO] >= _HEADER
                and ticks.diff(now_ms, self._rx_ms) > _STALL_MS):
             self.stalled = (self.stalled + 1) & WRAP
-            self._drop(st[S_LO])
+            self._drop(st[_S_LO])
             while True:
                 r = fast_reports(w, st, w, 0)
-                if r & STORED:
+                if r & _STORED:
                     pack.dirty = True
-                if r & ECHO:
-                    pack.echo(st[S_HOPS], now_ms)
-                if not (r & CANDIDATE and self._candidate(w, st[S_LO], now_ms)):
+                if r & _ECHO:
+                    pack.echo(st[_S_HOPS], now_ms)
+                if not (r & _CANDIDATE and self._candidate(w, st[_S_LO], now_ms)):
                     break
 
     def _drop(self, lo):
         # the candidate at lo failed: give up its first byte only
         st = self._st
         st[S_GARBAGE] = (st[S_GARBAGE] + 1) & WRAP
-        st[S_LO] = lo + 1
+        st[_S_LO] = lo + 1
 
     def _candidate(self, w, lo, now_ms):
         """Handle the one frame candidate at lo; False if it needs more bytes."""
@@ -148,8 +161,8 @@ class Decoder:
             self.bad_length = (self.bad_length + 1) & WRAP
             self._drop(lo)
             return True
-        end = lo + HEADER + length
-        hi = self._st[S_HI]
+        end = lo + _HEADER + length
+        hi = self._st[_S_HI]
         if end + CRC_LEN > hi:
             return False
         inner = crc_sync(w, lo, end, hi, CRC_TABLE)
@@ -167,7 +180,7 @@ class Decoder:
             st = self._st
             st[S_GARBAGE] = (st[S_GARBAGE] + inner - lo) & WRAP
             st[S_RESYNCS] = (st[S_RESYNCS] + 1) & WRAP
-            st[S_LO] = inner
+            st[_S_LO] = inner
             return True
         if kind == T_CELLS or kind == T_CELLS2:
             self._cells(w, lo, now_ms)
@@ -175,7 +188,7 @@ class Decoder:
             self._echo(w, lo, now_ms)
         else:
             self.unknown_type = (self.unknown_type + 1) & WRAP
-        self._st[S_LO] = end + CRC_LEN
+        self._st[_S_LO] = end + CRC_LEN
         return True
 
     def _inner(self, w, p, stop, quiet):
@@ -185,16 +198,16 @@ class Decoder:
         header whose CRC matched by chance (1 in 65536): taking it whole
         would swallow the real frame's start. On a quiet line an incomplete
         one is no frame (a real frame's bytes arrive back to back)."""
-        hi = self._st[S_HI]
+        hi = self._st[_S_HI]
         while True:
             p = sync_in(w, p, stop, hi)
             if p < 0:
                 return 0
-            if p + HEADER > hi:
+            if p + _HEADER > hi:
                 if not quiet:
                     return -1
             elif _length_ok(w[p + 2], w[p + 3]):
-                end = p + HEADER + w[p + 3]
+                end = p + _HEADER + w[p + 3]
                 if end + CRC_LEN > hi:
                     if not quiet:
                         return -1
