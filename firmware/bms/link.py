@@ -30,8 +30,6 @@ _STORED = const(4)
 # rescanned, so a false header at the end of a burst cannot hold the bytes
 # behind it (a real frame's bytes arrive back to back).
 _STALL_MS = const(50)
-_MASK = const(0x3FFFFFFF)  # bms/ticks.py
-_HALF = const(0x20000000)
 
 
 def _length_ok(kind, length):
