@@ -267,6 +267,12 @@ def test_link_master_cadence_and_sequence():
     for _ in range(300):
         m.poll(m._next_ms)
     assert 0 <= m.seq <= 255
+    # the same cadence across the wrap of the ms ticks (2**30)
+    w = LinkMaster(100)
+    t = 0x3FFFFFFF - 150
+    assert w.poll(t) and not w.poll(t + 99)
+    assert w.poll(t + 100) and not w.poll((t + 199) & 0x3FFFFFFF)
+    assert w.poll((t + 200) & 0x3FFFFFFF) and w._next_ms == (t + 300) & 0x3FFFFFFF
 
 
 def test_counters_wrap_at_2_pow_30():
@@ -451,3 +457,44 @@ def test_alarm_kinds_of_several_batteries_add_up_and_only_fresh_ones_count():
     assert pack.alarm_kinds == F.A_LOW_CELL | F.A_LOW_TEMP
     pack.evaluate(1200, 1000)  # 1 and 2 stale
     assert pack.alarm_kinds == 0 and not pack.battery_alarm
+
+
+def test_two_byte_crc_steps_equal_two_single_steps():
+    # the fast path's CRC (bms/linkscan.py): c ^= b0 << 8 | b1;
+    # c = T1[c >> 8] ^ T0[c & 0xFF], with T1 the second half of CRC_TABLE
+    t = F.CRC_TABLE
+    assert len(t) == 512
+    rng = Rng(77)
+    for _ in range(3000):
+        c = rng.below(0x10000)
+        b0 = rng.below(256)
+        b1 = rng.below(256)
+        one = c
+        for b in (b0, b1):
+            one = ((one << 8) & 0xFFFF) ^ t[((one >> 8) ^ b) & 0xFF]
+        x = c ^ (b0 << 8 | b1)
+        assert t[256 + (x >> 8)] ^ t[x & 0xFF] == one, (c, b0, b1)
+
+
+def test_the_pack_keeps_the_arrays_the_decoder_writes():
+    # the fast path writes the pack's arrays at addresses taken once
+    # (Decoder.__init__): whatever the pack goes through, they stay its own
+    pack = Pack(50)
+    d = Decoder(pack)
+    names = ("cell_mv", "temp_ddegc", "flags", "seq", "state", "last_ms")
+    held = [getattr(pack, k) for k in names]
+    assert d._arrays[1:] == tuple(held)
+    stream = scan(50, 3)
+    d.expect(3)
+    for now in (0, 100, 5000):
+        d.feed(stream, len(stream), now)
+        pack.evaluate(now, 1000)
+    pack.configure(7)
+    pack.evaluate(6000, 300)
+    pack.configure(50)
+    pack.accept(2, 3, 3300, 3300, 3300, 3300, 0, 0, 6001)
+    pack.echo(50, 6002)
+    pack.evaluate(9000, 1000)
+    for k, a in zip(names, held):
+        assert getattr(pack, k) is a, k
+    assert d._arrays[0] is F.CRC_TABLE

@@ -42,6 +42,20 @@ def test_the_viper_loops_fold_in_linkframes_format():
     emitter folds in only its own module's constants): each is linkframe's."""
     text = (ROOT / "firmware" / "bms" / "linkscan.py").read_text()
     copies = re.findall(r"^_([A-Z0-9_]+) = const\((-?\w+)\)", text, re.M)
-    assert len(copies) == 17, copies  # 10, and report v2's (issue 16 item 2)
+    assert len(copies) == 20, copies  # 10, report v2's (issue 16 item 2), the request's (fast echo path)
     for name, value in copies:
         assert int(value, 0) == getattr(F, name, getattr(F, "_" + name, None)), name
+
+
+def test_the_decoders_copies_of_the_slots_and_format():
+    """bms/link.py keeps const() copies of what feed() uses every tick: each
+    is bms/linkscan.py's slot or flag, or bms/linkframe.py's format."""
+    text = (ROOT / "firmware" / "bms" / "link.py").read_text()
+    scan_text = (ROOT / "firmware" / "bms" / "linkscan.py").read_text()
+    scan = dict(re.findall(r"^([A-Z][A-Z0-9_]*) = const\((-?\w+)\)", scan_text, re.M))
+    copies = re.findall(r"^_((?:S_|CANDIDATE|ECHO|STORED|HEADER)[A-Z0-9_]*) = const\((-?\w+)\)",
+                        text, re.M)
+    assert len(copies) == 11, copies
+    for name, value in copies:
+        want = int(scan[name], 0) if name in scan else getattr(F, name)
+        assert int(value, 0) == want, name

@@ -66,6 +66,8 @@ TEMP_DDEGC_MIN = const(-400)
 TEMP_DDEGC_MAX = const(1250)
 MAX_BATTERIES = const(50)
 _WRAP = const(0x3FFFFFFF)  # the request counter wraps at 2**30 (small ints on the boards)
+_TICKS_MASK = const(0x3FFFFFFF)  # bms/ticks.py
+_HALF = const(0x20000000)
 CELLS = const(4)
 
 
@@ -92,18 +94,25 @@ def min_period_ms(count, baud):
 
 
 def _make_table():
+    # T0[i]: the CRC register after one byte step, for i = its top byte XOR
+    # the data byte; T1[i] the same over two bytes (the second one zero), so
+    # that two bytes cost two look-ups: c ^= b0 << 8 | b1;
+    # c = T1[c >> 8] ^ T0[c & 0xFF]
     t = array.array("H")
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         t.append(c & 0xFFFF)
+    for i in range(256):
+        v = t[i]
+        t.append(((v << 8) & 0xFFFF) ^ t[v >> 8])
     return t
 
 
 # CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xor-out.
-# An array of u16 (512 bytes), which the decoder's viper loops also read as a
-# pointer (bms/linkscan.py): one table on the board.
+# T0 then T1 in one array of u16 (1 KB), which the decoder's viper loops also
+# read as a pointer (bms/linkscan.py): one table on the board.
 CRC_TABLE = _make_table()
 _CRC_INIT = const(0xFFFF)
 
@@ -207,7 +216,8 @@ class LinkMaster:
         self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):
-        if self._started and ticks.diff(now_ms, self._next_ms) < 0:
+        # ticks.diff inlined: this runs every control tick
+        if self._started and ((now_ms - self._next_ms + _HALF) & _TICKS_MASK) - _HALF < 0:
             return False
         self.seq = (self.seq + 1) & 0xFF
         self.n = encode_request(self.buf, 0, 0, self.seq)
