@@ -182,3 +182,42 @@ def test_the_over_current_latch_is_read_logged_and_re_armed_by_the_policy():
     assert p.block_sys == R.OC_LOCKOUT and p.oc.trips == 3 and ctl.history.oc_trips == 3
     t = run(ctl, t, 6000)
     assert hw.sys_oc.set and hw.sys_oc.rearms == 3 and not hw.dsg_gate.on
+
+
+def test_a_false_header_at_the_end_of_a_burst_holds_no_report_past_the_quiet_line():
+    # the last battery's report comes behind a header that claims 48 bytes:
+    # on the silent line after the burst the decoder gives the header up
+    # after 50 ms (link.py _STALL_MS) and finds the report, not a scan later
+    from fakehw import Ring
+    from bms import linkframe as F
+
+    class FalseHeader(Ring):
+        def __init__(self, count):
+            Ring.__init__(self, count)
+            self.out = bytearray(len(self.out) + 4)
+
+        def write(self, buf, n):
+            Ring.write(self, buf, n)
+            if self.n:
+                last = self.n - F.CELLS_BYTES
+                report = bytes(self.out[last:self.n])
+                self.out[last:last + 4] = b"\xaa\x55\x41\x30"
+                self.out[last + 4:last + 4 + len(report)] = report
+                self.n += 4
+                self.sent_ms = now[0]
+
+    s = Settings()
+    assert s.update({"battery_count": 4, "scan_period_ms": 500}) == []
+    hw = Hw(4)
+    hw.link = FalseHeader(4)
+    ctl = Controller(s, hw)
+    now = [0]
+    hw.link.sent_ms = None
+    for _ in range(300):
+        ctl.tick(now[0])
+        now[0] += CONTROL_PERIOD_MS
+    sent = hw.link.sent_ms
+    assert ctl.decoder.stalled >= 1 and ctl.pack.data_ok
+    # the last request went out at `sent`; its burst came in that tick
+    assert 0 <= ticks.diff(ctl.pack.last_ms[3], sent) <= 50 + 2 * CONTROL_PERIOD_MS, (
+        ctl.pack.last_ms[3], sent)

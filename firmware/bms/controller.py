@@ -71,7 +71,7 @@ class Controller:
         self.now_ms = now_ms
         self.ticks += 1
         n = hw.link.readinto(self.rxbuf)
-        if n:
+        if n or self.decoder.partial:  # a silent line tells a held partial frame it is false
             self.decoder.feed(self.rxbuf, n, now_ms)
         master = self.master
         if master.poll(now_ms):

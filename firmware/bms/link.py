@@ -74,6 +74,7 @@ class Decoder:
                            self._arrays):
             bind(st, slot, a)
         self._rx_ms = 0  # when bytes last arrived
+        self.partial = False  # bytes of an incomplete frame are held (feed)
         self.crc_errors = 0
         self.bad_length = 0  # length byte impossible for its type
         self.rejected = 0  # CRC good but a value out of range / bad address
@@ -127,6 +128,9 @@ class Decoder:
                 break
         if n <= 0 and st[_S_HI] - st[_S_LO] >= _HEADER:
             self._quiet(w, st, now_ms)
+        # a partial frame waits for bytes or a quiet line: the controller
+        # feeds the decoder on a silent tick too while this holds
+        self.partial = st[_S_HI] - st[_S_LO] >= _HEADER
 
     def _quiet(self, w, st, now_ms):
         # no bytes: a partial frame on a quiet line is given up, the bytes
