@@ -162,8 +162,14 @@ async def _session(bluetooth, asyncio, P, A, i):
             await asyncio.sleep_ms(10)
         else:
             return False
-        P.decode_status(phone.notifications(P.STATUS_UUID)[-1])
-        P.decode_settings_page(await phone.request(P.SETTINGS_UUID, b"\x02\x00"))
+        # the phone's answers checked without decoding them: a decoded status
+        # is a dict of some 40 entries, made in this heap as no board holds it
+        st = phone.notifications(P.STATUS_UUID)[-1]
+        if len(st) != P.STATUS_LEN or st[0] != P.STATUS_FORMAT:
+            return False
+        page = await phone.request(P.SETTINGS_UUID, b"\x02\x00")
+        if len(page) < 3 or page[0] != P.OK or page[1] != P.SET_READ:
+            return False
         change = {"battery_count": 50} if i == 0 else {"device_name": "Boat%d" % (i & 1)}
         res = P.parse_response(await phone.request(P.SETTINGS_UUID, P.encode_set_request(change)))
         return res[0] == P.OK
