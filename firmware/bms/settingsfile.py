@@ -20,12 +20,13 @@ def _digest(data):
     return hashlib.sha256(data).digest()[:_HASH_LEN]
 
 
-def _body(values, secrets):
+def _body(names, values, secrets):
     """The JSON body in small pieces (bytes): no piece is longer than one
-    value, so a save never needs a large block of a fragmented heap."""
+    value, so a save never needs a large block of a fragmented heap.
+    `values[name]` for each of `names`."""
     yield b'{"settings": {'
     sep = b""
-    for name in values:
+    for name in names:
         yield sep
         yield json.dumps(name).encode()
         yield b": "
@@ -40,12 +41,13 @@ def _body(values, secrets):
     yield b"}"
 
 
-def encode_into(buf, values, secrets):
+def encode_into(buf, values, secrets, names=None):
     """The blob of encode() written into `buf` (a bytearray); its length.
-    ValueError when it does not fit (nothing is stored then)."""
+    ValueError when it does not fit (nothing is stored then). `names`: the
+    keys of `values` to store (all of a dict's by default)."""
     n = _HEAD
     cap = len(buf) - _HASH_LEN
-    for piece in _body(values, secrets):
+    for piece in _body(values if names is None else names, values, secrets):
         k = len(piece)
         if n + k > cap:
             raise ValueError("settings file: longer than its buffer")
@@ -77,7 +79,7 @@ def max_size():
 def encode(values, secrets):
     """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
     n = _HEAD + _HASH_LEN
-    for piece in _body(values, secrets):
+    for piece in _body(values, values, secrets):
         n += len(piece)
     buf = bytearray(n)
     encode_into(buf, values, secrets)
@@ -169,6 +171,12 @@ def snapshot(settings, auth):
     return encode(settings.values(), _secrets(auth))
 
 
+def _names():
+    for e in S.SCHEMA:
+        yield e[1]
+
+
 def snapshot_into(buf, settings, auth):
-    """snapshot() written into `buf` (at least max_size() bytes); its length."""
-    return encode_into(buf, settings.values(), _secrets(auth))
+    """snapshot() written into `buf` (at least max_size() bytes), in the
+    schema's order; its length."""
+    return encode_into(buf, settings, _secrets(auth), _names())
