@@ -53,12 +53,13 @@ class OsFs:
 
     def readinto(self, path, buf):
         """The file's length; its bytes are in buf when they fit (else only
-        the first len(buf) of them)."""
+        the first len(buf) of them). A short read gives what was read."""
         try:
             with open(path, "rb") as f:
                 n = os.stat(path)[6]
-                f.readinto(memoryview(buf)[:n] if n < len(buf) else buf)
-            return n
+                want = n if n < len(buf) else len(buf)
+                got = f.readinto(memoryview(buf)[:want])
+            return n if got == want else got
         except OSError as e:
             if e.args and e.args[0] == _ENOENT:
                 return None
