@@ -20,6 +20,9 @@ class Persistence:
     def __init__(self, store, settings, clock, rand):
         self.store = store
         self.settings = settings
+        # the settings blob is built here at every save: taken at boot, while
+        # the heap is whole, a save needs no large block of a fragmented one
+        self._blob = bytearray(settingsfile.max_size() + store.TRAILER)
         self.clock = clock
         values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
         errors = settings.update(values)
@@ -31,11 +34,6 @@ class Persistence:
         blob = store.read(HISTORY_FILE)
         if blob is not None and not self.history.from_bytes(blob):
             self.problems.append("history file corrupt: counters start from zero")
-        # every save (settings, history) is framed in this buffer: taken at
-        # boot, while the heap is whole, a save needs no large block of a
-        # fragmented one
-        self._blob = bytearray(max(settingsfile.max_size(), len(self.history.to_bytes()))
-                               + store.TRAILER)
         # first boot or a repaired file: secrets persist now
         self.secrets_stored = self.save_settings()
         if self.first_boot and not self.secrets_stored:
@@ -55,12 +53,7 @@ class Persistence:
         return ok
 
     def save_history(self):
-        data = self.history.to_bytes()  # of one length (bms/history.py): fits
-        n = len(data)
-        if n + self.store.TRAILER > len(self._blob):
-            self._blob = bytearray(n + self.store.TRAILER)
-        self._blob[:n] = data
-        ok = self.store.write_buffer(HISTORY_FILE, self._blob, n)
+        ok = self.store.write(HISTORY_FILE, self.history.to_bytes())
         if ok:
             self.history.saved(self.clock())
         return ok
