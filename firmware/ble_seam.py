@@ -33,11 +33,14 @@ class BleSeam:
     def apply_settings(self, changes):
         """Settings.update, then flash; a change the flash refuses is undone
         (E_INTERNAL), so what the phone is told matches what a reboot keeps."""
-        old = self.settings.values()
-        errors = self.settings.update(changes)
+        s = self.settings
+        old = {}
+        for n in changes:  # an unknown name is refused below: nothing to undo then
+            old[n] = getattr(s, n, None)
+        errors = s.update(changes)
         if errors or self._persist.save_settings():
             return errors
-        self.settings.update({n: old[n] for n in changes})
+        s.update(old)
         first = list(changes)[:1] or [""]
         return [(first[0], P.E_INTERNAL, "settings not stored (flash write failed); unchanged")]
 

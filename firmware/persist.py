@@ -20,6 +20,9 @@ class Persistence:
     def __init__(self, store, settings, clock, rand):
         self.store = store
         self.settings = settings
+        # the settings blob is built here at every save: taken at boot, while
+        # the heap is whole, a save needs no large block of a fragmented one
+        self._blob = bytearray(settingsfile.max_size() + store.TRAILER)
         self.clock = clock
         values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
         errors = settings.update(values)
@@ -41,7 +44,11 @@ class Persistence:
         """Settings and secrets to flash (the store skips unchanged bytes);
         False when the flash refused them: auth stays dirty, so the
         persistence task tries again."""
-        ok = self.store.write(SETTINGS_FILE, settingsfile.snapshot(self.settings, self.auth))
+        try:
+            n = settingsfile.snapshot_into(self._blob, self.settings, self.auth)
+        except ValueError:  # longer than max_size() allows: not stored
+            n = -1
+        ok = n >= 0 and self.store.write_buffer(SETTINGS_FILE, self._blob, n)
         self.auth.dirty = not ok
         return ok
 

@@ -97,3 +97,34 @@ def test_load_first_boot_corrupt_and_snapshot():
     values, secrets3, problems = F.load(F.snapshot(s, a), rand)
     assert values["battery_count"] == 3 and secrets3["failures"] == 5 and problems == []
     assert secrets3["puk"] == secrets["puk"]
+
+
+def test_body_is_the_json_of_the_document():
+    # the body is the document's JSON, its settings in the bytes of one json.dumps
+    import json
+    import struct
+    from binascii import hexlify
+    v = S.Settings().values()
+    v["device_name"] = 'a "quoted" \\ name'
+    blob = F.encode(v, SECRETS)
+    doc = {"settings": v, "puk": SECRETS["puk"],
+           "readout_key": hexlify(SECRETS["readout_key"]).decode(), "failures": 2}
+    body = blob[6:-8]
+    assert json.loads(body) == doc and struct.unpack("<H", blob[4:6])[0] == len(body)
+    assert body.startswith(b'{"settings": ' + json.dumps(v).encode() + b", ")
+
+
+def test_max_size_holds_the_widest_valid_blob():
+    widest = {}
+    for e in S.SCHEMA:
+        if e[2] in (S.TEXT, S.PIN):
+            widest[e[1]] = '"' * e[6]  # every character escaped
+        else:
+            widest[e[1]] = e[5] if len(str(e[5])) > len(str(e[6])) else e[6]
+    big = {"puk": "99999999", "readout_key": bytes(16), "failures": 0x3FFFFFFF}
+    n = len(F.encode(widest, big))
+    assert n <= F.max_size() < n + 64  # enough, and not wasteful
+    buf = bytearray(F.max_size())
+    assert F.encode_into(buf, widest, big) == n and bytes(buf[:n]) == F.encode(widest, big)
+    with raises(ValueError):  # one byte short: refused, not cut
+        F.encode_into(bytearray(n - 1), widest, big)

@@ -100,9 +100,12 @@ def test_real_filesystem():
     assert st.write("cfg", b"abc") and st.write("cfg", b"def")
     assert Store("/tmp/bms_store_test_").read("cfg") == b"def"
     # a missing file reads as missing; any other error raises (and is retried)
-    assert OsFs().read("/tmp/bms_store_test_none") is None
+    buf = bytearray(2)
+    assert OsFs().readinto("/tmp/bms_store_test_none", buf) is None
     with raises(OSError):
-        OsFs().read("/tmp")
+        OsFs().readinto("/tmp", buf)
+    # a file longer than the buffer: its length, and as much as fits
+    assert OsFs().readinto("/tmp/bms_store_test_cfg", buf) == 3 + 12 and buf == b"de"
 
 
 def test_a_transient_read_error_is_retried():
@@ -208,3 +211,15 @@ def test_an_interrupted_write_is_finished_by_renaming_not_rewriting():
     assert fs.ops == ops + 1 and "cfg.new" not in fs.files  # one rename, nothing written
     assert "finished" in st.problems[0]
     assert st.write("cfg", b"new") and fs.ops == ops + 1
+
+
+def test_files_of_any_size_through_the_one_read_buffer():
+    fs = MemFs()
+    st = Store("", fs)
+    for data in (b"a", b"x" * 2000, b"yz", b"x" * 2000):
+        assert st.write("cfg", data) and st.read("cfg") == data
+        assert Store("", fs).read("cfg") == data
+    # write_buffer: the data and the trailer in the caller's buffer, not copied
+    buf = bytearray(b"hello") + bytearray(Store.TRAILER)
+    assert st.write_buffer("cfg", buf, 5) and Store("", fs).read("cfg") == b"hello"
+    assert fs.files["cfg"] == bytes(buf)

@@ -164,8 +164,22 @@ def check_order(values):
     return None
 
 
+class _Overlay:
+    """The settings with changes applied, read as check_order() reads a
+    dict: no copy of all the values per change."""
+
+    def __init__(self, settings, changes):
+        self._s = settings
+        self._c = changes
+
+    def __getitem__(self, name):
+        c = self._c
+        return c[name] if name in c else getattr(self._s, name)
+
+
 class Settings:
-    """Current values as attributes (fast to read in the control step)."""
+    """Current values as attributes (fast to read in the control step);
+    settings[name] reads one as a dict of values() does, without the dict."""
 
     def __init__(self):
         for e in SCHEMA:
@@ -178,6 +192,9 @@ class Settings:
             d[e[1]] = getattr(self, e[1])
         return d
 
+    def __getitem__(self, name):
+        return getattr(self, name)
+
     def update(self, changes):
         """Apply a dict of changes all-or-nothing.
 
@@ -185,7 +202,6 @@ class Settings:
         changes unless every value and every cross-field rule passes.
         """
         errors = []
-        merged = self.values()
         for name in changes:
             entry = BY_NAME.get(name)
             if entry is None:
@@ -194,10 +210,8 @@ class Settings:
             code, msg = check_value(entry, changes[name])
             if code:
                 errors.append((name, code, msg))
-            else:
-                merged[name] = changes[name]
-        if not errors:
-            bad = check_order(merged)
+        if not errors:  # every change is valid: the rules see them applied
+            bad = check_order(_Overlay(self, changes))
             if bad:
                 errors.append((bad[2][0], bad[0], bad[1]))
         if errors:

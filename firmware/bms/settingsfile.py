@@ -20,16 +20,70 @@ def _digest(data):
     return hashlib.sha256(data).digest()[:_HASH_LEN]
 
 
+def _body(names, values, secrets):
+    """The JSON body in small pieces (bytes): no piece is longer than one
+    value, so a save never needs a large block of a fragmented heap.
+    `values[name]` for each of `names`."""
+    yield b'{"settings": {'
+    sep = b""
+    for name in names:
+        yield sep
+        yield json.dumps(name).encode()
+        yield b": "
+        yield json.dumps(values[name]).encode()
+        sep = b", "
+    yield b'}, "puk": '
+    yield json.dumps(secrets["puk"]).encode()
+    yield b', "readout_key": "'
+    yield hexlify(secrets["readout_key"])
+    yield b'", "failures": '
+    yield json.dumps(secrets["failures"]).encode()
+    yield b"}"
+
+
+def encode_into(buf, values, secrets, names=None):
+    """The blob of encode() written into `buf` (a bytearray); its length.
+    ValueError when it does not fit (nothing is stored then). `names`: the
+    keys of `values` to store (all of a dict's by default)."""
+    n = _HEAD
+    cap = len(buf) - _HASH_LEN
+    for piece in _body(values if names is None else names, values, secrets):
+        k = len(piece)
+        if n + k > cap:
+            raise ValueError("settings file: longer than its buffer")
+        buf[n:n + k] = piece
+        n += k
+    if n - _HEAD > 0xFFFF:
+        raise ValueError("settings file: body too long")
+    buf[0:4] = MAGIC
+    struct.pack_into("<H", buf, 4, n - _HEAD)
+    buf[n:n + _HASH_LEN] = _digest(memoryview(buf)[:n])
+    return n + _HASH_LEN
+
+
+def max_size():
+    """The longest blob a valid Settings and Auth can give: every value at
+    its widest (a text in escaped characters), the widest secrets."""
+    n = _HEAD + _HASH_LEN + len(b'{"settings": {}, "puk": "12345678", "readout_key": "", '
+                                   b'"failures": }') + 32 + 11
+    for e in S.SCHEMA:
+        kind, lo, hi = e[2], e[5], e[6]
+        if kind == S.TEXT or kind == S.PIN:
+            width = 2 + 2 * hi  # quotes, and each character may be escaped (\" or \\)
+        else:
+            width = max(len(str(lo)), len(str(hi)))
+        n += len(e[1]) + 2 + 2 + width + 2  # "name": value,
+    return n
+
+
 def encode(values, secrets):
     """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
-    body = json.dumps({
-        "settings": values,
-        "puk": secrets["puk"],
-        "readout_key": hexlify(secrets["readout_key"]).decode(),
-        "failures": secrets["failures"],
-    }).encode()
-    head = MAGIC + struct.pack("<H", len(body))
-    return head + body + _digest(head + body)
+    n = _HEAD + _HASH_LEN
+    for piece in _body(values, values, secrets):
+        n += len(piece)
+    buf = bytearray(n)
+    encode_into(buf, values, secrets)
+    return bytes(buf)
 
 
 def decode(data):
@@ -108,7 +162,21 @@ def load(blob, rand):
         return S.Settings().values(), new_secrets(rand), [str(e) + ": defaults used"]
 
 
+def _secrets(auth):
+    return {"puk": auth.puk, "readout_key": auth.readout_key, "failures": auth.failures}
+
+
 def snapshot(settings, auth):
     """The blob for the current Settings and Auth (write it when it differs)."""
-    return encode(settings.values(), {"puk": auth.puk, "readout_key": auth.readout_key,
-                                      "failures": auth.failures})
+    return encode(settings.values(), _secrets(auth))
+
+
+def _names():
+    for e in S.SCHEMA:
+        yield e[1]
+
+
+def snapshot_into(buf, settings, auth):
+    """snapshot() written into `buf` (at least max_size() bytes), in the
+    schema's order; its length."""
+    return encode_into(buf, settings, _secrets(auth), _names())

@@ -65,7 +65,7 @@ class BleRequests:
         if op == P.SET_READ:
             if len(data) != 2:
                 return P.response(P.E_MALFORMED, op)
-            return P.encode_settings_page(self.seam.settings.values(), data[1])
+            return P.encode_settings_page(self.seam.settings, data[1])
         if op == P.SET_PART:  # a write too long for a small MTU comes in parts
             parts = self._parts + bytes(data[1:])
             if 1 + len(parts) > P.MAX_WRITE:

@@ -19,7 +19,7 @@ import struct
 
 from micropython import const
 
-_TRAILER = 12  # u32 length + 8 bytes of SHA-256
+_TRAILER = const(12)  # u32 length + 8 bytes of SHA-256
 _READ_TRIES = const(3)
 _ENOENT = const(2)
 
@@ -29,16 +29,19 @@ _DAMAGED = const(2)
 _UNREADABLE = const(3)
 
 
-def _frame(data):
-    return data + struct.pack("<I", len(data)) + hashlib.sha256(data).digest()[:8]
+def _seal(buf, n):
+    """Write the trailer of buf[:n] into buf[n:n + _TRAILER]."""
+    struct.pack_into("<I", buf, n, n)
+    buf[n + 4:n + _TRAILER] = hashlib.sha256(memoryview(buf)[:n]).digest()[:8]
 
 
 def _unframe(raw):
-    """The data inside a framed file, or None when the frame is damaged."""
+    """The data inside a framed file (a view of `raw`), or None when the
+    frame is damaged."""
     if raw is None or len(raw) < _TRAILER:
         return None
-    data = raw[:-_TRAILER]
-    n = struct.unpack("<I", raw[-_TRAILER:-8])[0]
+    data = memoryview(raw)[:-_TRAILER]
+    n = struct.unpack_from("<I", raw, len(raw) - _TRAILER)[0]
     if n != len(data) or hashlib.sha256(data).digest()[:8] != raw[-8:]:
         return None
     return data
@@ -46,12 +49,17 @@ def _unframe(raw):
 
 class OsFs:
     """The board's filesystem through open() and os (what Store needs):
-    read() gives None for a missing file and raises on any other error."""
+    readinto() gives None for a missing file and raises on any other error."""
 
-    def read(self, path):
+    def readinto(self, path, buf):
+        """The file's length; its bytes are in buf when they fit (else only
+        the first len(buf) of them). A short read gives what was read."""
         try:
             with open(path, "rb") as f:
-                return f.read()
+                n = os.stat(path)[6]
+                want = n if n < len(buf) else len(buf)
+                got = f.readinto(memoryview(buf)[:want])
+            return n if got == want else got
         except OSError as e:
             if e.args and e.args[0] == _ENOENT:
                 return None
@@ -72,11 +80,14 @@ class OsFs:
 
 
 class Store:
+    TRAILER = _TRAILER  # the room write_buffer() needs after the data
+
     def __init__(self, root="", fs=None):
         self.root = root
         self.fs = fs or OsFs()
         self.problems = []  # what read() or write() had to work around
         self._unsure = []  # names whose NAME could not be read: never replaced
+        self._buf = bytearray(0)  # every read goes here (_read)
 
     def _path(self, name, suffix=""):
         return self.root + name + suffix
@@ -86,12 +97,28 @@ class Store:
             self.problems.append(msg)
         del self.problems[:-8]  # keep the latest few
 
+    def _read(self, path):
+        """A view of the file's bytes in the store's buffer (valid until the
+        next read), or None when it is missing. The buffer grows to the
+        largest file read, so saves after the boot's reads need no large
+        block of a fragmented heap."""
+        n = self.fs.readinto(path, self._buf)
+        if n is None:
+            return None
+        if n > len(self._buf):
+            self._buf = bytearray(n)
+            n = self.fs.readinto(path, self._buf)
+            if n is None or n > len(self._buf):
+                raise OSError("%s changed while read" % path)
+        return memoryview(self._buf)[:n]
+
     def _load(self, name, suffix):
-        """(state, data) of one file; an error is tried again."""
+        """(state, data) of one file; an error is tried again. data is a
+        view of the store's buffer."""
         err = None
         for _ in range(_READ_TRIES):
             try:
-                raw = self.fs.read(self._path(name, suffix))
+                raw = self._read(self._path(name, suffix))
             except Exception as e:  # the flash answered with an error
                 err = e
                 continue
@@ -110,7 +137,7 @@ class Store:
         """The newest good copy's bytes, or None when no good copy exists."""
         state, data = self._load(name, "")
         if state == _GOOD:
-            return data
+            return bytes(data)
         if state == _UNREADABLE and name not in self._unsure:
             self._unsure.append(name)
         new_state, data = self._load(name, ".new")
@@ -119,11 +146,11 @@ class Store:
                 self._report("%s unreadable, used %s.new" % (name, name))
             else:
                 self._finish(name, state)
-            return data
+            return bytes(data)
         bak_state, data = self._load(name, ".bak")
         if bak_state == _GOOD:
             self._report("%s damaged or missing, used %s.bak" % (name, name))
-            return data
+            return bytes(data)
         if state != _MISSING or new_state != _MISSING or bak_state != _MISSING:
             self._report(name + ": no good copy, defaults used")  # a first boot is no problem
         return None
@@ -145,19 +172,31 @@ class Store:
         """Store data atomically. True once the store holds `data` (an
         unchanged copy is not written again); False when the write failed
         (reported; the old copy stays)."""
-        data = bytes(data)
+        n = len(data)
+        buf = bytearray(n + _TRAILER)
+        buf[:n] = data
+        return self.write_buffer(name, buf, n)
+
+    def write_buffer(self, name, buf, n):
+        """write(name, buf[:n]) without a copy of the data: `buf` (a
+        bytearray) has _TRAILER bytes of room after them, which this fills."""
         if name in self._unsure:
             self._report("%s unreadable at boot: not replaced until a restart" % name)
             return False
+        data = memoryview(buf)[:n]
         state, current = self._load(name, "")
         if state == _UNREADABLE:
             return False  # it may hold newer data than anything else: keep it
-        if current == data:
+        if current is not None and current == data:
             return True
+        current = None  # the old copy's bytes go before the new ones are read back
         path, new, bak = self._path(name), self._path(name, ".new"), self._path(name, ".bak")
         try:
-            self.fs.write(new, _frame(data))
-            if _unframe(self.fs.read(new)) != data:
+            _seal(buf, n)
+            framed = memoryview(buf)[:n + _TRAILER]
+            self.fs.write(new, framed)
+            # the same test as unframing the read-back and comparing the data
+            if self._read(new) != framed:
                 raise OSError("read-back mismatch")
             if state == _GOOD:  # keep the current good copy as .bak
                 self.fs.remove(bak)
