@@ -151,6 +151,8 @@ def run():
                 from bms.controller import safe_outputs
 
                 safe_outputs(hw)
+                if bms is not None:  # its controller writes only what changed: it must forget
+                    bms.controller.safe_outputs()
         finally:
             _arm(hw)
 

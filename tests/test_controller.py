@@ -221,3 +221,78 @@ def test_a_false_header_at_the_end_of_a_burst_holds_no_report_past_the_quiet_lin
     # the last request went out at `sent`; its burst came in that tick
     assert 0 <= ticks.diff(ctl.pack.last_ms[3], sent) <= 50 + 2 * CONTROL_PERIOD_MS, (
         ctl.pack.last_ms[3], sent)
+
+
+_OUTS = ("chg_fet", "chg_gate"), ("dsg_fet", "dsg_gate"), ("dsg_limit", "dsg_limit"), (
+    "load_out", "load_out"), ("charge_out", "charge_out"), ("prealarm_out", "prealarm_out")
+
+
+def _outputs_agree(ctl, hw, duty):
+    p = ctl.protection
+    for verdict, pin in _OUTS:
+        assert getattr(hw, pin).on == getattr(p, verdict), (pin, getattr(p, verdict))
+    assert hw.alt_gate.duty_cpct == duty
+
+
+def test_every_output_says_what_the_tick_decided_though_only_changes_are_written():
+    # outputs are written when they change (and all of them every 50 ticks):
+    # after every tick, through charge limiting, an over-voltage cell, a
+    # lost cable and its return, each pin holds the tick's verdict
+    ctl, hw, t = _limiting()
+    step = ctl.alternator.step
+    said = [0]
+
+    def spy(now_ms, meas, p):
+        said[0] = step(now_ms, meas, p)
+        return said[0]
+
+    ctl.alternator.step = spy
+    events = {100: ("cell", 3750), 400: ("cell", 3300), 700: ("plug", False), 1500: ("plug", True)}
+    duties = set()
+    for i in range(2000):
+        if i in events:
+            what, v = events[i]
+            if what == "cell":
+                hw.link.cells[2][1] = v
+            else:
+                hw.link.plugged = v
+        ctl.tick(t)
+        hw.sense.alt_ma = hw.alt_gate.duty_cpct * 15
+        t += CONTROL_PERIOD_MS
+        _outputs_agree(ctl, hw, said[0])
+        duties.add(said[0])
+    assert len(duties) > 3  # the duty moved, and every move reached the gate
+
+
+def test_a_steady_tick_writes_the_outputs_only_every_half_second():
+    ctl, hw = make(50)
+    t = run(ctl, 0, 300)
+    before = hw.chg_gate.writes, hw.prealarm_out.writes, hw.alt_gate.writes
+    run(ctl, t, 500)
+    after = hw.chg_gate.writes, hw.prealarm_out.writes, hw.alt_gate.writes
+    assert [a - b for a, b in zip(after, before)] == [10, 10, 10]
+
+
+def test_a_pin_moved_behind_the_controller_is_put_back_within_half_a_second():
+    ctl, hw = make(4)
+    t = run(ctl, 0, 300)
+    assert gates(hw) == (True, True, True, True)
+    hw.chg_gate.on = hw.load_out.on = False  # a glitch the controller did not see
+    t = run(ctl, t, 50)
+    assert gates(hw) == (True, True, True, True)
+
+
+def test_safe_outputs_makes_the_next_tick_write_every_output():
+    ctl, hw = make(4)
+    t = run(ctl, 0, 300)
+    ctl.safe_outputs()
+    assert gates(hw) == (False, False, False, False)
+    run(ctl, t, 1)
+    assert gates(hw) == (True, True, True, True)
+
+
+def test_the_tick_count_wraps_as_a_small_int_of_the_boards():
+    ctl, hw = make(4)
+    ctl.ticks = 0x3FFFFFFF
+    run(ctl, 0, 2)
+    assert ctl.ticks == 1

@@ -18,6 +18,18 @@ from bms import ledcode
 
 CONTROL_PERIOD_MS = const(10)
 _RXBUF = const(256)
+# bits of the output word (Controller._out)
+_CHG = const(1)
+_DSG_PATH = const(6)  # dsg_fet, dsg_limit: written together, in order
+_LOAD = const(8)
+_CHARGE = const(16)
+_PREALARM = const(32)
+_LED = const(64)
+_ALL = const(127)
+# every output is written again this often, changed or not: a pin that a
+# glitch moved behind the controller is put back within half a second
+_REWRITE_TICKS = const(50)
+_TICKS_MASK = const(0x3FFFFFFF)  # ticks wraps like ticks_ms: a small int on 32-bit
 
 
 def safe_outputs(hw):
@@ -50,11 +62,15 @@ class Controller:
         self.ticks = 0
         self.led_code = ledcode.BOOT
         self._settings_version = -1
+        self._out = -1  # the output word last written; -1: none (write all)
+        self._duty = -1
+        self._rewrite = _REWRITE_TICKS  # ticks until every output is written again
         self.safe_outputs()
 
     def safe_outputs(self):
         """Outputs safe, and the alternator port restarts with a soft start:
         after an exception in tick() its integrator would carry on winding up."""
+        self._out = self._duty = -1  # the next tick writes every output again
         safe_outputs(self.hw)
         self.alternator.reset()
 
@@ -69,7 +85,7 @@ class Controller:
             self._apply_settings()
         hw = self.hw
         self.now_ms = now_ms
-        self.ticks += 1
+        self.ticks = (self.ticks + 1) & _TICKS_MASK
         n = hw.link.readinto(self.rxbuf)
         if n or self.decoder.partial:  # a silent line tells a held partial frame it is false
             self.decoder.feed(self.rxbuf, n, now_ms)
@@ -86,23 +102,43 @@ class Controller:
         p = self.protection
         p.step(now_ms, pack, meas, self.remote)
         duty_cpct = self.alternator.step(now_ms, meas, p)
-        self.led_code = ledcode.code_for(p, pack, self.alternator)
-        hw.led.set(ledcode.lit(self.led_code, now_ms))
+        code = self.led_code = ledcode.code_for(p, pack, self.alternator)
         self.history.step(now_ms, p, pack, meas)
         self.soc.count(now_ms, pack, meas, self.settings)
         # outputs last: an exception above leaves them as safe_outputs() set
-        # them, never a gate pulse computed in a tick that did not finish
-        hw.alt_gate.set_duty(duty_cpct)
-        hw.chg_gate.set(p.chg_fet)
-        if p.dsg_limit:  # the limit before the gate, so it never closes unlimited
-            hw.dsg_limit.set(True)
-        hw.dsg_gate.set(p.dsg_fet)
-        hw.dsg_limit.set(p.dsg_limit)  # released once the gate is fully on, or off
+        # them, never a gate pulse computed in a tick that did not finish.
+        # Each output is written only when it changed: one packed word
+        # against the last one written (safe_outputs() forgets it).
+        word = (p.chg_fet | p.dsg_fet << 1 | p.dsg_limit << 2 | p.load_out << 3
+                | p.charge_out << 4 | p.prealarm_out << 5
+                | (code == ledcode.OK or ledcode.lit(code, now_ms)) << 6)
+        self._rewrite -= 1
+        if self._rewrite <= 0:
+            self._rewrite = _REWRITE_TICKS
+            self._out = self._duty = -1
+        old = self._out
+        ch = _ALL if old < 0 else word ^ old
+        if duty_cpct != self._duty:
+            hw.alt_gate.set_duty(duty_cpct)
+            self._duty = duty_cpct
+        if ch & _CHG:
+            hw.chg_gate.set(p.chg_fet)
+        if ch & _DSG_PATH:
+            if p.dsg_limit:  # the limit before the gate, so it never closes unlimited
+                hw.dsg_limit.set(True)
+            hw.dsg_gate.set(p.dsg_fet)
+            hw.dsg_limit.set(p.dsg_limit)  # released once the gate is fully on, or off
         oc = p.oc
         if oc.rearm:  # the policy lets System+ close again: the latch too
             hw.sys_oc.rearm()
             oc.rearmed()
-        hw.load_out.set(p.load_out)
-        hw.charge_out.set(p.charge_out)
-        hw.prealarm_out.set(p.prealarm_out)
+        if ch & _LOAD:
+            hw.load_out.set(p.load_out)
+        if ch & _CHARGE:
+            hw.charge_out.set(p.charge_out)
+        if ch & _PREALARM:
+            hw.prealarm_out.set(p.prealarm_out)
+        if ch & _LED:
+            hw.led.set(word & _LED != 0)
+        self._out = word
         hw.wdt.feed()

@@ -8,8 +8,10 @@ class Out:
     def __init__(self):
         self.on = False
         self.changes = 0
+        self.writes = 0
 
     def set(self, on):
+        self.writes += 1
         if on != self.on:
             self.on = on
             self.changes += 1
@@ -18,8 +20,10 @@ class Out:
 class Pwm:
     def __init__(self):
         self.duty_cpct = 0
+        self.writes = 0
 
     def set_duty(self, d):
+        self.writes += 1
         self.duty_cpct = d
 
 
