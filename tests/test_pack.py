@@ -377,3 +377,26 @@ def test_gated_evaluate_says_what_an_ungated_one_says():
         twin.evaluate(now, timeout)
         assert _verdict(gated) == _verdict(twin), (step, _verdict(gated), _verdict(twin))
         assert _figures(gated) == ref.figures(gated, now, timeout), step
+
+
+def test_a_full_scan_follows_the_battery_count_both_ways():
+    # the owner corrects the count to the cable's battery: the scan is full at
+    # once (it stayed not full, every path open, until a battery timed out);
+    # and a count raised above the cable makes it not full
+    p = Pack(2)
+    now = 0
+    for k in range(5):
+        full_scan(p, 1, k, now)
+        p.evaluate(now, 1000)
+        now += 100
+    assert not p.full_scan and p.lost
+    p.configure(1)
+    for k in range(3):
+        full_scan(p, 1, 10 + k, now)
+        p.evaluate(now, 1000)
+        now += 100
+    assert p.full_scan and p.data_ok
+    p.configure(2)
+    full_scan(p, 1, 20, now)
+    p.evaluate(now, 1000)
+    assert not p.full_scan and not p.data_ok

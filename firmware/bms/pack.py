@@ -406,6 +406,9 @@ class Pack:
             return  # nothing reported, nothing happened, nothing can have timed out
         p = self._p
         self._events = False
+        # configure() moves the count to compare with and _freshness recounts
+        # in place, with no count change for _publish to see
+        self.full_scan = p[_P_HAVE] == self.configured
         # each window (echo, extra, duplicate) closes for good on the first
         # tick past it: its stamp is not read again until the next event.
         # due: the first tick at which a window or a battery can time out
