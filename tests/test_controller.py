@@ -296,3 +296,29 @@ def test_the_tick_count_wraps_as_a_small_int_of_the_boards():
     ctl.ticks = 0x3FFFFFFF
     run(ctl, 0, 2)
     assert ctl.ticks == 1
+
+
+def test_after_safe_outputs_the_discharge_gate_closes_again_through_its_limited_start():
+    # safe_outputs() opens every gate: the MOSFETs' tables must know, or the
+    # next tick closes the discharge MOSFET fully on, onto an inverter's
+    # capacitors, without the driver's 80 A limit first
+    ctl, hw = make(4)
+    order = []
+    for name in ("dsg_limit", "dsg_gate"):
+        pin = getattr(hw, name)
+
+        def spy(on, name=name, set=pin.set):
+            if on:
+                order.append(name)
+            set(on)
+
+        pin.set = spy
+    t = run(ctl, 0, 300)
+    assert order[:2] == ["dsg_limit", "dsg_gate"] and hw.dsg_gate.on and not hw.dsg_limit.on
+    for _ in range(2):  # an exception in a tick, then Ctrl-C: the same each time
+        del order[:]
+        ctl.safe_outputs()
+        t = run(ctl, t, 1)
+        assert order[:2] == ["dsg_limit", "dsg_gate"] and hw.dsg_limit.on, order
+        t = run(ctl, t, 10)
+        assert hw.dsg_gate.on and not hw.dsg_limit.on and gates(hw) == (True, True, True, True)

@@ -68,10 +68,13 @@ class Controller:
         self.safe_outputs()
 
     def safe_outputs(self):
-        """Outputs safe, and the alternator port restarts with a soft start:
-        after an exception in tick() its integrator would carry on winding up."""
+        """Outputs safe; the System+ MOSFETs close again from open (the
+        discharge one through its limited start), and the alternator port
+        restarts with a soft start: after an exception in tick() its
+        integrator would carry on winding up."""
         self._out = self._duty = -1  # the next tick writes every output again
         safe_outputs(self.hw)
+        self.protection.outputs_opened()  # the MOSFETs' tables know they are open
         self.alternator.reset()
 
     def _apply_settings(self):

@@ -112,6 +112,14 @@ class Protection:
         self.uv.wake()
         self._q = -1
 
+    def outputs_opened(self):
+        """The controller opened every gate (safe outputs): the System+
+        MOSFETs start again from open, so the discharge one closes through
+        its limited start, and the next step runs whole."""
+        self.port.opened()
+        self.chg_fet = self.dsg_fet = self.dsg_limit = False
+        self._q = self._key = -1
+
     # -- control step
     def step(self, now_ms, pack, meas, remote):
         # The quiet gate: the whole step is skipped when its last run left

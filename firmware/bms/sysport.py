@@ -87,6 +87,10 @@ class _Fet:
         self._flow = False  # the other direction's current >= DIODE_ON_MA since _flow_ms
         self._flow_ms = 0
 
+    def open(self):
+        self.state = OPEN
+        self._flow = False  # a diode close waits a whole DIODE_ON_MS again
+
     def step(self, now_ms, allowed, other_ok, flow_ma):
         # flow_ma: current in the direction this MOSFET's body diode conducts
         flowing = other_ok and flow_ma >= DIODE_ON_MA
@@ -148,6 +152,13 @@ class SysPort:
         self.dsg_fet = st != OPEN
         self.dsg_limit = st == START
         return moved
+
+    def opened(self):
+        """Both MOSFETs were opened behind the table's back (the controller's
+        safe outputs): they close again from OPEN, the discharge one limited."""
+        self.chg.open()
+        self.dsg.open()
+        self.chg_fet = self.dsg_fet = self.dsg_limit = False
 
     def wait_ms(self, now_ms):
         """ms until one of the MOSFETs' timers can fire (<= 0: due now)."""
