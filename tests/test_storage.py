@@ -108,6 +108,48 @@ def test_real_filesystem():
     assert OsFs().readinto("/tmp/bms_store_test_cfg", buf) == 3 + 12 and buf == b"de"
 
 
+def test_a_short_read_of_the_flash_is_an_error_that_keeps_the_file():
+    # a read that comes short is unreadable, not damaged: the boot uses the
+    # best it can read and the newer file is not replaced
+    import os
+    import drivers.storage as storage
+
+    root = "/tmp/bms_store_short_"
+    for s in ("cfg", "cfg.new", "cfg.bak"):
+        try:
+            os.remove(root + s)
+        except OSError:
+            pass
+    assert Store(root).write("cfg", b"older") and Store(root).write("cfg", b"newer")
+    real = open
+
+    class Short:
+        def __init__(self, path):
+            self.f = real(path, "rb")
+            self.path = path
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def readinto(self, buf):
+            n = self.f.readinto(buf)
+            return n - 1 if self.path == root + "cfg" else n
+
+    storage.open = lambda path, mode: Short(path)
+    try:
+        with raises(OSError):
+            OsFs().readinto(root + "cfg", bytearray(64))
+        st = Store(root)
+        assert st.read("cfg") == b"older" and "unreadable" in st.problems[0]
+        assert not st.write("cfg", b"older")
+    finally:
+        del storage.open
+    assert Store(root).read("cfg") == b"newer"
+
+
 def test_a_transient_read_error_is_retried():
     fs = MemFs()
     Store("", fs).write("cfg", b"older")

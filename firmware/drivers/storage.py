@@ -22,6 +22,7 @@ from micropython import const
 _TRAILER = const(12)  # u32 length + 8 bytes of SHA-256
 _READ_TRIES = const(3)
 _ENOENT = const(2)
+_EIO = const(5)
 
 _MISSING = const(0)
 _GOOD = const(1)
@@ -53,13 +54,16 @@ class OsFs:
 
     def readinto(self, path, buf):
         """The file's length; its bytes are in buf when they fit (else only
-        the first len(buf) of them). A short read gives what was read."""
+        the first len(buf) of them). A read that comes short is an error (the
+        Store tries again, and keeps a file it cannot read), not a damaged
+        file that a save may replace."""
         try:
             with open(path, "rb") as f:
                 n = os.stat(path)[6]
                 want = n if n < len(buf) else len(buf)
-                got = f.readinto(memoryview(buf)[:want])
-            return n if got == want else got
+                if f.readinto(memoryview(buf)[:want]) != want:
+                    raise OSError(_EIO)
+            return n
         except OSError as e:
             if e.args and e.args[0] == _ENOENT:
                 return None
