@@ -150,6 +150,17 @@ def test_a_short_read_of_the_flash_is_an_error_that_keeps_the_file():
     assert Store(root).read("cfg") == b"newer"
 
 
+def test_a_huge_file_is_damage_and_never_read_into_the_heap():
+    fs = MemFs()
+    Store("", fs).write("cfg", b"older")
+    Store("", fs).write("cfg", b"newer")
+    fs.files["cfg"] = bytes(200000)  # more than a board's whole heap
+    st = Store("", fs)
+    assert st.read("cfg") == b"older" and "cfg.bak" in st.problems[0]
+    assert len(st._buf) < 4096
+    assert st.write("cfg", b"newest") and Store("", fs).read("cfg") == b"newest"
+
+
 def test_a_transient_read_error_is_retried():
     fs = MemFs()
     Store("", fs).write("cfg", b"older")

@@ -23,6 +23,9 @@ _TRAILER = const(12)  # u32 length + 8 bytes of SHA-256
 _READ_TRIES = const(3)
 _ENOENT = const(2)
 _EIO = const(5)
+# no file the firmware writes is near this (settings about 1 KB, history
+# 0.5 KB): a longer one is damage, and never read into the heap
+_MAX_FILE = const(4096)
 
 _MISSING = const(0)
 _GOOD = const(1)
@@ -104,11 +107,13 @@ class Store:
     def _read(self, path):
         """A view of the file's bytes in the store's buffer (valid until the
         next read), or None when it is missing. The buffer grows to the
-        largest file read, so saves after the boot's reads need no large
+        largest file read (up to _MAX_FILE), so saves after the boot's reads need no large
         block of a fragmented heap."""
         n = self.fs.readinto(path, self._buf)
         if n is None:
             return None
+        if n > _MAX_FILE:
+            return memoryview(self._buf)[:0]  # no frame: damaged
         if n > len(self._buf):
             self._buf = bytearray(n)
             n = self.fs.readinto(path, self._buf)
