@@ -161,6 +161,22 @@ def test_a_huge_file_is_damage_and_never_read_into_the_heap():
     assert st.write("cfg", b"newest") and Store("", fs).read("cfg") == b"newest"
 
 
+def test_a_write_that_failed_at_its_last_rename_does_not_come_back_at_the_next_boot():
+    # the caller is told False and undoes the change: the boot must not
+    # finish the verified .new left behind
+    class LastRenameFails(MemFs):
+        def rename(self, old, new):
+            if old.endswith(".new"):
+                raise OSError(5)
+            MemFs.rename(self, old, new)
+
+    fs = LastRenameFails()
+    MemFs.__init__(fs)
+    assert Store("", MemFs(fs.files)).write("cfg", b"kept")
+    assert not Store("", fs).write("cfg", b"refused")
+    assert Store("", MemFs(fs.files)).read("cfg") == b"kept"
+
+
 def test_a_transient_read_error_is_retried():
     fs = MemFs()
     Store("", fs).write("cfg", b"older")

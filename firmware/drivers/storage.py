@@ -215,5 +215,9 @@ class Store:
             self.fs.rename(new, path)
         except Exception as e:
             self._report("writing %s failed: %s" % (name, e))
+            try:  # a verified .new would be finished at the next boot: what was refused came back
+                self.fs.remove(new)
+            except Exception:
+                pass  # the flash refuses everything: nothing more to do
             return False
         return True
