@@ -56,24 +56,22 @@ class PortChecks:
         self._leak_ms = 0
         self._stuck_ms = 0
         self._oc_ms = 0
+        self._timing = False  # a fault timer above is running
         self._ok_ms = 0  # plausible readings since the last fault
 
-    def check(self, meas, dt, i_ma, duty_cpct):
-        """Fault bits found this tick, 0 when plausible. i_ma: the filtered
-        port current; duty: the gate duty of the last tick."""
-        if meas.stale & PORT_CHANNELS:
+    def check(self, stale, alt_ma, bat, start, fet, dt, i_ma, duty_cpct):
+        """Fault bits found this tick, 0 when plausible. The readings come
+        as the port read them (stale: its channels' stale bits); i_ma: the
+        filtered port current; duty: the gate duty of the last tick."""
+        if stale:
             self._ok_ms = 0
             return F_INVALID
         f = 0
-        a = meas.alt_ma
-        if a > _SENSOR_MAX_MA or a < -_SENSOR_MAX_MA:
-            f |= _F_CURRENT_RANGE
-        bat = meas.bat_mv
-        start = meas.start_mv
+        if alt_ma > _SENSOR_MAX_MA or alt_ma < -_SENSOR_MAX_MA:
+            f = _F_CURRENT_RANGE
         if bat < _BAT_MIN_MV or bat > _BAT_MAX_MV or start < 0 or start > _START_MAX_MV:
             f |= F_VOLTAGE_RANGE
-        a = meas.fet_ddegc
-        if a < MIN_DDEGC or a > MAX_DDEGC:  # fet_thermal's plausible range
+        if fet < MIN_DDEGC or fet > MAX_DDEGC:  # fet_thermal's plausible range
             f |= _F_TEMP_RANGE
         if duty_cpct == 0:
             leak = i_ma > _LEAK_MA or i_ma < -_LEAK_MA
@@ -84,13 +82,15 @@ class PortChecks:
                      and start - bat >= _STUCK_DV_MV)
         over = i_ma > self.settings.alt_fuse_a * (10 * _OVERCURRENT_PCT)
         if leak or stuck or over:
+            self._timing = True
             self._leak_ms = _held(self._leak_ms, leak, dt, LEAK_MS)
             self._stuck_ms = _held(self._stuck_ms, stuck, dt, STUCK_MS)
             self._oc_ms = _held(self._oc_ms, over, dt, OVERCURRENT_MS)
             f |= ((F_LEAK if self._leak_ms >= LEAK_MS else 0)
                   | (F_STUCK if self._stuck_ms >= STUCK_MS else 0)
                   | (F_OVERCURRENT if self._oc_ms >= OVERCURRENT_MS else 0))
-        else:  # the usual tick: no timer runs
+        elif self._timing:  # (the usual tick: no timer runs, none to stop)
+            self._timing = False
             self._leak_ms = self._stuck_ms = self._oc_ms = 0
         if f:
             self._ok_ms = 0

@@ -42,11 +42,11 @@ _PATH_MA_PER_MV = const(333)  # 3 mOhm
 
 
 class PiLimiter:
-    """update(target_ma, dt, headroom_mv) -> duty, once per running tick;
-    sample(meas) on every tick with plausible port readings; stop() when the
-    gate opens. `reached`: the reference is at the target; `follows`: the
-    starter floor, the stuck cap or the stage's headroom holds the current
-    below the target (the port follows the alternator)."""
+    """update(target_ma, dt, headroom_mv, forward_mv) -> duty, once per
+    running tick; sample(alt_ma) on every tick with plausible port readings;
+    stop() when the gate opens. `reached`: the reference is at the target;
+    `follows`: the starter floor, the stuck cap or the stage's headroom
+    holds the current below the target (the port follows the alternator)."""
 
     def __init__(self):
         self.duty_cpct = 0
@@ -57,7 +57,6 @@ class PiLimiter:
         self.follows = False
         self._trim = 0  # command - current at the target: the stage's error
         self._trim_ref = 0  # the reference it was learned at, 0: none yet
-        self._room_mv = 0  # the stage's headroom at its highest duty (sample())
 
     def stop(self):
         """Gate open: duty, command and reference from zero (a new soft start)."""
@@ -67,13 +66,14 @@ class PiLimiter:
         self._trim = 0
         self._trim_ref = 0
 
-    def sample(self, meas):
-        i = self.filtered_ma + ((meas.alt_ma - self.filtered_ma) >> _FILTER_SHIFT)
-        self.filtered_ma = i
-        self._room_mv = meas.start_mv - meas.bat_mv - i // _PATH_MA_PER_MV
+    def sample(self, alt_ma):
+        self.filtered_ma += (alt_ma - self.filtered_ma) >> _FILTER_SHIFT
 
-    def update(self, target_ma, dt, headroom_mv):
-        """The duty for this tick; headroom_mv: starter voltage above its floor."""
+    def update(self, target_ma, dt, headroom_mv, forward_mv):
+        """The duty for this tick; headroom_mv: starter voltage above its
+        floor; forward_mv: starter less bank (this tick's sample)."""
+        # the stage's headroom at its highest duty, from this tick's sample
+        room_mv = forward_mv - self.filtered_ma // _PATH_MA_PER_MV
         ref = self.ref_ma + _SOFT_START_MA_PER_S * dt // 1000
         self.reached = ref >= target_ma
         if self.reached:
@@ -109,7 +109,7 @@ class PiLimiter:
         # less than the target (beyond the learning band); sat: or it may
         # (then the command does not rise either)
         band = _LEARN_MA + (ref >> 6)
-        sat = e > 0 and self._room_mv <= 0
+        sat = e > 0 and room_mv <= 0
         short = e > 0 and (i < cmd - (cmd >> 4) - _SAT_MA or (sat and e > band))
         sat = sat or short
         if e < 0 or not sat:

@@ -37,8 +37,14 @@ class Target:
         self._rating = 0  # rating_ma of the fuse setting, and what sets it
         self._rating_reason = LR_NONE
         self._ver = -1  # the settings version they were computed for
+        # ma is stale for its other inputs (the port keys the MOSFET reading,
+        # the cap and the settings): set by off() and a change of `reduced`
+        self.due = True
 
-    def update(self, meas, protection):
+    def update(self, fet, cap):
+        """The target at MOSFET temperature fet and protection's cap (0 or
+        less: none)."""
+        self.due = False
         s = self.settings
         if s.version != self._ver:
             self._ver = s.version
@@ -47,12 +53,11 @@ class Target:
             self._rating_reason = _LR_PORT_MAX if self._rating == _PORT_MAX_MA else _LR_FUSE
         lim = self._rating
         reason = self._rating_reason
-        if meas.fet_ddegc > s.fet_derate_dc:  # (the curve's start: saves the call below it)
-            d = derate(lim, meas.fet_ddegc, s)
+        if fet > s.fet_derate_dc:  # (the curve's start: saves the call below it)
+            d = derate(lim, fet, s)
             if d < lim:
                 lim = d
                 reason = _LR_FET_TEMP
-        cap = protection.alt_limit_ma
         if 0 < cap < lim:
             lim = cap
             reason = LR_PROTECTION
@@ -67,6 +72,7 @@ class Target:
     def off(self, reason):
         self.ma = 0
         self.reason = reason
+        self.due = True
 
     def heat(self, dt, limiting, following, i_ma):
         """Alternator protection: heat_ms counts time at full output
@@ -75,7 +81,9 @@ class Target:
         s = self.settings
         if not s.alt_protect:
             self.heat_ms = 0
-            self.reduced = False
+            if self.reduced:
+                self.reduced = False
+                self.due = True
             return
         if limiting or (following and i_ma * 100 >= self.ma * _FULL_OUTPUT_PCT):
             if not self.reduced:
@@ -84,8 +92,11 @@ class Target:
                 if self.heat_ms >= after_ms:
                     self.heat_ms = after_ms
                     self.reduced = True
+                    self.due = True
         else:
             self.heat_ms -= dt
             if self.heat_ms <= 0:
                 self.heat_ms = 0
-                self.reduced = False
+                if self.reduced:
+                    self.reduced = False
+                    self.due = True

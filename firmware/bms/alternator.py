@@ -102,6 +102,10 @@ class AlternatorPort:
         self._started = False
         self._on_ms = 0  # how long the enable condition has held
         self._off_ms = 0  # how long the starter has been below the off level
+        # the inputs fet.trip() and the target were last worked out from
+        self._fet = 0
+        self._ver = -1
+        self._cap = 0
 
     def _enter(self, state):
         # every state but ramping has the gate open; ramping starts from zero
@@ -128,26 +132,43 @@ class AlternatorPort:
             dt = 0
             self._started = True
         self._last_ms = now_ms
+        # each reading read once (attribute reads are the cost of a tick)
+        stale = meas.stale & PORT_CHANNELS
+        alt = meas.alt_ma
+        start = meas.start_mv
+        bat = meas.bat_mv
+        fet = meas.fet_ddegc
         lim = self.limiter
-        if not meas.stale & PORT_CHANNELS:
-            lim.sample(meas)
+        if not stale:
+            lim.sample(alt)
         t = self.target
         s = self.settings
-        start = meas.start_mv
         st = self.state
         rows = _ROWS_OF[st]
         while rows:
             for c, to, a, nxt in rows:
                 # the conditions, most frequent first
                 if c == _C_IMPLAUSIBLE:
-                    found = self.checks.check(meas, dt, lim.filtered_ma, lim.duty_cpct)
+                    found = self.checks.check(stale, alt, bat, start, fet, dt, lim.filtered_ma,
+                                              lim.duty_cpct)
                     hit = found != 0
                 elif c == _C_NOT_PERMITTED:
-                    hit = self.fet.trip(meas.fet_ddegc) or not protection.alt_allowed
-                    if not hit:
-                        t.update(meas, protection)  # a permitted port has a target
+                    # trip() and the target give the same on the same
+                    # inputs: worked out again only when one moved
+                    ver = s.version
+                    moved = fet != self._fet or ver != self._ver
+                    if moved:
+                        self._fet = fet
+                        self._ver = ver
+                        self.fet.trip(fet)
+                    hit = self.fet.tripped or not protection.alt_allowed
+                    if not hit:  # a permitted port has a target
+                        cap = protection.alt_limit_ma
+                        if moved or cap != self._cap or t.due:
+                            self._cap = cap
+                            t.update(fet, cap)
                 elif c == _C_NOT_ENGAGED:
-                    if start <= s.alt_on_mv or start < meas.bat_mv + _FORWARD_MARGIN_MV:
+                    if start <= s.alt_on_mv or start < bat + _FORWARD_MARGIN_MV:
                         self._on_ms = 0
                         hit = True
                     else:
@@ -158,8 +179,8 @@ class AlternatorPort:
                     # only while little flows: the bank's may be 40 ms old
                     # (a slow ADC), and a buck that carries 5 A forward has
                     # the starter above the bank whatever an old reading says
-                    hit = (meas.alt_ma < -_REVERSE_MA
-                           or (lim.filtered_ma < _DIODE_MA and start < meas.bat_mv + _DIODE_MV))
+                    hit = (alt < -_REVERSE_MA
+                           or (lim.filtered_ma < _DIODE_MA and start < bat + _DIODE_MV))
                 elif c == _C_SAGGED:
                     if start < s.alt_off_mv:
                         self._off_ms += dt
@@ -168,7 +189,7 @@ class AlternatorPort:
                         self._off_ms = 0
                         hit = False
                 elif c == _C_FORWARD:
-                    hit = start > meas.bat_mv or start < s.alt_off_mv
+                    hit = start > bat or start < s.alt_off_mv
                 elif c == _C_FAULT_HELD:
                     released = not protection.alt_allowed or start < s.alt_off_mv
                     hit = self.checks.held(self.fault, dt, released)
@@ -204,10 +225,10 @@ class AlternatorPort:
         # engage margin above the bank, so that the port's own load never
         # drags the starter into the off or the reverse rules (no chatter)
         headroom = start - s.alt_off_mv - _FLOOR_MARGIN_MV
-        over_bank = start - meas.bat_mv - _FORWARD_MARGIN_MV
+        over_bank = start - bat - _FORWARD_MARGIN_MV
         if over_bank < headroom:
             headroom = over_bank
-        duty_cpct = lim.update(t.ma, dt, headroom)
+        duty_cpct = lim.update(t.ma, dt, headroom, start - bat)
         if lim.reached or st != RAMPING:
             st = FOLLOWING if lim.follows else LIMITING
         self.state = st
