@@ -69,11 +69,12 @@ class Soc:
         """The controller's call, every tick: the bank voltage (the batteries'
         mean once they report, else the Li-ion port) and the current of both
         ports, while those readings are fresh."""
-        if meas.stale & _CURRENTS:
+        stale = meas.stale
+        if stale & _CURRENTS:
             return
         if pack.seen:
             bank_mv = pack.pack_mv
-        elif meas.stale & CH_BAT:
+        elif stale & CH_BAT:
             return
         else:
             bank_mv = meas.bat_mv
