@@ -123,7 +123,7 @@ class History:
             self._last_ms = now_ms
             self._held_ms = now_ms
             self._saved_ms = now_ms - SAVE_GAP_MS
-        if ((now_ms - self._held_ms + _HALF) & _MASK) - _HALF >= _HOLD_EVERY_MS:
+        if ((now_ms - self._held_ms + _HALF) & _MASK) >= _HALF + _HOLD_EVERY_MS:
             self._held_ms = now_ms
             self._saved_ms = hold(now_ms, self._saved_ms)  # a quiet week between saves
         mask = p.block_chg | p.block_dsg | p.block_alt | p.block_sys

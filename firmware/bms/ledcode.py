@@ -29,10 +29,11 @@ _REMOTE_OFF = const(1 << 11)
 def code_for(protection, pack, alternator):
     """The most important thing the LED should say right now."""
     blocked = protection.block_chg | protection.block_dsg
-    if blocked & _LOW_POWER_OFF:
-        return OFF
-    if blocked & _COUNT_MISMATCH:  # before boot: it is why a boot never ends
-        return COUNT
+    if blocked:  # (nothing blocked, the usual tick, skips these tests)
+        if blocked & _LOW_POWER_OFF:
+            return OFF
+        if blocked & _COUNT_MISMATCH:  # before boot: it is why a boot never ends
+            return COUNT
     if not pack.full_scan:
         return BOOT
     if blocked & _DATA_LOST:
@@ -40,13 +41,9 @@ def code_for(protection, pack, alternator):
     port = protection.block_alt | protection.block_sys  # MOSFET heat, overcurrent live here
     if port & _PORT_FAULTS or alternator.fault:
         return BMS_TEMP
-    if blocked & ~_REMOTE_OFF:
-        return CELL
     if blocked:
-        return OFF  # switched off by the remote terminal
-    if protection.warn:
-        return WARNING
-    return OK
+        return CELL if blocked & ~_REMOTE_OFF else OFF  # OFF: switched off by the remote terminal
+    return WARNING if protection.warn else OK
 
 
 def lit(code, now_ms):
