@@ -73,15 +73,12 @@ class Remote:
         # several ticks) after a step that left nothing in motion come out
         # the same, so they are not decoded again.
         stale = meas.stale & _CHANNELS
-        l_mv = meas.remote_l_mv
-        h_mv = meas.remote_h_mv
-        bat_mv = meas.bat_mv
-        if (self._quiet and l_mv == self._l and h_mv == self._h and bat_mv == self._bat
-                and stale == self._stale):
+        if (self._quiet and meas.remote_l_mv == self._l and meas.remote_h_mv == self._h
+                and meas.bat_mv == self._bat and stale == self._stale):
             return
-        self._l = l_mv
-        self._h = h_mv
-        self._bat = bat_mv
+        l_mv = self._l = meas.remote_l_mv
+        h_mv = self._h = meas.remote_h_mv
+        bat_mv = self._bat = meas.bat_mv
         self._stale = stale
         if stale:
             # no fresh reading (a dead external ADC): the last debounced
