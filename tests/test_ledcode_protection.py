@@ -2,6 +2,7 @@
 # The status LED shows the protection's port faults (MOSFET heat, System+
 # overcurrent), which live in block_alt / block_sys, not in ATC / ATD.
 from bms import ledcode
+from bms import reasons as R
 from protect_rig import rig
 
 
@@ -19,3 +20,57 @@ def test_port_faults_reach_the_led():
     r.meas.fet_ddegc = 1100
     r.run(1000)
     assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.BMS_TEMP
+
+
+class _P:
+    def __init__(self, chg, dsg, alt, sysb, warn):
+        self.block_chg = chg
+        self.block_dsg = dsg
+        self.block_alt = alt
+        self.block_sys = sysb
+        self.warn = warn
+
+
+class _Pack:
+    def __init__(self, full_scan):
+        self.full_scan = full_scan
+
+
+def _plain(p, pack, alt):
+    # code_for() as it reads with reasons.py's names
+    blocked = p.block_chg | p.block_dsg
+    if blocked & R.LOW_POWER_OFF:
+        return ledcode.OFF
+    if blocked & R.COUNT_MISMATCH:
+        return ledcode.COUNT
+    if not pack.full_scan:
+        return ledcode.BOOT
+    if blocked & R.DATA_LOST:
+        return ledcode.LINK
+    if (p.block_alt | p.block_sys) & (R.BMS_OVERTEMP | R.OVERCURRENT | R.SHORT_CIRCUIT
+                                      | R.OC_LOCKOUT) or alt.fault:
+        return ledcode.BMS_TEMP
+    if blocked & ~R.REMOTE_OFF:
+        return ledcode.CELL
+    if blocked:
+        return ledcode.OFF
+    return ledcode.WARNING if p.warn else ledcode.OK
+
+
+def test_every_reason_bit_gives_the_code_of_its_name():
+    """ledcode keeps const() copies of reasons.py's bits: each bit alone and
+    with another, in every mask, says what reasons.py's names say."""
+    alt = Alt()
+    bits = [0] + [1 << b for b in range(21)]
+    for a in bits:
+        for b in (0, R.REMOTE_OFF, R.DATA_LOST, R.CELL_OV):
+            for where in range(4):
+                m = [0, 0, 0, 0]
+                m[where] = a | b
+                for full in (False, True):
+                    for warn in (0, R.PREALARM):
+                        for fault in (0, 1):
+                            alt.fault = fault
+                            p = _P(m[0], m[1], m[2], m[3], warn)
+                            pack = _Pack(full)
+                            assert ledcode.code_for(p, pack, alt) == _plain(p, pack, alt), (a, b, where)

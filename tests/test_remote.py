@@ -4,8 +4,9 @@
 from bms import reasons as R
 from bms import remote as RM
 from bms.measure import Measurements, CH_ALL, CH_REMOTE_L, CH_REMOTE_H, CH_FET
+from bms.ticks import MASK
 from mpytest import no_alloc
-from protect_rig import rig
+from protect_rig import Lcg, rig
 
 BAT = 12800
 OPEN_L = BAT  # L pulled up to the bank, nothing connected
@@ -224,3 +225,59 @@ def test_step_allocates_nothing():
     for t in range(0, 300, 10):
         no_alloc(r.step, t, m)
     assert r.on
+
+
+def _state(r):
+    return (r.mode, r.on, r.rose, r.armed, r._raw, r._raw_ms, r._off, r._off_ms, r._was_on)
+
+
+def test_the_quiet_gate_comes_out_as_the_step_without_it():
+    """A step that skips on the same readings after a quiet step against one
+    forced to run every time (its gate reopened before each step): held
+    readings and stale stretches long and short against the debounce and
+    the arming, every mode, jitter, ticks that wrap, time jumps. Every field
+    equal on every tick, and the gate does skip."""
+    decode = RM.decode
+    decoded = [0]
+
+    def counted(l_mv, h_mv, bat_mv):
+        decoded[0] += 1
+        return decode(l_mv, h_mv, bat_mv)
+    RM.decode = counted  # step() looks the module's name up on each call
+    try:
+        _twins(decoded)
+    finally:
+        RM.decode = decode
+
+
+def _twins(decoded):
+    for seed in (1, 5, 9):
+        g = Lcg(seed)
+        runs = 0
+        gated = RM.Remote()
+        ref = RM.Remote()
+        m = _meas(OPEN_L, 0)
+        now = (MASK - 300000) & MASK  # the ticks wrap during the run
+        hold = 0
+        for _ in range(30000):
+            if hold <= 0:  # new readings, held for a while (an external ADC's)
+                hold = g.pick((1, 2, 5, 9, 10, 11, 40, 99, 100, 101, 300))
+                k = g.below(12)
+                if k < 8:
+                    m.remote_l_mv, m.remote_h_mv = g.pick(CASES)[0]
+                    m.stale = 0
+                elif k < 10:  # the readings jitter: another value, the same mode
+                    m.remote_l_mv += g.pick((-2, -1, 1, 2))
+                elif k < 11:
+                    m.stale = g.pick((CH_REMOTE_L, CH_REMOTE_H, CH_ALL, CH_FET))
+                else:
+                    m.bat_mv = g.pick((BAT, BAT + 1, 9000))
+            hold -= 1
+            now = (now + (10 if g.below(50) else g.pick((0, 1, 990, 1000, 5000)))) & MASK
+            ref._quiet = False
+            n = decoded[0]
+            gated.step(now, m)
+            runs += decoded[0] != n
+            ref.step(now, m)
+            assert _state(gated) == _state(ref), (seed, now)
+        assert runs < 10000, runs  # of 30000, about 27000 fresh

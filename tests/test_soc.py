@@ -123,3 +123,72 @@ def test_step_allocates_nothing():
     no_alloc(s.step, 2000, 13800, 100, CAP)
     no_alloc(s.ttg_min, -25000)
     assert s.remaining_mah < 100000
+
+
+class _Meas:
+    stale = 0
+    alt_ma = 0
+    sys_ma = 0
+    bat_mv = 13200
+
+
+class _Pack:
+    seen = False
+    pack_mv = 0
+
+
+class _Settings:
+    battery_capacity_ah = 1
+    battery_count = 1
+
+
+def _fields(s):
+    return (s.known, s.cap_mah, s.remaining_mah, s.soc_pm, s.consumed_mah, s._frac, s._last_ms,
+            s._full_ms)
+
+
+def test_count_comes_out_as_step_on_every_tick():
+    """count() counts the usual tick itself, without step(): against a twin
+    fed the same readings through step() alone, over charge to full and
+    discharge to empty, the full voltage, stale channels, capacity changes,
+    currents past the clamp, ticks that wrap and time that jumps or goes
+    back. Every field equal on every tick, and the fast path does run."""
+    from bms.measure import CH_BAT, CH_SYS_I
+    from protect_rig import Lcg
+    g = Lcg(4)
+    m = _Meas()
+    pack = _Pack()
+    st = _Settings()
+    a = S.Soc()
+    b = S.Soc()
+    steps = [0]
+    step = a.step
+
+    def counted(now_ms, bank_mv, current_ma, cap_mah):
+        steps[0] += 1
+        step(now_ms, bank_mv, current_ma, cap_mah)
+    a.step = counted
+    now = (ticks.MASK - 500000) & ticks.MASK
+    for k in range(40000):
+        ev = g.below(300)
+        if ev < 6:
+            m.sys_ma = g.pick((0, 20, -20, 3000, -3000, 200000, -200000, 5000000, -5000000))
+        elif ev < 8:
+            m.alt_ma = g.pick((0, 0, 1000, 30000))
+        elif ev < 10:
+            m.bat_mv = g.pick((0, 12000, 13200, S.FULL_MV - 1, S.FULL_MV, 14000))
+        elif ev < 11:
+            pack.seen = g.below(2) == 0
+            pack.pack_mv = g.pick((13000, S.FULL_MV, 13900))
+        elif ev < 12:
+            m.stale = g.pick((0, 0, CH_BAT, CH_SYS_I))
+        elif ev < 13:
+            st.battery_capacity_ah = g.pick((1, 1, 2, 0))
+            st.battery_count = g.pick((1, 1, 3))
+        now = (now + (10 if g.below(100) else g.pick((0, 1, 249, 250, 251, 6000, -20)))) & ticks.MASK
+        a.count(now, pack, m, st)
+        if not m.stale & S._CURRENTS and not (m.stale & CH_BAT and not pack.seen):
+            b.step(now, pack.pack_mv if pack.seen else m.bat_mv, m.alt_ma + m.sys_ma,
+                   st.battery_capacity_ah * st.battery_count * 1000)
+        assert _fields(a) == _fields(b), k
+    assert steps[0] < 25000, steps[0]  # of 40000 (a 1 Ah bank moves a whole mAh often)

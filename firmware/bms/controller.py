@@ -15,6 +15,7 @@ from bms.alternator import AlternatorPort
 from bms.history import History
 from bms.soc import Soc
 from bms import ledcode
+from bms.ledcode import code_for, lit
 
 CONTROL_PERIOD_MS = const(10)
 _RXBUF = const(256)
@@ -26,6 +27,8 @@ _CHARGE = const(16)
 _PREALARM = const(32)
 _LED = const(64)
 _ALL = const(127)
+_GATES = const(_CHG | _DSG_PATH)
+_SIGNALS = const(_LOAD | _CHARGE | _PREALARM | _LED)
 # every output is written again this often, changed or not: a pin that a
 # glitch moved behind the controller is put back within half a second
 _REWRITE_TICKS = const(50)
@@ -84,64 +87,78 @@ class Controller:
         self._settings_version = s.version
 
     def tick(self, now_ms):
-        if self.settings.version != self._settings_version:
+        # the objects used more than once are taken into locals: each
+        # attribute of self is a look-up (docs/architecture.md, "The
+        # control tick")
+        s = self.settings
+        if s.version != self._settings_version:
             self._apply_settings()
         hw = self.hw
         self.now_ms = now_ms
         self.ticks = (self.ticks + 1) & _TICKS_MASK
-        n = hw.link.readinto(self.rxbuf)
-        if n or self.decoder.partial:  # a silent line tells a held partial frame it is false
-            self.decoder.feed(self.rxbuf, n, now_ms)
+        link = hw.link
+        rxbuf = self.rxbuf
+        decoder = self.decoder
+        n = link.readinto(rxbuf)
+        if n or decoder.partial:  # a silent line tells a held partial frame it is false
+            decoder.feed(rxbuf, n, now_ms)
         master = self.master
         if master.poll(now_ms):
-            hw.link.write(master.buf, master.n)
-            self.decoder.expect(master.seq)
+            link.write(master.buf, master.n)
+            decoder.expect(master.seq)
         meas = self.meas
         hw.sense.read(meas)
         meas.sys_oc = hw.sys_oc.tripped()
         pack = self.pack
-        pack.evaluate(now_ms, self.settings.link_timeout_ms)
-        self.remote.step(now_ms, meas)
+        pack.evaluate(now_ms, s.link_timeout_ms)
+        remote = self.remote
+        remote.step(now_ms, meas)
         p = self.protection
-        p.step(now_ms, pack, meas, self.remote)
-        duty_cpct = self.alternator.step(now_ms, meas, p)
-        code = self.led_code = ledcode.code_for(p, pack, self.alternator)
+        p.step(now_ms, pack, meas, remote)
+        alternator = self.alternator
+        duty_cpct = alternator.step(now_ms, meas, p)
+        code = self.led_code = code_for(p, pack, alternator)
         self.history.step(now_ms, p, pack, meas)
-        self.soc.count(now_ms, pack, meas, self.settings)
+        self.soc.count(now_ms, pack, meas, s)
         # outputs last: an exception above leaves them as safe_outputs() set
         # them, never a gate pulse computed in a tick that did not finish.
         # Each output is written only when it changed: one packed word
         # against the last one written (safe_outputs() forgets it).
-        word = (p.chg_fet | p.dsg_fet << 1 | p.dsg_limit << 2 | p.load_out << 3
+        chg = p.chg_fet
+        dsg_limit = p.dsg_limit
+        word = (chg | p.dsg_fet << 1 | dsg_limit << 2 | p.load_out << 3
                 | p.charge_out << 4 | p.prealarm_out << 5
-                | (code == ledcode.OK or ledcode.lit(code, now_ms)) << 6)
-        self._rewrite -= 1
-        if self._rewrite <= 0:
-            self._rewrite = _REWRITE_TICKS
+                | (not code or lit(code, now_ms)) << 6)  # ledcode.OK (0): steady on
+        r = self._rewrite - 1
+        if r <= 0:
+            r = _REWRITE_TICKS
             self._out = self._duty = -1
+        self._rewrite = r
         old = self._out
         ch = _ALL if old < 0 else word ^ old
         if duty_cpct != self._duty:
             hw.alt_gate.set_duty(duty_cpct)
             self._duty = duty_cpct
-        if ch & _CHG:
-            hw.chg_gate.set(p.chg_fet)
-        if ch & _DSG_PATH:
-            if p.dsg_limit:  # the limit before the gate, so it never closes unlimited
-                hw.dsg_limit.set(True)
-            hw.dsg_gate.set(p.dsg_fet)
-            hw.dsg_limit.set(p.dsg_limit)  # released once the gate is fully on, or off
+        if ch & _GATES:  # (a steady tick tests nothing more)
+            if ch & _CHG:
+                hw.chg_gate.set(chg)
+            if ch & _DSG_PATH:
+                if dsg_limit:  # the limit before the gate, so it never closes unlimited
+                    hw.dsg_limit.set(True)
+                hw.dsg_gate.set(p.dsg_fet)
+                hw.dsg_limit.set(dsg_limit)  # released once the gate is fully on, or off
         oc = p.oc
         if oc.rearm:  # the policy lets System+ close again: the latch too
             hw.sys_oc.rearm()
             oc.rearmed()
-        if ch & _LOAD:
-            hw.load_out.set(p.load_out)
-        if ch & _CHARGE:
-            hw.charge_out.set(p.charge_out)
-        if ch & _PREALARM:
-            hw.prealarm_out.set(p.prealarm_out)
-        if ch & _LED:
-            hw.led.set(word & _LED != 0)
+        if ch & _SIGNALS:
+            if ch & _LOAD:
+                hw.load_out.set(p.load_out)
+            if ch & _CHARGE:
+                hw.charge_out.set(p.charge_out)
+            if ch & _PREALARM:
+                hw.prealarm_out.set(p.prealarm_out)
+            if ch & _LED:
+                hw.led.set(word & _LED != 0)
         self._out = word
         hw.wdt.feed()

@@ -123,7 +123,7 @@ class History:
             self._last_ms = now_ms
             self._held_ms = now_ms
             self._saved_ms = now_ms - SAVE_GAP_MS
-        if ((now_ms - self._held_ms + _HALF) & _MASK) - _HALF >= _HOLD_EVERY_MS:
+        if ((now_ms - self._held_ms + _HALF) & _MASK) >= _HALF + _HOLD_EVERY_MS:
             self._held_ms = now_ms
             self._saved_ms = hold(now_ms, self._saved_ms)  # a quiet week between saves
         mask = p.block_chg | p.block_dsg | p.block_alt | p.block_sys
@@ -136,9 +136,10 @@ class History:
                 rise &= R.BOOT | R.COUNT_MISMATCH
             if rise:
                 self._events(now_ms, rise, mask, pack, meas)
-        if p.warn != self._warn:
-            wrise = p.warn & ~self._warn
-            self._warn = p.warn
+        warn = p.warn
+        if warn != self._warn:
+            wrise = warn & ~self._warn
+            self._warn = warn
             if wrise & R.PREALARM:
                 self._log(now_ms, EV_WARN, mask, pack.min_cell_mv)
                 self._changed = True
@@ -147,10 +148,12 @@ class History:
                      or pack.min_temp_ddegc < self.min_temp_ddegc
                      or pack.max_temp_ddegc > self.max_temp_ddegc)):
             self._extremes(pack)
-        dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF
+        alt_ma = meas.alt_ma
+        if alt_ma > 0 and not meas.stale & CH_ALT_I:  # dt only when there is charge to count
+            dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF
+            if dt > 0:
+                self._integrate(dt, alt_ma)
         self._last_ms = now_ms
-        if dt > 0 and meas.alt_ma > 0 and not meas.stale & CH_ALT_I:
-            self._integrate(dt, meas.alt_ma)
         if self._changed and not self.dirty:
             gap = ((now_ms - self._saved_ms + _HALF) & _MASK) - _HALF
             if gap >= SAVE_PERIOD_MS or (self._urgent and gap >= SAVE_GAP_MS):

@@ -3,8 +3,6 @@
 # heartbeat while waiting for the first battery scan.
 from micropython import const
 
-from bms import reasons as R
-
 OK = const(0)
 BOOT = const(1)  # no complete battery scan yet
 WARNING = const(2)  # pre-alarm or derating: 1 flash
@@ -18,29 +16,34 @@ NAMES = ("ok", "boot", "warning", "link", "cell", "bms_temp", "off", "battery_co
 _FLASHES = (0, 0, 1, 2, 3, 4, 0, 5)
 _CYCLE_MS = const(4000)
 _FLASH_MS = const(200)
+# bms/reasons.py's bits that code_for() reads, as const() copies: an
+# imported module's name is a look-up on every tick
+# (tests/test_ledcode_protection.py holds each to reasons.py's)
+_LOW_POWER_OFF = const(1 << 12)
+_COUNT_MISMATCH = const(1 << 15)
+_DATA_LOST = const(1 << 1)
+_PORT_FAULTS = const(1 << 8 | 1 << 9 | 1 << 14 | 1 << 10)  # BMS_OVERTEMP, OVERCURRENT, SHORT_CIRCUIT, OC_LOCKOUT
+_REMOTE_OFF = const(1 << 11)
 
 
 def code_for(protection, pack, alternator):
     """The most important thing the LED should say right now."""
     blocked = protection.block_chg | protection.block_dsg
-    if blocked & R.LOW_POWER_OFF:
-        return OFF
-    if blocked & R.COUNT_MISMATCH:  # before boot: it is why a boot never ends
-        return COUNT
+    if blocked:  # (nothing blocked, the usual tick, skips these tests)
+        if blocked & _LOW_POWER_OFF:
+            return OFF
+        if blocked & _COUNT_MISMATCH:  # before boot: it is why a boot never ends
+            return COUNT
     if not pack.full_scan:
         return BOOT
-    if blocked & R.DATA_LOST:
+    if blocked & _DATA_LOST:
         return LINK
     port = protection.block_alt | protection.block_sys  # MOSFET heat, overcurrent live here
-    if port & (R.BMS_OVERTEMP | R.OVERCURRENT | R.SHORT_CIRCUIT | R.OC_LOCKOUT) or alternator.fault:
+    if port & _PORT_FAULTS or alternator.fault:
         return BMS_TEMP
-    if blocked & ~R.REMOTE_OFF:
-        return CELL
     if blocked:
-        return OFF  # switched off by the remote terminal
-    if protection.warn:
-        return WARNING
-    return OK
+        return CELL if blocked & ~_REMOTE_OFF else OFF  # OFF: switched off by the remote terminal
+    return WARNING if protection.warn else OK
 
 
 def lit(code, now_ms):

@@ -216,8 +216,9 @@ class LinkMaster:
         self.period_ms = period_ms if period_ms > floor else floor
 
     def poll(self, now_ms):
-        # ticks.diff inlined: this runs every control tick
-        if self._started and ((now_ms - self._next_ms + _HALF) & _TICKS_MASK) - _HALF < 0:
+        # diff(now_ms, _next_ms) < 0, inlined: this runs every control tick
+        # (the time first: it is what says no on most ticks)
+        if ((now_ms - self._next_ms + _HALF) & _TICKS_MASK) < _HALF and self._started:
             return False
         self.seq = (self.seq + 1) & 0xFF
         self.n = encode_request(self.buf, 0, 0, self.seq)

@@ -60,16 +60,34 @@ class Remote:
         self.armed = False  # a valid OFF has lasted ARM_MS: the next on is an edge
         self._off = False  # fresh OFF readings without a break since _off_ms
         self._off_ms = 0
+        # the quiet gate (step): the inputs of the last step, and whether it
+        # left no timer running (debounce, arming) and no edge to clear
+        self._quiet = False
+        self._l = 0
+        self._h = 0
+        self._bat = 0
+        self._stale = 0
 
     def step(self, now_ms, meas):
-        if meas.stale & _CHANNELS:
+        # Quiet gate: the same readings (an external ADC holds its value for
+        # several ticks) after a step that left nothing in motion come out
+        # the same, so they are not decoded again.
+        stale = meas.stale & _CHANNELS
+        if (self._quiet and meas.remote_l_mv == self._l and meas.remote_h_mv == self._h
+                and meas.bat_mv == self._bat and stale == self._stale):
+            return
+        l_mv = self._l = meas.remote_l_mv
+        h_mv = self._h = meas.remote_h_mv
+        bat_mv = self._bat = meas.bat_mv
+        self._stale = stale
+        if stale:
             # no fresh reading (a dead external ADC): the last debounced
             # mode stands, a change it had begun to see must start over,
             # and an OFF not yet long enough to arm starts over too
             raw = self._raw = self.mode
             self._off = False
         else:
-            raw = decode(meas.remote_l_mv, meas.remote_h_mv, meas.bat_mv)
+            raw = decode(l_mv, h_mv, bat_mv)
             if raw != OFF:
                 self._off = False
             elif not self._off:
@@ -83,7 +101,9 @@ class Remote:
         elif raw != self.mode and diff(now_ms, self._raw_ms) >= _DEBOUNCE_MS:
             self.mode = raw
             self.on = raw != OFF
-        self.rose = self.on and not self._was_on and self.armed
-        if self.on:
+        on = self.on
+        rose = self.rose = on and not self._was_on and self.armed
+        if on:
             self.armed = False
-        self._was_on = self.on
+        self._was_on = on
+        self._quiet = not rose and raw == self.mode and (self.armed or not self._off)

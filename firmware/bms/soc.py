@@ -69,16 +69,32 @@ class Soc:
         """The controller's call, every tick: the bank voltage (the batteries'
         mean once they report, else the Li-ion port) and the current of both
         ports, while those readings are fresh."""
-        if meas.stale & _CURRENTS:
+        stale = meas.stale
+        if stale & _CURRENTS:
             return
         if pack.seen:
             bank_mv = pack.pack_mv
-        elif meas.stale & CH_BAT:
+        elif stale & CH_BAT:
             return
         else:
             bank_mv = meas.bat_mv
-        self.step(now_ms, bank_mv, meas.alt_ma + meas.sys_ma,
-                  s.battery_capacity_ah * s.battery_count * 1000)
+        current_ma = meas.alt_ma + meas.sys_ma
+        cap = s.battery_capacity_ah * s.battery_count * 1000
+        # The usual tick, counted here as step() counts it but without its
+        # call and checks: a known charge below full, below the full
+        # voltage, one chunk of time and no whole mAh moved (nothing to
+        # clamp or publish; a current past _MAX_MA moves one in a
+        # millisecond). Anything else goes through step().
+        if bank_mv < FULL_MV and cap == self.cap_mah and self.known:
+            dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF
+            if 0 <= dt <= _CHUNK_MS:
+                frac = self._frac + current_ma * dt
+                if 0 <= frac < _MAMS_PER_MAH and self.remaining_mah < cap:
+                    self._last_ms = now_ms
+                    self._frac = frac
+                    self._full_ms = 0
+                    return
+        self.step(now_ms, bank_mv, current_ma, cap)
 
     def step(self, now_ms, bank_mv, current_ma, cap_mah):
         """Count charge since the last call; current + into the bank."""
