@@ -192,3 +192,20 @@ def test_count_comes_out_as_step_on_every_tick():
                    st.battery_capacity_ah * st.battery_count * 1000)
         assert _fields(a) == _fields(b), k
     assert steps[0] < 25000, steps[0]  # of 40000 (a 1 Ah bank moves a whole mAh often)
+
+
+def test_count_allocates_nothing_even_for_a_current_no_sensor_gives():
+    # step() clamps before it multiplies; the usual tick's shortcut must not
+    # multiply a wild reading either (past 2^30 a long int on the boards)
+    s = S.Soc()
+    m = _Meas()
+    pack = _Pack()
+    st = _Settings()
+    s.count(0, pack, m, st)
+    assert s.known
+    m.sys_ma = 200000000  # 200 kA
+    no_alloc(s.count, 10, pack, m, st)
+    m.sys_ma = -200000000
+    no_alloc(s.count, 20, pack, m, st)
+    m.sys_ma = 1000
+    no_alloc(s.count, 30, pack, m, st)

@@ -84,8 +84,11 @@ class Soc:
         # call and checks: a known charge below full, below the full
         # voltage, one chunk of time and no whole mAh moved (nothing to
         # clamp or publish; a current past _MAX_MA moves one in a
-        # millisecond). Anything else goes through step().
-        if bank_mv < FULL_MV and cap == self.cap_mah and self.known:
+        # millisecond; checked first all the same, as step() clamps before
+        # it multiplies: past 2^30 the product is a long int on the boards,
+        # an allocation). Anything else goes through step().
+        if (bank_mv < FULL_MV and cap == self.cap_mah and self.known
+                and -_MAX_MA <= current_ma <= _MAX_MA):
             dt = ((now_ms - self._last_ms + _HALF) & _MASK) - _HALF
             if 0 <= dt <= _CHUNK_MS:
                 frac = self._frac + current_ma * dt
