@@ -32,9 +32,10 @@ def board(fs=None, scenario="idle", ticks=200):
     run.board.store = Store("", fs if fs is not None else MemFs())
     app = firmware_app.App(run.board, clock.ticks_ms, rand)
     assert app.settings.update(run.scn.settings) == []  # as the sim runner does
-    for _ in range(ticks):  # two seconds of control ticks
-        clock.advance(10)
+    for _ in range(ticks):  # two seconds of control ticks, the plant alongside (runner.py)
         app.controller.tick(clock.ticks_ms())
+        run.board.step(10)
+        clock.advance(10)
     return app
 
 

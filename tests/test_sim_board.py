@@ -107,14 +107,52 @@ def test_sense_and_gates_do_not_allocate():
     no_alloc(b.wdt.feed)
 
 
-def test_link_port_hands_the_clock_to_the_chain():
+def test_the_link_moves_with_the_plant_and_the_tick_only_copies():
     b, clock = board()
     buf = bytearray(8)
     clock.advance(250)
-    assert b.link.readinto(buf) == 1 and buf[0] == 0x55
-    b.link.write(b"\x01\x02\x03", 2)
-    assert b.chain.read_at[-1] == 1250
-    assert b.chain.written[-1] == (b"\x01\x02", 1250)
+    assert b.link.readinto(buf) == 0  # nothing has been pulled off the line yet
+    no_alloc(b.link.write, b"\x01\x02\x03", 2)
+    assert b.chain.written == []  # the line moves in the plant's step
+    b.t_ms = clock.ticks_ms()
+    b.step(10)
+    assert b.chain.written[-1] == (b"\x01\x02", 1250)  # sent at the time it was written
+    assert b.chain.read_at[-1] == 1260  # what has arrived by the end of the step
+    assert no_alloc(b.link.readinto, buf) == 1 and buf[0] == 0x55
+    assert b.link.readinto(buf) == 0
+
+
+class FloodChain(RecordingChain):
+    def readinto(self, buf, now_ms):
+        for i in range(700):
+            buf[i] = i & 0xFF
+        return 700
+
+
+def _drain(link):
+    buf = bytearray(256)
+    got = []
+    while True:
+        n = link.readinto(buf)
+        if not n:
+            return got
+        got.extend(buf[:n])
+
+
+def test_a_full_receive_ring_loses_bytes_as_the_uart_does():
+    from boards.sim.hw import RX_RING
+    clock = VirtualClock(0)
+    b = SimBoard(Plant(1), FloodChain(), clock, "/tmp/bms-sim-test-store")
+    b.step(10)
+    b.step(10)
+    assert b.link.rx_lost == 0
+    b.step(10)  # 2100 bytes into a 2048-byte ring: the last 52 are lost
+    assert b.link.rx_lost == 3 * 700 - RX_RING
+    chunk = [i & 0xFF for i in range(700)]
+    got = _drain(b.link)
+    assert got == chunk + chunk + chunk[:RX_RING - 1400]
+    b.step(10)  # into the ring from its end round to its start
+    assert _drain(b.link) == chunk and b.link.rx_lost == 52
 
 
 def test_battery_data_reaches_the_chain_every_cell_step():

@@ -30,3 +30,11 @@ def test_write_sends_exactly_n_bytes():
     link.write(bytearray(b"abcdefgh"), 8)
     link.write(bytearray(b"xyz"), 2)
     assert link._uart.tx == bytearray(b"abcdefghxy")
+
+
+def test_the_simulated_board_has_the_same_rings():
+    # the sim board's UART must not hold more than the board's (docs/boards.md)
+    from drivers import uart_link
+    from boards.sim import hw
+
+    assert (hw.RX_RING, hw.TX_RING) == (uart_link.RX_RING, uart_link.TX_RING)

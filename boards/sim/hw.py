@@ -6,6 +6,7 @@ import os
 from micropython import const
 
 from boards.sim.plant import CELL_STEP_MS
+from bms import ticks
 from bms.alt_limiter import DUTY_MAX_CPCT
 from bms.measure import (CH_BAT, CH_START, CH_SYS, CH_ALT_I, CH_SYS_I, CH_FET, CH_REMOTE_L,
                          CH_REMOTE_H)
@@ -190,18 +191,84 @@ class Sense:
         self._first = False
 
 
+# the UART driver's rings (drivers/uart_link.py; a test holds them equal)
+RX_RING = const(2048)
+TX_RING = const(256)
+
+
 class LinkPort:
-    """The battery cable: the emulated chain of batteries, on the sim clock."""
+    """The board's UART on the battery cable (drivers/uart_link.py). The
+    batteries (the chain) live in the plant and move in SimBoard.step(), as
+    the line does while the MCU runs: the tick only copies bytes out of the
+    receive ring and into the send ring, both allocated here once, so it
+    allocates nothing (the chain's frame work allocates freely). A byte that
+    arrives into a full receive ring is lost, as on the board."""
 
     def __init__(self, chain, clock):
         self._chain = chain
         self._clock = clock
+        self._rx = bytearray(RX_RING)
+        self._head = 0  # next byte in
+        self._count = 0  # bytes waiting in _rx
+        self._tx = bytearray(TX_RING)
+        self._tx_n = 0
+        self._tx_ms = 0  # when the first byte waiting in _tx was written
+        self._pull = bytearray(RX_RING)
+        self.rx_lost = 0  # bytes that found the receive ring full
+        self.tx_lost = 0  # bytes that found the send ring full
 
     def readinto(self, buf):
-        return self._chain.readinto(buf, self._clock.ticks_ms())
+        n = self._count
+        if n > len(buf):
+            n = len(buf)
+        rx = self._rx
+        j = self._head - self._count
+        if j < 0:
+            j += RX_RING
+        for i in range(n):
+            buf[i] = rx[j]
+            j += 1
+            if j == RX_RING:
+                j = 0
+        self._count -= n
+        return n
 
     def write(self, buf, n):
-        self._chain.write(buf, n, self._clock.ticks_ms())
+        k = self._tx_n
+        if not k:
+            self._tx_ms = self._clock.ticks_ms()
+        room = TX_RING - k
+        if n > room:
+            self.tx_lost += n - room
+            n = room
+        tx = self._tx
+        for i in range(n):
+            tx[k + i] = buf[i]
+        self._tx_n = k + n
+
+    def send(self):
+        """The bytes written since the last step go onto the line."""
+        if self._tx_n:
+            self._chain.write(self._tx, self._tx_n, self._tx_ms)
+            self._tx_n = 0
+
+    def receive(self, now_ms):
+        """Everything that has fully arrived by now_ms goes into the ring."""
+        got = self._chain.readinto(self._pull, now_ms)
+        room = RX_RING - self._count
+        if got > room:
+            self.rx_lost += got - room
+            got = room
+        rx = self._rx
+        h = self._head
+        pull = self._pull
+        for i in range(got):
+            rx[h] = pull[i]
+            h += 1
+            if h == RX_RING:
+                h = 0
+        self._head = h
+        self._count += got
 
 
 class Led:
@@ -268,6 +335,7 @@ class SimBoard:
         self.store = folder_store(store_dir)
         self.sys_oc = OcLatch(plant)
         self._since_push_ms = 0
+        self.t_ms = clock.ticks_ms()  # the plant's time: the end of the last step
         self.push_batteries()
 
     def push_batteries(self):
@@ -282,7 +350,10 @@ class SimBoard:
 
     def step(self, dt_ms):
         """Advance the physical world by dt_ms (the clock is moved by the caller)."""
+        self.link.send()
         self.plant.step(dt_ms)
+        self.t_ms = ticks.add(self.t_ms, dt_ms)
+        self.link.receive(self.t_ms)
         self._since_push_ms += dt_ms
         if self._since_push_ms >= CELL_STEP_MS:
             self._since_push_ms = 0

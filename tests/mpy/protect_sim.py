@@ -5,6 +5,7 @@
 from bms import reasons as R
 from bms import undervoltage as UV
 from bms.controller import Controller
+from boards.sim.runner import locked_tick  # an allocation in a tick fails the run
 from boards.sim import make
 from boards.sim import scenario as SC
 from boards.sim.clock import VirtualClock
@@ -58,7 +59,7 @@ def run(scn, duration_ms=None, on_tick=None):
         while k < len(ev) and ev[k][0] <= t:
             SC.apply(board, ev[k][1], ev[k][2])
             k += 1
-        ctl.tick(clock.now_ms)
+        locked_tick(ctl, clock.now_ms)
         p = ctl.protection
         inv.observe(t, ctl.pack, ctl.meas, p)
         for what, v in _watch(p, ctl.remote):
