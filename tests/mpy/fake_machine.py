@@ -15,7 +15,49 @@ from machine import *  # noqa: E402,F401,F403
 sys.path.extend(_path)
 del _path
 
-log = []  # (what, id, value) in order, for "which pin moved first" checks
+_LOG_KEEP = 512
+_TX_KEEP = 4096
+
+
+class Log:
+    """What the drivers did to pins and PWM, in order, for "which pin moved
+    first" checks: reads as a list of (what, id, value), the last _LOG_KEEP.
+    Recorded without allocating: the control tick runs with the heap locked,
+    and the C module this stands for takes nothing from the heap."""
+
+    def __init__(self):
+        self._what = [None] * _LOG_KEEP
+        self._id = [None] * _LOG_KEEP
+        self._v = [None] * _LOG_KEEP
+        self._n = 0  # entries kept
+
+    def add(self, what, id, v):
+        n = self._n
+        if n == _LOG_KEEP:  # full: forget the oldest
+            for i in range(1, n):
+                self._what[i - 1], self._id[i - 1], self._v[i - 1] = (
+                    self._what[i], self._id[i], self._v[i])
+            n -= 1
+        self._what[n], self._id[n], self._v[n] = what, id, v
+        self._n = n + 1
+
+    def clear(self):
+        self._n = 0
+
+    def entries(self):
+        return [(self._what[i], self._id[i], self._v[i]) for i in range(self._n)]
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, k):
+        return self.entries()[k]
+
+    def __eq__(self, other):
+        return self.entries() == other
+
+
+log = Log()
 
 _TIMEOUT_MAX_MS = 8388  # the rp2 port's limit (the ESP32's is higher): the stricter one
 _FEED = b"F"
@@ -47,13 +89,13 @@ class Pin:
         self._v = 0 if value is None else value
         Pin.pins[id] = self
         if value is not None:
-            log.append(("pin", id, value))
+            log.add("pin", id, value)
 
     def value(self, v=None):
         if v is None:
             return self._v
         self._v = v
-        log.append(("pin", self.id, v))
+        log.add("pin", self.id, v)
 
 
 class PWM:
@@ -61,13 +103,13 @@ class PWM:
         self.pin = pin
         self.freq = freq
         self.u16 = duty_u16
-        log.append(("pwm", pin.id, duty_u16))
+        log.add("pwm", pin.id, duty_u16)
 
     def duty_u16(self, v=None):
         if v is None:
             return self.u16
         self.u16 = v
-        log.append(("pwm", self.pin.id, v))
+        log.add("pwm", self.pin.id, v)
 
 
 class ADC:
@@ -81,17 +123,38 @@ class ADC:
         return ADC.levels.get(self.pin.id, 0)
 
 
+# the ADS1115's addresses and registers: their keys made once, and their
+# registers made with the bus, so that the driver's reads and writes
+# allocate nothing (as the C module's do; the tick runs with the heap locked)
+_ADS_KEYS = [(a, r) for a in range(0x48, 0x4C) for r in range(4)]
+
+
+def _key(addr, reg):
+    if 0x48 <= addr < 0x4C and 0 <= reg < 4:
+        return _ADS_KEYS[(addr - 0x48) * 4 + reg]
+    return (addr, reg)
+
+
 class I2C:
-    regs = {}  # (addr, reg) -> bytes
+    regs = {}  # (addr, reg) -> the register's bytes
 
     def __init__(self, id, sda=None, scl=None, freq=0):
         self.id = id
+        for k in _ADS_KEYS:
+            if k not in I2C.regs:
+                I2C.regs[k] = bytearray(2)
 
     def writeto_mem(self, addr, reg, buf):
-        I2C.regs[(addr, reg)] = bytes(buf)
+        k = _key(addr, reg)
+        cur = I2C.regs.get(k)
+        if type(cur) is bytearray and len(cur) == len(buf):
+            for i in range(len(buf)):
+                cur[i] = buf[i]
+        else:
+            I2C.regs[k] = bytearray(buf)
 
     def readfrom_mem_into(self, addr, reg, buf):
-        data = I2C.regs.get((addr, reg), b"\x00\x00")
+        data = I2C.regs.get(_key(addr, reg), b"\x00\x00")
         for i in range(len(buf)):
             buf[i] = data[i]
 
@@ -102,7 +165,12 @@ class UART:
         self.baudrate = baudrate
         self.kw = kw
         self.rx = bytearray()
-        self.tx = bytearray()
+        self._tx = bytearray(_TX_KEEP)  # what was sent (the first _TX_KEEP bytes), without allocating
+        self._tx_n = 0
+
+    @property
+    def tx(self):
+        return self._tx[:self._tx_n]
 
     def any(self):
         return len(self.rx)
@@ -117,7 +185,10 @@ class UART:
         return n
 
     def write(self, buf):
-        self.tx.extend(buf)
+        n = self._tx_n
+        for i in range(min(len(buf), _TX_KEEP - n)):
+            self._tx[n + i] = buf[i]
+        self._tx_n = min(n + len(buf), _TX_KEEP)
         return len(buf)
 
 
