@@ -183,7 +183,11 @@ class Settings:
 
     def __init__(self):
         for e in SCHEMA:
-            setattr(self, e[1], e[4])
+            v = e[4]
+            # frozen, an int beyond +-8191 in a constant tuple is a long int
+            # (tools/mpy-tool.py), and the tick's arithmetic on it would
+            # allocate; v + 0 is the same value as a small int
+            setattr(self, e[1], v + 0 if type(v) is int else v)
         self.version = 0  # bumped on every applied change
 
     def values(self):

@@ -4,6 +4,8 @@
 # (count()); the Instant Readout only reads it. Integers only,
 # allocation-free, every product kept below 2^30 so it stays a small int on
 # the boards.
+from array import array
+
 from micropython import const
 from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I
 
@@ -20,22 +22,25 @@ TTG_MIN_MA = const(500)  # below this discharge (sensor noise) time-to-go is unk
 
 # Resting 4-cell LiFePO4 bank voltage (mV) -> SoC (0.1 %), ascending. The
 # curve is flat in the middle: a seed from it is good to a few percent at best.
-OCV = (
-    (10000, 0), (12000, 30), (12800, 100), (13000, 200), (13100, 300), (13160, 400),
-    (13200, 500), (13240, 600), (13300, 700), (13340, 800), (13380, 900), (13480, 950),
-    (13600, 1000),
-)
+# The voltages are an array made from a list: frozen, an int beyond +-8191 in
+# a constant tuple is a long int, and arithmetic on it allocates
+# (drivers/analog.py).
+OCV_MV = array("H", [10000, 12000, 12800, 13000, 13100, 13160, 13200, 13240, 13300, 13340,
+                     13380, 13480, 13600])
+OCV_PM = (0, 30, 100, 200, 300, 400, 500, 600, 700, 800, 900, 950, 1000)
 
 
 def from_voltage(bank_mv):
     """SoC (0.1 %) of a bank at rest, linear between the OCV points."""
-    if bank_mv <= OCV[0][0]:
+    mv = OCV_MV
+    if bank_mv <= mv[0]:
         return 0
-    for i in range(1, len(OCV)):
-        v1, s1 = OCV[i]
+    for i in range(1, len(mv)):
+        v1 = mv[i]
         if bank_mv < v1:
-            v0, s0 = OCV[i - 1]
-            return s0 + (bank_mv - v0) * (s1 - s0) // (v1 - v0)
+            v0 = mv[i - 1]
+            s0 = OCV_PM[i - 1]
+            return s0 + (bank_mv - v0) * (OCV_PM[i] - s0) // (v1 - v0)
     return 1000
 
 

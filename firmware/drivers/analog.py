@@ -2,6 +2,8 @@
 # Measurements each tick. A source is anything with read_u16() -> 0..65535 over
 # the 0..3.3 V ADC range (machine.ADC on both ports, or a channel of an
 # external ADC, whose `ads` says which one: its values can go stale).
+from array import array
+
 from micropython import const
 
 _OVERSAMPLE = const(4)
@@ -43,12 +45,15 @@ def current(source, full_scale_a):
     return Linear(source, full_scale_a * 100, 2 * 4095, zero=2 * 4095, mul=10)
 
 
-# 10k B3950 NTC to ground with a 10k pull-up: (read_u16, 0.1 degC), falling.
-_NTC = ((63944, -400), (62417, -300), (59855, -200), (55932, -100), (50511, 0),
-        (43816, 100), (36454, 200), (29202, 300), (22706, 400), (17306, 500),
-        (13049, 600), (9807, 700), (7387, 800), (5596, 900), (4273, 1000),
-        (3293, 1100), (2563, 1200), (2015, 1300))
-
+# 10k B3950 NTC to ground with a 10k pull-up: read_u16 and 0.1 degC, falling.
+# The readings are an array made from a list, not a tuple: frozen into a
+# firmware image, an int beyond +-8191 in a constant tuple is a long int
+# (tools/mpy-tool.py freezes for the smallest target), and arithmetic on it
+# allocates, every tick (tests/test_frozen_ints.py).
+_NTC_RAW = array("H", [63944, 62417, 59855, 55932, 50511, 43816, 36454, 29202, 22706,
+                       17306, 13049, 9807, 7387, 5596, 4273, 3293, 2563, 2015])
+_NTC_DDEGC = (-400, -300, -200, -100, 0, 100, 200, 300, 400, 500, 600, 700, 800, 900,
+              1000, 1100, 1200, 1300)
 
 # Beyond the table ends the sensor is open (pulled to 3.3 V) or shorted: the
 # reading is one no MOSFET can have, so every range check rejects it.
@@ -65,14 +70,15 @@ class Ntc:
 
     def read(self):
         raw = self._read()
-        t = _NTC
-        if raw > t[0][0]:
+        t = _NTC_RAW
+        if raw > t[0]:
             return NTC_OPEN_DDEGC
         for i in range(1, len(t)):
-            hi_raw, hi_ddegc = t[i]
+            hi_raw = t[i]
             if raw >= hi_raw:
-                lo_raw, lo_ddegc = t[i - 1]
-                return lo_ddegc + (lo_raw - raw) * (hi_ddegc - lo_ddegc) // (lo_raw - hi_raw)
+                lo_raw = t[i - 1]
+                lo = _NTC_DDEGC[i - 1]
+                return lo + (lo_raw - raw) * (_NTC_DDEGC[i] - lo) // (lo_raw - hi_raw)
         return NTC_SHORT_DDEGC
 
 
