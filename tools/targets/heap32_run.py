@@ -10,7 +10,9 @@
 # - persistence as on the board (drivers/storage.py in the board's folder);
 # - a phone session every SESSION_EVERY_MS: connect, MTU exchange, login,
 #   status notification, a settings page read and a settings write (the
-#   first sets 50 batteries, the next ones change the device name).
+#   first sets 50 batteries, the next ones change the device name);
+# - the board's inputs as with the engine running (_at_work).
+# The control tick runs with the heap locked: an allocation in it is a fault.
 # What this harness itself holds (its modules, the phone's, the UART's
 # buffer) is measured once with gc and printed as harness_bytes: the host
 # subtracts it. The last line is one JSON object of figures.
@@ -44,6 +46,8 @@ class PipeUart:
     def _arrived(self):
         # in small ints, as the tick runs with the heap locked (a long int
         # here would be the harness's allocation, not the firmware's)
+        if self._pos >= self._n:  # all read (or no answer yet: _t0_us means nothing)
+            return 0
         us = self._time.ticks_diff(self._time.ticks_us(), self._t0_us)
         if us >= _ALL_ARRIVED_US:
             return self._n - self._pos
@@ -73,8 +77,12 @@ class PipeUart:
         n = len(buf)
         h = self._head
         t = self._time.ticks_ms()
-        h[0], h[1], h[2], h[3] = t & 255, (t >> 8) & 255, (t >> 16) & 255, (t >> 24) & 255
-        h[4], h[5] = n & 255, n >> 8
+        h[0] = t & 255  # one by one: an assignment of four values builds a tuple
+        h[1] = (t >> 8) & 255
+        h[2] = (t >> 16) & 255
+        h[3] = (t >> 24) & 255
+        h[4] = n & 255
+        h[5] = n >> 8
         self._to.write(h)
         self._to.write(buf)
         # the host writes the length and the answer in one write, so both
@@ -93,6 +101,26 @@ class _NoLog:
         pass
 
 
+def _volts(mv, full_mv):
+    return (mv * 4095 // full_mv) << 4  # read_u16 of a 12-bit pin behind the divider
+
+
+def _amps(ma, full_a):
+    return (2048 + ma * 2048 // (full_a * 1000)) << 4  # a centred current sensor
+
+
+def _at_work(m):
+    """The ESP32 pin map's inputs (boards/esp32.py) as on a boat with the
+    engine running: bank and System+ 13.3 V, the starter at 14.2 V (so the
+    alternator port charges and its loop runs), 5 A on each current sensor,
+    the MOSFETs at about 25 degC (the NTC's table in use), both remote
+    terminals at 10.9 V on the ADS1115 (the L-H wire loop: on)."""
+    m.ADC.levels.update({36: _volts(13300, 20000), 39: _volts(14200, 20000),
+                         34: _volts(13300, 20000), 35: _amps(5000, 250), 32: _amps(5000, 500),
+                         33: 32800})
+    m.I2C.regs[(0x48, 0)] = bytearray(b"\x22\x0d")
+
+
 def _install(store):
     import vtime
 
@@ -102,6 +130,7 @@ def _install(store):
     fake_machine.install()
     fake_machine.UART = PipeUart
     fake_machine.log = _NoLog()  # the tests' record of every pin change would grow for ever
+    _at_work(fake_machine)
     import bluetooth  # boards/sim/bluetooth.py, compiled into the harness folder
 
     return vtime, bluetooth
@@ -180,6 +209,22 @@ async def _session(bluetooth, asyncio, P, A, i):
         return res[0] == P.OK
     finally:
         phone.disconnect()
+
+
+def _locked(tick):
+    """The control tick with the heap locked, as the simulator runs it
+    (boards/sim/runner.py): an allocation on the board's own path (the
+    ESP32 pin map's drivers, 50 batteries, the phone's sessions and settings
+    writes) is then a fault, and a run with a fault fails."""
+    import micropython
+
+    def locked(now_ms):
+        micropython.heap_lock()
+        try:
+            tick(now_ms)
+        finally:
+            micropython.heap_unlock()
+    return locked
 
 
 def _live():
@@ -289,6 +334,11 @@ def main(a0, store, hours, every_ms):
 
     async def main_seen(hw, clock=app.clock_ms, app=None, bluetooth=True):
         _state["app"] = app
+        gc.collect()
+        m0 = gc.mem_alloc()
+        app.controller.tick = _locked(app.controller.tick)
+        gc.collect()
+        harness[0] += gc.mem_alloc() - m0
         ballast[1] = _ballast("HEAP32_BALLAST")  # as if the firmware held it
         harness[0] += _UART_RX + 16  # PipeUart's buffer, a stand-in for the driver's ring in C
         return await run_main(hw, clock, app, bluetooth)
