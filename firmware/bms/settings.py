@@ -94,13 +94,25 @@ SCHEMA = (
     (62, "pin", PIN, "", "000000", 6, 6, False, None, "Bluetooth PIN (write only)"),
 )
 
-BY_NAME = {}
-for _e in SCHEMA:
-    BY_NAME[_e[1]] = _e
-BY_ID = {}
-for _e in SCHEMA:
-    BY_ID[_e[0]] = _e
-del _e
+
+
+def entry(name):
+    """The schema entry of the setting called name, None if there is none.
+    A search of SCHEMA, not a dict beside it (less heap; only requests and
+    the settings file look settings up, never the control tick)."""
+    for e in SCHEMA:
+        if e[1] == name:
+            return e
+    return None
+
+
+def entry_of_id(wid):
+    """The schema entry with wire id wid, None if there is none."""
+    for e in SCHEMA:
+        if e[0] == wid:
+            return e
+    return None
+
 
 # (smaller, larger, gap, message): larger - smaller must be at least gap
 # (gap 1: strictly below).
@@ -203,11 +215,11 @@ class Settings:
         """
         errors = []
         for name in changes:
-            entry = BY_NAME.get(name)
-            if entry is None:
+            e = entry(name)
+            if e is None:
                 errors.append((name, E_UNKNOWN_KEY, name + ": unknown setting"))
                 continue
-            code, msg = check_value(entry, changes[name])
+            code, msg = check_value(e, changes[name])
             if code:
                 errors.append((name, code, msg))
         if not errors:  # every change is valid: the rules see them applied
@@ -227,7 +239,7 @@ class Settings:
 
     def needs_restart(self, names):
         for n in names:
-            e = BY_NAME.get(n)
+            e = entry(n)
             if e and e[7]:
                 return True
         return False
