@@ -6,7 +6,6 @@ import json
 
 from boards.sim.trace_schema import KEYS
 from bms import alternator as A
-from bms import alt_faults, alt_target
 from bms import ledcode
 from bms import pack as P
 from bms import reasons as R
@@ -56,8 +55,8 @@ def record(t_ms, board, ctl):
         "alt_limit_ma": prot.alt_limit_ma,
         "remote_on": ctl.remote.on, "remote_mode": RM.MODE_NAMES[ctl.remote.mode],
         "alt_state": A.STATE_NAMES[alt.state], "alt_target_ma": alt.target.ma,
-        "alt_limit_reason": alt_target.LIMIT_NAMES[alt.target.reason],
-        "alt_fault": R.names(alt.fault, alt_faults.FAULT_NAMES),
+        "alt_limit_reason": A.LIMIT_NAMES[alt.target.reason],
+        "alt_fault": R.names(alt.fault, A.FAULT_NAMES),
         "readout_mfr": board.readout.mfr_hex,
     }
 

@@ -8,7 +8,7 @@
 from micropython import const
 
 from bms import reasons as R
-from bms.alt_target import rating_ma
+from bms.alternator import rating_ma
 from bms.limits import Limits
 from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
 from bms.pack import KIND_UNKNOWN
@@ -26,7 +26,7 @@ from bms.undervoltage import (UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER,
 DATA_RECOVER_MS = const(1000)
 _PREALARM_PERIOD_MS = const(2000)  # intermittent pre-alarm: 1 s on, 1 s off
 _PREALARM_ON_MS = const(1000)
-# -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
+# -- alternator cap: the port's rating (alternator.rating_ma), tapered near the OV stop
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 _HALF = const(0x20000000)  # ticks.diff's half range
