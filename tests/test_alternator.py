@@ -4,7 +4,7 @@
 from bms import alternator as A
 from bms import alt_limiter as L
 from bms.fet_thermal import FetThermal
-from bms.settings import Settings, FUSE_SIZES
+from bms.settings import Settings, entry
 from bms.measure import Measurements, CH_ALL, CH_BAT, CH_FET, CH_REMOTE_L, CH_REMOTE_H, CH_SYS
 from altplant import Permit
 from mpytest import no_alloc
@@ -213,7 +213,7 @@ def test_engine_off_while_blocked_reads_waiting():
 
 
 def test_target_follows_every_fuse_size():
-    for fuse in FUSE_SIZES:
+    for fuse in entry("alt_fuse_a")[8]:  # the standard fuse sizes
         b = Bench(alt_fuse_a=fuse, alt_on_delay_ms=0)
         b.run_to_limiting()
         want = min(fuse * 900, 100000)
