@@ -439,7 +439,7 @@ def test_no_current_with_gate_driven_is_a_latched_fault():
         if d == L.STUCK_DUTY_CPCT:
             capped += 1
         assert capped <= 20, b.state
-    assert capped == 20 and b.port.fault == A.F_STUCK  # STUCK_MS at the cap
+    assert capped == 20 and b.port.fault == A.F_STUCK  # _STUCK_MS at the cap
     b.full_ma = 150000
     b.step(1000)  # readings look fine, but the latch holds
     assert b.state == "fault" and b.port.limiter.duty_cpct == 0

@@ -93,12 +93,12 @@ _HALF = const(0x20000000)  # ticks.diff's half range
 # -- the target current: the port rating, MOSFET derating, protection's cap
 # and alternator protection (docs/alternator.md, "Target"). The rating is
 # computed here and nowhere else. What sets the target (limit reason):
-LR_NONE = const(0)  # port off: no target
+_LR_NONE = const(0)  # port off: no target
 _LR_FUSE = const(1)  # 90 % of the fuse rating
 _LR_PORT_MAX = const(2)  # the port's 100 A maximum
 _LR_FET_TEMP = const(3)  # MOSFET thermal derating
-LR_FET_TRIP = const(4)  # MOSFETs at the trip temperature: port off
-LR_PROTECTION = const(5)  # protection's cap (cell near a limit) or ATC/remote off
+_LR_FET_TRIP = const(4)  # MOSFETs at the trip temperature: port off
+_LR_PROTECTION = const(5)  # protection's cap (cell near a limit) or ATC/remote off
 _LR_ALT_PROTECT = const(6)  # alternator protection after a long time at full output
 LIMIT_NAMES = ("none", "fuse", "port_max", "fet_temp", "fet_trip", "protection", "alt_protect")
 
@@ -118,11 +118,11 @@ class Target:
     def __init__(self, settings):
         self.settings = settings
         self.ma = 0
-        self.reason = LR_NONE
+        self.reason = _LR_NONE
         self.heat_ms = 0  # alternator-protection timer
         self.reduced = False
         self._rating = 0  # rating_ma of the fuse setting, and what sets it
-        self._rating_reason = LR_NONE
+        self._rating_reason = _LR_NONE
         self._ver = -1  # the settings version they were computed for
         # ma is stale for its other inputs (the port keys the MOSFET reading,
         # the cap and the settings): set by off() and a change of `reduced`
@@ -147,7 +147,7 @@ class Target:
                 reason = _LR_FET_TEMP
         if 0 < cap < lim:
             lim = cap
-            reason = LR_PROTECTION
+            reason = _LR_PROTECTION
         if self.reduced:
             r = lim * s.alt_protect_pct // 100
             if r < lim:
@@ -220,7 +220,7 @@ LEAK_MS = const(500)
 # _STUCK_DV_MV with less than STUCK_MA is impossible. A real current that low
 # at 10 % duty needs the starter within ~0.15 V of the bank (10-15 mOhm path).
 _STUCK_DV_MV = const(300)
-STUCK_MS = const(200)
+_STUCK_MS = const(200)
 _OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
 OVERCURRENT_MS = const(500)
 _FAULT_CLEAR_MS = const(5000)
@@ -268,10 +268,10 @@ class PortChecks:
         if leak or stuck or over:
             self._timing = True
             self._leak_ms = _held(self._leak_ms, leak, dt, LEAK_MS)
-            self._stuck_ms = _held(self._stuck_ms, stuck, dt, STUCK_MS)
+            self._stuck_ms = _held(self._stuck_ms, stuck, dt, _STUCK_MS)
             self._oc_ms = _held(self._oc_ms, over, dt, OVERCURRENT_MS)
             f |= ((F_LEAK if self._leak_ms >= LEAK_MS else 0)
-                  | (F_STUCK if self._stuck_ms >= STUCK_MS else 0)
+                  | (F_STUCK if self._stuck_ms >= _STUCK_MS else 0)
                   | (F_OVERCURRENT if self._oc_ms >= OVERCURRENT_MS else 0))
         elif self._timing:  # (the usual tick: no timer runs, none to stop)
             self._timing = False
@@ -401,11 +401,11 @@ class AlternatorPort:
                 if a != _A_STOP:  # (the usual row, waiting, stops: no action)
                     if a == _A_LATCH:
                         self.fault |= found
-                        t.off(LR_NONE)
+                        t.off(_LR_NONE)
                     elif a == _A_CLEAR:
                         self.fault = 0
                     elif a == _A_BLOCK:
-                        t.off(LR_FET_TRIP if self.fet.tripped else LR_PROTECTION)
+                        t.off(_LR_FET_TRIP if self.fet.tripped else _LR_PROTECTION)
                         heat_st = st  # this tick still counts in the state it had
                 if to != st:
                     self._enter(to)

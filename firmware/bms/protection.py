@@ -143,7 +143,7 @@ class Protection:
         # detector's voltage and port current tests, sys_oc, oc.rearm (the
         # controller re-arms between steps), remote on and its edge, the
         # settings. It is due with the first timer of the decision, the UV
-        # rows (those refresh their held stamps every REFRESH_MS) and
+        # rows (those refresh their held stamps every undervoltage._REFRESH_MS) and
         # overcurrent (retry, forget, the continuous trip's delay). The
         # commands (clear_alarms, wake) reopen it.
         s = self.settings

@@ -34,7 +34,7 @@ STATE_NAMES = ("open", "start", "on", "diode")
 _C_ALLOWED = const(0)  # its own path allowed (ATC or ATD, and block_sys clear)
 _C_DENIED = const(1)
 _C_FLOWING = const(2)  # the other path allowed and its current >= DIODE_ON_MA
-_C_FLOW_HELD = const(3)  # ... and held for DIODE_ON_MS
+_C_FLOW_HELD = const(3)  # ... and held for _DIODE_ON_MS
 _C_NO_FLOW = const(4)  # the other path blocked, or its current < DIODE_OFF_MA
 _C_STARTED = const(5)  # START_MS in the limited start
 
@@ -59,7 +59,7 @@ DSG_TABLE = (
 )
 
 DIODE_ON_MA = const(2000)  # the body diode carries this much: close the MOSFET ...
-DIODE_ON_MS = const(1000)  # ... once it has for a second (no chatter on a current near it)
+_DIODE_ON_MS = const(1000)  # ... once it has for a second (no chatter on a current near it)
 DIODE_OFF_MA = const(500)  # below this the MOSFET opens again, in the same tick
 START_MS = const(30)  # in the driver's current limit before the discharge MOSFET is fully on
 _NO_TIMER = const(0x10000000)
@@ -77,7 +77,7 @@ class _Fet:
 
     def open(self):
         self.state = OPEN
-        self._flow = False  # a diode close waits a whole DIODE_ON_MS again
+        self._flow = False  # a diode close waits a whole _DIODE_ON_MS again
 
     def step(self, now_ms, allowed, other_ok, flow_ma):
         # flow_ma: current in the direction this MOSFET's body diode conducts
@@ -98,7 +98,7 @@ class _Fet:
             elif c == _C_STARTED:
                 hit = diff(now_ms, self._since) >= START_MS
             elif c == _C_FLOW_HELD:
-                hit = flowing and diff(now_ms, self._flow_ms) >= DIODE_ON_MS
+                hit = flowing and diff(now_ms, self._flow_ms) >= _DIODE_ON_MS
             else:  # _C_NO_FLOW
                 hit = not other_ok or flow_ma < DIODE_OFF_MA
             if hit:
@@ -114,7 +114,7 @@ class _Fet:
         if self.state == START:
             return START_MS - diff(now_ms, self._since)
         if self.state == OPEN and self._flow:
-            return DIODE_ON_MS - diff(now_ms, self._flow_ms)
+            return _DIODE_ON_MS - diff(now_ms, self._flow_ms)
         return _NO_TIMER
 
 

@@ -63,7 +63,7 @@ _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no lon
 CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 # the rows run at least this often even when nothing changed: every stamp is
 # held (ticks.hold) long before it could age past AGE_MAX (3 days)
-REFRESH_MS = const(60000)
+_REFRESH_MS = const(60000)
 
 
 class UnderVoltage:
@@ -114,7 +114,7 @@ class UnderVoltage:
         # remote edge; the settings (version); the state itself (a transition
         # makes the next tick due). Timers (due_ms): the pre-alarm's
         # disconnect delay, low-power off's delay and a refresh each
-        # REFRESH_MS. A delay already served stays served (the stamp is held),
+        # _REFRESH_MS. A delay already served stays served (the stamp is held),
         # so its row then depends on the inputs alone.
         v = pack.min_cell_mv  # a u16 of the battery reports: the key stays a small int
         key = (v << 6 | data_ok | pack.full_scan << 1 | self.charger << 2
@@ -130,7 +130,7 @@ class UnderVoltage:
         self._since = hold(now_ms, self._since)
         if self._charger_back:
             self._charger_back_ms = hold(now_ms, self._charger_back_ms)
-        wait = REFRESH_MS
+        wait = _REFRESH_MS
         st = self.state
         for row in UV_TABLE[st]:
             if self._cond(row[0], now_ms, pack, data_ok, remote_rose):
