@@ -6,7 +6,7 @@ import json
 
 from boards.sim.trace_schema import KEYS
 from bms import alternator as A
-from bms import ledcode
+from bms.controller import LED_NAMES
 from bms import pack as P
 from bms import reasons as R
 from bms import remote as RM
@@ -47,7 +47,7 @@ def record(t_ms, board, ctl):
         "chg_fet": board.chg_gate.on, "dsg_fet": board.dsg_gate.on,
         "alt_duty": board.alt_gate.duty_cpct, "load_out": board.load_out.on,
         "charge_out": board.charge_out.on, "prealarm_out": board.prealarm_out.on,
-        "led": ledcode.NAMES[ctl.led_code],
+        "led": LED_NAMES[ctl.led_code],
         "prot_state": UV.STATE_NAMES[prot.uv.state], "atc": prot.atc, "atd": prot.atd,
         "block_chg": R.names(prot.block_chg), "block_dsg": R.names(prot.block_dsg),
         "block_alt": R.names(prot.block_alt), "block_sys": R.names(prot.block_sys),
