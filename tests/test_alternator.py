@@ -2,11 +2,9 @@
 # AlternatorPort state machine, thresholds, delays, target and faults, driven
 # tick by tick with hand-set measurements (no plant).
 from bms import alternator as A
-from bms import alt_target as AT
-from bms import alt_faults as F
 from bms import alt_limiter as L
 from bms.fet_thermal import FetThermal
-from bms.settings import Settings, FUSE_SIZES
+from bms.settings import Settings, entry
 from bms.measure import Measurements, CH_ALL, CH_BAT, CH_FET, CH_REMOTE_L, CH_REMOTE_H, CH_SYS
 from altplant import Permit
 from mpytest import no_alloc
@@ -61,14 +59,14 @@ def test_state_names_and_limit_names():
     assert A.STATE_NAMES == ("off", "waiting", "ramping", "limiting", "following",
                              "reverse_blocked", "fault")
     assert L.DUTY_MAX_CPCT == 10000
-    assert len(AT.LIMIT_NAMES) == 7 and len(F.FAULT_NAMES) == 7
+    assert len(A.LIMIT_NAMES) == 7 and len(A.FAULT_NAMES) == 7
 
 
 def test_off_until_allowed_then_waiting():
     b = Bench(alt_on_delay_ms=0)
     b.p.alt_allowed = False
     assert b.step(5) == 0 and b.state == "off"
-    assert AT.LIMIT_NAMES[b.port.target.reason] == "protection" and b.port.target.ma == 0
+    assert A.LIMIT_NAMES[b.port.target.reason] == "protection" and b.port.target.ma == 0
     b.p.alt_allowed = True
     b.m.start_mv = 13000
     b.step()
@@ -215,12 +213,12 @@ def test_engine_off_while_blocked_reads_waiting():
 
 
 def test_target_follows_every_fuse_size():
-    for fuse in FUSE_SIZES:
+    for fuse in entry("alt_fuse_a")[8]:  # the standard fuse sizes
         b = Bench(alt_fuse_a=fuse, alt_on_delay_ms=0)
         b.run_to_limiting()
         want = min(fuse * 900, 100000)
         assert b.port.target.ma == want, (fuse, b.port.target.ma)
-        name = AT.LIMIT_NAMES[b.port.target.reason]
+        name = A.LIMIT_NAMES[b.port.target.reason]
         assert name == ("port_max" if fuse == 125 else "fuse"), (fuse, name)
         b.step(100)
         assert abs(b.m.alt_ma - want) <= want // 50, (fuse, b.m.alt_ma)
@@ -240,15 +238,15 @@ def test_fet_derating_linear_to_trip():
     b.run_to_limiting()
     b.m.fet_ddegc = 850
     b.step()
-    assert b.port.target.ma == 90000 and AT.LIMIT_NAMES[b.port.target.reason] == "fuse"
+    assert b.port.target.ma == 90000 and A.LIMIT_NAMES[b.port.target.reason] == "fuse"
     b.m.fet_ddegc = 950
     b.step()
-    assert b.port.target.ma == 45000 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
+    assert b.port.target.ma == 45000 and A.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.step(50)
     assert abs(b.m.alt_ma - 45000) <= 900
     b.m.fet_ddegc = 1050
     assert b.step() == 0 and b.state == "off"
-    assert AT.LIMIT_NAMES[b.port.target.reason] == "fet_trip"
+    assert A.LIMIT_NAMES[b.port.target.reason] == "fet_trip"
     b.m.fet_ddegc = 1001  # 4.9 C below trip: still off
     b.step(3)
     assert b.state == "off"
@@ -263,7 +261,7 @@ def test_protection_cap_and_zero_means_no_cap():
     b.p.alt_limit_ma = 30000
     b.step()
     assert b.port.target.ma == 30000 and b.port.limiter.ref_ma == 30000  # reductions act at once
-    assert AT.LIMIT_NAMES[b.port.target.reason] == "protection"
+    assert A.LIMIT_NAMES[b.port.target.reason] == "protection"
     b.step(50)
     assert abs(b.m.alt_ma - 30000) <= 600
     b.p.alt_limit_ma = 0
@@ -280,7 +278,7 @@ def test_alternator_protection_reduces_after_time_at_full_output():
     assert b.port.target.ma == 90000 and not b.port.target.reduced
     b.step(12)
     assert b.port.target.reduced and b.port.target.ma == 63000
-    assert AT.LIMIT_NAMES[b.port.target.reason] == "alt_protect"
+    assert A.LIMIT_NAMES[b.port.target.reason] == "alt_protect"
     b.step(1000)  # held at the reduced level: stays reduced
     assert b.port.target.reduced
     b.m.start_mv = 12500  # engine off: cools down for as long as it ran
@@ -312,11 +310,11 @@ def test_fault_timers_stop_at_their_limit():
     b.full_ma = None
     b.m.alt_ma = 150000
     b.step(100)
-    assert b.state == "fault" and b.port.fault == F.F_LEAK | F.F_OVERCURRENT
+    assert b.state == "fault" and b.port.fault == A.F_LEAK | A.F_OVERCURRENT
     for _ in range(3000):
         b.port.step(b.now, b.m, b.p)
         b.now += 1000
-    assert b.port.checks._leak_ms < F.LEAK_MS + 1000 and b.port.checks._oc_ms < F.OVERCURRENT_MS + 1000
+    assert b.port.checks._leak_ms < A.LEAK_MS + 1000 and b.port.checks._oc_ms < A.OVERCURRENT_MS + 1000
     assert b.state == "fault"
 
 
@@ -373,7 +371,7 @@ def test_sensor_faults_open_and_report():
         b.full_ma = None
         spoil(b.m)
         assert b.step() == 0, name
-        bit = 1 << F.FAULT_NAMES.index(name)
+        bit = 1 << A.FAULT_NAMES.index(name)
         assert b.state == "fault" and b.port.fault == bit, (name, b.port.fault)
 
 
@@ -389,7 +387,7 @@ def test_only_stale_channels_the_port_reads_open_it():
         b = Bench(alt_on_delay_ms=0)
         b.run_to_limiting()
         b.m.stale = ch
-        assert b.step() == 0 and b.state == "fault" and b.port.fault == F.F_INVALID, ch
+        assert b.step() == 0 and b.state == "fault" and b.port.fault == A.F_INVALID, ch
 
 
 def test_starter_channel_at_full_scale_is_a_fault():
@@ -400,7 +398,7 @@ def test_starter_channel_at_full_scale_is_a_fault():
     b.m.start_mv = 20000
     b.full_ma = 100000
     assert b.step(1000) == 0 and b.port.limiter.duty_cpct == 0
-    assert b.state == "fault" and b.port.fault == F.F_VOLTAGE_RANGE
+    assert b.state == "fault" and b.port.fault == A.F_VOLTAGE_RANGE
     b.m.start_mv = 19000  # the highest reading still taken as a starter voltage
     b.step(501)
     assert b.state != "fault"
@@ -427,7 +425,7 @@ def test_current_with_gate_open_is_a_fault():
     b.step(50)
     assert b.state == "waiting"
     b.step(2)
-    assert b.state == "fault" and b.port.fault == F.F_LEAK
+    assert b.state == "fault" and b.port.fault == A.F_LEAK
 
 
 def test_no_current_with_gate_driven_is_a_latched_fault():
@@ -441,7 +439,7 @@ def test_no_current_with_gate_driven_is_a_latched_fault():
         if d == L.STUCK_DUTY_CPCT:
             capped += 1
         assert capped <= 20, b.state
-    assert capped == 20 and b.port.fault == F.F_STUCK  # STUCK_MS at the cap
+    assert capped == 20 and b.port.fault == A.F_STUCK  # _STUCK_MS at the cap
     b.full_ma = 150000
     b.step(1000)  # readings look fine, but the latch holds
     assert b.state == "fault" and b.port.limiter.duty_cpct == 0
@@ -479,7 +477,7 @@ def test_overcurrent_is_a_latched_fault():
     b.step(49)
     assert b.state != "fault"
     b.step(2)
-    assert b.state == "fault" and b.port.fault == F.F_OVERCURRENT and b.port.limiter.duty_cpct == 0
+    assert b.state == "fault" and b.port.fault == A.F_OVERCURRENT and b.port.limiter.duty_cpct == 0
 
 
 def test_step_does_not_allocate():
@@ -560,14 +558,14 @@ def test_derating_has_one_owner_and_the_reason_names_the_winner():
     b.m.fet_ddegc = 1000  # 75 % of the way: 22.5 A
     b.p.alt_limit_ma = 45000  # protection tapering near the OV stop
     b.step()
-    assert b.port.target.ma == 22500 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
+    assert b.port.target.ma == 22500 and A.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
     b.p.alt_limit_ma = 9000
     b.step()
-    assert b.port.target.ma == 9000 and AT.LIMIT_NAMES[b.port.target.reason] == "protection"
+    assert b.port.target.ma == 9000 and A.LIMIT_NAMES[b.port.target.reason] == "protection"
     b.m.fet_ddegc = 1049
     b.p.alt_limit_ma = 90000
     b.step()
-    assert b.port.target.ma == 90000 * 1 // 200 and AT.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
+    assert b.port.target.ma == 90000 * 1 // 200 and A.LIMIT_NAMES[b.port.target.reason] == "fet_temp"
 
 
 def test_lower_target_scales_duty_in_the_same_tick():

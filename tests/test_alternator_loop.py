@@ -2,7 +2,6 @@
 # Closed loop: AlternatorPort on both plant models (altrun.PLANTS: the stiff
 # tests/mpy/altplant.py and the simulator's boards/sim/plant.py).
 from bms import alternator as A
-from bms import alt_faults as F
 from bms.settings import Settings
 from altplant import ENGINE_OFF, ENGINE_IDLE, ENGINE_CRUISE
 import altrun
@@ -130,7 +129,7 @@ def test_current_sensor_stuck_at_zero_faults_at_a_low_current():
                 _stuck_at_zero(rig)
                 target = rig.port.target.ma / 1000
                 out = window(rig, 6000)
-                assert rig.port.fault == F.F_STUCK and rig.port.limiter.duty_cpct == 0, (tag, rig.port.fault)
+                assert rig.port.fault == A.F_STUCK and rig.port.limiter.duty_cpct == 0, (tag, rig.port.fault)
                 assert max(out[-100:]) < 0.5, tag
                 # while limiting, the filtered reading takes about 7 ticks to
                 # fall below 1 A and the loop pushes the duty up meanwhile;

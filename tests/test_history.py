@@ -123,7 +123,7 @@ def test_alt_ah_gap_is_capped():
     c = Ctl()
     c.meas.alt_ma = 100000
     c.run(20)  # the first step only starts the clock: 10 ms = 1000 mAs
-    c.rig.tick(60000)  # a stalled minute counts as MAX_DT_MS: 100000 mAs
+    c.rig.tick(60000)  # a stalled minute counts as history._MAX_DT_MS: 100000 mAs
     c.h.step(c.rig.now, c.protection, c.pack, c.meas)
     assert c.h.alt_mah == 28 and c.h._alt_mas == 200
 

@@ -1,7 +1,7 @@
 # micropython
 # The status LED shows the protection's port faults (MOSFET heat, System+
 # overcurrent), which live in block_alt / block_sys, not in ATC / ATD.
-from bms import ledcode
+from bms import controller as C
 from bms import reasons as R
 from protect_rig import rig
 
@@ -12,14 +12,14 @@ class Alt:
 
 def test_port_faults_reach_the_led():
     r = rig()
-    assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.OK
+    assert C.LED_NAMES[C.code_for(r.p, r.pack, Alt())] == "ok"
     r.meas.sys_ma = -450000
     r.tick()
-    assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.BMS_TEMP
+    assert C.LED_NAMES[C.code_for(r.p, r.pack, Alt())] == "bms_temp"
     r = rig()
     r.meas.fet_ddegc = 1100
     r.run(1000)
-    assert ledcode.code_for(r.p, r.pack, Alt()) == ledcode.BMS_TEMP
+    assert C.LED_NAMES[C.code_for(r.p, r.pack, Alt())] == "bms_temp"
 
 
 class _P:
@@ -37,28 +37,28 @@ class _Pack:
 
 
 def _plain(p, pack, alt):
-    # code_for() as it reads with reasons.py's names
+    # code_for() as it reads with reasons.py's names (the code's name)
     blocked = p.block_chg | p.block_dsg
     if blocked & R.LOW_POWER_OFF:
-        return ledcode.OFF
+        return "off"
     if blocked & R.COUNT_MISMATCH:
-        return ledcode.COUNT
+        return "battery_count"
     if not pack.full_scan:
-        return ledcode.BOOT
+        return "boot"
     if blocked & R.DATA_LOST:
-        return ledcode.LINK
+        return "link"
     if (p.block_alt | p.block_sys) & (R.BMS_OVERTEMP | R.OVERCURRENT | R.SHORT_CIRCUIT
                                       | R.OC_LOCKOUT) or alt.fault:
-        return ledcode.BMS_TEMP
+        return "bms_temp"
     if blocked & ~R.REMOTE_OFF:
-        return ledcode.CELL
+        return "cell"
     if blocked:
-        return ledcode.OFF
-    return ledcode.WARNING if p.warn else ledcode.OK
+        return "off"
+    return "warning" if p.warn else "ok"
 
 
 def test_every_reason_bit_gives_the_code_of_its_name():
-    """ledcode keeps const() copies of reasons.py's bits: each bit alone and
+    """code_for() keeps const() copies of reasons.py's bits: each bit alone and
     with another, in every mask, says what reasons.py's names say."""
     alt = Alt()
     bits = [0] + [1 << b for b in range(21)]
@@ -73,4 +73,4 @@ def test_every_reason_bit_gives_the_code_of_its_name():
                             alt.fault = fault
                             p = _P(m[0], m[1], m[2], m[3], warn)
                             pack = _Pack(full)
-                            assert ledcode.code_for(p, pack, alt) == _plain(p, pack, alt), (a, b, where)
+                            assert C.LED_NAMES[C.code_for(p, pack, alt)] == _plain(p, pack, alt), (a, b, where)

@@ -232,7 +232,7 @@ def test_a_battery_count_mismatch_says_so():
     # issue 16 item 5: 4 configured, 3 on the ring. The reason stayed `boot`
     # and the LED showed "boot" for ever; now the mismatch has its own
     # reason, status bit, LED code and history event
-    from bms import ledcode
+    from bms import controller as C
     from bms import reasons as R
     from bms.history import History
 
@@ -251,19 +251,19 @@ def test_a_battery_count_mismatch_says_so():
     assert r.pack.count_mismatch and not r.pack.full_scan
     assert p.block_chg == R.BOOT | R.COUNT_MISMATCH and p.block_dsg == R.BOOT | R.COUNT_MISMATCH
     assert R.names(p.block_chg) == ["boot", "count_mismatch"]
-    assert ledcode.NAMES[ledcode.code_for(p, r.pack, Alt())] == "battery_count"
+    assert C.LED_NAMES[C.code_for(p, r.pack, Alt())] == "battery_count"
     assert r.gate_ticks == 0
     codes = [h.log_code[(h.head - 1 - i) % len(h.log_code)] for i in range(h.count)]
     assert codes.count(15) == 1 and R.REASON_NAMES[15] == "count_mismatch"
     # and after a boot: a battery leaves the ring
     r = _GuardedRig(3)
     r.run(2000)
-    assert not r.pack.count_mismatch and ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.OK
+    assert not r.pack.count_mismatch and C.LED_NAMES[C.code_for(r.prot, r.pack, Alt())] == "ok"
     r.pack.configure(2)
     r.master.configure(2, 100)
     r.run(300)
     assert r.pack.count_mismatch and r.prot.block_dsg & R.COUNT_MISMATCH
-    assert ledcode.code_for(r.prot, r.pack, Alt()) == ledcode.COUNT
+    assert C.LED_NAMES[C.code_for(r.prot, r.pack, Alt())] == "battery_count"
     r.pack.configure(3)
     r.master.configure(3, 100)
     r.run(2000)

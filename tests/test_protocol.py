@@ -89,7 +89,7 @@ def test_settings_page_round_trip_and_paging():
     del values["pin"]
     assert got == values and pages == 1
     v, nxt = P.decode_settings_page(P.encode_settings_page(values, 40))
-    assert min(S.BY_NAME[k][0] for k in v) == 40
+    assert min(S.entry(k)[0] for k in v) == 40
 
 
 def test_records_errors():

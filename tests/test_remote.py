@@ -156,7 +156,7 @@ def _on_then(r, m, t0, off_ms):
 def test_an_on_edge_needs_a_valid_off_of_a_second_before_it():
     # Issue 15: the edge clears the overcurrent lockout, and the ADS1115 that
     # reads the terminals can glitch (a short on System+ browns out its bus):
-    # an OFF shorter than ARM_MS, then on again, is no toggle. Today's main
+    # an OFF shorter than remote._ARM_MS, then on again, is no toggle. Today's main
     # gave an edge after 150 ms of off readings (the 100 ms debounce).
     r = RM.Remote()
     m = _meas(BRIDGE, BRIDGE)

@@ -11,8 +11,15 @@ def test_defaults_pass_every_rule():
 
 
 def test_wire_ids_and_names_unique():
-    assert len(S.BY_ID) == len(S.SCHEMA)
-    assert len(S.BY_NAME) == len(S.SCHEMA)
+    assert len(set(e[0] for e in S.SCHEMA)) == len(S.SCHEMA)
+    assert len(set(e[1] for e in S.SCHEMA)) == len(S.SCHEMA)
+
+
+def test_entry_lookups():
+    for e in S.SCHEMA:
+        assert S.entry(e[1]) is e and S.entry_of_id(e[0]) is e
+    assert S.entry("no_such_setting") is None and S.entry_of_id(0) is None
+    assert S.entry_of_id(255) is None
 
 
 def test_range_edges_rejected_not_clamped():
@@ -83,12 +90,12 @@ def test_no_setting_charges_lifepo4_below_zero_degc():
     errs = s.update({"temp_charge_low_dc": -1})
     assert errs and errs[0][1] == S.E_RANGE and s.temp_charge_low_dc == 50
     assert s.update({"temp_charge_low_dc": 0}) == [] and s.temp_charge_low_dc == 0
-    assert S.BY_NAME["temp_charge_low_dc"][5] == 0
+    assert S.entry("temp_charge_low_dc")[5] == 0
 
 
 def test_low_temperature_discharge_limit():
     s = S.Settings()
-    e = S.BY_NAME["temp_discharge_low_dc"]
+    e = S.entry("temp_discharge_low_dc")
     assert e[4] == -200 and (e[5], e[6]) == (-300, 0) and e[3] == "0.1C"
     for v, code in ((-301, S.E_RANGE), (1, S.E_RANGE), (-300, S.OK), (0, S.OK)):
         errs = s.update({"temp_discharge_low_dc": v})

@@ -40,14 +40,14 @@ def test_status_names_come_from_the_firmware():
     assert names == gen_schema.load_names()
     assert names["reasons"][:2] == ["boot", "data_lost"] and "normal" in names["prot_states"]
     # read from the source, they are the tables the firmware runs with
-    reasons, undervoltage, alternator, alt_target, alt_faults, remote = gen_schema._load(
-        "reasons", "undervoltage", "alternator", "alt_target", "alt_faults", "remote")
+    reasons, undervoltage, alternator, remote = gen_schema._load(
+        "reasons", "undervoltage", "alternator", "remote")
     assert names["reasons"] == list(reasons.REASON_NAMES)
     assert names["warnings"] == list(reasons.WARN_NAMES)
     assert names["prot_states"] == list(undervoltage.STATE_NAMES)
     assert names["alt_states"] == list(alternator.STATE_NAMES)
-    assert names["alt_limits"] == list(alt_target.LIMIT_NAMES)
-    assert names["alt_faults"] == list(alt_faults.FAULT_NAMES)
+    assert names["alt_limits"] == list(alternator.LIMIT_NAMES)
+    assert names["alt_faults"] == list(alternator.FAULT_NAMES)
     assert names["remote_modes"] == list(remote.MODE_NAMES)
     assert names["link_lost"][0] == "stale" and names["event_warn_base"] == 32
     # the pack's flag byte: the report's flags and, since report v2 (issue 16

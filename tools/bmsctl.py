@@ -319,7 +319,7 @@ def parse_assignments(items):
     values, problems = {}, []
     for item in items:
         name, sep, text = item.partition("=")
-        entry = S.BY_NAME.get(name)
+        entry = S.entry(name)
         if not sep or entry is None:
             problems.append("%s: unknown setting (see `settings get`)" % name)
             continue
@@ -437,7 +437,7 @@ async def run(args, out):
                 raise ValueError("nothing to set: give NAME=VALUE")
             P.encode_set_request(to_set)
         if args.what == "command" and args.name == "change-pin":
-            if args.arg is None or S.check_value(S.BY_NAME["pin"], args.arg)[0]:
+            if args.arg is None or S.check_value(S.entry("pin"), args.arg)[0]:
                 raise ValueError("the new PIN must be six digits")
         if args.what == "scan" and args.key is not None:
             key = R.parse_key(args.key)

@@ -272,7 +272,7 @@ class LinkPort:
 
 
 class Led:
-    """The status LED: on or off (the blink pattern comes from bms/ledcode.py)."""
+    """The status LED: on or off (the blink pattern comes from bms/controller.py, lit())."""
 
     def __init__(self):
         self.on = False

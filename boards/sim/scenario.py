@@ -166,7 +166,7 @@ def parse(data, origin="scenario"):
     errors = S.Settings().update(settings)
     if errors:
         key, _code, msg = errors[0]
-        if key not in S.BY_NAME:
+        if S.entry(key) is None:
             msg = "unknown firmware setting %r (see firmware/bms/settings.py)" % key
         raise ScenarioError("%s.settings.%s: %s" % (origin, key, msg))
     key = data.get("readout_key", DEFAULT_READOUT_KEY)

@@ -6,8 +6,7 @@ import json
 
 from boards.sim.trace_schema import KEYS
 from bms import alternator as A
-from bms import alt_faults, alt_target
-from bms import ledcode
+from bms.controller import LED_NAMES
 from bms import pack as P
 from bms import reasons as R
 from bms import remote as RM
@@ -48,7 +47,7 @@ def record(t_ms, board, ctl):
         "chg_fet": board.chg_gate.on, "dsg_fet": board.dsg_gate.on,
         "alt_duty": board.alt_gate.duty_cpct, "load_out": board.load_out.on,
         "charge_out": board.charge_out.on, "prealarm_out": board.prealarm_out.on,
-        "led": ledcode.NAMES[ctl.led_code],
+        "led": LED_NAMES[ctl.led_code],
         "prot_state": UV.STATE_NAMES[prot.uv.state], "atc": prot.atc, "atd": prot.atd,
         "block_chg": R.names(prot.block_chg), "block_dsg": R.names(prot.block_dsg),
         "block_alt": R.names(prot.block_alt), "block_sys": R.names(prot.block_sys),
@@ -56,8 +55,8 @@ def record(t_ms, board, ctl):
         "alt_limit_ma": prot.alt_limit_ma,
         "remote_on": ctl.remote.on, "remote_mode": RM.MODE_NAMES[ctl.remote.mode],
         "alt_state": A.STATE_NAMES[alt.state], "alt_target_ma": alt.target.ma,
-        "alt_limit_reason": alt_target.LIMIT_NAMES[alt.target.reason],
-        "alt_fault": R.names(alt.fault, alt_faults.FAULT_NAMES),
+        "alt_limit_reason": A.LIMIT_NAMES[alt.target.reason],
+        "alt_fault": R.names(alt.fault, A.FAULT_NAMES),
         "readout_mfr": board.readout.mfr_hex,
     }
 

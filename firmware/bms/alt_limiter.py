@@ -14,7 +14,7 @@ _MA_PER_CPCT = const(15)  # REF_FULL_MA // DUTY_MAX_CPCT
 _SOFT_START_MA_PER_S = const(25000)  # reference slope: 0 -> 100 A in 4 s
 # Current sensor stuck at zero (or a dead stage): below STUCK_MA the loop
 # may not command more than STUCK_DUTY (15 A), so a forward voltage with no
-# current there is a fault, not a loop that has not got going (alt_faults.py).
+# current there is a fault, not a loop that has not got going (alternator.py).
 STUCK_DUTY_CPCT = const(1000)
 STUCK_MA = const(1000)
 _STUCK_CMD_MA = const(15000)  # STUCK_DUTY_CPCT * _MA_PER_CPCT

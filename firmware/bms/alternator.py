@@ -1,14 +1,15 @@
 # Alternator/Starter port: the combiner state machine, run from a table like
-# protection's UV table. Its parts: the target (alt_target.py), the PWM
-# current limiter (alt_limiter.py) and the plausibility checks
-# (alt_faults.py). One step() per control tick; integers only,
-# allocation-free. Currents are + into the lithium bank. docs/alternator.md.
+# protection's UV table. Its parts: the target (Target: port rating, MOSFET
+# derating, protection's cap, alternator protection), the plausibility
+# checks (PortChecks) and the PWM current limiter (alt_limiter.py). One
+# step() per control tick; integers only, allocation-free. Currents are +
+# into the lithium bank. docs/alternator.md.
 from micropython import const
 
 from bms.ticks import MASK
-from bms.alt_faults import PortChecks, PORT_CHANNELS
-from bms.alt_limiter import PiLimiter
-from bms.alt_target import Target, LR_NONE, LR_FET_TRIP, LR_PROTECTION
+from bms.fet_thermal import MIN_DDEGC, MAX_DDEGC, derate
+from bms.measure import CH_BAT, CH_START, CH_ALT_I, CH_SYS_I, CH_FET
+from bms.alt_limiter import PiLimiter, STUCK_DUTY_CPCT, STUCK_MA
 
 # -- states
 OFF = const(0)  # not allowed (ATC / remote) or MOSFETs too hot
@@ -24,7 +25,7 @@ _RUNNING = const(1 << RAMPING | 1 << LIMITING | 1 << FOLLOWING)
 
 # -- conditions of the table
 _C_TRUE = const(0)
-_C_IMPLAUSIBLE = const(1)  # a reading no healthy port gives (alt_faults.py)
+_C_IMPLAUSIBLE = const(1)  # a reading no healthy port gives (PortChecks)
 _C_FAULT_HELD = const(2)  # not yet 5 s of plausible readings (latched: and not released)
 _C_NOT_PERMITTED = const(3)  # protection says no, or the MOSFETs are at the trip level
 _C_REVERSE = const(4)  # current out of the bank, or about to reverse (ideal diode)
@@ -89,12 +90,211 @@ _MAX_DT_MS = const(1000)
 _HALF = const(0x20000000)  # ticks.diff's half range
 
 
+# -- the target current: the port rating, MOSFET derating, protection's cap
+# and alternator protection (docs/alternator.md, "Target"). The rating is
+# computed here and nowhere else. What sets the target (limit reason):
+_LR_NONE = const(0)  # port off: no target
+_LR_FUSE = const(1)  # 90 % of the fuse rating
+_LR_PORT_MAX = const(2)  # the port's 100 A maximum
+_LR_FET_TEMP = const(3)  # MOSFET thermal derating
+_LR_FET_TRIP = const(4)  # MOSFETs at the trip temperature: port off
+_LR_PROTECTION = const(5)  # protection's cap (cell near a limit) or ATC/remote off
+_LR_ALT_PROTECT = const(6)  # alternator protection after a long time at full output
+LIMIT_NAMES = ("none", "fuse", "port_max", "fet_temp", "fet_trip", "protection", "alt_protect")
+
+_PORT_MAX_MA = const(100000)
+_FUSE_PCT = const(90)
+_FULL_OUTPUT_PCT = const(95)  # at or above this share of the target counts as full output
+
+
+def rating_ma(fuse_a):
+    """The port's rating: 90 % of the fuse, at most the port's 100 A
+    (protection's cap starts from it too)."""
+    lim = fuse_a * (10 * _FUSE_PCT)
+    return _PORT_MAX_MA if lim > _PORT_MAX_MA else lim
+
+
+class Target:
+    def __init__(self, settings):
+        self.settings = settings
+        self.ma = 0
+        self.reason = _LR_NONE
+        self.heat_ms = 0  # alternator-protection timer
+        self.reduced = False
+        self._rating = 0  # rating_ma of the fuse setting, and what sets it
+        self._rating_reason = _LR_NONE
+        self._ver = -1  # the settings version they were computed for
+        # ma is stale for its other inputs (the port keys the MOSFET reading,
+        # the cap and the settings): set by off() and a change of `reduced`
+        self.due = True
+
+    def update(self, fet, cap):
+        """The target at MOSFET temperature fet and protection's cap (0 or
+        less: none)."""
+        self.due = False
+        s = self.settings
+        if s.version != self._ver:
+            self._ver = s.version
+            self._rating = rating_ma(s.alt_fuse_a)
+            # no fuse size gives 100 A at 90 %
+            self._rating_reason = _LR_PORT_MAX if self._rating == _PORT_MAX_MA else _LR_FUSE
+        lim = self._rating
+        reason = self._rating_reason
+        if fet > s.fet_derate_dc:  # (the curve's start: saves the call below it)
+            d = derate(lim, fet, s)
+            if d < lim:
+                lim = d
+                reason = _LR_FET_TEMP
+        if 0 < cap < lim:
+            lim = cap
+            reason = _LR_PROTECTION
+        if self.reduced:
+            r = lim * s.alt_protect_pct // 100
+            if r < lim:
+                lim = r
+                reason = _LR_ALT_PROTECT
+        self.ma = lim
+        self.reason = reason
+
+    def off(self, reason):
+        self.ma = 0
+        self.reason = reason
+        self.due = True
+
+    def heat(self, dt, limiting, following, i_ma):
+        """Alternator protection: heat_ms counts time at full output
+        (limiting, or following at _FULL_OUTPUT_PCT of the target or more)
+        and counts down otherwise (the alternator cools)."""
+        s = self.settings
+        if not s.alt_protect:
+            self.heat_ms = 0
+            if self.reduced:
+                self.reduced = False
+                self.due = True
+            return
+        if limiting or (following and i_ma * 100 >= self.ma * _FULL_OUTPUT_PCT):
+            if not self.reduced:
+                after_ms = s.alt_protect_after_s * 1000
+                self.heat_ms += dt
+                if self.heat_ms >= after_ms:
+                    self.heat_ms = after_ms
+                    self.reduced = True
+                    self.due = True
+        else:
+            self.heat_ms -= dt
+            if self.heat_ms <= 0:
+                self.heat_ms = 0
+                if self.reduced:
+                    self.reduced = False
+                    self.due = True
+
+
+# -- the plausibility checks: readings no healthy port gives, and the fault
+# timers of a broken power path (docs/alternator.md, "Faults"). Any fault
+# opens the gate at once; the port clears it after _FAULT_CLEAR_MS of
+# plausible readings. Fault bits:
+F_INVALID = const(1)  # a reading the port uses is stale
+_F_CURRENT_RANGE = const(2)  # current beyond the sensor range
+F_VOLTAGE_RANGE = const(4)  # starter or bank voltage reading impossible
+_F_TEMP_RANGE = const(8)  # MOSFET temperature reading impossible
+F_LEAK = const(16)  # current with the gate open: sensor offset or shorted MOSFET
+F_STUCK = const(32)  # no current with the gate driven and a forward voltage
+F_OVERCURRENT = const(64)  # filtered current far above the fuse rating: loop failed
+FAULT_NAMES = ("invalid", "current_range", "voltage_range", "temp_range", "leak", "stuck",
+               "overcurrent")
+# Faults that may come from a broken power path rather than a noisy reading:
+# they stay latched until the port is switched off or the engine stops.
+_LATCHED = const(F_STUCK | F_OVERCURRENT)
+# the channels the port reads (the remote terminals are not among them)
+PORT_CHANNELS = CH_BAT | CH_START | CH_ALT_I | CH_SYS_I | CH_FET
+
+_SENSOR_MAX_MA = const(200000)
+_BAT_MIN_MV = const(8000)
+_BAT_MAX_MV = const(17500)
+# below the 20 V full scale of the port dividers (docs/boards.md): a divider
+# whose low side opened reads full scale, which must not look like an engine
+_START_MAX_MV = const(19000)
+_LEAK_MA = const(3000)
+LEAK_MS = const(500)
+# Stuck: at or above the limiter's STUCK_DUTY a forward voltage of
+# _STUCK_DV_MV with less than STUCK_MA is impossible. A real current that low
+# at 10 % duty needs the starter within ~0.15 V of the bank (10-15 mOhm path).
+_STUCK_DV_MV = const(300)
+_STUCK_MS = const(200)
+_OVERCURRENT_PCT = const(125)  # of the fuse rating: far above any loop transient
+OVERCURRENT_MS = const(500)
+_FAULT_CLEAR_MS = const(5000)
+
+
+def _held(ms, cond, dt, limit):
+    """How long cond has held; the count stops at its limit (in a lasting
+    fault it would otherwise pass the small-int range after 12 days)."""
+    if not cond:
+        return 0
+    return ms + dt if ms < limit else ms
+
+
+class PortChecks:
+    def __init__(self, settings):
+        self.settings = settings
+        self._leak_ms = 0
+        self._stuck_ms = 0
+        self._oc_ms = 0
+        self._timing = False  # a fault timer above is running
+        self._ok_ms = 0  # plausible readings since the last fault
+
+    def check(self, stale, alt_ma, bat, start, fet, dt, i_ma, duty_cpct):
+        """Fault bits found this tick, 0 when plausible. The readings come
+        as the port read them (stale: its channels' stale bits); i_ma: the
+        filtered port current; duty: the gate duty of the last tick."""
+        if stale:
+            self._ok_ms = 0
+            return F_INVALID
+        f = 0
+        if alt_ma > _SENSOR_MAX_MA or alt_ma < -_SENSOR_MAX_MA:
+            f = _F_CURRENT_RANGE
+        if bat < _BAT_MIN_MV or bat > _BAT_MAX_MV or start < 0 or start > _START_MAX_MV:
+            f |= F_VOLTAGE_RANGE
+        if fet < MIN_DDEGC or fet > MAX_DDEGC:  # fet_thermal's plausible range
+            f |= _F_TEMP_RANGE
+        if duty_cpct == 0:
+            leak = i_ma > _LEAK_MA or i_ma < -_LEAK_MA
+            stuck = False
+        else:
+            leak = False
+            stuck = (duty_cpct >= STUCK_DUTY_CPCT and -STUCK_MA < i_ma < STUCK_MA
+                     and start - bat >= _STUCK_DV_MV)
+        over = i_ma > self.settings.alt_fuse_a * (10 * _OVERCURRENT_PCT)
+        if leak or stuck or over:
+            self._timing = True
+            self._leak_ms = _held(self._leak_ms, leak, dt, LEAK_MS)
+            self._stuck_ms = _held(self._stuck_ms, stuck, dt, _STUCK_MS)
+            self._oc_ms = _held(self._oc_ms, over, dt, OVERCURRENT_MS)
+            f |= ((F_LEAK if self._leak_ms >= LEAK_MS else 0)
+                  | (F_STUCK if self._stuck_ms >= _STUCK_MS else 0)
+                  | (F_OVERCURRENT if self._oc_ms >= OVERCURRENT_MS else 0))
+        elif self._timing:  # (the usual tick: no timer runs, none to stop)
+            self._timing = False
+            self._leak_ms = self._stuck_ms = self._oc_ms = 0
+        if f:
+            self._ok_ms = 0
+        return f
+
+    def held(self, fault, dt, released):
+        """True while the faults in `fault` must keep the gate open:
+        _FAULT_CLEAR_MS of plausible readings, and for a latched fault the
+        port `released` (switched off, or the engine stopped) as well."""
+        if not fault & _LATCHED or released:
+            self._ok_ms += dt
+        return self._ok_ms < _FAULT_CLEAR_MS
+
+
 class AlternatorPort:
     def __init__(self, settings, fet):
         self.settings = settings
         self.fet = fet  # bms/fet_thermal.py, shared with protection
         self.state = OFF
-        self.fault = 0  # latched fault bits (alt_faults.py)
+        self.fault = 0  # latched fault bits (F_*)
         self.target = Target(settings)
         self.limiter = PiLimiter()
         self.checks = PortChecks(settings)
@@ -201,11 +401,11 @@ class AlternatorPort:
                 if a != _A_STOP:  # (the usual row, waiting, stops: no action)
                     if a == _A_LATCH:
                         self.fault |= found
-                        t.off(LR_NONE)
+                        t.off(_LR_NONE)
                     elif a == _A_CLEAR:
                         self.fault = 0
                     elif a == _A_BLOCK:
-                        t.off(LR_FET_TRIP if self.fet.tripped else LR_PROTECTION)
+                        t.off(_LR_FET_TRIP if self.fet.tripped else _LR_PROTECTION)
                         heat_st = st  # this tick still counts in the state it had
                 if to != st:
                     self._enter(to)

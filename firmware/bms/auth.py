@@ -221,7 +221,7 @@ class Auth:
         what a reboot would bring back."""
         if not self.authenticated:
             return P.E_NOT_AUTHENTICATED
-        code, _msg = S.check_value(S.BY_NAME["pin"], pin)
+        code, _msg = S.check_value(S.entry("pin"), pin)
         if code:
             return code
         old = self.settings.pin, self.readout_key

@@ -102,7 +102,7 @@ def encode_set_request(values):
     """One write that sets every (name, value) in `values`."""
     out = bytearray((SET_WRITE,))
     for name in values:
-        entry = S.BY_NAME.get(name)
+        entry = S.entry(name)
         if entry is None:
             raise KeyError(name)
         out += encode_record(entry, values[name])
@@ -126,7 +126,7 @@ def decode_set_errors(payload):
     """[(name or wire id, code)] from a refused write's payload."""
     errs = []
     for i in range(0, len(payload) - 1, 2):
-        entry = S.BY_ID.get(payload[i])
+        entry = S.entry_of_id(payload[i])
         errs.append((entry[1] if entry else payload[i], payload[i + 1]))
     return errs
 

@@ -14,8 +14,6 @@ from bms.protection import Protection
 from bms.alternator import AlternatorPort
 from bms.history import History
 from bms.soc import Soc
-from bms import ledcode
-from bms.ledcode import code_for, lit
 
 CONTROL_PERIOD_MS = const(10)
 _RXBUF = const(256)
@@ -33,6 +31,66 @@ _SIGNALS = const(_LOAD | _CHARGE | _PREALARM | _LED)
 # glitch moved behind the controller is put back within half a second
 _REWRITE_TICKS = const(50)
 _TICKS_MASK = const(0x3FFFFFFF)  # ticks wraps like ticks_ms: a small int on 32-bit
+
+# -- the status LED: one LED, blink codes in the style of Victron's Lynx BMS:
+# steady on when all is well, N short flashes every 4 s for a fault class, a
+# slow heartbeat while waiting for the first battery scan. The codes are
+# private (no globals entries); LED_NAMES names them.
+_LED_OK = const(0)
+_LED_BOOT = const(1)  # no complete battery scan yet
+_LED_WARNING = const(2)  # pre-alarm or derating: 1 flash
+_LED_LINK = const(3)  # battery data lost / BMS cable: 2 flashes
+_LED_CELL = const(4)  # cell voltage or temperature blocks charge or discharge: 3 flashes
+_LED_BMS_TEMP = const(5)  # BMS MOSFET over-temperature or overcurrent: 4 flashes
+_LED_OFF = const(6)  # low-power off or remote full off: a blip every 3 s
+_LED_COUNT = const(7)  # more or fewer batteries on the cable than battery_count: 5 flashes
+
+LED_NAMES = ("ok", "boot", "warning", "link", "cell", "bms_temp", "off", "battery_count")
+_FLASHES = (0, 0, 1, 2, 3, 4, 0, 5)
+_CYCLE_MS = const(4000)
+_FLASH_MS = const(200)
+# bms/reasons.py's bits that code_for() reads, as const() copies: an
+# imported module's name is a look-up on every tick
+# (tests/test_ledcode_protection.py holds each to reasons.py's)
+_LOW_POWER_OFF = const(1 << 12)
+_COUNT_MISMATCH = const(1 << 15)
+_DATA_LOST = const(1 << 1)
+_PORT_FAULTS = const(1 << 8 | 1 << 9 | 1 << 14 | 1 << 10)  # BMS_OVERTEMP, OVERCURRENT, SHORT_CIRCUIT, OC_LOCKOUT
+_REMOTE_OFF = const(1 << 11)
+
+
+def code_for(protection, pack, alternator):
+    """The most important thing the LED should say right now."""
+    blocked = protection.block_chg | protection.block_dsg
+    if blocked:  # (nothing blocked, the usual tick, skips these tests)
+        if blocked & _LOW_POWER_OFF:
+            return _LED_OFF
+        if blocked & _COUNT_MISMATCH:  # before boot: it is why a boot never ends
+            return _LED_COUNT
+    if not pack.full_scan:
+        return _LED_BOOT
+    if blocked & _DATA_LOST:
+        return _LED_LINK
+    port = protection.block_alt | protection.block_sys  # MOSFET heat, overcurrent live here
+    if port & _PORT_FAULTS or alternator.fault:
+        return _LED_BMS_TEMP
+    if blocked:
+        return _LED_CELL if blocked & ~_REMOTE_OFF else _LED_OFF  # off: switched off by the remote terminal
+    return _LED_WARNING if protection.warn else _LED_OK
+
+
+def lit(code, now_ms):
+    """Whether the LED is on at now_ms for this code."""
+    if code == _LED_OK:
+        return True
+    t = now_ms % _CYCLE_MS
+    if code == _LED_BOOT:
+        return t < _CYCLE_MS // 2  # slow heartbeat
+    if code == _LED_OFF:
+        return (now_ms % 3000) < 50
+    n = _FLASHES[code]
+    slot = t // (2 * _FLASH_MS)
+    return slot < n and (t % (2 * _FLASH_MS)) < _FLASH_MS
 
 
 def safe_outputs(hw):
@@ -63,7 +121,7 @@ class Controller:
         self.rxbuf = bytearray(_RXBUF)
         self.now_ms = 0
         self.ticks = 0
-        self.led_code = ledcode.BOOT
+        self.led_code = _LED_BOOT
         self._settings_version = -1
         self._out = -1  # the output word last written; -1: none (write all)
         self._duty = -1
@@ -128,7 +186,7 @@ class Controller:
         dsg_limit = p.dsg_limit
         word = (chg | p.dsg_fet << 1 | dsg_limit << 2 | p.load_out << 3
                 | p.charge_out << 4 | p.prealarm_out << 5
-                | (not code or lit(code, now_ms)) << 6)  # ledcode.OK (0): steady on
+                | (not code or lit(code, now_ms)) << 6)  # code ok (0): steady on
         r = self._rewrite - 1
         if r <= 0:
             r = _REWRITE_TICKS

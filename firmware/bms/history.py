@@ -17,7 +17,7 @@ from bms.ticks import hold
 LOG_LEN = const(32)
 SAVE_GAP_MS = const(60000)
 SAVE_PERIOD_MS = const(300000)
-MAX_DT_MS = const(1000)  # longer gaps between steps are not integrated
+_MAX_DT_MS = const(1000)  # longer gaps between steps are not integrated
 EV_WARN = const(32)  # event code: reason bit number, or EV_WARN + warning bit number
 _MAS_PER_MAH = const(3600)
 _ALT_MAH_MAX = const(0x3FFFFFFF)  # saturates (over a million Ah) instead of leaving small ints
@@ -205,8 +205,8 @@ class History:
         self._changed = True
 
     def _integrate(self, dt, alt_ma):
-        if dt > MAX_DT_MS:
-            dt = MAX_DT_MS
+        if dt > _MAX_DT_MS:
+            dt = _MAX_DT_MS
         # mA*ms -> mAs -> mAh: every stage stays far below 2^30
         acc = self._alt_mams + alt_ma * dt
         self._alt_mas += acc // 1000

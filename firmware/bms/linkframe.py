@@ -68,7 +68,7 @@ MAX_BATTERIES = const(50)
 _WRAP = const(0x3FFFFFFF)  # the request counter wraps at 2**30 (small ints on the boards)
 _TICKS_MASK = const(0x3FFFFFFF)  # bms/ticks.py
 _HALF = const(0x20000000)
-CELLS = const(4)
+_CELLS = const(4)
 
 
 BITS_PER_BYTE = const(10)  # 8N1: start + 8 data + stop
@@ -154,7 +154,7 @@ def encode_cells(buf, ofs, addr, seq, cells_mv, temp_ddegc, flags):
     buf[ofs + _O_ADDR] = addr & 0xFF
     buf[ofs + O_SEQ] = seq & 0xFF
     p = ofs + _O_CELL1
-    for k in range(CELLS):
+    for k in range(_CELLS):
         v = cells_mv[k] & 0xFFFF
         buf[p] = v & 0xFF
         buf[p + 1] = v >> 8

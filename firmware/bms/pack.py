@@ -7,7 +7,7 @@ from micropython import const
 from bms import ticks
 from bms.linkframe import F_ALARM, PF_KIND_SHIFT
 
-MAX_BATTERIES = const(50)
+_MAX_BATTERIES = const(50)
 _CELLS = const(200)
 _WRAP = const(0x3FFFFFFF)  # counters wrap at 2**30: small ints on the boards
 _MASK = const(0x3FFFFFFF)  # bms/ticks.py, inlined in evaluate()
@@ -258,13 +258,13 @@ def _sooner(due, stamp_ms, timeout_ms):
 class Pack:
     def __init__(self, count=1):
         self.cell_mv = array.array("H", bytes(2 * _CELLS))
-        self.temp_ddegc = array.array("h", bytes(2 * MAX_BATTERIES))
-        self.flags = bytearray(MAX_BATTERIES)
-        self.last_ms = array.array("i", bytes(4 * MAX_BATTERIES))
-        self.seq = bytearray(MAX_BATTERIES)  # scan sequence of the last report
-        self.timeouts = array.array("H", bytes(2 * MAX_BATTERIES))  # fresh->stale per battery
-        self.state = bytearray(MAX_BATTERIES)  # _HAVE | _FRESH | _NEW ... bits, per battery
-        self._counted = array.array("i", bytes(4 * MAX_BATTERIES))  # see _extremes
+        self.temp_ddegc = array.array("h", bytes(2 * _MAX_BATTERIES))
+        self.flags = bytearray(_MAX_BATTERIES)
+        self.last_ms = array.array("i", bytes(4 * _MAX_BATTERIES))
+        self.seq = bytearray(_MAX_BATTERIES)  # scan sequence of the last report
+        self.timeouts = array.array("H", bytes(2 * _MAX_BATTERIES))  # fresh->stale per battery
+        self.state = bytearray(_MAX_BATTERIES)  # _HAVE | _FRESH | _NEW ... bits, per battery
+        self._counted = array.array("i", bytes(4 * _MAX_BATTERIES))  # see _extremes
         self._p = array.array("i", bytes(4 * _P_SIZE))
         self.timeout_ms = 1000  # staleness limit, from the last evaluate()
         self.ring_count = 0  # batteries counted by the last request echo
@@ -332,11 +332,11 @@ class Pack:
     def configure(self, count):
         """Set the configured battery count (1..50); data already held stays,
         but batteries above the count are stale until they report again."""
-        if not 1 <= count <= MAX_BATTERIES:
+        if not 1 <= count <= _MAX_BATTERIES:
             raise ValueError("battery count outside 1..50")
         self.configured = count
         # evaluate() stops ageing batteries above the count: they go stale now
-        for b in range(count, MAX_BATTERIES):
+        for b in range(count, _MAX_BATTERIES):
             self.state[b] &= ~(_FRESH | _NEW | _IN)
         self._rescan = True
         self.dirty = True

@@ -8,10 +8,8 @@
 from micropython import const
 
 from bms import reasons as R
-from bms.alt_target import rating_ma
+from bms.alternator import rating_ma
 from bms.limits import Limits
-from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
-from bms.pack import KIND_UNKNOWN
 from bms.measure import CH_FET, CH_SYS_I
 from bms.fet_thermal import WARN_HYST_DDEGC, MIN_DDEGC, MAX_DDEGC
 from bms.overcurrent import Overcurrent, OC_CONT_MA, OC_PEAK_MA
@@ -26,7 +24,7 @@ from bms.undervoltage import (UnderVoltage, BOOT, PREALARM, LOAD_OFF, LOW_POWER,
 DATA_RECOVER_MS = const(1000)
 _PREALARM_PERIOD_MS = const(2000)  # intermittent pre-alarm: 1 s on, 1 s off
 _PREALARM_ON_MS = const(1000)
-# -- alternator cap: the port's rating (alt_target.rating_ma), tapered near the OV stop
+# -- alternator cap: the port's rating (alternator.rating_ma), tapered near the OV stop
 _CELL_HIGH_BAND_MV = const(100)  # taper over the last 100 mV below the OV stop
 _CELL_HIGH_FLOOR_PCT = const(10)
 _HALF = const(0x20000000)  # ticks.diff's half range
@@ -47,13 +45,26 @@ _DSG = const(2)
 # (product-spec 2.1/2.2): a low cell stops discharge only, a high cell or
 # the cold charge only, heat both (charging stops on over-temperature, and
 # the system output disconnects on a temperature alarm). A v1 report does
-# not say which alarm it raised, so that one blocks both.
+# not say which alarm it raised, so that one blocks both. The kinds and the
+# reasons as const() copies (bms/linkframe.py A_*, bms/pack.py KIND_UNKNOWN,
+# bms/reasons.py): the table is then one constant (in flash when frozen, no
+# heap); tests/test_protection.py holds each to its original.
+_A_LOW_CELL = const(0x01)
+_A_HIGH_CELL = const(0x02)
+_A_LOW_TEMP = const(0x04)
+_A_HIGH_TEMP = const(0x08)
+_KIND_UNKNOWN = const(0x10)
+_BATTERY_ALARM = const(1 << 13)
+_BATTERY_LOW_CELL = const(1 << 16)
+_BATTERY_HIGH_CELL = const(1 << 17)
+_BATTERY_LOW_TEMP = const(1 << 18)
+_BATTERY_HIGH_TEMP = const(1 << 19)
 BATTERY_ALARMS = (
-    (A_LOW_CELL, R.BATTERY_LOW_CELL, _DSG),
-    (A_HIGH_CELL, R.BATTERY_HIGH_CELL, _CHG),
-    (A_LOW_TEMP, R.BATTERY_LOW_TEMP, _CHG),
-    (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, _CHG | _DSG),
-    (KIND_UNKNOWN, R.BATTERY_ALARM, _CHG | _DSG),
+    (_A_LOW_CELL, _BATTERY_LOW_CELL, _DSG),
+    (_A_HIGH_CELL, _BATTERY_HIGH_CELL, _CHG),
+    (_A_LOW_TEMP, _BATTERY_LOW_TEMP, _CHG),
+    (_A_HIGH_TEMP, _BATTERY_HIGH_TEMP, _CHG | _DSG),
+    (_KIND_UNKNOWN, _BATTERY_ALARM, _CHG | _DSG),
 )
 
 
@@ -132,7 +143,7 @@ class Protection:
         # detector's voltage and port current tests, sys_oc, oc.rearm (the
         # controller re-arms between steps), remote on and its edge, the
         # settings. It is due with the first timer of the decision, the UV
-        # rows (those refresh their held stamps every REFRESH_MS) and
+        # rows (those refresh their held stamps every undervoltage._REFRESH_MS) and
         # overcurrent (retry, forget, the continuous trip's delay). The
         # commands (clear_alarms, wake) reopen it.
         s = self.settings

@@ -183,7 +183,7 @@ def decode_records(data, start=0):
     i = start
     while i < len(data):
         wid = data[i]
-        entry = S.BY_ID.get(wid)
+        entry = S.entry_of_id(wid)
         if entry is None:
             return values, S.E_UNKNOWN_KEY, wid
         if entry[1] in values:
@@ -209,7 +209,7 @@ def encode_set_errors(errors):
     """Response payload for a refused write: (wire id, code) per error."""
     out = bytearray()
     for name, code, _msg in errors:
-        entry = S.BY_NAME.get(name)
+        entry = S.entry(name)
         out += bytes((entry[0] if entry else 0, code))
     return bytes(out)
 

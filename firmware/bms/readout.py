@@ -18,10 +18,10 @@ _CHANNELS = CH_BAT | CH_ALT_I | CH_SYS_I | CH_FET  # the readings the record rep
 _YES = const(1)
 _NO = const(2)
 # alarm_flags pairs: 0 unsupported, 1 ok, 2 warning, 3 alarm
-OK = const(1)
-WARNING = const(2)
+_OK = const(1)
+_WARNING = const(2)
 _ALARM = const(3)
-_FET_ALARM = (OK, WARNING, _ALARM)  # by fet_thermal.level()
+_FET_ALARM = (_OK, _WARNING, _ALARM)  # by fet_thermal.level()
 
 # error_flags: Victron's BMS error list is not public, so these codes are ours.
 ERR_NONE = const(0)
@@ -156,8 +156,8 @@ class Readout:
                 | _yes_no(pr.load_out) << 8 | _yes_no(ctl.remote.on) << 10
                 | _yes_no(pr.alt_allowed) << 12)
         r.alarms = (self._low_cell(p, s) | _FET_ALARM[fet_thermal.level(m.fet_ddegc, s)] << 4
-                    | (_ALARM if p.lost else OK) << 8
-                    | (_ALARM if not pr.atd else (WARNING if pr.prealarm_out else OK)) << 10)
+                    | (_ALARM if p.lost else _OK) << 8
+                    | (_ALARM if not pr.atd else (_WARNING if pr.prealarm_out else _OK)) << 10)
         r.encode(self.plain)
         return self.advert.seal(self.plain)
 
@@ -169,6 +169,6 @@ class Readout:
         if v < s.cell_uv_mv:
             return _ALARM
         if v < s.cell_prealarm_mv:
-            return WARNING
-        return OK
+            return _WARNING
+        return _OK
 

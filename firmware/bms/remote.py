@@ -7,7 +7,7 @@
 # from the owner, not from the bus: the terminals are read through an
 # ADS1115, which a short on System+ can brown out. Stale readings keep the
 # last mode, and an "on" counts as an edge only after an OFF that was read,
-# fresh and unbroken, for ARM_MS: a glitch that reads off for a few
+# fresh and unbroken, for _ARM_MS: a glitch that reads off for a few
 # hundred ms and then on again is no toggle (issue 15).
 #
 # Front end (docs/protection.md): L is pulled up to the bank through 22 kohm,
@@ -33,7 +33,7 @@ _H_HIGH_MV = const(3000)  # H above this: driven high
 _BRIDGE_TOL_MV = const(300)  # L and H this close count as one node
 _BRIDGE_L_PCT = const(90)  # bridged L sits below this % of the bank voltage
 _DEBOUNCE_MS = const(100)  # a new mode must hold this long
-ARM_MS = const(1000)  # an on-edge needs a valid OFF at least this long before it
+_ARM_MS = const(1000)  # an on-edge needs a valid OFF at least this long before it
 _CHANNELS = CH_REMOTE_L | CH_REMOTE_H | CH_BAT
 
 
@@ -57,7 +57,7 @@ class Remote:
         self._was_on = False
         self._raw = OFF
         self._raw_ms = 0
-        self.armed = False  # a valid OFF has lasted ARM_MS: the next on is an edge
+        self.armed = False  # a valid OFF has lasted _ARM_MS: the next on is an edge
         self._off = False  # fresh OFF readings without a break since _off_ms
         self._off_ms = 0
         # the quiet gate (step): the inputs of the last step, and whether it
@@ -93,7 +93,7 @@ class Remote:
             elif not self._off:
                 self._off = True
                 self._off_ms = now_ms
-            elif not self.armed and diff(now_ms, self._off_ms) >= ARM_MS:
+            elif not self.armed and diff(now_ms, self._off_ms) >= _ARM_MS:
                 self.armed = True  # the stamp is not read again until the next OFF
         if raw != self._raw:
             self._raw = raw

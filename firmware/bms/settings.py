@@ -27,15 +27,10 @@ E_READ_ONLY = const(6)
 ERROR_NAMES = ("ok", "unknown setting", "wrong type", "out of range",
                "not an allowed value", "conflicts with another setting", "read only")
 
-# Standard fuse ratings (A) for the Alternator/Starter port; the limit is 90 %
-# of the rating, capped at 100 A (reached with a 125 A fuse).
-FUSE_SIZES = (20, 25, 30, 35, 40, 50, 60, 70, 80, 100, 125)
-BAUD_RATES = (19200, 38400, 57600, 115200, 230400)
-REMOTE_FUNCTIONS = ("alternator", "system", "full_off")
-PREALARM_MODES = ("continuous", "intermittent")
-
 # id, name, kind, unit, default, lo, hi, restart, choices, label
 # ids are the wire ids of the BLE protocol: never reuse or renumber one.
+# Literals only (the choices too, not names of tuples): SCHEMA is then one
+# constant, in flash when frozen, and takes no heap.
 SCHEMA = (
     # -- cell voltage protection
     (1, "cell_prealarm_mv", INT, "mV", 3100, 2850, 3150, False, None, "Pre-alarm cell voltage"),
@@ -66,17 +61,20 @@ SCHEMA = (
     (21, "link_timeout_ms", INT, "ms", 1000, 300, 10000, False, None,
      "Battery data older than this counts as lost"),
     (22, "scan_period_ms", INT, "ms", 100, 100, 1000, False, None, "Battery scan period"),
-    (23, "link_baud", CHOICE, "baud", 115200, 19200, 230400, True, BAUD_RATES,
-     "Battery cable UART speed"),
+    (23, "link_baud", CHOICE, "baud", 115200, 19200, 230400, True,
+     (19200, 38400, 57600, 115200, 230400), "Battery cable UART speed"),
     (24, "battery_capacity_ah", INT, "Ah", 200, 5, 1000, False, None,
      "Capacity of one battery (state of charge, time to go)"),
     # -- behaviour
-    (30, "remote_function", ENUM, "", 0, 0, 2, False, REMOTE_FUNCTIONS, "Remote on/off function"),
-    (31, "prealarm_mode", ENUM, "", 0, 0, 1, False, PREALARM_MODES, "Pre-alarm output"),
+    (30, "remote_function", ENUM, "", 0, 0, 2, False, ("alternator", "system", "full_off"),
+     "Remote on/off function"),
+    (31, "prealarm_mode", ENUM, "", 0, 0, 1, False, ("continuous", "intermittent"), "Pre-alarm output"),
     (32, "lowpower_delay_min", INT, "min", 120, 10, 1440, False, None,
      "Low-power off after a low-cell disconnect without charge"),
     # -- alternator / starter port
-    (40, "alt_fuse_a", CHOICE, "A", 100, 20, 125, False, FUSE_SIZES,
+    # standard fuse ratings (A); the limit is 90 % of the rating, capped at
+    # 100 A (reached with a 125 A fuse)
+    (40, "alt_fuse_a", CHOICE, "A", 100, 20, 125, False, (20, 25, 30, 35, 40, 50, 60, 70, 80, 100, 125),
      "Fuse rating on the alternator port"),
     (41, "alt_on_mv", INT, "mV", 13000, 13000, 14000, False, None,
      "Alternator charging starts above this starter voltage"),
@@ -94,13 +92,25 @@ SCHEMA = (
     (62, "pin", PIN, "", "000000", 6, 6, False, None, "Bluetooth PIN (write only)"),
 )
 
-BY_NAME = {}
-for _e in SCHEMA:
-    BY_NAME[_e[1]] = _e
-BY_ID = {}
-for _e in SCHEMA:
-    BY_ID[_e[0]] = _e
-del _e
+
+
+def entry(name):
+    """The schema entry of the setting called name, None if there is none.
+    A search of SCHEMA, not a dict beside it (less heap; only requests and
+    the settings file look settings up, never the control tick)."""
+    for e in SCHEMA:
+        if e[1] == name:
+            return e
+    return None
+
+
+def entry_of_id(wid):
+    """The schema entry with wire id wid, None if there is none."""
+    for e in SCHEMA:
+        if e[0] == wid:
+            return e
+    return None
+
 
 # (smaller, larger, gap, message): larger - smaller must be at least gap
 # (gap 1: strictly below).
@@ -207,11 +217,11 @@ class Settings:
         """
         errors = []
         for name in changes:
-            entry = BY_NAME.get(name)
-            if entry is None:
+            e = entry(name)
+            if e is None:
                 errors.append((name, E_UNKNOWN_KEY, name + ": unknown setting"))
                 continue
-            code, msg = check_value(entry, changes[name])
+            code, msg = check_value(e, changes[name])
             if code:
                 errors.append((name, code, msg))
         if not errors:  # every change is valid: the rules see them applied
@@ -231,7 +241,7 @@ class Settings:
 
     def needs_restart(self, names):
         for n in names:
-            e = BY_NAME.get(n)
+            e = entry(n)
             if e and e[7]:
                 return True
         return False

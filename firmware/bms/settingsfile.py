@@ -117,7 +117,7 @@ def decode(data):
     values = S.Settings().values()
     problems = []
     for name in stored:
-        entry = S.BY_NAME.get(name)
+        entry = S.entry(name)
         if entry is None:
             problems.append(name + ": no longer a setting, ignored")
             continue

@@ -16,8 +16,8 @@
 # (the 400 A peak of the port again). The driver's own SOA timer (50 ms)
 # sets the latch if the firmware leaves it in the limit.
 #
-# One table per MOSFET; the rows of the current state are tried in order,
-# the first true condition fires. Pure logic, integers only, allocation-free.
+# One table per MOSFET, its rows grouped by state; the rows of the current
+# state are tried in order, the first true condition fires. Pure logic, integers only, allocation-free.
 from micropython import const
 
 from bms.measure import CH_SYS_I
@@ -34,44 +34,32 @@ STATE_NAMES = ("open", "start", "on", "diode")
 _C_ALLOWED = const(0)  # its own path allowed (ATC or ATD, and block_sys clear)
 _C_DENIED = const(1)
 _C_FLOWING = const(2)  # the other path allowed and its current >= DIODE_ON_MA
-_C_FLOW_HELD = const(3)  # ... and held for DIODE_ON_MS
+_C_FLOW_HELD = const(3)  # ... and held for _DIODE_ON_MS
 _C_NO_FLOW = const(4)  # the other path blocked, or its current < DIODE_OFF_MA
 _C_STARTED = const(5)  # START_MS in the limited start
 
-# state, condition, next; "flow" is the current in the direction the
-# MOSFET's body diode conducts
+# the rows of each state (STATE_NAMES order), each (condition, next);
+# "flow" is the current in the direction the MOSFET's body diode conducts.
+# Literals only: each table is one constant (in flash when frozen, no heap).
 CHG_TABLE = (
-    (OPEN, _C_ALLOWED, ON),
-    (OPEN, _C_FLOW_HELD, DIODE),
-    (ON, _C_ALLOWED, ON),
-    (ON, _C_FLOWING, DIODE),  # blocked while the other way flows: stays closed for it
-    (ON, _C_DENIED, OPEN),
-    (DIODE, _C_ALLOWED, ON),
-    (DIODE, _C_NO_FLOW, OPEN),
+    ((_C_ALLOWED, ON), (_C_FLOW_HELD, DIODE)),  # open
+    (),  # start: only the discharge MOSFET starts limited
+    ((_C_ALLOWED, ON),
+     (_C_FLOWING, DIODE),  # blocked while the other way flows: stays closed for it
+     (_C_DENIED, OPEN)),  # on
+    ((_C_ALLOWED, ON), (_C_NO_FLOW, OPEN)),  # diode
 )
 # the same for the discharge MOSFET, but a close from open starts limited
 DSG_TABLE = (
-    (OPEN, _C_ALLOWED, START),
-    (OPEN, _C_FLOW_HELD, DIODE),
-    (START, _C_DENIED, OPEN),
-    (START, _C_STARTED, ON),
-    (ON, _C_ALLOWED, ON),
-    (ON, _C_FLOWING, DIODE),
-    (ON, _C_DENIED, OPEN),
-    (DIODE, _C_ALLOWED, ON),  # charge current was flowing: the port is at the bank already
-    (DIODE, _C_NO_FLOW, OPEN),
+    ((_C_ALLOWED, START), (_C_FLOW_HELD, DIODE)),  # open
+    ((_C_DENIED, OPEN), (_C_STARTED, ON)),  # start
+    ((_C_ALLOWED, ON), (_C_FLOWING, DIODE), (_C_DENIED, OPEN)),  # on
+    ((_C_ALLOWED, ON),  # charge current was flowing: the port is at the bank already
+     (_C_NO_FLOW, OPEN)),  # diode
 )
 
-
-def _rows(table):
-    return tuple(tuple(r for r in table if r[0] == st) for st in range(len(STATE_NAMES)))
-
-
-_CHG_ROWS = _rows(CHG_TABLE)
-_DSG_ROWS = _rows(DSG_TABLE)
-
 DIODE_ON_MA = const(2000)  # the body diode carries this much: close the MOSFET ...
-DIODE_ON_MS = const(1000)  # ... once it has for a second (no chatter on a current near it)
+_DIODE_ON_MS = const(1000)  # ... once it has for a second (no chatter on a current near it)
 DIODE_OFF_MA = const(500)  # below this the MOSFET opens again, in the same tick
 START_MS = const(30)  # in the driver's current limit before the discharge MOSFET is fully on
 _NO_TIMER = const(0x10000000)
@@ -80,8 +68,8 @@ _NO_TIMER = const(0x10000000)
 class _Fet:
     """One MOSFET of the pair and its table."""
 
-    def __init__(self, rows):
-        self._rows = rows
+    def __init__(self, table):
+        self._rows = table
         self.state = OPEN
         self._since = 0  # entered START (read only there, which lasts START_MS)
         self._flow = False  # the other direction's current >= DIODE_ON_MA since _flow_ms
@@ -89,7 +77,7 @@ class _Fet:
 
     def open(self):
         self.state = OPEN
-        self._flow = False  # a diode close waits a whole DIODE_ON_MS again
+        self._flow = False  # a diode close waits a whole _DIODE_ON_MS again
 
     def step(self, now_ms, allowed, other_ok, flow_ma):
         # flow_ma: current in the direction this MOSFET's body diode conducts
@@ -100,7 +88,7 @@ class _Fet:
             self._flow = True
             self._flow_ms = now_ms
         for row in self._rows[self.state]:
-            c = row[1]
+            c = row[0]
             if c == _C_ALLOWED:
                 hit = allowed
             elif c == _C_DENIED:
@@ -110,12 +98,12 @@ class _Fet:
             elif c == _C_STARTED:
                 hit = diff(now_ms, self._since) >= START_MS
             elif c == _C_FLOW_HELD:
-                hit = flowing and diff(now_ms, self._flow_ms) >= DIODE_ON_MS
+                hit = flowing and diff(now_ms, self._flow_ms) >= _DIODE_ON_MS
             else:  # _C_NO_FLOW
                 hit = not other_ok or flow_ma < DIODE_OFF_MA
             if hit:
-                if row[2] != self.state:
-                    self.state = row[2]
+                if row[1] != self.state:
+                    self.state = row[1]
                     self._since = now_ms
                     return True
                 return False
@@ -126,14 +114,14 @@ class _Fet:
         if self.state == START:
             return START_MS - diff(now_ms, self._since)
         if self.state == OPEN and self._flow:
-            return DIODE_ON_MS - diff(now_ms, self._flow_ms)
+            return _DIODE_ON_MS - diff(now_ms, self._flow_ms)
         return _NO_TIMER
 
 
 class SysPort:
     def __init__(self):
-        self.chg = _Fet(_CHG_ROWS)
-        self.dsg = _Fet(_DSG_ROWS)
+        self.chg = _Fet(CHG_TABLE)
+        self.dsg = _Fet(DSG_TABLE)
         self.chg_fet = False
         self.dsg_fet = False
         self.dsg_limit = False  # the discharge MOSFET's driver holds its 80 A limit

@@ -38,21 +38,22 @@ _A_CUT_EMERGENCY = const(2)  # load disconnect at once
 _A_CHARGER_BACK = const(3)  # loads back on a charger: probation starts
 _A_RECOVERED = const(4)  # cells recovered: a charger may bring loads back again
 
-# state, condition, next state, action. Rows of the current state are tried
-# in order; the first true condition fires; at most one transition per tick.
+# The rows of each state (STATE_NAMES order), each (condition, next state,
+# action). Rows of the current state are tried in order; the first true
+# condition fires; at most one transition per tick. Literals only: the table
+# is one constant (in flash when frozen, no heap).
 UV_TABLE = (
-    (BOOT, _C_SCANNED, _NORMAL, _A_NONE),
-    (_NORMAL, _C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
-    (_NORMAL, _C_BELOW_PREALARM, PREALARM, _A_NONE),
-    (PREALARM, _C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
-    (PREALARM, _C_UV_AFTER_DELAY, LOAD_OFF, _A_CUT),
-    (PREALARM, _C_ABOVE_PREALARM, _NORMAL, _A_NONE),
-    (LOAD_OFF, _C_RECOVERED, _NORMAL, _A_RECOVERED),
-    (LOAD_OFF, _C_CHARGER, _NORMAL, _A_CHARGER_BACK),
-    (LOAD_OFF, _C_NO_CHARGE_LONG, LOW_POWER, _A_NONE),
-    (LOW_POWER, _C_WAKE, LOAD_OFF, _A_NONE),
+    ((_C_SCANNED, _NORMAL, _A_NONE),),  # boot
+    ((_C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
+     (_C_BELOW_PREALARM, PREALARM, _A_NONE)),  # normal
+    ((_C_BELOW_EMERGENCY, LOAD_OFF, _A_CUT_EMERGENCY),
+     (_C_UV_AFTER_DELAY, LOAD_OFF, _A_CUT),
+     (_C_ABOVE_PREALARM, _NORMAL, _A_NONE)),  # prealarm
+    ((_C_RECOVERED, _NORMAL, _A_RECOVERED),
+     (_C_CHARGER, _NORMAL, _A_CHARGER_BACK),
+     (_C_NO_CHARGE_LONG, LOW_POWER, _A_NONE)),  # load_disconnect
+    ((_C_WAKE, LOAD_OFF, _A_NONE),),  # low_power_off
 )
-_ROWS_OF = tuple(tuple(r for r in UV_TABLE if r[0] == st) for st in range(len(STATE_NAMES)))
 
 _PREALARM_HYST_MV = const(50)
 CHARGER_MV = const(500)  # System+ this far above the bank: a charger is there
@@ -62,7 +63,7 @@ _CHARGER_PROBATION_MS = const(600000)  # cut again within 10 min: charger no lon
 CHARGER_CHANNELS = CH_BAT | CH_SYS | CH_ALT_I | CH_SYS_I
 # the rows run at least this often even when nothing changed: every stamp is
 # held (ticks.hold) long before it could age past AGE_MAX (3 days)
-REFRESH_MS = const(60000)
+_REFRESH_MS = const(60000)
 
 
 class UnderVoltage:
@@ -113,7 +114,7 @@ class UnderVoltage:
         # remote edge; the settings (version); the state itself (a transition
         # makes the next tick due). Timers (due_ms): the pre-alarm's
         # disconnect delay, low-power off's delay and a refresh each
-        # REFRESH_MS. A delay already served stays served (the stamp is held),
+        # _REFRESH_MS. A delay already served stays served (the stamp is held),
         # so its row then depends on the inputs alone.
         v = pack.min_cell_mv  # a u16 of the battery reports: the key stays a small int
         key = (v << 6 | data_ok | pack.full_scan << 1 | self.charger << 2
@@ -129,11 +130,11 @@ class UnderVoltage:
         self._since = hold(now_ms, self._since)
         if self._charger_back:
             self._charger_back_ms = hold(now_ms, self._charger_back_ms)
-        wait = REFRESH_MS
+        wait = _REFRESH_MS
         st = self.state
-        for row in _ROWS_OF[st]:
-            if self._cond(row[1], now_ms, pack, data_ok, remote_rose):
-                self._fire(row[2], row[3], now_ms)
+        for row in UV_TABLE[st]:
+            if self._cond(row[0], now_ms, pack, data_ok, remote_rose):
+                self._fire(row[1], row[2], now_ms)
                 wait = 0  # the new state's rows run on the next tick
                 break
         else:

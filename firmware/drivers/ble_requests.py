@@ -85,7 +85,7 @@ class BleRequests:
         if not values:
             return P.response(P.E_MALFORMED, op)
         if "pin" in values:  # only the change-PIN command also renews the key
-            return P.response(P.E_REFUSED, op, bytes((S.BY_NAME["pin"][0], P.E_REFUSED)))
+            return P.response(P.E_REFUSED, op, bytes((S.entry("pin")[0], P.E_REFUSED)))
         errors = self.seam.apply_settings(values)
         if errors:
             return P.response(errors[0][1], op, P.encode_set_errors(errors))
