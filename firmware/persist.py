@@ -6,7 +6,7 @@ import asyncio
 
 from bms import settingsfile
 from bms.auth import Auth
-from bms.history import History
+from bms.history import History, BLOB_LEN
 
 SETTINGS_FILE = "settings.bin"
 HISTORY_FILE = "history.bin"
@@ -20,9 +20,10 @@ class Persistence:
     def __init__(self, store, settings, clock, rand):
         self.store = store
         self.settings = settings
-        # the settings blob is built here at every save: taken at boot, while
-        # the heap is whole, a save needs no large block of a fragmented one
-        self._blob = bytearray(settingsfile.max_size() + store.TRAILER)
+        # the settings blob and the history's are built here at every save
+        # (one at a time: a save runs to its end): taken at boot, while the
+        # heap is whole, a save needs no large block of a fragmented one
+        self._blob = bytearray(max(settingsfile.max_size(), BLOB_LEN) + store.TRAILER)
         self.clock = clock
         values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
         errors = settings.update(values)
@@ -53,7 +54,8 @@ class Persistence:
         return ok
 
     def save_history(self):
-        ok = self.store.write(HISTORY_FILE, self.history.to_bytes())
+        n = self.history.pack_into(self._blob)
+        ok = self.store.write_buffer(HISTORY_FILE, self._blob, n)
         if ok:
             self.history.saved(self.clock())
         return ok

@@ -37,7 +37,6 @@ _IRQ_GATTS_INDICATE_DONE = 20
 _IRQ_MTU_EXCHANGED = 21
 
 _DEFAULT_BUF = 20
-_ADV_LOG_KEEP = 32  # the last gap_advertise calls kept for a look (a real stack keeps none)
 _ATT_MTU_MIN = 23  # every connection starts with it
 _ATT_ROUND_TRIP_MS = 15  # an ATT request and its answer: two connection events
 _HEX = "0123456789abcdef"
@@ -119,7 +118,6 @@ class _BLE:
         self._conns = {}
         self._next_conn = 1
         self.advertising = None  # (interval_us, adv_data, resp_data, connectable)
-        self.adv_log = []  # the last _ADV_LOG_KEEP gap_advertise calls: (interval_us, adv, resp, connectable)
         self.centrals = {}  # conn handle -> SimCentral
 
     # -- core
@@ -161,7 +159,6 @@ class _BLE:
         self._need_active()
         if interval_us is None:
             self.advertising = None
-            self._log_adv((None, None, None, None))
             return
         prev = self.advertising
         if adv_data is None:
@@ -172,14 +169,6 @@ class _BLE:
         if len(adv_data) > 31 or len(resp_data) > 31:
             raise OSError(22)  # legacy advertising payload limit
         self.advertising = ((interval_us // 625) * 625, adv_data, resp_data, bool(connectable))
-        self._log_adv(self.advertising)
-
-    def _log_adv(self, entry):
-        # bounded: the Instant Readout re-advertises every second, for ever
-        log = self.adv_log
-        if len(log) >= _ADV_LOG_KEEP:
-            log.pop(0)
-        log.append(entry)
 
     def gap_disconnect(self, conn_handle):
         self._need_active()

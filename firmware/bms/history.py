@@ -34,8 +34,9 @@ _OC = R.OVERCURRENT | R.OC_LOCKOUT | R.SHORT_CIRCUIT  # either tier, and the loc
 
 _MAGIC = b"BH"
 _FORMAT = const(1)
-_HEAD = "<2sBBB12i"  # magic, format, count, head, the 12 counters of to_bytes()
+_HEAD = "<2sBBB12i"  # magic, format, count, head, the 12 counters of pack_into()
 _ENTRY = "<iBii"  # time ms, code, reason mask, value
+BLOB_LEN = struct.calcsize(_HEAD) + LOG_LEN * struct.calcsize(_ENTRY) + 2  # the saved blob, with its CRC
 
 
 def event_name(code):
@@ -97,7 +98,7 @@ class History:
         self.dirty = True
 
     def saved(self, now_ms):
-        """The app wrote to_bytes() to flash."""
+        """The app wrote pack_into()'s blob to flash."""
         self.dirty = False
         self._changed = False
         self._urgent = False
@@ -234,25 +235,26 @@ class History:
         return out
 
     # -- persistence
-    def to_bytes(self):
+    def pack_into(self, buf):
+        """The blob into buf[:BLOB_LEN] (a save's buffer, taken at boot: no
+        block of its size in a fragmented heap); returns BLOB_LEN."""
         hs = struct.calcsize(_HEAD)
         es = struct.calcsize(_ENTRY)
-        buf = bytearray(hs + LOG_LEN * es + 2)
         struct.pack_into(_HEAD, buf, 0, _MAGIC, _FORMAT, self.count, self.head,
                          *self.counters(), self._alt_mas)
         for i in range(LOG_LEN):
             struct.pack_into(_ENTRY, buf, hs + i * es, self.log_ms[i], self.log_code[i],
                              self.log_mask[i], self.log_value[i])
-        n = len(buf) - 2
+        n = BLOB_LEN - 2
         struct.pack_into("<H", buf, n, crc16(buf, n))
-        return bytes(buf)
+        return BLOB_LEN
 
     def from_bytes(self, data):
         """Load a saved blob. False (and nothing changed) if it is corrupt."""
         hs = struct.calcsize(_HEAD)
         es = struct.calcsize(_ENTRY)
-        n = hs + LOG_LEN * es
-        if data is None or len(data) != n + 2:
+        n = BLOB_LEN - 2
+        if data is None or len(data) != BLOB_LEN:
             return False
         if struct.unpack_from("<H", data, n)[0] != crc16(data, n):
             return False

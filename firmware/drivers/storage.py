@@ -26,6 +26,7 @@ _EIO = const(5)
 # no file the firmware writes is near this (settings about 1 KB, history
 # 0.5 KB): a longer one is damage, and never read into the heap
 _MAX_FILE = const(4096)
+_CHUNK = const(128)  # what a save reads of a file at a time
 
 _MISSING = const(0)
 _GOOD = const(1)
@@ -55,17 +56,19 @@ class OsFs:
     """The board's filesystem through open() and os (what Store needs):
     readinto() gives None for a missing file and raises on any other error."""
 
-    def readinto(self, path, buf):
-        """The file's length; its bytes are in buf when they fit (else only
-        the first len(buf) of them). A read that comes short is an error (the
-        Store tries again, and keeps a file it cannot read), not a damaged
-        file that a save may replace."""
+    def readinto(self, path, buf, offset=0):
+        """The file's length; buf holds its bytes from `offset` on, as many
+        as fit. A read that comes short is an error (the Store tries again,
+        and keeps a file it cannot read), not a damaged file that a save may
+        replace."""
         try:
             with open(path, "rb") as f:
                 n = os.stat(path)[6]
-                want = n if n < len(buf) else len(buf)
-                if f.readinto(memoryview(buf)[:want]) != want:
-                    raise OSError(_EIO)
+                want = n - offset if n - offset < len(buf) else len(buf)
+                if want > 0:
+                    f.seek(offset)
+                    if f.readinto(memoryview(buf)[:want]) != want:
+                        raise OSError(_EIO)
             return n
         except OSError as e:
             if e.args and e.args[0] == _ENOENT:
@@ -94,7 +97,9 @@ class Store:
         self.fs = fs or OsFs()
         self.problems = []  # what read() or write() had to work around
         self._unsure = []  # names whose NAME could not be read: never replaced
-        self._buf = bytearray(0)  # every read goes here (_read)
+        # a save checks the files through this, a piece at a time, so it
+        # needs no block of a file's size in a fragmented heap (_check)
+        self._chunk = bytearray(_CHUNK)
 
     def _path(self, name, suffix=""):
         return self.root + name + suffix
@@ -105,29 +110,67 @@ class Store:
         del self.problems[:-8]  # keep the latest few
 
     def _read(self, path):
-        """A view of the file's bytes in the store's buffer (valid until the
-        next read), or None when it is missing. The buffer grows to the
-        largest file read (up to _MAX_FILE), so saves after the boot's reads need no large
-        block of a fragmented heap."""
-        n = self.fs.readinto(path, self._buf)
+        """The file's bytes (a buffer of their size: read() runs at boot,
+        while the heap is whole), or None when it is missing. A file longer
+        than _MAX_FILE is never read into the heap: empty, no frame, damaged."""
+        n = self.fs.readinto(path, self._chunk)
         if n is None:
             return None
         if n > _MAX_FILE:
-            return memoryview(self._buf)[:0]  # no frame: damaged
-        if n > len(self._buf):
-            self._buf = bytearray(n)
-            n = self.fs.readinto(path, self._buf)
-            if n is None or n > len(self._buf):
-                raise OSError("%s changed while read" % path)
-        return memoryview(self._buf)[:n]
+            return b""
+        buf = bytearray(n)
+        if self.fs.readinto(path, buf) != n:
+            raise OSError("%s changed while read" % path)
+        return buf
 
-    def _load(self, name, suffix):
-        """(state, data) of one file; an error is tried again. data is a
-        view of the store's buffer."""
+    def _check(self, path, framed):
+        """(state, same) of the file at `path`, read _CHUNK bytes at a time:
+        _MISSING, _GOOD or _DAMAGED, and whether its bytes are `framed`'s
+        (a sealed frame: then it is good); an error raises."""
+        fs, c = self.fs, self._chunk
+        n = fs.readinto(path, c)
+        if n is None:
+            return _MISSING, False
+        if n < _TRAILER or n > _MAX_FILE:
+            return _DAMAGED, False
+        end = n - _TRAILER
+        same = n == len(framed)
+        h = hashlib.sha256()
+        off = 0
+        while True:
+            k = n - off if n - off < _CHUNK else _CHUNK
+            v = memoryview(c)[:k]
+            if same and v != framed[off:off + k]:
+                same = False
+            if off < end:
+                h.update(v[:end - off] if end - off < k else v)
+            off += k
+            if off >= n:
+                break
+            if fs.readinto(path, c, off) != n:
+                raise OSError("%s changed while read" % path)
+        if same:
+            return _GOOD, True
+        if fs.readinto(path, c, end) != n:  # its trailer
+            raise OSError("%s changed while read" % path)
+        good = struct.unpack_from("<I", c)[0] == end and h.digest()[:8] == c[4:_TRAILER]
+        return (_GOOD if good else _DAMAGED), False
+
+    def _load(self, name, suffix, framed=None):
+        """(state, data) of one file, tried again on an error or a damaged
+        frame. data: the file's data (a view), or with `framed` whether the
+        file holds those bytes (_check)."""
+        path = self._path(name, suffix)
         err = None
         for _ in range(_READ_TRIES):
             try:
-                raw = self._read(self._path(name, suffix))
+                if framed is not None:
+                    state, same = self._check(path, framed)
+                    if state != _DAMAGED:
+                        return state, same
+                    err = None
+                    continue
+                raw = self._read(path)
             except Exception as e:  # the flash answered with an error
                 err = e
                 continue
@@ -192,20 +235,17 @@ class Store:
         if name in self._unsure:
             self._report("%s unreadable at boot: not replaced until a restart" % name)
             return False
-        data = memoryview(buf)[:n]
-        state, current = self._load(name, "")
+        _seal(buf, n)
+        framed = memoryview(buf)[:n + _TRAILER]
+        state, same = self._load(name, "", framed)
         if state == _UNREADABLE:
             return False  # it may hold newer data than anything else: keep it
-        if current is not None and current == data:
+        if same:
             return True
-        current = None  # the old copy's bytes go before the new ones are read back
         path, new, bak = self._path(name), self._path(name, ".new"), self._path(name, ".bak")
         try:
-            _seal(buf, n)
-            framed = memoryview(buf)[:n + _TRAILER]
             self.fs.write(new, framed)
-            # the same test as unframing the read-back and comparing the data
-            if self._read(new) != framed:
+            if not self._check(new, framed)[1]:
                 raise OSError("read-back mismatch")
             if state == _GOOD:  # keep the current good copy as .bak
                 self.fs.remove(bak)

@@ -23,7 +23,7 @@ class MemFs:
             self.budget -= 1
         self.ops += 1
 
-    def readinto(self, path, buf):  # drivers/storage.py OsFs.readinto
+    def readinto(self, path, buf, offset=0):  # drivers/storage.py OsFs.readinto
         if path in self.fail_reads:
             raise OSError(5)
         if self.flaky.get(path, 0) > 0:
@@ -32,8 +32,8 @@ class MemFs:
         data = self.files.get(path)
         if data is None:
             return None
-        k = min(len(data), len(buf))
-        buf[:k] = data[:k]
+        k = max(0, min(len(data) - offset, len(buf)))
+        buf[:k] = data[offset:offset + k]
         return len(data)
 
     def write(self, path, data):
