@@ -940,18 +940,3 @@ def test_limits_follow_a_setting_change_on_unchanged_values():
     r.cells(3300, 3399)
     r.tick()
     assert r.p.atc
-
-
-def test_const_copies_in_the_tables():
-    """limits.LIMITS and BATTERY_ALARMS hold const() copies of reasons.py's
-    bits, linkframe's alarm kinds and pack.KIND_UNKNOWN (the tables are then
-    constants): each the same as its original."""
-    from bms import limits as L
-    from bms import linkframe as F
-    from bms.pack import KIND_UNKNOWN
-    assert [row[0] for row in L.LIMITS] == [R.CELL_OV, R.TEMP_LOW_CHARGE, R.TEMP_HIGH_CHARGE,
-                                            R.TEMP_HIGH_DISCHARGE, R.TEMP_LOW_DISCHARGE]
-    assert [(row[0], row[1]) for row in P.BATTERY_ALARMS] == [
-        (F.A_LOW_CELL, R.BATTERY_LOW_CELL), (F.A_HIGH_CELL, R.BATTERY_HIGH_CELL),
-        (F.A_LOW_TEMP, R.BATTERY_LOW_TEMP), (F.A_HIGH_TEMP, R.BATTERY_HIGH_TEMP),
-        (KIND_UNKNOWN, R.BATTERY_ALARM)]

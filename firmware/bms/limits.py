@@ -5,14 +5,8 @@ from array import array
 
 from micropython import const
 
-# bms/reasons.py's bits of the rows, as const() copies: LIMITS is then one
-# constant (in flash when frozen, no heap); tests/test_protection.py holds
-# each to reasons.py's
-_CELL_OV = const(1 << 4)
-_TEMP_LOW_CHARGE = const(1 << 5)
-_TEMP_HIGH_CHARGE = const(1 << 6)
-_TEMP_HIGH_DISCHARGE = const(1 << 7)
-_TEMP_LOW_DISCHARGE = const(1 << 20)
+from bms import reasons as R
+
 _SRC_MAX_CELL = const(0)
 _SRC_MIN_TEMP = const(1)
 _SRC_MAX_TEMP = const(2)
@@ -28,11 +22,11 @@ _TO_DSG = const(2)
 # row releases at once, the low row would still be waiting). The MOSFET
 # temperature's block is bms/fet_thermal.py's.
 LIMITS = (
-    (_CELL_OV, _SRC_MAX_CELL, _HIGH, _TO_CHG),
-    (_TEMP_LOW_CHARGE, _SRC_MIN_TEMP, _LOW, _TO_CHG),
-    (_TEMP_HIGH_CHARGE, _SRC_MAX_TEMP, _HIGH, _TO_CHG),
-    (_TEMP_HIGH_DISCHARGE, _SRC_MAX_TEMP, _HIGH, _TO_DSG),
-    (_TEMP_LOW_DISCHARGE, _SRC_MIN_TEMP, _LOW, _TO_DSG),
+    (R.CELL_OV, _SRC_MAX_CELL, _HIGH, _TO_CHG),
+    (R.TEMP_LOW_CHARGE, _SRC_MIN_TEMP, _LOW, _TO_CHG),
+    (R.TEMP_HIGH_CHARGE, _SRC_MAX_TEMP, _HIGH, _TO_CHG),
+    (R.TEMP_HIGH_DISCHARGE, _SRC_MAX_TEMP, _HIGH, _TO_DSG),
+    (R.TEMP_LOW_DISCHARGE, _SRC_MIN_TEMP, _LOW, _TO_DSG),
 )
 _NLIM = const(5)
 

@@ -10,6 +10,8 @@ from micropython import const
 from bms import reasons as R
 from bms.alternator import rating_ma
 from bms.limits import Limits
+from bms.linkframe import A_LOW_CELL, A_HIGH_CELL, A_LOW_TEMP, A_HIGH_TEMP
+from bms.pack import KIND_UNKNOWN
 from bms.measure import CH_FET, CH_SYS_I
 from bms.fet_thermal import WARN_HYST_DDEGC, MIN_DDEGC, MAX_DDEGC
 from bms.overcurrent import Overcurrent, OC_CONT_MA, OC_PEAK_MA
@@ -45,26 +47,13 @@ _DSG = const(2)
 # (product-spec 2.1/2.2): a low cell stops discharge only, a high cell or
 # the cold charge only, heat both (charging stops on over-temperature, and
 # the system output disconnects on a temperature alarm). A v1 report does
-# not say which alarm it raised, so that one blocks both. The kinds and the
-# reasons as const() copies (bms/linkframe.py A_*, bms/pack.py KIND_UNKNOWN,
-# bms/reasons.py): the table is then one constant (in flash when frozen, no
-# heap); tests/test_protection.py holds each to its original.
-_A_LOW_CELL = const(0x01)
-_A_HIGH_CELL = const(0x02)
-_A_LOW_TEMP = const(0x04)
-_A_HIGH_TEMP = const(0x08)
-_KIND_UNKNOWN = const(0x10)
-_BATTERY_ALARM = const(1 << 13)
-_BATTERY_LOW_CELL = const(1 << 16)
-_BATTERY_HIGH_CELL = const(1 << 17)
-_BATTERY_LOW_TEMP = const(1 << 18)
-_BATTERY_HIGH_TEMP = const(1 << 19)
+# not say which alarm it raised, so that one blocks both.
 BATTERY_ALARMS = (
-    (_A_LOW_CELL, _BATTERY_LOW_CELL, _DSG),
-    (_A_HIGH_CELL, _BATTERY_HIGH_CELL, _CHG),
-    (_A_LOW_TEMP, _BATTERY_LOW_TEMP, _CHG),
-    (_A_HIGH_TEMP, _BATTERY_HIGH_TEMP, _CHG | _DSG),
-    (_KIND_UNKNOWN, _BATTERY_ALARM, _CHG | _DSG),
+    (A_LOW_CELL, R.BATTERY_LOW_CELL, _DSG),
+    (A_HIGH_CELL, R.BATTERY_HIGH_CELL, _CHG),
+    (A_LOW_TEMP, R.BATTERY_LOW_TEMP, _CHG),
+    (A_HIGH_TEMP, R.BATTERY_HIGH_TEMP, _CHG | _DSG),
+    (KIND_UNKNOWN, R.BATTERY_ALARM, _CHG | _DSG),
 )
 
 
