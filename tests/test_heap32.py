@@ -101,6 +101,9 @@ def test_the_qemu_image_counts_instructions_per_tick():
     assert 0 < parts <= f["tick_kinstr_50batt_mean"] * 1.2 and f["tick_kinstr_50batt_max"] >= \
         f["tick_kinstr_50batt_mean"]
     assert f["tick_kinstr_50batt_noisy_max"] >= f["tick_kinstr_50batt_noisy_mean"] > 0
+    # the file routes' image: the same ticks with the native methods as bytecode, which costs more
+    for k in ("mean", "max", "noisy_mean", "noisy_max"):
+        assert f["tick_kinstr_50batt_bytecode_" + k] > f["tick_kinstr_50batt_" + k]
 
 
 def test_the_qemu_image_times_a_collection():

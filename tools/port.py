@@ -7,6 +7,8 @@ Targets (each in build/targets/<name>/, out of the source tree):
                  for the boards (tools/targets/unix32_frozen.py)
   qemu           the bare-metal qemu port for MPS2-AN385 (Cortex-M3) with the
                  pure core frozen and the tick benchmark (tools/targets/qemu.py)
+  qemu_bytecode  the same with the tick's native methods as bytecode, as the
+                 .mpy and ROMFS routes compile them (tools/targets/qemu_bytecode.py)
 
 The source is $MICROPYTHON_SRC, else ../shared/micropython beside the project,
 else a shallow clone of v1.28.0 (with lib/axtls and lib/micropython-lib, for
@@ -33,6 +35,10 @@ MANIFESTS = ROOT / "tools" / "targets"
 
 _UNIX32 = ["MICROPY_FORCE_32BIT=1", "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0",
            "MICROPY_SSL_AXTLS=1", "MICROPY_SSL_MBEDTLS=0"]
+# 112 KB for objects (the rest is the allocator's tables): an ESP32_GENERIC with its
+# radio up, for the GC pause figure
+_QEMU = ["BOARD=MPS2_AN385", "MICROPY_HEAP_SIZE=117440"]
+_QEMU_FROZEN = ("firmware/bms", "tests/mpy/fakehw.py", "tools/targets/qemu_tick.py")
 # name -> (port, make arguments, manifest, what the manifest freezes from the project)
 TARGETS = {
     "unix32": ("unix", _UNIX32, "unix32.py", ()),
@@ -40,9 +46,9 @@ TARGETS = {
     "unix32_frozen": ("unix", _UNIX32 + ["MPY_CROSS_FLAGS=-march=x86"], "unix32_frozen.py",
                       ("firmware", "boards/__init__.py", "boards/esp32.py", "boards/pico_w.py",
                        "manifest_firmware.py")),
-    # 112 KB for objects (the rest is the allocator's tables): an ESP32_GENERIC with its
-    # radio up, for the GC pause figure
-    "qemu": ("qemu", ["BOARD=MPS2_AN385", "MICROPY_HEAP_SIZE=117440"], "qemu.py", ("firmware/bms", "tests/mpy/fakehw.py", "tools/targets/qemu.py", "tools/targets/qemu_tick.py")),
+    "qemu": ("qemu", _QEMU, "qemu.py", _QEMU_FROZEN),
+    # the same with the tick's native methods as bytecode, as the .mpy and ROMFS routes run them
+    "qemu_bytecode": ("qemu", _QEMU, "qemu_bytecode.py", _QEMU_FROZEN + ("tools/bytecode.py",)),
 }
 PROGRAM = {"unix": "micropython", "qemu": "firmware.elf"}
 # Debian packages the builds and qemu need (.ci/run installs them)

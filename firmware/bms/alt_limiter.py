@@ -6,6 +6,7 @@
 # microseconds; this loop only trims the stage's gain and offset against the
 # port's own current sensor, and holds the starter above its floor. Integers
 # only, allocation-free. docs/alternator.md, "The loop", explains every number.
+import micropython
 from micropython import const
 
 DUTY_MAX_CPCT = const(10000)  # the gate's full duty: 100.00 % in 0.01 % steps
@@ -69,6 +70,7 @@ class PiLimiter:
     def sample(self, alt_ma):
         self.filtered_ma += (alt_ma - self.filtered_ma) >> _FILTER_SHIFT
 
+    @micropython.native
     def update(self, target_ma, dt, headroom_mv, forward_mv):
         """The duty for this tick; headroom_mv: starter voltage above its
         floor; forward_mv: starter less bank (this tick's sample)."""

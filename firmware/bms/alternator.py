@@ -4,6 +4,7 @@
 # checks (PortChecks) and the PWM current limiter (alt_limiter.py). One
 # step() per control tick; integers only, allocation-free. Currents are +
 # into the lithium bank. docs/alternator.md.
+import micropython
 from micropython import const
 
 from bms.ticks import MASK
@@ -128,6 +129,7 @@ class Target:
         # the cap and the settings): set by off() and a change of `reduced`
         self.due = True
 
+    @micropython.native
     def update(self, fet, cap):
         """The target at MOSFET temperature fet and protection's cap (0 or
         less: none)."""
@@ -243,6 +245,7 @@ class PortChecks:
         self._timing = False  # a fault timer above is running
         self._ok_ms = 0  # plausible readings since the last fault
 
+    @micropython.native
     def check(self, stale, alt_ma, bat, start, fet, dt, i_ma, duty_cpct):
         """Fault bits found this tick, 0 when plausible. The readings come
         as the port read them (stale: its channels' stale bits); i_ma: the
@@ -320,6 +323,7 @@ class AlternatorPort:
         if self.state != OFF and self.state != FAULT:
             self._enter(WAITING)
 
+    @micropython.native
     def step(self, now_ms, meas, protection):
         """Advance one control tick; returns the gate duty, 0..DUTY_MAX_CPCT."""
         if self._started:

@@ -2,6 +2,7 @@
 # alternator limiter -> LED, history -> gates and outputs. The app calls tick() every
 # CONTROL_PERIOD_MS from one task; the simulator calls it from its virtual
 # clock. Nothing here allocates once constructed.
+import micropython
 from micropython import const
 
 from bms.measure import Measurements
@@ -144,6 +145,9 @@ class Controller:
         self.master.configure(s.battery_count, s.scan_period_ms)
         self._settings_version = s.version
 
+    # native, as every method on the tick's path whose frame is over 11
+    # words (docs/architecture.md, "Native code on the tick's path")
+    @micropython.native
     def tick(self, now_ms):
         # the objects used more than once are taken into locals: each
         # attribute of self is a look-up (docs/architecture.md, "The

@@ -8,6 +8,7 @@
 import struct
 from array import array
 
+import micropython
 from micropython import const
 
 from bms import reasons as R
@@ -114,6 +115,7 @@ class History:
         if self.count < LOG_LEN:
             self.count += 1
 
+    @micropython.native
     def step(self, now_ms, p, pack, meas):
         """Count this tick: p's reason and warning masks (Protection), the
         pack's extremes and the alternator port's charge (Measurements).

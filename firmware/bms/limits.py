@@ -3,6 +3,7 @@
 # one blocks. Pure logic, integers only, allocation-free. docs/protection.md.
 from array import array
 
+import micropython
 from micropython import const
 
 from bms import reasons as R
@@ -66,6 +67,7 @@ class Limits:
         self._ver = s.version
         self.settled = False
 
+    @micropython.native
     def step(self, pack, data_ok):
         """Without fresh data the last verdicts stand (data_lost blocks anyway)."""
         if self.settings.version != self._ver:

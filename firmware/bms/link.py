@@ -3,6 +3,7 @@
 # format and the scan-request scheduler (LinkMaster): bms/linkframe.py;
 # protocol: docs/battery-link.md. Nothing here allocates after construction.
 import array
+import micropython
 from micropython import const
 from bms import ticks
 from bms.linkframe import (CRC_TABLE, T_REQUEST, T_CELLS, T_CELLS2, CRC_LEN, MAX_LEN,
@@ -106,6 +107,7 @@ class Decoder:
         in the UART), are stored."""
         self._st[S_SEQ] = seq
 
+    @micropython.native
     def feed(self, buf, n, now_ms):
         st = self._st
         pack = self.pack

@@ -379,6 +379,7 @@ class Pack:
         self._echoed = True
         self._events = True
 
+    @micropython.native
     def evaluate(self, now_ms, timeout_ms):
         # ticks.diff inlined: this runs every control tick
         due = ((now_ms - self._due_ms + _HALF) & _MASK) - _HALF >= 0

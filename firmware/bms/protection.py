@@ -5,6 +5,7 @@
 # (fet_thermal.py); this module combines their masks into the outputs, and
 # sysport.py turns them into the System+ MOSFETs (the ideal diode). Pure
 # logic, integers only, allocates nothing in step(). docs/protection.md.
+import micropython
 from micropython import const
 
 from bms import reasons as R
@@ -121,6 +122,7 @@ class Protection:
         self._q = self._key = -1
 
     # -- control step
+    @micropython.native
     def step(self, now_ms, pack, meas, remote):
         # The quiet gate: the whole step is skipped when its last run left
         # nothing in motion (data recovery, a limit row that flipped, the
@@ -264,6 +266,7 @@ class Protection:
                 self._recovering = False
                 self.data_held = True
 
+    @micropython.native
     def _decide(self, now_ms, pack, meas, remote_on):
         s = self.settings
         st = self.uv.state

@@ -17,6 +17,7 @@
 # L and H within _BRIDGE_TOL_MV of each other and L clearly below its open
 # level. An external source driving H to the bank voltage leaves L at its
 # open level, so it reads as "H high", not as a bridge.
+import micropython
 from micropython import const
 
 from bms.measure import CH_BAT, CH_REMOTE_L, CH_REMOTE_H
@@ -68,6 +69,7 @@ class Remote:
         self._bat = 0
         self._stale = 0
 
+    @micropython.native
     def step(self, now_ms, meas):
         # Quiet gate: the same readings (an external ADC holds its value for
         # several ticks) after a step that left nothing in motion come out

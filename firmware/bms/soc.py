@@ -6,6 +6,7 @@
 # the boards.
 from array import array
 
+import micropython
 from micropython import const
 from bms.measure import CH_BAT, CH_ALT_I, CH_SYS_I
 
@@ -70,6 +71,7 @@ class Soc:
             self._set_pm(pm)
             self._publish()
 
+    @micropython.native
     def count(self, now_ms, pack, meas, s):
         """The controller's call, every tick: the bank voltage (the batteries'
         mean once they report, else the Li-ion port) and the current of both

@@ -18,6 +18,7 @@
 #
 # One table per MOSFET, its rows grouped by state; the rows of the current
 # state are tried in order, the first true condition fires. Pure logic, integers only, allocation-free.
+import micropython
 from micropython import const
 
 from bms.measure import CH_SYS_I
@@ -79,6 +80,7 @@ class _Fet:
         self.state = OPEN
         self._flow = False  # a diode close waits a whole _DIODE_ON_MS again
 
+    @micropython.native
     def step(self, now_ms, allowed, other_ok, flow_ma):
         # flow_ma: current in the direction this MOSFET's body diode conducts
         flowing = other_ok and flow_ma >= DIODE_ON_MA
@@ -126,6 +128,7 @@ class SysPort:
         self.dsg_fet = False
         self.dsg_limit = False  # the discharge MOSFET's driver holds its 80 A limit
 
+    @micropython.native
     def step(self, now_ms, atc, atd, block_sys, meas):
         """True when a MOSFET changed state (its new rows are due next tick)."""
         ok = block_sys == 0  # the port's own faults (overcurrent, MOSFET heat) open both

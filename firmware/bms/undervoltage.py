@@ -2,6 +2,7 @@
 # low-power off and the ways back, as a table of transitions, and the
 # charger detection its rows ask about. Pure logic, integers only,
 # allocation-free. docs/protection.md explains every number.
+import micropython
 from micropython import const
 
 from bms.measure import CH_BAT, CH_SYS, CH_ALT_I, CH_SYS_I
@@ -94,6 +95,7 @@ class UnderVoltage:
         quiet gate): with the same inputs its verdict stands."""
         return self.charger or not self._chg_raw
 
+    @micropython.native
     def step(self, now_ms, pack, meas, data_ok, remote_rose):
         # the charger detector, every tick: a charger seen for CHARGER_MS
         if meas.stale & CHARGER_CHANNELS or (meas.sys_mv < meas.bat_mv + CHARGER_MV

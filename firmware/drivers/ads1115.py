@@ -2,6 +2,7 @@
 # the conversion started on the previous poll and starts the next channel, so
 # every channel refreshes once per (channels x control tick). Used on boards
 # with too few native ADC pins (Pico W) for the slow channels.
+import micropython
 from micropython import const
 
 _REG_CONV = const(0)
@@ -36,6 +37,7 @@ class Ads1115:
         self._cfg[1] = _CFG_LO
         self._i2c.writeto_mem(self._addr, _REG_CFG, self._cfg)
 
+    @micropython.native
     def poll(self):
         """One step of the round robin; False while the values are stale
         (STALE_POLLS failed polls in a row, until a read succeeds again)."""

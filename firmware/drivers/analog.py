@@ -4,6 +4,7 @@
 # external ADC, whose `ads` says which one: its values can go stale).
 from array import array
 
+import micropython
 from micropython import const
 
 _OVERSAMPLE = const(4)
@@ -68,6 +69,7 @@ class Ntc:
         self.ads = getattr(source, "ads", None)
         self._read = source.read_u16
 
+    @micropython.native
     def read(self):
         raw = self._read()
         t = _NTC_RAW
