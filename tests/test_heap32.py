@@ -8,6 +8,9 @@ place; 4.5 KB seen); the same amount held by the harness (before its own
 share is measured) does not. A short run (a few virtual seconds, two
 phone sessions) instead of the hour. The frozen route is booted the same way
 (the image that manifest_firmware.py makes), and the qemu image runs ticks."""
+import ast
+import subprocess
+
 import pytest
 
 from tools import heap32, port
@@ -47,6 +50,26 @@ def test_a_known_allocation_moves_the_figure_by_its_size(built, tmp_path):
     same, g = least(tmp_path, harness, lo, lo + BALLAST + 64 * 1024)
     assert g["harness_bytes"] >= f["harness_bytes"] + BALLAST
     assert abs(same - base) <= SLACK, (base, same)
+
+
+def test_a_stand_ins_instances_are_the_harness_less_the_boards_c_object(built):
+    """heap32_run._as_harness: what a machine stand-in's constructor keeps
+    counts as the harness's, less the heap that the ESP32's C object takes
+    (a PWM 32 bytes; a Pin none)."""
+    script = (
+        "import sys\nsys.path.insert(0, %r)\nimport heap32_run as h\n"
+        "class PWM:\n    def __init__(self):\n        self.buf = bytearray(1000)\n"
+        "class Pin:\n    def __init__(self):\n        self.buf = bytearray(1000)\n"
+        "a = [0]\nb = [0]\nh._as_harness(PWM, a)\nh._as_harness(Pin, b)\n"
+        "kept = [PWM(), Pin()]\nprint(a[0], b[0])\n" % str(heap32.TARGETS_DIR))
+    proc = subprocess.run([str(port.build("unix32")), "-c", script], capture_output=True, text=True)
+    pwm, pin = map(int, proc.stdout.split())
+    assert pin >= 1000 and pin - pwm == heap32_run_c_bytes()["PWM"] == 32, proc.stdout + proc.stderr
+
+
+def heap32_run_c_bytes():
+    text = (heap32.TARGETS_DIR / "heap32_run.py").read_text()
+    return ast.literal_eval(text.split("_C_BYTES = ", 1)[1].split("\n", 1)[0])
 
 
 def test_the_growth_is_zero_without_a_leak_and_sees_one(built, tmp_path):

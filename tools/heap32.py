@@ -18,9 +18,10 @@
 
 The battery ring and its plant run in this process (a thread serving two
 FIFOs), not in the measured one. What the measured process holds that a board
-does not (the stand-ins for the C modules `machine` and `bluetooth`, the
-harness, the phone's modules, the UART buffer) is measured there with gc
-and subtracted from every figure.
+does not (the stand-ins for the C modules `machine` and `bluetooth`, what
+the `machine` stand-ins' instances keep less the board's C objects, the
+harness, the phone's modules) is measured there with gc and subtracted
+from every figure.
 
   python tools/heap32.py [--quick] [--route mpy|romfs|frozen] [--heap BYTES]
 """
