@@ -1,10 +1,14 @@
 # The firmware's modules, frozen (included by manifest.py for the boards).
-# boot.py, main.py and board.json stay on the filesystem (tools/flash.py
-# --frozen writes them): the port runs boot.py and main.py from there by name,
-# and main.py imports the frozen modules. Paths are from this file's folder
+# boot.py and main.py too: the port runs a frozen boot.py and main.py before
+# it looks on the filesystem (shared/runtime/pyexec.c), from flash, where a
+# main.py on the filesystem is compiled into the heap at every boot (about
+# 2 KB) and can be left half written by an upload. Only board.json goes on
+# the filesystem (tools/flash.py --frozen). Paths are from this file's folder
 # (the manifest tools run it there).
 import os
 
+module("boot.py", base_path="firmware")
+module("main.py", base_path="firmware")
 module("app.py", base_path="firmware")
 module("bench.py", base_path="firmware")
 module("ble_seam.py", base_path="firmware")

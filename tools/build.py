@@ -32,7 +32,11 @@ STORED = ("settings.bin", "history.bin", "readout.key", "ble_secrets.json")
 KEEP = tuple(n + suffix for n in STORED for suffix in ("", ".new", ".bak"))
 
 
-RUN_BY_NAME = ("boot.py", "main.py")  # the port runs these from the filesystem, as source
+# The port runs these by name at every boot: a frozen copy if its image has
+# one (shared/runtime/pyexec.c looks there first), else the filesystem's, as
+# source. A frozen image (manifest.py) has both; the .mpy and ROMFS routes put
+# them on the filesystem.
+RUN_BY_NAME = ("boot.py", "main.py")
 # The protocol's client side: the host tools and the tests load it, the
 # firmware never does (manifest_firmware.py leaves it out of the image too).
 HOST_ONLY = ("bms/client.py",)
@@ -118,10 +122,17 @@ def check_board(board):
 
 def stage_frozen(board):
     """What goes on the filesystem of a board whose image has the firmware
-    frozen in (manifest.py): the files the port runs by name, and board.json."""
+    frozen in (manifest.py), boot.py and main.py too: board.json."""
     check_board(board)
+    return {"board.json": board_json(board)}
+
+
+def stage_romfs(board):
+    """What goes on the filesystem of a board whose firmware is in its ROMFS
+    partition: the files the port runs by name (it never looks for them in
+    ROMFS), and board.json."""
     files = {name: (FIRMWARE / name).read_bytes() for name in RUN_BY_NAME}
-    files["board.json"] = board_json(board)
+    files.update(stage_frozen(board))
     return files
 
 

@@ -88,6 +88,33 @@ print(repr(d))
 # maintenance mode has none, but its app module shows that it ran.
 _MODE = "import sys\nprint(repr(globals().get('BMS_MODE') or ('run' if 'app' in sys.modules else None)))"
 
+# Import a module from everything but the filesystem (frozen modules, and on
+# the virtual board the folder that stands for them) and print an expression
+# of it, None when the image has no such module; the filesystem's copy stays.
+_FROM_IMAGE = """
+import sys, os
+_p = sys.path[:]
+_m = sys.modules.pop(%(name)r, None)
+_fs = ('', '/', '/lib', os.getcwd(), os.getcwd() + '/lib')
+sys.path.clear()
+sys.path.extend([e for e in _p if e not in _fs])
+try:
+    import %(name)s
+    _v = %(expr)s
+except ImportError:
+    _v = None
+finally:
+    sys.path.clear()
+    sys.path.extend(_p)
+    sys.modules.pop(%(name)r, None)
+    if _m is not None:
+        sys.modules[%(name)r] = _m
+print(repr(_v))
+"""
+_FROZEN_VERSION = _FROM_IMAGE % {"name": "version", "expr": "version.VERSION"}
+# the port runs an image's main.py first; importing it only defines its functions
+_IMAGE_KNOWS_MAINTENANCE = _FROM_IMAGE % {"name": "main", "expr": "getattr(main, 'MARKER', None) == %r"}
+# else the filesystem's main.py boots: read as text (an old one might run when imported)
 _KNOWS_MAINTENANCE = """
 try:
     f = open('main.py')
@@ -96,28 +123,6 @@ try:
     print(%r in s)
 except OSError:
     print(False)
-"""
-
-# Import `version` from everything but the filesystem (frozen modules, and
-# on the virtual board the folder that stands for them).
-_FROZEN_VERSION = """
-import sys, os
-_p = sys.path[:]
-_m = sys.modules.pop('version', None)
-_fs = ('', '/', '/lib', os.getcwd(), os.getcwd() + '/lib')
-sys.path.clear()
-sys.path.extend([e for e in _p if e not in _fs])
-try:
-    import version
-    print(repr(version.VERSION))
-except ImportError:
-    print(None)
-finally:
-    sys.path.clear()
-    sys.path.extend(_p)
-    sys.modules.pop('version', None)
-    if _m is not None:
-        sys.modules['version'] = _m
 """
 
 _ROMFS = "import vfs\nprint(vfs.rom_ioctl(1) if hasattr(vfs, 'rom_ioctl') else 0)"
@@ -193,6 +198,8 @@ def route_shadows(board, route, aioble_dir=None):
     if route == "mpy":
         return ()
     paths = frozen_shadows(board)
+    if route == "frozen":  # the image's boot.py and main.py run first; `import main` would find these
+        paths = sorted(paths + list(build.RUN_BY_NAME))
     if route == "romfs" and aioble_dir:
         mpys = sorted(aioble_files(aioble_dir, build.arch_for(board)))
         paths = sorted(paths + mpys + [p[:-4] + ".py" for p in mpys])
@@ -337,7 +344,10 @@ def enter_maintenance(dev, lease_s=LEASE_S, bootstrap=True):
     if board_mode(dev) == "maintenance":
         return "was already on"
     how = "entered"
-    if not dev.value(_KNOWS_MAINTENANCE % MARKER):
+    knows = dev.value(_IMAGE_KNOWS_MAINTENANCE % MARKER)
+    if knows is None:
+        knows = dev.value(_KNOWS_MAINTENANCE % MARKER)
+    if not knows:
         if not bootstrap:
             return None
         for name in build.RUN_BY_NAME:
@@ -394,13 +404,13 @@ def flash(dev, board, *, dry_run=False, verify=False, aioble_dir=None, console=N
           budget=None, frozen=False, romfs=False):
     """Deploy to an open Device. Returns a summary dict; raises FlashError.
     budget: a heap_budget.Budget (default: the committed tools/heap_budget.json).
-    frozen: the board runs an image with the firmware frozen in (manifest.py):
-    only boot.py, main.py and board.json go on its filesystem. romfs: the
-    compiled firmware goes into the board's ROMFS partition (bytecode runs in
-    place), the rest as with frozen."""
+    frozen: the board runs an image with the firmware frozen in (manifest.py),
+    boot.py and main.py too: only board.json goes on its filesystem. romfs:
+    the compiled firmware goes into the board's ROMFS partition (bytecode
+    runs in place), boot.py, main.py and board.json on the filesystem."""
     console = console or Console(stderr=True)
     route = "romfs" if romfs else "frozen" if frozen else "mpy"
-    files = build.stage(board) if route == "mpy" else build.stage_frozen(board)
+    files = {"mpy": build.stage, "romfs": build.stage_romfs, "frozen": build.stage_frozen}[route](board)
     shadows = route_shadows(board, route, aioble_dir)
     budget = heap_budget.load() if budget is None else budget
     # a combination known not to fit is refused before anything is written
@@ -507,11 +517,11 @@ def main(argv=None):
                     "for SECONDS (default %d); any reset ends it" % LEASE_S)
     ap.add_argument("--frozen", action="store_true",
                     help="the board runs a MicroPython image with the firmware frozen in "
-                    "(manifest.py, docs/flashing.md): write only boot.py, main.py and board.json, "
+                    "(manifest.py, docs/flashing.md), boot.py and main.py too: write only board.json, "
                     "and remove filesystem copies that would shadow the frozen modules")
     ap.add_argument("--romfs", action="store_true",
                     help="put the compiled firmware in the board's ROMFS partition (only MicroPython "
-                    "builds made with ROMFS have one) and the rest as with --frozen")
+                    "builds made with ROMFS have one), boot.py, main.py and board.json on the filesystem")
     ap.add_argument("--aioble", metavar="DIR", help="install aioble from this local copy (ESP32); with --romfs: into the image")
     ap.add_argument("--vboard-dir", default=str(VBOARD_DIR), help="the virtual board's filesystem")
     ap.add_argument("--serve", action="store_true",

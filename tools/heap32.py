@@ -77,10 +77,10 @@ def stage(folder, route):
         _write(folder, files)
         return None
     # flash.py --romfs --aioble DIR: the compiled firmware and aioble in the
-    # image, the files of the frozen route on the filesystem
+    # image, boot.py, main.py and board.json on the filesystem
     image = Path(folder).parent / "firmware.romfs"
     image.write_bytes(flash.romfs_of(files))
-    _write(folder, build.stage_frozen(BOARD))
+    _write(folder, build.stage_romfs(BOARD))
     return image
 
 

@@ -33,14 +33,21 @@ from tools import mpy
 STARTUP_S = 0.25
 
 # What a board's port does at a reset: boot.py, then main.py, both in the
-# REPL's globals; a traceback is printed and the boot goes on; then the REPL.
+# REPL's globals, each the image's frozen copy if there is one (the folders
+# after ".frozen" on the path stand for the image), else the filesystem's; a
+# traceback is printed and the boot goes on; then the REPL.
 _BOOT = """
 def _boot():
     import sys
+    image = sys.path[sys.path.index(".frozen") + 1:]
     for f in ("boot.py", "main.py"):
-        try:
-            src = open(f).read()
-        except OSError:
+        for where in image + ["."]:
+            try:
+                src = open(where + "/" + f).read()
+                break
+            except OSError:
+                src = None
+        if src is None:
             continue
         try:
             exec(compile(src, f, "exec"), globals())
