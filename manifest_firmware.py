@@ -1,6 +1,6 @@
 # The firmware's modules, frozen (included by manifest.py for the boards).
 # boot.py and main.py too: the port runs a frozen boot.py and main.py before
-# it looks on the filesystem (shared/runtime/pyexec.c), from flash, where a
+# it looks on the filesystem (MicroPython's pyexec_file_if_exists), from flash, where a
 # main.py on the filesystem is compiled into the heap at every boot (about
 # 2 KB) and can be left half written by an upload. Only board.json goes on
 # the filesystem (tools/flash.py --frozen). Paths are from this file's folder

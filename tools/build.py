@@ -33,7 +33,7 @@ KEEP = tuple(n + suffix for n in STORED for suffix in ("", ".new", ".bak"))
 
 
 # The port runs these by name at every boot: a frozen copy if its image has
-# one (shared/runtime/pyexec.c looks there first), else the filesystem's, as
+# one (MicroPython's pyexec_file_if_exists looks there first), else the filesystem's, as
 # source. A frozen image (manifest.py) has both; the .mpy and ROMFS routes put
 # them on the filesystem.
 RUN_BY_NAME = ("boot.py", "main.py")

@@ -62,8 +62,6 @@ PORT_TABLE = (
 )
 
 
-
-
 def _compile():
     # derived once from the table: the rows of each state, each row as
     # (condition, to, action, rows of its new state below it) for a row that

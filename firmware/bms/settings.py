@@ -93,7 +93,6 @@ SCHEMA = (
 )
 
 
-
 def entry(name):
     """The schema entry of the setting called name, None if there is none.
     A search of SCHEMA, not a dict beside it (less heap; only requests and
