@@ -92,6 +92,26 @@ def test_settings_page_round_trip_and_paging():
     assert min(S.entry(k)[0] for k in v) == 40
 
 
+def test_a_settings_page_is_one_block_of_the_heap():
+    """The firmware answers every page read of a phone session: the page is
+    sized first and written in place, so what it allocates is the page and
+    the device name's encoding, not a few blocks per record and a growing
+    copy (4 KB on the 32-bit build before)."""
+    import gc
+
+    s = S.Settings()
+    s.update({"device_name": "x" * 20})
+    gc.collect()
+    gc.disable()  # every byte allocated stays counted
+    try:
+        a = gc.mem_alloc()
+        page = P.encode_settings_page(s, 0)
+        spent = gc.mem_alloc() - a
+    finally:
+        gc.enable()
+    assert len(page) > 100 and spent <= len(page) + 160, (len(page), spent)
+
+
 def test_records_errors():
     assert P.decode_records(b"\x14\x04\x00\x00\x00") == ({"battery_count": 4}, P.OK, 0)
     assert P.decode_records(b"\x14\x04\x00\x00\x00\x99")[1:] == (P.E_UNKNOWN_KEY, 0x99)

@@ -165,11 +165,26 @@ def _is_text(entry):
     return entry[2] == S.TEXT or entry[2] == S.PIN
 
 
-def encode_record(entry, value):
+def _record_len(entry, value):
+    return 2 + len(value.encode()) if _is_text(entry) else 5
+
+
+def _put_record(buf, i, entry, value):
+    """Write one record at buf[i]; the index after it."""
+    buf[i] = entry[0]
     if _is_text(entry):
         raw = value.encode()
-        return bytes((entry[0], len(raw))) + raw
-    return bytes((entry[0],)) + struct.pack("<i", value)
+        buf[i + 1] = len(raw)
+        buf[i + 2:i + 2 + len(raw)] = raw
+        return i + 2 + len(raw)
+    struct.pack_into("<i", buf, i + 1, value)
+    return i + 5
+
+
+def encode_record(entry, value):
+    buf = bytearray(_record_len(entry, value))
+    _put_record(buf, 0, entry, value)
+    return bytes(buf)
 
 
 def decode_records(data, start=0):
@@ -216,19 +231,30 @@ def encode_set_errors(errors):
 
 def encode_settings_page(values, from_id):
     """Response to SET_READ: records with wire id >= from_id that fit, the
-    next id to ask for (0 when done). The PIN is never sent."""
-    out = bytearray(2 + 1)
+    next id to ask for (0 when done). The PIN is never sent. Sized first,
+    then written in place: one block of the heap, not a few per record and a
+    growing copy (a phone session reads every page)."""
+    n = 3
     nxt = 0
     for entry in S.SCHEMA:
         if entry[0] < from_id or entry[2] == S.PIN:
             continue
-        rec = encode_record(entry, values[entry[1]])
-        if len(out) + len(rec) > MAX_VALUE:
+        k = _record_len(entry, values[entry[1]])
+        if n + k > MAX_VALUE:
             nxt = entry[0]
             break
-        out += rec
-    out[0], out[1], out[2] = OK, SET_READ, nxt
-    return bytes(out)
+        n += k
+    out = bytearray(n)
+    out[0] = OK
+    out[1] = SET_READ
+    out[2] = nxt
+    i = 3
+    for entry in S.SCHEMA:
+        if i == n:  # the records counted above, in the same order
+            break
+        if entry[0] >= from_id and entry[2] != S.PIN:
+            i = _put_record(out, i, entry, values[entry[1]])
+    return out
 
 
 # -- authentication -----------------------------------------------------------
