@@ -259,3 +259,16 @@ def test_only_the_channels_of_a_stale_adc_are_stale():
     for _ in range(ads1115.STALE_POLLS):
         no_alloc(s.read, m)
     assert m.stale == CH_BAT | CH_SYS | CH_FET | CH_REMOTE_L | CH_REMOTE_H
+
+
+def test_the_pin_log_keeps_the_last_entries_in_order_without_allocating():
+    log = fake_machine.Log()
+    keep = fake_machine._LOG_KEEP
+    for k in range(keep + 3):
+        no_alloc(log.add, "pin", k, k & 1)
+    assert len(log) == keep
+    assert log[0] == ("pin", 3, 1) and log[-1] == ("pin", keep + 2, (keep + 2) & 1)
+    assert [e[1] for e in log.entries()] == list(range(3, keep + 3))
+    log.clear()
+    log.add("pwm", 7, 5)
+    assert log == [("pwm", 7, 5)]

@@ -29,23 +29,25 @@ class Log:
         self._what = [None] * _LOG_KEEP
         self._id = [None] * _LOG_KEEP
         self._v = [None] * _LOG_KEEP
+        self._start = 0  # a ring: the oldest entry's slot
         self._n = 0  # entries kept
 
     def add(self, what, id, v):
-        n = self._n
-        if n == _LOG_KEEP:  # full: forget the oldest
-            for i in range(1, n):
-                self._what[i - 1], self._id[i - 1], self._v[i - 1] = (
-                    self._what[i], self._id[i], self._v[i])
-            n -= 1
-        self._what[n], self._id[n], self._v[n] = what, id, v
-        self._n = n + 1
+        i = (self._start + self._n) % _LOG_KEEP
+        self._what[i] = what
+        self._id[i] = id
+        self._v[i] = v
+        if self._n == _LOG_KEEP:  # full: the oldest is overwritten
+            self._start = (self._start + 1) % _LOG_KEEP
+        else:
+            self._n += 1
 
     def clear(self):
-        self._n = 0
+        self._start = self._n = 0
 
     def entries(self):
-        return [(self._what[i], self._id[i], self._v[i]) for i in range(self._n)]
+        slots = [(self._start + j) % _LOG_KEEP for j in range(self._n)]
+        return [(self._what[i], self._id[i], self._v[i]) for i in slots]
 
     def __len__(self):
         return self._n
