@@ -85,14 +85,40 @@ class UUID:
 
 
 class _Attr:
+    """One attribute of the GATT database, kept as extmod/modbluetooth.c
+    keeps it on the board's MicroPython heap: a buffer (20 bytes, or what
+    gatts_set_buffer asks) that a longer local write replaces by a larger
+    one (never a smaller: the old one is left to the collector), and the
+    length of the value in it."""
+
     def __init__(self, uuid, flags):
         self.uuid = uuid
         self.flags = flags
-        self.value = b""
-        self.size = _DEFAULT_BUF
+        self.buf = bytearray(_DEFAULT_BUF)
+        self.n = 0
         self.append = False
         self.local_writes = 0  # how often the server wrote it
         self.cccd = None  # handle of its CCCD (notify/indicate)
+
+    @property
+    def value(self):
+        return bytes(memoryview(self.buf)[:self.n])
+
+    def store(self, data):
+        """A local write (gatts_write)."""
+        n = len(data)
+        if n > len(self.buf):
+            self.buf = bytearray(n)
+        self.buf[:n] = data
+        self.n = n
+
+    def received(self, data):
+        """A central's write: into the buffer, cut to its size; appended
+        after the value if the buffer appends."""
+        at = self.n if self.append else 0
+        n = min(len(data), len(self.buf) - at)
+        self.buf[at:at + n] = data[:n]
+        self.n = at + n
 
 
 class _Conn:
@@ -223,15 +249,14 @@ class _BLE:
 
     def gatts_read(self, h):
         a = self._attr(h)
-        v = a.value
+        v = a.value  # a new bytes object, as the board's gatts_read returns
         if a.append:
-            a.value = b""
+            a.n = 0
         return v
 
     def gatts_write(self, h, data, send_update=False):
         a = self._attr(h)
-        a.value = bytes(data)
-        a.size = max(a.size, len(a.value))
+        a.store(data)
         a.local_writes += 1
         if send_update:
             for c in list(self._conns.values()):
@@ -267,7 +292,8 @@ class _BLE:
 
     def gatts_set_buffer(self, h, size, append=False):
         a = self._attr(h)
-        a.size = size
+        a.buf = bytearray(size)
+        a.n = 0
         a.append = append
 
     def _deliver(self, c, h, value):
@@ -380,9 +406,9 @@ class SimCentral:
         status = self.ble._irq(_IRQ_GATTS_READ_REQUEST, (c.handle, h))
         if status:
             raise GattError(status)
-        if offset > len(a.value):
+        if offset > a.n:
             raise GattError(0x07)  # invalid offset
-        return a.value[offset:offset + c.mtu - 1]
+        return bytes(a.buf[offset:min(a.n, offset + c.mtu - 1)])
 
     def read(self, uuid):
         """The whole value, as a phone's stack reads it (Read, then Read Blob
@@ -416,8 +442,7 @@ class SimCentral:
         data = bytes(data)
         if len(data) > c.mtu - 3:
             raise GattError(0x0D)  # invalid attribute value length for this MTU
-        data = data[:a.size]
-        a.value = (a.value + data)[:a.size] if a.append else data
+        a.received(data)
         self.ble._irq(_IRQ_GATTS_WRITE, (c.handle, h))
 
     async def request(self, uuid, data, timeout_ms=2000):
