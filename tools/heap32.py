@@ -54,8 +54,31 @@ _HARNESS = {  # module name in the measured process -> its source
     "heap32_run": TARGETS_DIR / "heap32_run.py",
     "fake_machine": build.ROOT / "tests" / "mpy" / "fake_machine.py",
     "bluetooth": build.BOARDS / "sim" / "bluetooth.py",
-    "bms_client": build.FIRMWARE / "bms" / "client.py",  # the phone's side of the protocol
 }
+
+
+def phone_module():
+    """The source of heap32_phone, what the phone's sessions send and check
+    (tools/targets/heap32_run.py), worked out here with the protocol's client
+    side (bms/client.py): the measured process then holds a few constants
+    where the client module would take some 5 KB, loaded in the middle of the
+    firmware's heap at the first session."""
+    sys.path.insert(0, str(build.FIRMWARE))
+    try:
+        from bms import client as P
+    finally:
+        sys.path.remove(str(build.FIRMWARE))
+    consts = {
+        "AUTH_UUID": P.AUTH_UUID, "STATUS_UUID": P.STATUS_UUID, "SETTINGS_UUID": P.SETTINGS_UUID,
+        "OK": P.OK, "SET_READ": P.SET_READ, "STATUS_LEN": P.STATUS_LEN, "STATUS_FORMAT": P.STATUS_FORMAT,
+        "CHALLENGE": bytes((P.AUTH_HELLO,)), "LOGIN": bytes((P.AUTH_PIN,)), "PIN_LABEL": P.PIN_LABEL,
+        "NONCE_AT": 6,  # code, op, then the auth body: authenticated, failures, wait (u16), nonce
+        "PAGE_0": bytes((P.SET_READ, 0)),
+        # the first session configures 50 batteries, the later ones rename the BMS
+        "SET_FIRST": bytes(P.encode_set_request({"battery_count": 50})),
+        "SET_NAME": tuple(bytes(P.encode_set_request({"device_name": "Boat%d" % i})) for i in (0, 1)),
+    }
+    return "".join("%s = %r\n" % kv for kv in sorted(consts.items()))
 
 
 def _write(folder, files):
@@ -86,6 +109,11 @@ def stage(folder, route):
 
 def stage_harness(folder, extra=None):
     files = {name + ".mpy": build.compile_py(src, ARCH, src.name) for name, src in _HARNESS.items()}
+    phone = Path(folder) / "heap32_phone.py"
+    phone.parent.mkdir(parents=True, exist_ok=True)
+    phone.write_text(phone_module())
+    files["heap32_phone.mpy"] = build.compile_py(phone, ARCH, phone.name)
+    phone.unlink()
     for name, src in (extra or {}).items():
         files[name + ".mpy"] = build.compile_py(src, ARCH, Path(src).name)
     _write(folder, files)

@@ -202,14 +202,17 @@ _state = {"app": None, "sessions": 0, "ok": 0, "ballast": 0}
 
 
 async def _session(bluetooth, asyncio, P, A, i):
+    # P: heap32_phone, the requests and the answers' layout, worked out by
+    # the host with the protocol's client side (tools/heap32.py phone_module)
     phone = await bluetooth.SimCentral().connect_when_advertising(5000)
     try:
         phone.exchange_mtu(247)
         await asyncio.sleep_ms(50)
-        r = P.decode_auth(await phone.request(P.AUTH_UUID, b"\x01"))
-        mac = A.proof("000000", P.PIN_LABEL, r["nonce"])
-        r = P.decode_auth(await phone.request(P.AUTH_UUID, bytes((P.AUTH_PIN,)) + mac))
-        if r["code"] != P.OK:
+        r = await phone.request(P.AUTH_UUID, P.CHALLENGE)
+        if r[0] != P.OK:
+            return False
+        mac = A.proof("000000", P.PIN_LABEL, r[P.NONCE_AT:])
+        if (await phone.request(P.AUTH_UUID, P.LOGIN + mac))[0] != P.OK:
             return False
         phone.subscribe(P.STATUS_UUID)
         for _ in range(300):
@@ -218,17 +221,16 @@ async def _session(bluetooth, asyncio, P, A, i):
             await asyncio.sleep_ms(10)
         else:
             return False
-        # the phone's answers checked without decoding them: a decoded status
-        # is a dict of some 40 entries, made in this heap as no board holds it
+        # the answers checked without decoding them: a decoded status is a
+        # dict of some 40 entries, made in this heap as no board holds it
         st = phone.notifications(P.STATUS_UUID)[-1]
         if len(st) != P.STATUS_LEN or st[0] != P.STATUS_FORMAT:
             return False
-        page = await phone.request(P.SETTINGS_UUID, b"\x02\x00")
+        page = await phone.request(P.SETTINGS_UUID, P.PAGE_0)
         if len(page) < 3 or page[0] != P.OK or page[1] != P.SET_READ:
             return False
-        change = {"battery_count": 50} if i == 0 else {"device_name": "Boat%d" % (i & 1)}
-        res = P.parse_response(await phone.request(P.SETTINGS_UUID, P.encode_set_request(change)))
-        return res[0] == P.OK
+        change = P.SET_FIRST if i == 0 else P.SET_NAME[i & 1]
+        return (await phone.request(P.SETTINGS_UUID, change))[0] == P.OK
     finally:
         phone.disconnect()
 
@@ -267,8 +269,8 @@ async def _drive(vtime, bluetooth, asyncio, hours, every_ms, harness):
 
     gc.collect()
     b0 = gc.mem_alloc()
-    import bms_client as P  # the phone's side, bms/client.py (host-only); bms.auth is the firmware's
-    from bms import auth as A
+    import heap32_phone as P  # loaded by main(), before the firmware
+    from bms import auth as A  # the firmware's
 
     end_ms = int(hours * 3600000)
     # the growth: the live heap from a third of the way in to the end, a
@@ -343,6 +345,8 @@ def _ballast(name):
 
 def main(a0, store, hours, every_ms):
     import os
+
+    import heap32_phone  # noqa: F401  the phone's requests, before the firmware: the harness's
 
     vtime, bluetooth = _install(store)
     # tests/test_heap32.py: known amounts held on either side of the line
