@@ -71,3 +71,22 @@ def test_the_buffer_is_on_the_heap_and_a_read_returns_a_new_object():
     a = ble.gatts_read(h)
     b = ble.gatts_read(h)
     assert a == b and a is not b
+
+
+def test_read_into_reads_what_read_reads_without_a_copy_of_the_value():
+    ble, h = _fresh()
+    value = bytes(range(200)) * 3
+    ble.gatts_write(h, value)
+    phone = _connected(ble)
+    phone.exchange_mtu(247)  # three parts
+    buf = bytearray(1024)
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        n = phone.read_into(h, buf)
+        used = gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    assert n == len(value) and bytes(buf[:n]) == phone.read(h) == value
+    assert used < len(value), used  # the parts' bookkeeping (a few small objects each), no copy

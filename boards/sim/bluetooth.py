@@ -398,6 +398,11 @@ class SimCentral:
     def read_blob(self, uuid, offset=0):
         """One ATT Read (offset 0) or Read Blob request: at most MTU - 1
         bytes of the value from `offset`."""
+        a, end = self._blob(uuid, offset)
+        return bytes(a.buf[offset:end])
+
+    def _blob(self, uuid, offset):
+        """The attribute and the end of the part a Read Blob at `offset` gets."""
         c = self._need()
         h = self.handle(uuid)
         a = self.ble._attr(h)
@@ -408,7 +413,7 @@ class SimCentral:
             raise GattError(status)
         if offset > a.n:
             raise GattError(0x07)  # invalid offset
-        return bytes(a.buf[offset:min(a.n, offset + c.mtu - 1)])
+        return a, min(a.n, offset + c.mtu - 1)
 
     def read(self, uuid):
         """The whole value, as a phone's stack reads it (Read, then Read Blob
@@ -419,6 +424,20 @@ class SimCentral:
             out += part
             if len(part) < self.conn.mtu - 1:
                 return out
+
+    def read_into(self, uuid, buf):
+        """read() into `buf` (it must hold the value): the value's length.
+        No copy of the value is made, so a heap measurement's phone
+        (tools/targets/heap32_run.py) leaves nothing among the firmware's
+        objects."""
+        n = 0
+        while True:
+            a, end = self._blob(uuid, n)
+            k = end - n
+            buf[n:end] = memoryview(a.buf)[n:end]
+            n = end
+            if k < self.conn.mtu - 1:
+                return n
 
     async def read_long(self, uuid):
         """The same over the air: a round trip per request, so the device
@@ -447,12 +466,20 @@ class SimCentral:
 
     async def request(self, uuid, data, timeout_ms=2000):
         """Write, wait for the server to answer in the value, read it back."""
+        return self.read(await self._answered(uuid, data, timeout_ms))
+
+    async def request_into(self, uuid, data, buf, timeout_ms=2000):
+        """request() with the answer read into `buf` (read_into): its length."""
+        return self.read_into(await self._answered(uuid, data, timeout_ms), buf)
+
+    async def _answered(self, uuid, data, timeout_ms):
+        """Write, and wait for the server to answer in the value: its handle."""
         h = self.handle(uuid)
         before = self.ble._attr(h).local_writes
         self.write(h, data)
         for _ in range(timeout_ms):
             if self.ble._attr(h).local_writes != before:
-                return self.read(h)
+                return h
             await asyncio.sleep_ms(1)
         raise OSError("no answer on handle %d" % h)
 

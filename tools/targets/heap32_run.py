@@ -201,38 +201,44 @@ _WINDOW = 3  # samples whose least is one end of the growth
 _state = {"app": None, "sessions": 0, "ok": 0, "ballast": 0}
 
 
-async def _session(bluetooth, asyncio, P, A, i):
+async def _session(phone, asyncio, P, A, i, h, rx):
     # P: heap32_phone, the requests and the answers' layout, worked out by
-    # the host with the protocol's client side (tools/heap32.py phone_module)
-    phone = await bluetooth.SimCentral().connect_when_advertising(5000)
+    # the host with the protocol's client side (tools/heap32.py phone_module).
+    # The phone, its handles `h` and its answer buffer `rx` are the harness's,
+    # made before the first session: a board holds none of it
+    await phone.connect_when_advertising(5000)
     try:
         phone.exchange_mtu(247)
         await asyncio.sleep_ms(50)
-        r = await phone.request(P.AUTH_UUID, P.CHALLENGE)
-        if r[0] != P.OK:
+        if not h[0]:  # the handles, looked up once (a UUID from text makes garbage)
+            h[0], h[1], h[2] = (phone.handle(P.AUTH_UUID), phone.handle(P.STATUS_UUID),
+                                phone.handle(P.SETTINGS_UUID))
+        n = await phone.request_into(h[0], P.CHALLENGE, rx)
+        if n <= P.NONCE_AT or rx[0] != P.OK:
             return False
-        mac = A.proof("000000", P.PIN_LABEL, r[P.NONCE_AT:])
-        if (await phone.request(P.AUTH_UUID, P.LOGIN + mac))[0] != P.OK:
+        mac = A.proof("000000", P.PIN_LABEL, bytes(rx[P.NONCE_AT:n]))
+        if not await phone.request_into(h[0], P.LOGIN + mac, rx) or rx[0] != P.OK:
             return False
-        phone.subscribe(P.STATUS_UUID)
+        phone.subscribe(h[1])
         for _ in range(300):
-            if phone.notifications(P.STATUS_UUID):
+            if phone.notifications(h[1]):
                 break
             await asyncio.sleep_ms(10)
         else:
             return False
         # the answers checked without decoding them: a decoded status is a
         # dict of some 40 entries, made in this heap as no board holds it
-        st = phone.notifications(P.STATUS_UUID)[-1]
+        st = phone.notifications(h[1])[-1]
         if len(st) != P.STATUS_LEN or st[0] != P.STATUS_FORMAT:
             return False
-        page = await phone.request(P.SETTINGS_UUID, P.PAGE_0)
-        if len(page) < 3 or page[0] != P.OK or page[1] != P.SET_READ:
+        n = await phone.request_into(h[2], P.PAGE_0, rx)
+        if n < 3 or rx[0] != P.OK or rx[1] != P.SET_READ:
             return False
         change = P.SET_FIRST if i == 0 else P.SET_NAME[i & 1]
-        return (await phone.request(P.SETTINGS_UUID, change))[0] == P.OK
+        return await phone.request_into(h[2], change, rx) >= 1 and rx[0] == P.OK
     finally:
         phone.disconnect()
+        phone.notified = None  # the session's notifications: the phone does not keep them
 
 
 def _locked(tick):
@@ -272,6 +278,10 @@ async def _drive(vtime, bluetooth, asyncio, hours, every_ms, harness):
     import heap32_phone as P  # loaded by main(), before the firmware
     from bms import auth as A  # the firmware's
 
+    phone = bluetooth.SimCentral()
+    handles = array.array("i", (0, 0, 0))
+    rx = bytearray(512)  # longer than any answer at MTU 247
+
     end_ms = int(hours * 3600000)
     # the growth: the live heap from a third of the way in to the end, a
     # sample after every session. A collection sees a block or two more or
@@ -297,7 +307,7 @@ async def _drive(vtime, bluetooth, asyncio, hours, every_ms, harness):
         await asyncio.sleep_ms(every_ms if i else 500)
         _state["sessions"] += 1
         try:
-            if await _session(bluetooth, asyncio, P, A, i):
+            if await _session(phone, asyncio, P, A, i, handles, rx):
                 _state["ok"] += 1
         except Exception as e:  # noqa: BLE001  a failed session is counted, not fatal
             print("session %d failed: %r" % (i, e))
