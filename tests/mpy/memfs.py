@@ -7,6 +7,31 @@ class PowerCut(BaseException):  # not caught by the code under test
     pass
 
 
+class MemFile:
+    """A file of MemFs open for reading, as the board's file objects: seek
+    (from the start or the end) gives the position, readinto how many bytes."""
+
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.data = None  # closed
+
+    def seek(self, offset, whence=0):
+        self.pos = offset + (len(self.data) if whence == 2 else 0)
+        return self.pos
+
+    def readinto(self, buf):
+        k = max(0, min(len(self.data) - self.pos, len(buf)))
+        buf[:k] = self.data[self.pos:self.pos + k]
+        self.pos += k
+        return k
+
+
 class MemFs:
     def __init__(self, files=None):
         self.files = files if files is not None else {}
@@ -23,18 +48,14 @@ class MemFs:
             self.budget -= 1
         self.ops += 1
 
-    def readinto(self, path, buf, offset=0):  # drivers/storage.py OsFs.readinto
+    def open_read(self, path):  # drivers/storage.py OsFs.open_read
         if path in self.fail_reads:
             raise OSError(5)
         if self.flaky.get(path, 0) > 0:
             self.flaky[path] -= 1
             raise OSError(5)
         data = self.files.get(path)
-        if data is None:
-            return None
-        k = max(0, min(len(data) - offset, len(buf)))
-        buf[:k] = data[offset:offset + k]
-        return len(data)
+        return None if data is None else MemFile(data)
 
     def write(self, path, data):
         if self.full:
