@@ -48,6 +48,7 @@ STEP = 1024
 HEAP_HI = 512 * 1024  # the firmware must run in this much
 SPAN = 96 * 1024  # first bisection range above the live heap (wider when it does not run there)
 RUN_TIMEOUT_S = 900
+FLASH_BYTES = 128 * 4096  # the store's littlefs partition (tools/targets/heap32_run.py FlashPartition)
 ROUTES = ("mpy", "romfs", "frozen")  # tools/flash.py's deployment routes
 _HARNESS = {  # module name in the measured process -> its source
     "vtime": TARGETS_DIR / "vtime.py",
@@ -184,12 +185,13 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
     """One measured process: (ok, figures dict or None, output tail)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    board, harness, store = folder / "board", folder / "harness", folder / "board"
+    board, harness, flash = folder / "board", folder / "harness", folder / "flash.bin"
     for d in (board, harness):
         if d.exists():
             subprocess.run(["rm", "-rf", str(d)], check=True)
     image = stage(board, route)
     stage_harness(harness)
+    flash.write_bytes(b"\xff" * FLASH_BYTES)  # erased, as a new board's: formatted at its first boot
     fin, fout = folder / "ring.in", folder / "ring.out"
     for f in (fin, fout):
         if not f.exists():
@@ -203,7 +205,7 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
         "import vfs\nf = open(%r, 'rb')\nrom = f.read()\nf.close()\ndel f\n"
         "vfs.mount(vfs.VfsRom(rom), '/rom')\n" % str(image))
     stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\n%simport heap32_run\n"
-            "heap32_run.main(a0, %r, %r, %d)\n" % (mount, str(store) + "/", hours, every_ms))
+            "heap32_run.main(a0, %r, %r, %d)\n" % (mount, str(flash), hours, every_ms))
     env = dict(os.environ, MICROPYPATH=":".join(path), HEAP32_RING_IN=str(fin),
                HEAP32_RING_OUT=str(fout), **(env or {}))
     try:

@@ -143,7 +143,46 @@ def _as_harness(cls, harness):
     cls.__init__ = counted
 
 
-def _install(store):
+class FlashPartition:
+    """The board's filesystem partition, as littlefs sees a block device:
+    4 KB blocks like an ESP32's flash, kept in a file of the host (its bytes
+    are not in this heap; on a board the partition object is C)."""
+
+    BLOCK = 4096
+
+    def __init__(self, path):
+        self._f = open(path, "r+b")
+        self._blocks = self._f.seek(0, 2) // self.BLOCK
+
+    def readblocks(self, n, buf, offset=0):
+        self._f.seek(n * self.BLOCK + offset)
+        self._f.readinto(buf)
+
+    def writeblocks(self, n, buf, offset=0):
+        self._f.seek(n * self.BLOCK + offset)
+        self._f.write(buf)
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self._blocks
+        if op == 5:  # block size
+            return self.BLOCK
+        return 0  # init, deinit, sync, erase: nothing to do
+
+
+def _mount(partition):
+    """littlefs on the partition as an ESP32 formats and mounts it at its
+    first boot (modules/inisetup.py, v1.28: VfsLfs2 with its default sizes,
+    a 128-byte cache); the store's root. The mount's buffers and every open
+    file's cache are then in this heap, as on the board."""
+    import vfs
+
+    vfs.VfsLfs2.mkfs(partition)
+    vfs.mount(vfs.VfsLfs2(partition), "/flash")
+    return "/flash/"
+
+
+def _install():
     import vtime
 
     sys.modules["time"] = vtime
@@ -353,12 +392,13 @@ def _ballast(name):
     return held
 
 
-def main(a0, store, hours, every_ms):
+def main(a0, flash, hours, every_ms):
     import os
 
     import heap32_phone  # noqa: F401  the phone's requests, before the firmware: the harness's
 
-    vtime, bluetooth = _install(store)
+    partition = FlashPartition(flash)
+    vtime, bluetooth = _install()
     # tests/test_heap32.py: known amounts held on either side of the line
     ballast = [_ballast("HEAP32_HARNESS_BALLAST"), None]
     import fake_machine as m
@@ -368,6 +408,7 @@ def main(a0, store, hours, every_ms):
         _as_harness(cls, harness)
     gc.collect()
     harness[0] = gc.mem_alloc() - a0  # the stand-ins for C modules, and this harness
+    store = _mount(partition)
     asyncio = _patch(vtime, store)  # asyncio and the pin map are the firmware's: counted
     import app
 
