@@ -7,7 +7,7 @@
 import hashlib
 import json
 import struct
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 from bms import settings as S
 
@@ -20,39 +20,85 @@ def _digest(data):
     return hashlib.sha256(data).digest()[:_HASH_LEN]
 
 
-def _body(names, values, secrets):
-    """The JSON body in small pieces (bytes): no piece is longer than one
-    value, so a save never needs a large block of a fragmented heap.
-    `values[name]` for each of `names`."""
-    yield b'{"settings": {'
-    sep = b""
+_TOO_LONG = "settings file: longer than its buffer"
+_HEX = b"0123456789abcdef"
+
+
+# The body is written straight into the caller's buffer (buf None: only
+# counted), piece by piece: a save makes no objects for the names and the
+# numbers, only for a text value's JSON. Each writer returns the new end.
+def _raw(buf, n, cap, piece):
+    k = n + len(piece)
+    if k > cap:
+        raise ValueError(_TOO_LONG)
+    if buf is not None:
+        buf[n:k] = piece
+    return k
+
+
+def _name(buf, n, cap, name):
+    """"name": (a setting's name is a plain identifier: JSON as it is)."""
+    if n + len(name) + 4 > cap:
+        raise ValueError(_TOO_LONG)
+    if buf is not None:
+        buf[n] = 0x22  # "
+        for ch in name:
+            n += 1
+            buf[n] = ord(ch)
+        buf[n + 1:n + 4] = b'": '
+        return n + 4
+    return n + len(name) + 4
+
+
+def _value(buf, n, cap, v):
+    if type(v) is not int:  # a text, as json.dumps escapes it
+        return _raw(buf, n, cap, json.dumps(v).encode())
+    if v < 0:
+        n = _raw(buf, n, cap, b"-")
+        v = -v
+    d = 1
+    k = n + 1
+    while v // d >= 10:  # (d * 10 could leave the boards' small ints)
+        d *= 10
+        k += 1
+    if k > cap:
+        raise ValueError(_TOO_LONG)
+    if buf is not None:
+        while d:
+            buf[n] = 0x30 + v // d % 10
+            n += 1
+            d //= 10
+    return k
+
+
+def _body(buf, n, cap, names, values, secrets):
+    """The JSON document, as json.dumps writes it."""
+    n = _raw(buf, n, cap, b'{"settings": {')
+    sep = False
     for name in names:
-        yield sep
-        yield json.dumps(name).encode()
-        yield b": "
-        yield json.dumps(values[name]).encode()
-        sep = b", "
-    yield b'}, "puk": '
-    yield json.dumps(secrets["puk"]).encode()
-    yield b', "readout_key": "'
-    yield hexlify(secrets["readout_key"])
-    yield b'", "failures": '
-    yield json.dumps(secrets["failures"]).encode()
-    yield b"}"
+        if sep:
+            n = _raw(buf, n, cap, b", ")
+        sep = True
+        n = _value(buf, _name(buf, n, cap, name), cap, values[name])
+    n = _value(buf, _raw(buf, n, cap, b'}, "puk": '), cap, secrets["puk"])
+    n = _raw(buf, n, cap, b', "readout_key": "')
+    key = secrets["readout_key"]
+    if n + 2 * len(key) > cap:
+        raise ValueError(_TOO_LONG)
+    for x in key:  # in hex
+        if buf is not None:
+            buf[n] = _HEX[x >> 4]
+            buf[n + 1] = _HEX[x & 15]
+        n += 2
+    n = _value(buf, _raw(buf, n, cap, b'", "failures": '), cap, secrets["failures"])
+    return _raw(buf, n, cap, b"}")
 
 
 def encode_into(buf, values, secrets, names=None):
     """The blob of encode() written into `buf` (a bytearray); its length.
     ValueError when it does not fit (nothing is stored then). `names`: the
     keys of `values` to store (all of a dict's by default)."""
-    n = _HEAD
-    cap = len(buf) - _HASH_LEN
-    for piece in _body(values if names is None else names, values, secrets):
-        k = len(piece)
-        if n + k > cap:
-            raise ValueError("settings file: longer than its buffer")
-        buf[n:n + k] = piece
-        n += k
+    n = _body(buf, _HEAD, len(buf) - _HASH_LEN, values if names is None else names, values, secrets)
     if n - _HEAD > 0xFFFF:
         raise ValueError("settings file: body too long")
     buf[0:4] = MAGIC
@@ -78,9 +124,7 @@ def max_size():
 
 def encode(values, secrets):
     """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
-    n = _HEAD + _HASH_LEN
-    for piece in _body(values, values, secrets):
-        n += len(piece)
+    n = _body(None, _HEAD, 1 << 30, values, values, secrets) + _HASH_LEN
     buf = bytearray(n)
     encode_into(buf, values, secrets)
     return bytes(buf)
