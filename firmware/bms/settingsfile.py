@@ -124,7 +124,7 @@ def max_size():
 
 def encode(values, secrets):
     """values: {name: value}; secrets: {'puk', 'readout_key' (bytes), 'failures'}."""
-    n = _body(None, _HEAD, 1 << 30, values, values, secrets) + _HASH_LEN
+    n = _body(None, _HEAD, _HEAD + 0x10000, values, values, secrets) + _HASH_LEN  # past the u16 length: refused
     buf = bytearray(n)
     encode_into(buf, values, secrets)
     return bytes(buf)
