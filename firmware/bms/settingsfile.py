@@ -37,7 +37,8 @@ def _raw(buf, n, cap, piece):
 
 
 def _name(buf, n, cap, name):
-    """"name": (a setting's name is a plain identifier: JSON as it is)."""
+    """The name in quotes and a colon (a setting's name is a plain
+    identifier: its JSON is itself)."""
     if n + len(name) + 4 > cap:
         raise ValueError(_TOO_LONG)
     if buf is not None:
