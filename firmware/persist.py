@@ -4,13 +4,17 @@
 # from the control task.
 import asyncio
 
-from bms import settingsfile
+from bms import settingsfile, ticks
 from bms.auth import Auth
 from bms.history import History, BLOB_LEN
 
 SETTINGS_FILE = "settings.bin"
 HISTORY_FILE = "history.bin"
 _PERSIST_MS = 1000  # how often the persistence task looks for changes
+# A save the flash refused is tried again after a second, then after twice
+# as long each time, up to a minute: a full or failing flash is not written
+# (and the heap not churned) every second for as long as it refuses.
+_RETRY_MAX_MS = 60000
 
 
 class Persistence:
@@ -25,6 +29,8 @@ class Persistence:
         # heap is whole, a save needs no large block of a fragmented one
         self._blob = bytearray(max(settingsfile.max_size(), BLOB_LEN) + store.TRAILER)
         self.clock = clock
+        self._retry_ms = _PERSIST_MS  # the wait after the next refusal
+        self._retry_at = None  # no save before this, after a refusal
         values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
         errors = settings.update(values)
         if errors:  # load() checked every rule: only a schema change gets here
@@ -60,13 +66,28 @@ class Persistence:
             self.history.saved(self.clock())
         return ok
 
+    def step(self, now_ms):
+        """One look of the persistence task: history when its policy asks
+        (important events, else every few minutes), secrets when auth
+        changed; after a refusal, not before the retry is due."""
+        self.auth.expire(now_ms)
+        if not (self.auth.dirty or self.history.dirty):
+            return
+        if self._retry_at is not None and ticks.diff(now_ms, self._retry_at) < 0:
+            return
+        ok = True
+        if self.auth.dirty:
+            ok = self.save_settings()
+        if self.history.dirty:
+            ok = self.save_history() and ok
+        if ok:
+            self._retry_ms = _PERSIST_MS
+            self._retry_at = None
+        else:
+            self._retry_at = ticks.add(now_ms, self._retry_ms)
+            self._retry_ms = min(2 * self._retry_ms, _RETRY_MAX_MS)
+
     async def run(self):
-        """History when its policy asks (important events, else every few
-        minutes), secrets when auth changed (again after a failed write)."""
         while True:
             await asyncio.sleep_ms(_PERSIST_MS)
-            self.auth.expire(self.clock())
-            if self.auth.dirty:
-                self.save_settings()
-            if self.history.dirty:
-                self.save_history()
+            self.step(self.clock())

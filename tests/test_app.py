@@ -261,6 +261,48 @@ def test_history_stays_dirty_until_flash_takes_it():
     assert app.persistence.save_history() and not app.history.dirty
 
 
+def test_a_flash_that_keeps_refusing_is_tried_less_and_less_often():
+    # a full or failing flash: the persistence task tries after 1 s, 2 s,
+    # 4 s and so on up to a minute, not every second (each try writes a
+    # .new file and churns the heap); once the flash takes the save, the
+    # next refusal is tried after a second again
+    class Counted(MemFs):
+        def __init__(self):
+            MemFs.__init__(self)
+            self.writes = 0
+
+        def write(self, path, data):
+            self.writes += 1
+            MemFs.write(self, path, data)
+
+    fs = Counted()
+    app = board(fs)
+    p = app.persistence
+    fs.full = True
+    app.history.lvd = 2
+    app.history.dirty = True
+    t = 0
+    for _ in range(600):  # ten minutes of the task's looks, a second apart
+        t += 1000
+        p.step(t)
+    assert app.history.dirty and 10 <= fs.writes <= 16, fs.writes
+    fs.full = False
+    for _ in range(60):  # the next try comes within a minute, and succeeds
+        t += 1000
+        p.step(t)
+    assert not app.history.dirty
+    fs.full = True
+    app.history.lvd = 3  # (an unchanged blob is not written again)
+    app.history.dirty = True
+    tried = fs.writes
+    p.step(t + 1000)
+    p.step(t + 2000)
+    assert fs.writes == tried + 2  # the backoff started over
+    fs.full = False
+    p.step(t + 4000)
+    assert not app.history.dirty and board(fs).history.lvd == 3
+
+
 def test_a_read_error_at_boot_never_brings_the_old_pin_back():
     fs = MemFs()
     app = board(fs)
