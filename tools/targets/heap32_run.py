@@ -7,7 +7,8 @@
 # - 50 batteries on the battery cable, played by the host process (the ring
 #   and its plant are not in this heap): the UART's bytes cross two FIFOs,
 #   one round trip per scan request, and arrive here at the line rate;
-# - persistence as on the board (drivers/storage.py in the board's folder);
+# - persistence as on the board: drivers/storage.py on littlefs, the
+#   partition a file of the host (FlashPartition);
 # - a phone session every SESSION_EVERY_MS: connect, MTU exchange, login,
 #   status notification, a settings page read and a settings write (the
 #   first sets 50 batteries, the next ones change the device name);
