@@ -22,7 +22,7 @@ class BleSeam:
         self.readout = None  # drivers/ble_readout.py, made when Bluetooth starts
 
     def status_bytes(self):
-        return P.encode_status(self._ctl)
+        return P.encode_status(self._ctl, self._persist.flash_fault)
 
     def cells_bytes(self, first):
         return P.encode_cells(self._ctl.pack, first)

@@ -31,6 +31,7 @@ class Persistence:
         self.clock = clock
         self._retry_ms = _PERSIST_MS  # the wait after the next refusal
         self._retry_at = None  # no save before this, after a refusal
+        self._refused = 0  # the files whose last write the flash refused: bit 0 settings, 1 history
         values, secrets, self.problems = settingsfile.load(store.read(SETTINGS_FILE), rand)
         errors = settings.update(values)
         if errors:  # load() checked every rule: only a schema change gets here
@@ -57,6 +58,7 @@ class Persistence:
             n = -1
         ok = n >= 0 and self.store.write_buffer(SETTINGS_FILE, self._blob, n)
         self.auth.dirty = not ok
+        self._refused = self._refused & 2 if ok else self._refused | 1
         return ok
 
     def save_history(self):
@@ -64,7 +66,15 @@ class Persistence:
         ok = self.store.write_buffer(HISTORY_FILE, self._blob, n)
         if ok:
             self.history.saved(self.clock())
+        self._refused = self._refused & 1 if ok else self._refused | 2
         return ok
+
+    @property
+    def flash_fault(self):
+        """True while the last write of the settings or of the history was
+        refused: what the flash holds is older than what the BMS runs on (the
+        status's flash_fault bit, until a save goes through)."""
+        return self._refused != 0
 
     def step(self, now_ms):
         """One look of the persistence task: history when its policy asks

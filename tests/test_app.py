@@ -261,6 +261,29 @@ def test_history_stays_dirty_until_flash_takes_it():
     assert app.persistence.save_history() and not app.history.dirty
 
 
+def test_the_status_says_while_the_flash_holds_less_than_the_bms_runs_on():
+    # flash_fault: set by a refused write of either file, cleared by the
+    # next write of that file that goes through, each file on its own
+    fs = MemFs()
+    app = board(fs)
+
+    def fault():
+        return P.decode_status(app.ble.status_bytes())["flash_fault"]
+    assert not fault()
+    fs.full = True
+    assert app.ble.apply_settings({"device_name": "Boat"})[0][1] == P.E_INTERNAL
+    assert fault()
+    app.history.lvd = 2
+    app.history.dirty = True
+    assert not app.persistence.save_history() and fault()
+    fs.full = False
+    assert app.persistence.save_history() and fault()  # the settings are still not stored
+    assert app.persistence.save_settings() and not fault()
+    fs.full = True
+    app.persistence.step(1000)  # nothing to save: nothing refused
+    assert not fault()
+
+
 def test_a_flash_that_keeps_refusing_is_tried_less_and_less_often():
     # a full or failing flash: the persistence task tries after 1 s, 2 s,
     # 4 s and so on up to a minute, not every second (each try writes a

@@ -240,3 +240,16 @@ def test_status_names_a_battery_count_mismatch():
     assert lines["batteries"] == ("3 of 4 fresh; battery count wrong: the cable does not hold 4; "
                                   "link faults: stale, missing")
     assert bmsview.status_json(st)["count_mismatch"] is True
+
+
+def test_status_says_when_the_flash_refused_a_save():
+    import struct
+    from tools import bmsview
+    fields = dict.fromkeys(P.STATUS_FIELDS, 0)
+    fields.update(format=P.STATUS_FORMAT, pack_flags=1 | 32)
+    st = P.decode_status(struct.pack(P.STATUS_LAYOUT, *[fields[k] for k in P.STATUS_FIELDS]))
+    assert st["flash_fault"] is True and st["data_ok"] is True
+    assert dict(bmsview.status_lines(st))["flash"].startswith("REFUSED the last save")
+    assert bmsview.status_json(st)["flash_fault"] is True
+    st["flash_fault"] = False
+    assert "flash" not in dict(bmsview.status_lines(st))

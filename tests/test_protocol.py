@@ -28,6 +28,10 @@ def test_status_round_trip_every_field():
             "soc_pm": P.SOC_UNKNOWN, "consumed_mah": 0, "ttg_min": P.TTG_NONE}
     for k in want:
         assert d[k] == want[k], k
+    assert d["flash_fault"] is False and d["pack_flags"] & 32 == 0
+    d = P.decode_status(P.encode_status(ctl, flash_fault=True))
+    assert d["flash_fault"] is True and d["data_ok"] and d["remote_on"]
+    d = P.decode_status(b)
     assert [d["fw_major"], d["fw_minor"], d["fw_patch"]] == _version_numbers(VERSION)
     with raises(ValueError):
         P.decode_status(b[:-1])

@@ -194,6 +194,9 @@ def status_lines(st):
         ("remote", "%s (terminals %s)" % (_onoff(st["remote_on"]), j["remote_mode"].replace("_", " "))),
         ("uptime", duration(st["uptime_ms"]) + " (device clock)"),
     ]
+    if st.get("flash_fault"):
+        rows.append(("flash", "REFUSED the last save: a restart would bring back older settings "
+                              "or history"))
     return rows
 
 

@@ -48,7 +48,7 @@ export const STATUS_LEN = 91;
 export const STATUS_LEN_2 = 80;
 export const SOC_UNKNOWN = 0xFFFF, TTG_NONE = 0xFFFF;
 export const OUTPUT_BITS = ['atc', 'atd', 'chg_fet', 'dsg_fet', 'alt_allowed', 'load_out', 'charge_out', 'prealarm_out'];
-export const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on', 'count_mismatch'];
+export const PACK_BITS = ['data_ok', 'full_scan', 'battery_alarm', 'remote_on', 'count_mismatch', 'flash_fault'];
 const STATUS_LAYOUT = [
   ['format', 'u8'], ['prot_state', 'u8'], ['alt_state', 'u8'], ['outputs', 'u8'], ['pack_flags', 'u8'],
   ['remote_mode', 'u8'], ['configured', 'u8'], ['seen', 'u8'], ['pack_mv', 'u16'], ['min_cell_mv', 'u16'],

@@ -35,6 +35,10 @@ const WARN = {
   cell_high: (s) => `alternator current reduced: ${cellName(s.max_cell_at)} at ${V(s.max_cell_mv)}`,
 };
 
+// Not a protection reason: the BMS runs on, but the flash refused its last
+// save, so a restart would bring back older settings or history.
+const FLASH_FAULT = 'the flash refused a save: a restart would bring back older settings or history';
+
 function bitNames(mask, table) {
   const out = [];
   for (let i = 0; i < 32; i++) if ((mask >>> i) & 1) out.push(table[i] || 'reason ' + i);
@@ -52,6 +56,7 @@ export function describe(s, names) {
   say('alternator stopped', s.block_alt & ~s.block_chg); // it also stops for every charge reason
   say('System+ off', s.block_sys);
   for (const n of bitNames(s.warn, names.warnings)) lines.push({ kind: 'warn', text: WARN[n] ? WARN[n](s) : n.replace(/_/g, ' ') });
+  if (s.flash_fault) lines.push({ kind: 'warn', text: FLASH_FAULT });
   if (!lines.length) lines.push({ kind: 'ok', text: 'All good: charging and discharging allowed' });
   return lines;
 }
@@ -77,6 +82,7 @@ export function activeAlarms(s, names) {
   for (const n of bitNames(s.warn, names.warnings)) {
     out.push({ key: 'warn:' + n, level: 'warning', text: WARN[n] ? WARN[n](s) : n.replace(/_/g, ' ') });
   }
+  if (s.flash_fault) out.push({ key: 'flash_fault', level: 'warning', text: FLASH_FAULT });
   const rank = { alarm: 0, warning: 1, info: 2 };
   return out.sort((a, b) => rank[a.level] - rank[b.level]);
 }

@@ -89,7 +89,7 @@ STATUS_LAYOUT = "<BBBBBBBBHHBHBhhiiIIHHHHiiBBIIHIIIIHIHBBB"  # fields: client.ST
 STATUS_LEN = struct.calcsize(STATUS_LAYOUT)
 OUTPUT_BITS = ("atc", "atd", "chg_fet", "dsg_fet", "alt_allowed", "load_out", "charge_out",
                "prealarm_out")
-PACK_BITS = ("data_ok", "full_scan", "battery_alarm", "remote_on", "count_mismatch")
+PACK_BITS = ("data_ok", "full_scan", "battery_alarm", "remote_on", "count_mismatch", "flash_fault")
 SOC_UNKNOWN = const(0xFFFF)  # soc_pm before the bank voltage has seeded the count
 TTG_NONE = const(0xFFFF)  # ttg_min when not discharging (or SoC unknown)
 _TTG_MAX = const(0xFFFE)
@@ -121,12 +121,14 @@ def _bits(obj, names):
     return v
 
 
-def encode_status(ctl):
+def encode_status(ctl, flash_fault=False):
     """The status value from a Controller (docs/architecture.md attributes).
     The state of charge is the controller's count (ctl.soc, bms/soc.py);
-    before the bank voltage has seeded it, it reads as unknown."""
+    before the bank voltage has seeded it, it reads as unknown. flash_fault:
+    the flash refused the last save (persist.py Persistence.flash_fault)."""
     p, pr, a, m, r, d = ctl.pack, ctl.protection, ctl.alternator, ctl.meas, ctl.remote, ctl.decoder
-    pack_flags = _bits(p, PACK_BITS[:3]) | (8 if r.on else 0) | (16 if p.count_mismatch else 0)
+    pack_flags = (_bits(p, PACK_BITS[:3]) | (8 if r.on else 0) | (16 if p.count_mismatch else 0)
+                  | (32 if flash_fault else 0))
     soc = ctl.soc
     soc_pm, consumed, ttg = SOC_UNKNOWN, 0, TTG_NONE
     if soc.known:

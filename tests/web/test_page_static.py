@@ -382,6 +382,25 @@ def test_a_battery_count_mismatch_in_words(page):
             "(charging stopped, loads off)"] in got, got
 
 
+def test_a_refused_save_is_a_warning_not_a_stop(page):
+    # the flash_fault status bit: the BMS runs on, the owner is told its
+    # flash holds older settings or history than it runs on
+    status = {"block_chg": 0, "block_dsg": 0, "block_alt": 0, "block_sys": 0, "warn": 0,
+              "flash_fault": True}
+    got = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return [m.activeAlarms(%s, schema.names).map((a) => [a.key, a.level]),
+                m.describe(%s, schema.names).map((r) => r.kind)];
+    })""" % (json.dumps(status), json.dumps(status)))
+    assert got == [[["flash_fault", "warning"]], ["warn"]]
+    status["flash_fault"] = False
+    got = page.js("""import('./reasons.js').then(async (m) => {
+        const schema = await (await fetch('schema.json')).json();
+        return [m.activeAlarms(%s, schema.names).length, m.describe(%s, schema.names)[0].kind];
+    })""" % (json.dumps(status), json.dumps(status)))
+    assert got == [0, "ok"]
+
+
 def test_trends_and_state_of_charge_texts(page):
     got = _module(page, "trend-view.js", """
         const samples = [];
