@@ -67,9 +67,35 @@ def test_a_stand_ins_instances_are_the_harness_less_the_boards_c_object(built):
     assert pin >= 1000 and pin - pwm == heap32_run_c_bytes()["PWM"] == 32, proc.stdout + proc.stderr
 
 
-def heap32_run_c_bytes():
+def heap32_run_c_bytes(board="esp32"):
     text = (heap32.TARGETS_DIR / "heap32_run.py").read_text()
-    return ast.literal_eval(text.split("_C_BYTES = ", 1)[1].split("\n", 1)[0])
+    return ast.literal_eval(text.split("_BOARDS = ", 1)[1].split("\n_BOARD = ", 1)[0])[board]["c_bytes"]
+
+
+def test_a_pico_w_holds_its_uart_rings_and_larger_littlefs_caches(tmp_path):
+    """The Pico W boots its own pin map; the rp2 port's UART rings (2 KB +
+    256 B, made by PipeUart) and littlefs's 1 KB caches (progsize=256: the
+    mount's two) are on its heap, where an ESP32 keeps the rings off the heap
+    and has 128-byte caches. The alternator's current follows the port's
+    PWM reference on both, so the port's loop runs (not its fault state)."""
+    try:
+        port.build("unix32_frozen")
+        port.build("unix32_aioble")
+    except port.PortError as e:
+        pytest.skip(str(e))
+    live = {}
+    for board in ("esp32", "pico_w"):
+        ok, f, tail = heap32.run(heap32.HEAP_HI, "frozen", HOURS, tmp_path / board, EVERY_MS, None, board)
+        assert ok, tail
+        assert f["sessions_ok"] == f["sessions"] >= 2 and f["ticks"] > 1000
+        assert f["alt_state"] in (2, 3, 4), f  # ramping, limiting or following
+        live[board] = f["live_bytes"] - f["harness_bytes"]
+    rings, caches = 2049 + 257, 2 * (1024 - 128)
+    assert rings + caches - 512 <= live["pico_w"] - live["esp32"] <= rings + caches + 2048, live
+    # the official Pico W image has aioble: the .mpy route puts none on the filesystem
+    ok, f, tail = heap32.run(heap32.HEAP_HI, "mpy", HOURS, tmp_path / "mpy", EVERY_MS, None, "pico_w")
+    assert ok, tail
+    assert not list((tmp_path / "mpy" / "board").glob("lib/aioble/*"))
 
 
 def test_the_growth_is_zero_without_a_leak_and_sees_one(built, tmp_path):

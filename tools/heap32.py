@@ -10,6 +10,11 @@
   (tools/flash.py --romfs --aioble DIR), mounted as a board mounts its partition;
 - heap32_min_frozen_ble: the same with the firmware and aioble frozen into the
   32-bit build (manifest_firmware.py, as manifest.py freezes it for the boards);
+- heap32_min_mpy_ble_pico_w, heap32_min_frozen_ble_pico_w: the .mpy and frozen
+  routes booted as a Pico W boots them (boards/pico_w.py; the rp2 port's UART
+  rings on the heap, littlefs with progsize=256; on the .mpy route the whole
+  of aioble frozen in the image, as the official RPI_PICO_W build has it). Its
+  v1.28 image has no ROMFS partition, so it has no ROMFS figure;
 - heap32_live_after_1h: the heap in use after a collection at the end of the
   hour (.mpy route);
 - heap32_growth_per_h: the change of the live heap from a third of the way
@@ -23,7 +28,7 @@ the `machine` stand-ins' instances keep less the board's C objects, the
 harness, the phone's modules) is measured there with gc and subtracted
 from every figure.
 
-  python tools/heap32.py [--quick] [--route mpy|romfs|frozen] [--heap BYTES]
+  python tools/heap32.py [--quick] [--route mpy|romfs|frozen] [--board esp32|pico_w] [--heap BYTES]
 """
 import json
 import os
@@ -41,7 +46,7 @@ from tools import build, flash, mpy, port
 
 TARGETS_DIR = build.ROOT / "tools" / "targets"
 ARCH = "x86"  # the 32-bit unix build's native code (the viper functions)
-BOARD = "esp32"
+BOARDS = {"esp32": ("mpy", "romfs", "frozen"), "pico_w": ("mpy", "frozen")}  # the routes measured on each
 BATTERIES = 50
 SESSION_EVERY_MS = 5 * 60 * 1000
 STEP = 1024
@@ -89,14 +94,15 @@ def _write(folder, files):
         p.write_bytes(data)
 
 
-def stage(folder, route):
+def stage(folder, route, board="esp32"):
     """The board's filesystem as flash.py leaves it, compiled for this build;
     for the ROMFS route also the partition's image (Path), else None."""
     if route == "frozen":
-        _write(folder, build.stage_frozen(BOARD))
+        _write(folder, build.stage_frozen(board))
         return None
-    files = build.stage(BOARD, ARCH)  # as flash.py compiles it, native code for this build
-    files.update(flash.aioble_files(mpy.aioble_path(), ARCH))  # flash.py --aioble DIR
+    files = build.stage(board, ARCH)  # as flash.py compiles it, native code for this build
+    if board != "pico_w":  # the Pico W's image has aioble (command())
+        files.update(flash.aioble_files(mpy.aioble_path(), ARCH))  # flash.py --aioble DIR
     if route != "romfs":
         _write(folder, files)
         return None
@@ -104,7 +110,7 @@ def stage(folder, route):
     # image, boot.py, main.py and board.json on the filesystem
     image = Path(folder).parent / "firmware.romfs"
     image.write_bytes(flash.romfs_of(files))
-    _write(folder, build.stage_romfs(BOARD))
+    _write(folder, build.stage_romfs(board))
     return image
 
 
@@ -177,19 +183,23 @@ class Ring(threading.Thread):
         os.close(self.wfd)
 
 
-def command(route):
-    return [str(port.build("unix32_frozen" if route == "frozen" else "unix32"))]
+def command(route, board="esp32"):
+    if route == "frozen":
+        return [str(port.build("unix32_frozen"))]
+    return [str(port.build("unix32_aioble" if board == "pico_w" else "unix32"))]
 
 
-def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
+def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None, board="esp32"):
     """One measured process: (ok, figures dict or None, output tail)."""
+    if route not in BOARDS[board]:
+        raise ValueError("no %s route on %s" % (route, board))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    board, harness, flash = folder / "board", folder / "harness", folder / "flash.bin"
-    for d in (board, harness):
+    fs, harness, flash = folder / "board", folder / "harness", folder / "flash.bin"
+    for d in (fs, harness):
         if d.exists():
             subprocess.run(["rm", "-rf", str(d)], check=True)
-    image = stage(board, route)
+    image = stage(fs, route, board)
     stage_harness(harness)
     flash.write_bytes(b"\xff" * FLASH_BYTES)  # erased, as a new board's: formatted at its first boot
     fin, fout = folder / "ring.in", folder / "ring.out"
@@ -198,19 +208,19 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
             os.mkfifo(f)
     ring = Ring(fin, fout)
     ring.start()
-    path = [str(board), str(board / "lib"), ".frozen", "/rom", "/rom/lib", str(harness)]
+    path = [str(fs), str(fs / "lib"), ".frozen", "/rom", "/rom/lib", str(harness)]
     # A board maps its ROMFS partition from flash; here the image is read into
     # the heap first and counted with the harness (a0 is taken before it).
     mount = "" if image is None else (
         "import vfs\nf = open(%r, 'rb')\nrom = f.read()\nf.close()\ndel f\n"
         "vfs.mount(vfs.VfsRom(rom), '/rom')\n" % str(image))
     stmt = ("import gc\ngc.collect()\na0 = gc.mem_alloc()\n%simport heap32_run\n"
-            "heap32_run.main(a0, %r, %r, %d)\n" % (mount, str(flash), hours, every_ms))
+            "heap32_run.main(a0, %r, %r, %d, %r)\n" % (mount, str(flash), hours, every_ms, board))
     env = dict(os.environ, MICROPYPATH=":".join(path), HEAP32_RING_IN=str(fin),
                HEAP32_RING_OUT=str(fout), **(env or {}))
     try:
-        proc = subprocess.run(command(route) + ["-X", "heapsize=%d" % heap_bytes, "-c", stmt],
-                              capture_output=True, text=True, env=env, cwd=str(board),
+        proc = subprocess.run(command(route, board) + ["-X", "heapsize=%d" % heap_bytes, "-c", stmt],
+                              capture_output=True, text=True, env=env, cwd=str(fs),
                               timeout=RUN_TIMEOUT_S)
         out = proc.stdout + proc.stderr
         rc = proc.returncode
@@ -228,27 +238,33 @@ def run(heap_bytes, route, hours, folder, every_ms=SESSION_EVERY_MS, env=None):
     return ok, figures, out[-3000:]
 
 
-def least_heap(route, hours, folder, lo, hi, every_ms=SESSION_EVERY_MS, env=None):
+def least_heap(route, hours, folder, lo, hi, every_ms=SESSION_EVERY_MS, env=None, board="esp32"):
     """Bisect to STEP bytes: lo fails (or is taken to), hi runs."""
     while hi - lo > STEP:
         mid = (lo + hi) // 2 // STEP * STEP
-        if run(mid, route, hours, folder, every_ms, env)[0]:
+        if run(mid, route, hours, folder, every_ms, env, board)[0]:
             hi = mid
         else:
             lo = mid
     return hi
 
 
-def route_figures(route, hours, folder, every_ms=SESSION_EVERY_MS):
-    ok, f, tail = run(HEAP_HI, route, hours, folder, every_ms)
+def route_figures(route, hours, folder, every_ms=SESSION_EVERY_MS, board="esp32"):
+    ok, f, tail = run(HEAP_HI, route, hours, folder, every_ms, None, board)
     if not ok:
-        raise RuntimeError("the %s route does not run an hour in %d bytes:\n%s" % (route, HEAP_HI, tail))
+        raise RuntimeError("the %s route on %s does not run an hour in %d bytes:\n%s"
+                           % (route, board, HEAP_HI, tail))
     lo = f["live_bytes"] // STEP * STEP  # the peak is above what stays live: this fails
     hi = lo + SPAN
-    if not run(hi, route, hours, folder, every_ms)[0]:
+    if not run(hi, route, hours, folder, every_ms, None, board)[0]:
         lo, hi = hi, HEAP_HI
-    least = least_heap(route, hours, folder, lo, hi, every_ms)
+    least = least_heap(route, hours, folder, lo, hi, every_ms, None, board)
     return least - f["harness_bytes"], f
+
+
+def min_key(route, board="esp32"):
+    """The bench key of a route's least heap on a board."""
+    return "heap32_min_%s_ble%s" % (route, "" if board == "esp32" else "_" + board)
 
 
 def figures(quick=False):
@@ -256,24 +272,22 @@ def figures(quick=False):
     every = SESSION_EVERY_MS // 10 if quick else SESSION_EVERY_MS
     from concurrent.futures import ThreadPoolExecutor
 
-    port.build("unix32")
-    port.build("unix32_frozen")
+    for target in ("unix32", "unix32_frozen", "unix32_aioble"):
+        port.build(target)
     with tempfile.TemporaryDirectory() as tmp, \
             ThreadPoolExecutor(2) as pool:  # the routes side by side: processes, 2 cores
-        runs = {r: pool.submit(route_figures, r, hours, Path(tmp) / r, every) for r in ROUTES}
-        least = {r: run.result()[0] for r, run in runs.items()}
-        f = runs["mpy"].result()[1]
-        frozen = runs["frozen"].result()[1]
-    return {
-        "heap32_min_mpy_ble": least["mpy"],
-        "heap32_min_romfs_ble": least["romfs"],
-        "heap32_min_frozen_ble": least["frozen"],
+        runs = {(b, r): pool.submit(route_figures, r, hours, Path(tmp) / b / r, every, b)
+                for b in BOARDS for r in BOARDS[b]}
+        least = {min_key(r, b): run.result()[0] for (b, r), run in runs.items()}
+        f = runs["esp32", "mpy"].result()[1]
+        frozen = runs["esp32", "frozen"].result()[1]
+    return dict(least, **{
         "heap32_live_after_1h": f["live_bytes"] - f["harness_bytes"],
         "heap32_live_frozen_after_1h": frozen["live_bytes"] - frozen["harness_bytes"],
         "heap32_growth_per_h": f["growth_bytes_per_h"],
         "heap32_harness_bytes": f["harness_bytes"],
         "heap32_phone_sessions": f["sessions_ok"],
-    }
+    })
 
 
 def main(argv=None):
@@ -282,13 +296,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="heap figures on the 32-bit build")
     ap.add_argument("--quick", action="store_true", help="6 virtual minutes instead of an hour")
     ap.add_argument("--route", choices=ROUTES, help="one run of one route")
+    ap.add_argument("--board", choices=sorted(BOARDS), default="esp32", help="with --route")
     ap.add_argument("--heap", type=int, default=HEAP_HI, help="with --route: -X heapsize")
     args = ap.parse_args(argv)
     if args.route:
         with tempfile.TemporaryDirectory() as d:
             hours = 0.1 if args.quick else 1.0
             ok, f, tail = run(args.heap, args.route, hours, d,
-                              SESSION_EVERY_MS // 10 if args.quick else SESSION_EVERY_MS)
+                              SESSION_EVERY_MS // 10 if args.quick else SESSION_EVERY_MS, None, args.board)
         print(tail if not ok else json.dumps(f))
         return 0 if ok else 1
     print(json.dumps(figures(args.quick), sort_keys=True))

@@ -24,12 +24,26 @@ from tools import build
 
 BUDGET_FILE = build.ROOT / "tools" / "heap_budget.json"
 
-# deployment route -> the bench key that measures it
+# deployment route -> the bench key that measures it on an ESP32
 ROUTE_KEYS = {
     "mpy": "heap32_min_mpy_ble",  # tools/flash.py: .mpy files on the filesystem
     "romfs": "heap32_min_romfs_ble",  # flash.py --romfs --aioble DIR: both in the ROMFS image
     "frozen": "heap32_min_frozen_ble",  # an image built from manifest.py
 }
+# The Pico W's routes are measured as it boots them (tools/heap32.py: its UART rings
+# and littlefs caches on the heap, aioble in the official image): their keys end with
+# _pico_w. Its v1.28 image has no ROMFS partition, so that route has no figure.
+BOARD_ROUTES = {"esp32": ("mpy", "romfs", "frozen"), "pico_w": ("mpy", "frozen")}
+
+
+def route_key(route, board="esp32"):
+    """The bench key of the route's need on the board, None when not measured there."""
+    if route not in BOARD_ROUTES.get(board, ()):
+        return None
+    return ROUTE_KEYS[route] + ("" if board == "esp32" else "_" + board)
+
+
+ALL_KEYS = [route_key(r, b) for b in BOARD_ROUTES for r in BOARD_ROUTES[b]]
 ROUTE_NAMES = {"mpy": ".mpy files (tools/flash.py)", "romfs": "bytecode in ROMFS",
                "frozen": "frozen into the firmware image"}
 
@@ -46,9 +60,10 @@ class Budget:
         self.data = data
         self.path = path
 
-    def need(self, route):
-        """Bytes the route needs (the bench's minimum heap), or None when not measured."""
-        key = ROUTE_KEYS.get(route)
+    def need(self, route, board="esp32"):
+        """Bytes the route needs on the board (the bench's minimum heap), or None
+        when not measured."""
+        key = route_key(route, board)
         return self.data.get("figures", {}).get(key) if key else None
 
     @property
@@ -90,9 +105,9 @@ def _commit():
 
 def write(bench, path=BUDGET_FILE):
     """Write the budget from a `./bms bench` result (a dict); the figures it lacks stay out."""
-    figures = {key: bench[key] for key in ROUTE_KEYS.values() if isinstance(bench.get(key), int)}
+    figures = {key: bench[key] for key in ALL_KEYS if isinstance(bench.get(key), int)}
     if not figures:
-        raise ValueError("the bench result has none of %s" % ", ".join(ROUTE_KEYS.values()))
+        raise ValueError("the bench result has none of %s" % ", ".join(ALL_KEYS))
     data = {"measured_by": "./bms bench (32-bit MicroPython build)", "commit": _commit(),
             "firmware_sha256": firmware_digest(), "figures": figures}
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
@@ -106,16 +121,17 @@ def verdict(budget, board, route, board_heap=None):
     capacity = BOARD_HEAP_MAX.get(board, board_heap)
     if budget is None:
         return None, "no measured heap budget (tools/heap_budget.json): the fit is checked after boot only"
-    need = budget.need(route)
+    need = budget.need(route, board)
     stale = " (measured at %s for an older firmware: re-measure)" % budget.commit if budget.stale else ""
     if need is None or capacity is None:
         return None, "no measured figure for %s on %s%s" % (ROUTE_NAMES[route], board, stale)
     if need <= capacity:
         return True, "%s needs %.1f KB of the %.1f KB heap: %.1f KB to spare%s" % (
             ROUTE_NAMES[route], need / 1024, capacity / 1024, (capacity - need) / 1024, stale)
-    fitting = [r for r in ROUTE_KEYS if r != route and budget.need(r) is not None
-               and budget.need(r) <= capacity]
-    then = ("; %s does: %.1f KB (docs/flashing.md)" % (ROUTE_NAMES[fitting[0]], budget.need(fitting[0]) / 1024)
+    fitting = [r for r in ROUTE_KEYS if r != route and budget.need(r, board) is not None
+               and budget.need(r, board) <= capacity]
+    then = ("; %s does: %.1f KB (docs/flashing.md)" % (ROUTE_NAMES[fitting[0]],
+                                                       budget.need(fitting[0], board) / 1024)
             if fitting else "; no measured route fits this board")
     return False, "%s does not fit %s: it needs %.1f KB, the board has at most %.1f KB%s%s" % (
         ROUTE_NAMES[route], board, need / 1024, capacity / 1024, then, stale)

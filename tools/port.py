@@ -5,6 +5,8 @@ Targets (each in build/targets/<name>/, out of the source tree):
                  4-byte words, `-X heapsize=N` in real bytes (tools/targets/unix32.py)
   unix32_frozen  the same with the firmware frozen in as manifest.py freezes it
                  for the boards (tools/targets/unix32_frozen.py)
+  unix32_aioble  the same with asyncio and all of aioble frozen, as the official
+                 Pico W image has them (tools/targets/unix32_aioble.py)
   qemu           the bare-metal qemu port for MPS2-AN385 (Cortex-M3) with the
                  pure core frozen and the tick benchmark (tools/targets/qemu.py)
   qemu_bytecode  the same with the tick's native methods as bytecode, as the
@@ -46,6 +48,7 @@ TARGETS = {
     "unix32_frozen": ("unix", _UNIX32 + ["MPY_CROSS_FLAGS=-march=x86"], "unix32_frozen.py",
                       ("firmware", "boards/__init__.py", "boards/esp32.py", "boards/pico_w.py",
                        "manifest_firmware.py")),
+    "unix32_aioble": ("unix", _UNIX32, "unix32_aioble.py", ()),
     "qemu": ("qemu", _QEMU, "qemu.py", _QEMU_FROZEN),
     # the same with the tick's native methods as bytecode, as the .mpy and ROMFS routes run them
     "qemu_bytecode": ("qemu", _QEMU, "qemu_bytecode.py", _QEMU_FROZEN + ("tools/bytecode.py",)),

@@ -1,18 +1,20 @@
 # The measured process of tools/heap32.py, on the 32-bit unix build under
-# -X heapsize=N: the firmware boots as main.py boots it on an ESP32 (the pin
-# map of boards/esp32.py over tests/mpy/fake_machine standing in for the C
-# `machine` module, the radio on before the app, App(hw, restartable=True),
-# app.main with Bluetooth: the real aioble on boards/sim/bluetooth.py), and
-# runs HOURS of virtual time with:
+# -X heapsize=N: the firmware boots as main.py boots it on an ESP32 or a
+# Pico W (the board's pin map, boards/esp32.py or boards/pico_w.py, over
+# tests/mpy/fake_machine standing in for the C `machine` module, the radio
+# on before the app, App(hw, restartable=True), app.main with Bluetooth: the
+# real aioble on boards/sim/bluetooth.py), and runs HOURS of virtual time with:
 # - 50 batteries on the battery cable, played by the host process (the ring
 #   and its plant are not in this heap): the UART's bytes cross two FIFOs,
 #   one round trip per scan request, and arrive here at the line rate;
-# - persistence as on the board: drivers/storage.py on littlefs, the
-#   partition a file of the host (FlashPartition);
+# - persistence as on the board: drivers/storage.py on littlefs formatted
+#   and mounted as the board's port does it, the partition a file of the
+#   host (FlashPartition);
 # - a phone session every SESSION_EVERY_MS: connect, MTU exchange, login,
 #   status notification, a settings page read and a settings write (the
 #   first sets 50 batteries, the next ones change the device name);
-# - the board's inputs as with the engine running (_at_work).
+# - the board's inputs as with the engine running, the alternator's current
+#   following the port's PWM reference (_at_work).
 # The control tick runs with the heap locked: an allocation in it is a fault.
 # What this harness itself holds (its modules, the phone's, the stand-ins'
 # instances for the C module `machine` less the board's C objects) is
@@ -37,6 +39,14 @@ class PipeUart:
 
         self._time = time
         self.baudrate = baudrate
+        if _BOARD["name"] == "pico_w":
+            # the rp2 port's rings are on the heap (machine_uart.c ringbuf_alloc:
+            # rxbuf + 1 and txbuf + 1 bytes), counted as the firmware's
+            gc.collect()
+            m0 = gc.mem_alloc()
+            self._rings = (bytearray(kw["rxbuf"] + 1), bytearray(kw["txbuf"] + 1))
+            gc.collect()
+            self.c_bytes = gc.mem_alloc() - m0
         self._to = open(os.getenv("HEAP32_RING_IN"), "wb")
         self._from = open(os.getenv("HEAP32_RING_OUT"), "rb")
         self._rx = bytearray(_UART_RX)
@@ -111,43 +121,112 @@ def _amps(ma, full_a):
     return (2048 + ma * 2048 // (full_a * 1000)) << 4  # a centred current sensor
 
 
+def _ads_raw(u16):
+    return u16 * 3300 // 8192  # the conversion register that drivers/ads1115.py reads as u16
+
+
 def _at_work(m):
-    """The ESP32 pin map's inputs (boards/esp32.py) as on a boat with the
-    engine running: bank and System+ 13.3 V, the starter at 14.2 V (so the
-    alternator port charges and its loop runs), 5 A on each current sensor,
-    the MOSFETs at about 25 degC (the NTC's table in use), both remote
-    terminals at 10.9 V on the ADS1115 (the L-H wire loop: on)."""
-    m.ADC.levels.update({36: _volts(13300, 20000), 39: _volts(14200, 20000),
-                         34: _volts(13300, 20000), 35: _amps(5000, 250), 32: _amps(5000, 500),
-                         33: 32800})
-    m.I2C.regs[(0x48, 0)] = bytearray(b"\x22\x0d")
+    """The pin map's inputs (boards/esp32.py, boards/pico_w.py) as on a boat
+    with the engine running: bank and System+ 13.3 V, the starter at 14.2 V
+    (so the alternator port charges and its loop runs), 5 A on each current
+    sensor, the MOSFETs at about 25 degC (the NTC's table in use), both
+    remote terminals at 10.9 V (the L-H wire loop: on). The alternator
+    current follows the port's PWM reference (_stage)."""
+    _stage(m, *_BOARDS[_BOARD["name"]]["alt"])
+    bank, start, ntc = _volts(13300, 20000), _volts(14200, 20000), 32800
+    remote = b"\x22\x0d"  # the ADS1115's conversion register at 10.9 V (33 V full scale)
+    if _BOARD["name"] == "esp32":
+        m.ADC.levels.update({36: bank, 39: start, 34: bank, 32: _amps(5000, 500), 33: ntc})
+        m.I2C.regs[(0x48, 0)] = bytearray(remote)
+        return
+    m.ADC.levels.update({28: start, 27: _amps(5000, 500)})
+    # two ADS1115s, each channel its own value: bank, System+, NTC, remote L; remote H
+    _MuxI2C.conv[0x48] = b"".join(_ads_raw(u).to_bytes(2, "big") for u in (bank, bank, ntc)) + remote
+    _MuxI2C.conv[0x49] = remote * 4
+    m.I2C = _MuxI2C
 
 
-# A board's C object where the stand-in is a Python instance (the ESP32
-# port, v1.28): its Pin, ADC, I2C and WDT objects are static tables and take
-# no heap; a PWM is 32 bytes of heap, a UART 80.
-_C_BYTES = {"PWM": 32, "PipeUart": 80}
+def _stage(m, gate_pin, sense_pin):
+    """The alternator power stage: its current is the PWM reference's share
+    of 100 A (the stage's own loop holds it), read on the current sensor's
+    ADC; none with the gate at 0 %, so the port sees no leak. In small ints
+    and without allocating: the tick reads it heap-locked."""
+    gates = {}
+    init = m.PWM.__init__
+
+    def made(self, pin, freq=0, duty_u16=0):
+        init(self, pin, freq, duty_u16)
+        gates[pin.id] = self
+    m.PWM.__init__ = made
+    read = m.ADC.read_u16
+
+    def read_u16(self):
+        if self.pin.id != sense_pin:
+            return read(self)
+        g = gates.get(gate_pin)
+        ma = g.u16 * 1526 // 1000 if g is not None else 0  # 65535 -> 100 A
+        return _amps(ma, 250)
+    m.ADC.read_u16 = read_u16
+
+
+class _MuxI2C:
+    """The I2C bus of two ADS1115s that convert the channel their last
+    configuration write chose (fake_machine's I2C has one value per
+    register). Allocates nothing: the control tick polls it heap-locked."""
+
+    conv = {}  # address -> four channels' conversion registers, big-endian
+    chosen = bytearray(2)  # the channel of the address's last configuration
+
+    def __init__(self, id, sda=None, scl=None, freq=0):
+        self.id = id
+
+    def writeto_mem(self, addr, reg, buf):
+        if reg == 1:  # config: MUX = 1, 0, 0 + channel in bits 14..12
+            self.chosen[addr & 1] = (buf[0] >> 4) & 3
+
+    def readfrom_mem_into(self, addr, reg, buf):
+        at = 2 * self.chosen[addr & 1]
+        data = self.conv[addr]
+        buf[0] = data[at]
+        buf[1] = data[at + 1]
+
+
+# What a board's C object takes of the heap where the stand-in is a Python
+# instance (v1.28 ports), and how the board's port formats and mounts its
+# littlefs partition:
+_BOARDS = {
+    # ESP32: Pin, ADC, I2C and WDT objects are static tables; a PWM is 32
+    # bytes of heap, a UART 80 (its rings are the IDF driver's, off the heap);
+    # VfsLfs2 with its default sizes (modules/inisetup.py): a 128-byte cache
+    "esp32": {"c_bytes": {"PWM": 32, "PipeUart": 80}, "lfs": {}, "alt": (18, 35)},
+    # RP2040: Pin, PWM, I2C, UART and WDT objects are static; an ADC is 16
+    # bytes (machine_adc.c), the UART's rings are made by PipeUart;
+    # progsize=256 (modules/_boot.py): caches of 4 * 256 bytes, a mount's
+    # two and one for every open file
+    "pico_w": {"c_bytes": {"ADC": 16}, "lfs": {"progsize": 256}, "alt": (4, 26)},
+}
+_BOARD = {"name": "esp32"}  # the board of this run: main()
 
 
 def _as_harness(cls, harness):
     """Each instance of the stand-in cls counts as the harness's, less the
     heap the board's C object takes (counted as the firmware's)."""
     init = cls.__init__
-    board = _C_BYTES.get(cls.__name__, 0)
+    board = _BOARDS[_BOARD["name"]]["c_bytes"].get(cls.__name__, 0)
 
     def counted(self, *args, **kw):
         gc.collect()
         m0 = gc.mem_alloc()
         init(self, *args, **kw)
         gc.collect()
-        harness[0] += gc.mem_alloc() - m0 - board
+        harness[0] += gc.mem_alloc() - m0 - getattr(self, "c_bytes", board)
     cls.__init__ = counted
 
 
 class FlashPartition:
     """The board's filesystem partition, as littlefs sees a block device:
-    4 KB blocks like an ESP32's flash, kept in a file of the host (its bytes
-    are not in this heap; on a board the partition object is C)."""
+    4 KB blocks like an ESP32's and an RP2040's flash, kept in a file of the
+    host (its bytes are not in this heap; on a board the partition object is C)."""
 
     BLOCK = 4096
 
@@ -172,14 +251,14 @@ class FlashPartition:
 
 
 def _mount(partition):
-    """littlefs on the partition as an ESP32 formats and mounts it at its
-    first boot (modules/inisetup.py, v1.28: VfsLfs2 with its default sizes,
-    a 128-byte cache); the store's root. The mount's buffers and every open
-    file's cache are then in this heap, as on the board."""
+    """littlefs on the partition as the board's port formats and mounts it
+    at its first boot (_BOARDS); the store's root. The mount's buffers and
+    every open file's cache are then in this heap, as on the board."""
     import vfs
 
-    vfs.VfsLfs2.mkfs(partition)
-    vfs.mount(vfs.VfsLfs2(partition), "/flash")
+    kw = _BOARDS[_BOARD["name"]]["lfs"]
+    vfs.VfsLfs2.mkfs(partition, **kw)
+    vfs.mount(vfs.VfsLfs2(partition, **kw), "/flash")
     return "/flash/"
 
 
@@ -230,10 +309,9 @@ def _patch(vtime, store):
         if dt > 0:
             vtime.advance(dt)
     q.wait_io_event = wait_virtual
-    import boards.esp32
-
-    make = boards.esp32.make
-    boards.esp32.make = lambda baud=115200, root="/": make(baud, store)
+    board = getattr(__import__("boards." + _BOARD["name"]), _BOARD["name"])
+    make = board.make
+    board.make = lambda baud=115200, root="/": make(baud, store)
     return asyncio
 
 
@@ -370,11 +448,12 @@ async def _drive(vtime, bluetooth, asyncio, hours, every_ms, harness):
     if a and a.faults:
         print("last fault of the control tick: %s" % a.last_fault)
     print("HEAP32 {\"harness_bytes\": %d, \"live_bytes\": %d, \"growth_bytes_per_h\": %d, "
-          "\"ballast_bytes\": %d, \"sessions\": %d, \"sessions_ok\": %d, \"faults\": %d, \"ticks\": %d, \"batteries\": %d}"
+          "\"ballast_bytes\": %d, \"sessions\": %d, \"sessions_ok\": %d, \"faults\": %d, \"ticks\": %d, \"batteries\": %d, "
+          "\"alt_state\": %d}"
           % (harness[0], live[n - 1], (l2 - l1) * 3600000 // (t2 - t1) if t2 > t1 else 0, _state["ballast"],
              _state["sessions"], _state["ok"],
              a.faults if a else -1, a.controller.ticks if a else -1,
-             a.settings.battery_count if a else -1))
+             a.settings.battery_count if a else -1, a.controller.alternator.state if a else -1))
     raise SystemExit(0)
 
 
@@ -393,8 +472,10 @@ def _ballast(name):
     return held
 
 
-def main(a0, flash, hours, every_ms):
+def main(a0, flash, hours, every_ms, board="esp32"):
     import os
+
+    _BOARD["name"] = board
 
     import heap32_phone  # noqa: F401  the phone's requests, before the firmware: the harness's
 
