@@ -71,6 +71,9 @@ def test_verdicts(tree):
     ok, why = heap_budget.verdict(b, "pico_w", "mpy", board_heap=50 * KB)
     assert ok is False and "no measured route fits" in why
     assert heap_budget.verdict(None, "esp32", "mpy")[0] is None
+    # a board without figures of its own (the virtual one) is held to the ESP32's
+    ok, why = heap_budget.verdict(b, "sim", "mpy", board_heap=200 * KB)
+    assert ok is True and "needs 150.0 KB" in why
 
 
 def test_the_shipped_budget_came_from_the_bench():

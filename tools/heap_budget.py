@@ -32,15 +32,16 @@ ROUTE_KEYS = {
 }
 # The Pico W's routes are measured as it boots them (tools/heap32.py: its UART rings
 # and littlefs caches on the heap, aioble in the official image): their keys end with
-# _pico_w. Its v1.28 image has no ROMFS partition, so that route has no figure.
+# _pico_w. Its v1.28 image has no ROMFS partition, so that route has no figure. Any
+# other board (the virtual one of tools/vboard.py) is checked against the ESP32's.
 BOARD_ROUTES = {"esp32": ("mpy", "romfs", "frozen"), "pico_w": ("mpy", "frozen")}
 
 
 def route_key(route, board="esp32"):
     """The bench key of the route's need on the board, None when not measured there."""
-    if route not in BOARD_ROUTES.get(board, ()):
+    if route not in BOARD_ROUTES.get(board, BOARD_ROUTES["esp32"]):
         return None
-    return ROUTE_KEYS[route] + ("" if board == "esp32" else "_" + board)
+    return ROUTE_KEYS[route] + ("_" + board if board in BOARD_ROUTES and board != "esp32" else "")
 
 
 ALL_KEYS = [route_key(r, b) for b in BOARD_ROUTES for r in BOARD_ROUTES[b]]
