@@ -42,11 +42,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools import build, flash, mpy, port
+from tools import build, flash, heap_budget, mpy, port
 
 TARGETS_DIR = build.ROOT / "tools" / "targets"
 ARCH = "x86"  # the 32-bit unix build's native code (the viper functions)
-BOARDS = {"esp32": ("mpy", "romfs", "frozen"), "pico_w": ("mpy", "frozen")}  # the routes measured on each
+BOARDS = heap_budget.BOARD_ROUTES  # the routes measured on each board
 BATTERIES = 50
 SESSION_EVERY_MS = 5 * 60 * 1000
 STEP = 1024
@@ -262,11 +262,6 @@ def route_figures(route, hours, folder, every_ms=SESSION_EVERY_MS, board="esp32"
     return least - f["harness_bytes"], f
 
 
-def min_key(route, board="esp32"):
-    """The bench key of a route's least heap on a board."""
-    return "heap32_min_%s_ble%s" % (route, "" if board == "esp32" else "_" + board)
-
-
 def figures(quick=False):
     hours = 0.1 if quick else 1.0
     every = SESSION_EVERY_MS // 10 if quick else SESSION_EVERY_MS
@@ -278,7 +273,7 @@ def figures(quick=False):
             ThreadPoolExecutor(2) as pool:  # the routes side by side: processes, 2 cores
         runs = {(b, r): pool.submit(route_figures, r, hours, Path(tmp) / b / r, every, b)
                 for b in BOARDS for r in BOARDS[b]}
-        least = {min_key(r, b): run.result()[0] for (b, r), run in runs.items()}
+        least = {heap_budget.route_key(r, b): run.result()[0] for (b, r), run in runs.items()}
         f = runs["esp32", "mpy"].result()[1]
         frozen = runs["esp32", "frozen"].result()[1]
     return dict(least, **{
