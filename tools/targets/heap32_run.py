@@ -128,9 +128,10 @@ def _ads_raw(u16):
 def _at_work(m):
     """The pin map's inputs (boards/esp32.py, boards/pico_w.py) as on a boat
     with the engine running: bank and System+ 13.3 V, the starter at 14.2 V
-    (so the alternator port charges and its loop runs), 5 A on System+, the MOSFETs at about 25 degC (the NTC's table in use), both
-    remote terminals at 10.9 V (the L-H wire loop: on). The alternator
-    current follows the port's PWM reference (_stage)."""
+    (so the alternator port charges and its loop runs), 5 A on System+, the
+    MOSFETs at about 25 degC (the NTC's table in use), both remote terminals
+    at 10.9 V (the L-H wire loop: on). The alternator current follows the
+    port's PWM reference (_stage)."""
     _stage(m, *_BOARDS[_BOARD["name"]]["alt"])
     bank, start, ntc = _volts(13300, 20000), _volts(14200, 20000), 32800
     remote = b"\x22\x0d"  # the ADS1115's conversion register at 10.9 V (33 V full scale)
